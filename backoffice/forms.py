@@ -1,0 +1,13 @@
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+
+
+class StaffSignInForm(AuthenticationForm):
+    """Only staff may sign in to the back office; a portal customer is told where to go instead."""
+
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        if not user.is_staff:
+            raise forms.ValidationError(
+                "This sign-in is for staff. Customers sign in at the customer portal.", code="not_staff"
+            )

@@ -1,0 +1,201 @@
+"""Ledgerdesk settings. Every difference between development, test and production is an environment
+variable, documented in `.env.example`. Secrets come only from the environment."""
+
+from decimal import Decimal
+from pathlib import Path
+
+import environ
+from celery.schedules import crontab
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-insecure-secret-key-change-me" if DEBUG else "")
+if not SECRET_KEY:
+    raise environ.ImproperlyConfigured("Set DJANGO_SECRET_KEY (or DJANGO_DEBUG=1 for development).")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "template_partials",
+    "axes",
+    "csp",
+    # Ledgerdesk, lowest layer first: audit <- customers <- invoices <- finance <- portal
+    "audit",
+    "customers",
+    "invoices",
+    "finance",
+    "portal",
+    "backoffice",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "audit.middleware.RequestIdMiddleware",
+    # axes last, as its docs ask
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
+            ],
+            "builtins": ["customers.templatetags.money"],
+        },
+    }
+]
+
+# --- Database: one PostgreSQL schema for all apps. The run/test commands set DATABASE_URL to their
+# embedded server when none is given.
+DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/ledgerdesk")}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False  # services own their transactions
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_ledgerdesk")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis and Celery
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task gives the task back; tasks are idempotent
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TIMEZONE = env.str("LEDGERDESK_OPERATOR_TIMEZONE", default="Asia/Singapore")
+CELERY_BEAT_SCHEDULE = {
+    "expire-reservations": {"task": "customers.tasks.expire_reservations", "schedule": 60.0},
+    "renew-subscriptions": {"task": "invoices.tasks.renew_subscriptions", "schedule": crontab(hour=0, minute=30)},
+    "monthly-billing-run": {
+        "task": "invoices.tasks.monthly_billing_run",
+        "schedule": crontab(day_of_month=1, hour=1, minute=0),
+    },
+    "daily-auto-top-up": {"task": "finance.tasks.daily_auto_top_up", "schedule": crontab(hour=6, minute=0)},
+}
+
+# --- Auth
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = 0.25  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+
+# --- Internationalisation
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("LEDGERDESK_OPERATOR_TIMEZONE", default="Asia/Singapore")
+USE_I18N = False
+USE_TZ = True
+
+# --- Static files (htmx and our CSS live in static/, never a CDN)
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / ".data" / "staticfiles"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+        if not DEBUG and env.bool("LEDGERDESK_COLLECTSTATIC", default=False)
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = True
+
+# --- Email (console in development; EMAIL_URL in production, e.g. smtp+tls://user:pw@host:587)
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@ledgerdesk.test")
+
+# --- Content Security Policy: no inline script anywhere (django-csp 4)
+from csp.constants import NONE, SELF  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF] + env.list("LEDGERDESK_CSP_FORM_ACTION", default=[]),
+        "object-src": [NONE],
+        "base-uri": [SELF],
+    }
+}
+
+# --- Security (production values unless DEBUG)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=True)
+    CSRF_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=True)
+    SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
+# --- Ledgerdesk business settings
+LEDGERDESK_DEFAULT_CURRENCY = env.str("LEDGERDESK_DEFAULT_CURRENCY", default="SGD")
+LEDGERDESK_MIN_TOP_UP = Decimal(env.str("LEDGERDESK_MIN_TOP_UP", default="10"))
+LEDGERDESK_RESERVATION_TIMEOUT_SECONDS = env.int("LEDGERDESK_RESERVATION_TIMEOUT_SECONDS", default=900)
+LEDGERDESK_SELLER = {
+    "name": env.str("LEDGERDESK_SELLER_NAME", default="Ledgerdesk Telecom Pte. Ltd."),
+    "address": env.str("LEDGERDESK_SELLER_ADDRESS", default="1 Finance Way, #10-01, Singapore 018989"),
+    "tax_id": env.str("LEDGERDESK_SELLER_TAX_ID", default="GST Reg. 201912345K"),
+}
+
+# --- Stripe (the only place that reads these is finance/gateway.py)
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="sk_test_ledgerdesk")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="whsec_ledgerdesk")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # empty = Stripe's own; tests point it at the fake
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
+}

@@ -1,0 +1,119 @@
+"""Posting to a customer's ledger: the only code that inserts Transactions or changes the running totals.
+
+These are primitives, not services: they write no audit event of their own. The calling service (here or
+in a higher app) locks the customer first with customers.locks.lock_customer, posts, and records the one
+audit event of the change."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F, Sum
+
+from .models import PURCHASE_KINDS, USAGE_KINDS, Bucket, Customer, InvoiceSetup, Transaction, TransactionKind
+from .money import ZERO, quantize
+
+# Credit that arrives as top-up: unbilled CR for consolidated/none customers; for `individual` customers it
+# stays in the amount due as unapplied CR.
+CREDIT_KINDS = frozenset({TransactionKind.TOP_UP, TransactionKind.TOP_UP_REMOVAL, TransactionKind.TRANSFER})
+DUE_KINDS = frozenset({
+    TransactionKind.PAYMENT, TransactionKind.PAYMENT_UNASSIGNED, TransactionKind.INVOICE,
+    TransactionKind.INVOICE_VOID, TransactionKind.CREDIT_NOTE, TransactionKind.WITHDRAWAL,
+})
+
+
+def bucket_for(customer: Customer, kind: str) -> str:
+    """Which figure a new entry of this kind counts in, by the customer's invoice setup (DESIGN.md)."""
+    if kind in USAGE_KINDS or kind in PURCHASE_KINDS or kind == TransactionKind.ADJUSTMENT:
+        return Bucket.UNBILLED
+    if kind in CREDIT_KINDS:
+        return Bucket.DUE if customer.invoice_setup == InvoiceSetup.INDIVIDUAL else Bucket.UNBILLED
+    if kind in DUE_KINDS:
+        return Bucket.DUE
+    raise ValueError(f"No bucket rule for kind {kind!r}; pass bucket= explicitly.")
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str
+    amount: Decimal
+    bucket: str | None = None
+    reference: str = ""
+    description: str = ""
+    source_type: str = ""
+    source_id: int | None = None
+    idempotency_key: str | None = None
+    reverses_id: int | None = None
+
+
+def post(customer: Customer, entries: Iterable[Entry], *, at: dt.datetime) -> list[Transaction]:
+    """Insert entries and move the running totals by their sums, with F() in one UPDATE.
+
+    `customer` must be the row locked by lock_customer in the current transaction; its in-memory totals are
+    refreshed so the caller can read the figures after posting."""
+    assert transaction.get_connection().in_atomic_block, "post inside the caller's transaction"
+    rows = [
+        Transaction(
+            customer=customer,
+            kind=e.kind,
+            bucket=e.bucket or bucket_for(customer, e.kind),
+            amount=quantize(e.amount),
+            occurred_at=at,
+            reference=e.reference[:120],
+            description=e.description[:255],
+            source_type=e.source_type,
+            source_id=e.source_id,
+            idempotency_key=e.idempotency_key,
+            reverses_id=e.reverses_id,
+        )
+        for e in entries
+    ]
+    if not rows:
+        return []
+    Transaction.objects.bulk_create(rows)
+    unbilled = sum((t.amount for t in rows if t.bucket == Bucket.UNBILLED), ZERO)
+    due = sum((t.amount for t in rows if t.bucket == Bucket.DUE), ZERO)
+    _move_totals(customer, unbilled=unbilled, due=due)
+    return rows
+
+
+def mark_billed(customer: Customer, transaction_ids: list[int], *, document: str, at: dt.datetime) -> Decimal:
+    """An invoice bills these unbilled entries: they leave Expecting invoice (one-way mark; the invoice
+    posts its own total on the due side). Returns their sum. Entries already billed are refused."""
+    qs = Transaction.objects.filter(pk__in=transaction_ids, customer=customer, bucket=Bucket.UNBILLED,
+                                    billed_at__isnull=True)
+    total = qs.aggregate(s=Sum("amount"))["s"] or ZERO
+    updated = qs.update(billed_at=at, billed_document=document)
+    if updated != len(set(transaction_ids)):
+        raise ValueError("Some transactions are already billed or belong to another customer.")
+    _move_totals(customer, unbilled=-total, due=ZERO)
+    return total
+
+
+def move_reserved(customer: Customer, delta: Decimal) -> None:
+    Customer.objects.filter(pk=customer.pk).update(amount_reserved=F("amount_reserved") + delta)
+    customer.refresh_from_db(fields=["amount_unbilled", "amount_due", "amount_reserved"])
+
+
+def _move_totals(customer: Customer, *, unbilled: Decimal, due: Decimal) -> None:
+    if unbilled or due:
+        Customer.objects.filter(pk=customer.pk).update(
+            amount_unbilled=F("amount_unbilled") + unbilled, amount_due=F("amount_due") + due
+        )
+    customer.refresh_from_db(fields=["amount_unbilled", "amount_due", "amount_reserved"])
+
+
+def recompute(customer_id: int) -> dict[str, Decimal]:
+    """The figures from the rows alone (check_ledger compares them with the running totals)."""
+    from .models import Reservation, ReservationStatus
+
+    unbilled = Transaction.objects.filter(customer_id=customer_id, bucket=Bucket.UNBILLED,
+                                          billed_at__isnull=True).aggregate(s=Sum("amount"))["s"] or ZERO
+    due = Transaction.objects.filter(customer_id=customer_id, bucket=Bucket.DUE).aggregate(s=Sum("amount"))["s"] or ZERO
+    reserved = Reservation.objects.filter(customer_id=customer_id, status=ReservationStatus.OPEN).aggregate(
+        s=Sum("amount"))["s"] or ZERO
+    return {"amount_unbilled": unbilled, "amount_due": due, "amount_reserved": reserved}

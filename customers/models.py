@@ -1,0 +1,290 @@
+"""The customer account, its immutable ledger, reservations, the master wallet, subscriptions and the
+notifications log. Figures are defined in shared/DESIGN.md ("The customer account and its figures")."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from .money import ZERO, MoneyField
+
+
+class AccountType(models.TextChoices):
+    PREPAID = "prepaid", "Prepaid"
+    POSTPAID = "postpaid", "Postpaid"
+
+
+class InvoiceSetup(models.TextChoices):
+    INDIVIDUAL = "individual", "Individual invoices + monthly usage invoice"
+    CONSOLIDATED = "consolidated", "One consolidated invoice a month"
+    NONE = "none", "No invoices"
+
+
+class Customer(models.Model):
+    """An organization that buys from the operator. The three running totals are the O(1) cache of its
+    ledger; they change only in customers.ledger, under this row's lock, in the same transaction as the
+    entries (check_ledger recomputes them from the rows)."""
+
+    name = models.CharField(max_length=200)
+    code = models.CharField(max_length=32, unique=True)
+    billing_email = models.EmailField()
+    currency = models.CharField(max_length=3, default="SGD")
+    account_type = models.CharField(max_length=10, choices=AccountType.choices, default=AccountType.PREPAID)
+    invoice_setup = models.CharField(max_length=12, choices=InvoiceSetup.choices, default=InvoiceSetup.INDIVIDUAL)
+    credit_limit = MoneyField(help_text="How much a postpaid account may borrow against unbilled usage.")
+    show_invoices_tab = models.BooleanField(default=True, help_text="Portal setting: show the Invoices tab.")
+    # Stripe: the customer's Stripe id and the card saved for off-session (auto) top-ups.
+    stripe_customer_id = models.CharField(max_length=64, blank=True)
+    stripe_payment_method_id = models.CharField(max_length=64, blank=True)
+    card_brand = models.CharField(max_length=20, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    # Running totals (cache of the ledger).
+    amount_unbilled = MoneyField(editable=False, help_text="Expecting invoice: sum of unbilled entries.")
+    amount_due = MoneyField(editable=False, help_text="Amount due: sum of entries on the billed side.")
+    amount_reserved = MoneyField(editable=False, help_text="Reserved credits: sum of open reservations.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(credit_limit__gte=0), name="customer_credit_limit_gte_0"),
+            models.CheckConstraint(condition=Q(amount_reserved__gte=0), name="customer_reserved_gte_0"),
+        ]
+        indexes = [models.Index(fields=["account_type", "invoice_setup"], name="customer_type_setup_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+    # The figures (DESIGN.md). Signs: + is CR (in the customer's favour), - is DR.
+    @property
+    def expecting_invoice(self) -> Decimal:
+        return self.amount_unbilled
+
+    @property
+    def current_balance(self) -> Decimal:
+        return self.amount_unbilled + self.amount_due
+
+    @property
+    def usable_credits(self) -> Decimal:
+        return self.credit_limit + self.amount_unbilled + max(self.amount_due, ZERO) - self.amount_reserved
+
+
+class TransactionKind(models.TextChoices):
+    # usage (unbilled until the monthly tax invoice, whatever the setup)
+    CALL = "call", "Call"
+    SMS = "sms", "SMS"
+    FAX = "fax", "Fax"
+    NUMBER_ACTIVATION = "number_activation", "Number activation fee"
+    # purchases (billed at once by a purchase invoice for `individual` customers)
+    SUBSCRIPTION = "subscription", "Subscription"
+    ADD_ON = "add_on", "Add-on"
+    SERVICE = "service", "Service"
+    HARDWARE = "hardware", "Hardware"
+    # credit and money movements
+    TOP_UP = "top_up", "Top-up"
+    TOP_UP_REMOVAL = "top_up_removal", "Top-up removed"
+    TRANSFER = "transfer", "Transfer from master account"
+    PAYMENT = "payment", "Payment assigned"
+    PAYMENT_UNASSIGNED = "payment_unassigned", "Payment un-assigned"
+    INVOICE = "invoice", "Invoice issued"
+    INVOICE_VOID = "invoice_void", "Invoice voided"
+    CREDIT_NOTE = "credit_note", "Credit note"
+    CREDIT_APPLIED = "credit_applied", "Credit applied to an invoice"
+    WITHDRAWAL = "withdrawal", "Withdrawal"
+    ADJUSTMENT = "adjustment", "Adjustment"
+
+
+USAGE_KINDS = frozenset({TransactionKind.CALL, TransactionKind.SMS, TransactionKind.FAX,
+                         TransactionKind.NUMBER_ACTIVATION})
+PURCHASE_KINDS = frozenset({TransactionKind.SUBSCRIPTION, TransactionKind.ADD_ON, TransactionKind.SERVICE,
+                            TransactionKind.HARDWARE})
+
+
+class Bucket(models.TextChoices):
+    """Which figure an entry counts in while it stands: the unbilled side (Expecting invoice) or the
+    billed side (Amount due). An unbilled entry leaves Expecting invoice when an invoice bills it."""
+
+    UNBILLED = "unbilled", "Expecting invoice"
+    DUE = "due", "Amount due"
+
+
+class Transaction(models.Model):
+    """An immutable ledger entry. The database refuses DELETE, and UPDATE of anything except the one-way
+    billing mark (billed_at / billed_document from empty to set). Corrections are opposite entries."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="transactions")
+    kind = models.CharField(max_length=24, choices=TransactionKind.choices)
+    bucket = models.CharField(max_length=8, choices=Bucket.choices)
+    amount = MoneyField(editable=False)
+    occurred_at = models.DateTimeField()
+    posted_at = models.DateTimeField(auto_now_add=True)
+    reference = models.CharField(max_length=120, blank=True)
+    description = models.CharField(max_length=255, blank=True)
+    # What caused it: "finance.payment", "invoices.invoice", "customers.reservation", ... and its id.
+    source_type = models.CharField(max_length=40, blank=True)
+    source_id = models.BigIntegerField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=120, null=True, blank=True, unique=True)
+    reverses = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    billed_at = models.DateTimeField(null=True, blank=True)
+    billed_document = models.CharField(max_length=40, blank=True, help_text="Number of the invoice that billed it.")
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["customer", "-occurred_at", "-id"], name="txn_customer_time_idx"),
+            models.Index(fields=["customer", "kind"], name="txn_customer_kind_idx"),
+            models.Index(fields=["source_type", "source_id"], name="txn_source_idx"),
+            models.Index(fields=["customer", "occurred_at"], name="txn_unbilled_idx",
+                         condition=Q(bucket="unbilled", billed_at__isnull=True)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount} {self.customer_id}"
+
+    @property
+    def is_unbilled(self) -> bool:
+        return self.bucket == Bucket.UNBILLED and self.billed_at is None
+
+
+class ReservationStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    COMMITTED = "committed", "Committed"
+    RELEASED = "released", "Released"
+    EXPIRED = "expired", "Expired"
+
+
+class Reservation(models.Model):
+    """Credits held for a call or SMS in flight (a two-phase transfer): reserve, then exactly one of
+    commit, release or expiry."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="reservations")
+    kind = models.CharField(max_length=24, choices=TransactionKind.choices, default=TransactionKind.CALL)
+    amount = MoneyField()
+    status = models.CharField(max_length=10, choices=ReservationStatus.choices, default=ReservationStatus.OPEN)
+    reference = models.CharField(max_length=120, blank=True)
+    idempotency_key = models.CharField(max_length=120, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    committed_amount = MoneyField(null=True, blank=True, default=None)
+    charge = models.OneToOneField(Transaction, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="reservation_amount_gt_0"),
+            models.CheckConstraint(
+                condition=Q(committed_amount__isnull=True) | Q(committed_amount__lte=models.F("amount")),
+                name="reservation_commit_lte_amount",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["expires_at"], name="reservation_open_expiry_idx", condition=Q(status="open")),
+            models.Index(fields=["customer", "status"], name="reservation_customer_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Reservation {self.pk} {self.amount} ({self.status})"
+
+
+class MasterWallet(models.Model):
+    """The operator's own wallet, from which credit can be issued to customers. Never below zero."""
+
+    name = models.CharField(max_length=100, unique=True, default="Master account")
+    currency = models.CharField(max_length=3, default="SGD")
+    balance = MoneyField(editable=False)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(balance__gte=0), name="master_wallet_balance_gte_0")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.currency})"
+
+
+class MasterWalletEntry(models.Model):
+    """Immutable movement on the master wallet; a transfer to a customer has its ledger leg in `transaction`."""
+
+    wallet = models.ForeignKey(MasterWallet, on_delete=models.PROTECT, related_name="entries")
+    amount = MoneyField(editable=False)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    transaction = models.OneToOneField(Transaction, on_delete=models.PROTECT, null=True, blank=True,
+                                       related_name="master_wallet_entry")
+    reference = models.CharField(max_length=120, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
+class Subscription(models.Model):
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="subscriptions")
+    product = models.CharField(max_length=120)
+    kind = models.CharField(max_length=24, choices=[(k.value, k.label) for k in PURCHASE_KINDS],
+                            default=TransactionKind.SUBSCRIPTION)
+    quantity = models.PositiveIntegerField(default=1)
+    period_months = models.PositiveSmallIntegerField(default=1)
+    renewal_date = models.DateField()
+    renewal_price = MoneyField()
+    renewal_cost = MoneyField()
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["renewal_date", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(renewal_price__gte=0), name="subscription_price_gte_0"),
+            models.CheckConstraint(condition=Q(renewal_cost__gte=0), name="subscription_cost_gte_0"),
+        ]
+        indexes = [models.Index(fields=["renewal_date"], name="subscription_due_idx", condition=Q(is_active=True))]
+
+    def __str__(self) -> str:
+        return f"{self.product} x{self.quantity}"
+
+    @property
+    def margin(self) -> Decimal:
+        return self.renewal_price - self.renewal_cost
+
+
+class NotificationKind(models.TextChoices):
+    INVOICE = "invoice", "Invoice"
+    CREDIT_NOTE = "credit_note", "Credit note"
+    TWO_FACTOR_CODE = "two_factor_code", "2FA code"
+    VERIFICATION_EMAIL = "verification_email", "Verification email"
+    SUBSCRIPTION_NOTICE = "subscription_notice", "Subscription notice"
+    TOP_UP = "top_up", "Top-up"
+    TOP_UP_FAILED = "top_up_failed", "Top-up failed"
+    PAYMENT_RECEIPT = "payment_receipt", "Payment receipt"
+
+
+class Notification(models.Model):
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="notifications")
+    kind = models.CharField(max_length=24, choices=NotificationKind.choices)
+    channel = models.CharField(max_length=10, choices=[("email", "Email"), ("sms", "SMS")], default="email")
+    recipient = models.CharField(max_length=254)
+    subject = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=[("sent", "Sent"), ("failed", "Failed"), ("queued", "Queued")],
+                              default="sent")
+    source_type = models.CharField(max_length=40, blank=True)
+    source_id = models.BigIntegerField(null=True, blank=True)
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-sent_at", "-id"]
+        indexes = [models.Index(fields=["customer", "-sent_at"], name="notification_customer_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to {self.recipient}"
+
+
+class CustomerUser(models.Model):
+    """A portal user: belongs to exactly one customer. Staff users never have one."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="customer_membership")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="users")
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.customer.code}"

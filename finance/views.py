@@ -1,0 +1,1 @@
+"""Views: validate input, make one service call, render."""
