@@ -1,1 +1,124 @@
-from django.db import models  # noqa: F401
+"""Invoices (top-up, purchase, monthly), their lines, and the gapless number series."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import F, Q
+
+from customers.money import ZERO, MoneyField
+
+
+class InvoiceType(models.TextChoices):
+    TOP_UP = "top_up", "Top-up"
+    PURCHASE = "purchase", "Purchase"
+    MONTHLY = "monthly", "Monthly"
+
+
+class InvoiceStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SENT = "sent", "Awaiting payment"
+    PARTIALLY_PAID = "partially_paid", "Partially paid"
+    PAID = "paid", "Paid"
+    VOID = "void", "Void"
+
+
+OPEN_STATUSES = (InvoiceStatus.SENT, InvoiceStatus.PARTIALLY_PAID)
+
+
+class Invoice(models.Model):
+    """A numbered invoice. Money on it is never edited in place: `amount_paid` (allocations of payments and
+    of credit) and `amount_credited` (credit notes) move only through invoices.settlement, under this
+    row's lock; the status follows from them."""
+
+    number = models.CharField(max_length=32, unique=True)
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="invoices")
+    type = models.CharField(max_length=10, choices=InvoiceType.choices)
+    status = models.CharField(max_length=16, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT)
+    name = models.CharField(max_length=200, help_text="What the invoice is for, as the customer sees it.")
+    billing_to = models.TextField(blank=True, help_text="Billing name and address printed on the invoice.")
+    currency = models.CharField(max_length=3)
+    issue_date = models.DateField()
+    due_date = models.DateField()
+    period_start = models.DateField(null=True, blank=True, help_text="Monthly invoices: the month billed.")
+    subtotal = MoneyField(editable=False)
+    tax = MoneyField(editable=False)
+    total = MoneyField(editable=False)
+    amount_paid = MoneyField(editable=False)
+    amount_credited = MoneyField(editable=False)
+    # Idempotency of generated invoices: "monthly:<customer>:<YYYY-MM>", "renewal:<subscription>:<date>",
+    # "auto-top-up:<customer>:<date>". Manual invoices leave it empty.
+    source_key = models.CharField(max_length=80, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    provisioned_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    void_reason = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-issue_date", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(total__gte=0), name="invoice_total_gte_0"),
+            models.CheckConstraint(condition=Q(amount_paid__gte=0) & Q(amount_credited__gte=0),
+                                   name="invoice_settled_gte_0"),
+            models.CheckConstraint(condition=Q(amount_paid__lte=F("total") - F("amount_credited")),
+                                   name="invoice_not_overpaid"),
+            models.UniqueConstraint(fields=["customer", "period_start"], condition=Q(type="monthly"),
+                                    name="invoice_one_monthly_per_period"),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "status"], name="invoice_customer_status_idx"),
+            models.Index(fields=["status", "due_date"], name="invoice_status_due_idx"),
+            models.Index(fields=["type", "status", "-issue_date"], name="invoice_type_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.get_type_display()}"
+
+    @property
+    def amount_outstanding(self) -> Decimal:
+        if self.status in (InvoiceStatus.VOID, InvoiceStatus.DRAFT):
+            return ZERO
+        return self.total - self.amount_paid - self.amount_credited
+
+    @property
+    def is_provisioned(self) -> bool:
+        return self.provisioned_at is not None
+
+
+class InvoiceLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines")
+    position = models.PositiveIntegerField(default=0)
+    description = models.CharField(max_length=255)
+    quantity = models.DecimalField(max_digits=14, decimal_places=3, default=Decimal("1"))
+    unit_price = MoneyField()
+    tax_rate = models.DecimalField(max_digits=7, decimal_places=4, default=ZERO, help_text="Percent, e.g. 9 for 9%.")
+    amount = MoneyField(editable=False, help_text="quantity x unit price, before tax")
+    tax_amount = MoneyField(editable=False)
+    # The ledger entry this line bills (monthly run, purchase invoices); empty for manual lines.
+    transaction = models.OneToOneField("customers.Transaction", on_delete=models.PROTECT, null=True, blank=True,
+                                       related_name="invoice_line")
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="invoice_line_quantity_gt_0"),
+            models.CheckConstraint(condition=Q(tax_rate__gte=0) & Q(tax_rate__lte=100), name="invoice_line_tax_rate"),
+        ]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class NumberSeries(models.Model):
+    """The last number taken in a series ("INV-2026", "CN-2026"). Taken under this row's lock in the same
+    transaction as the document's save, so a rollback leaves no gap and concurrency no duplicate."""
+
+    key = models.CharField(max_length=20, unique=True)
+    last_value = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.last_value}"

@@ -1,0 +1,14 @@
+"""Row locks for invoices. Lock order: customer (customers.locks) -> invoice(s) by pk -> payment."""
+
+from collections.abc import Iterable
+
+from .models import Invoice
+
+
+def lock_invoice(invoice_id: int) -> Invoice:
+    return Invoice.objects.select_for_update(of=("self",)).get(pk=invoice_id)
+
+
+def lock_invoices(invoice_ids: Iterable[int]) -> dict[int, Invoice]:
+    ids = sorted(set(invoice_ids))
+    return {i.pk: i for i in Invoice.objects.filter(pk__in=ids).order_by("pk").select_for_update(of=("self",))}
