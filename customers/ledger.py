@@ -48,6 +48,8 @@ class Entry:
     source_id: int | None = None
     idempotency_key: str | None = None
     reverses_id: int | None = None
+    # When the event happened, if not at the posting time (a batch of rated calls, imported history).
+    occurred_at: dt.datetime | None = None
 
 
 def post(customer: Customer, entries: Iterable[Entry], *, at: dt.datetime) -> list[Transaction]:
@@ -62,7 +64,7 @@ def post(customer: Customer, entries: Iterable[Entry], *, at: dt.datetime) -> li
             kind=e.kind,
             bucket=e.bucket or bucket_for(customer, e.kind),
             amount=quantize(e.amount),
-            occurred_at=at,
+            occurred_at=e.occurred_at or at,
             reference=e.reference[:120],
             description=e.description[:255],
             source_type=e.source_type,

@@ -52,6 +52,10 @@ class Customer(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(credit_limit__gte=0), name="customer_credit_limit_gte_0"),
             models.CheckConstraint(condition=Q(amount_reserved__gte=0), name="customer_reserved_gte_0"),
+            models.CheckConstraint(condition=Q(account_type=AccountType.POSTPAID) | Q(credit_limit=0),
+                                   name="customer_prepaid_no_credit_limit"),
+            models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="customer_currency_iso"),
+            models.CheckConstraint(condition=~Q(code=""), name="customer_code_not_empty"),
         ]
         indexes = [models.Index(fields=["account_type", "invoice_setup"], name="customer_type_setup_idx")]
 
@@ -140,6 +144,14 @@ class Transaction(models.Model):
             models.Index(fields=["customer", "occurred_at"], name="txn_unbilled_idx",
                          condition=Q(bucket="unbilled", billed_at__isnull=True)),
         ]
+        constraints = [
+            # A correction reverses an entry in full, once (a second reversal would double the correction).
+            models.UniqueConstraint(fields=["reverses"], condition=Q(reverses__isnull=False),
+                                    name="txn_reversed_once"),
+            # Only the unbilled side is ever billed by an invoice.
+            models.CheckConstraint(condition=Q(billed_at__isnull=True) | Q(bucket="unbilled"),
+                                   name="txn_only_unbilled_is_billed"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.amount} {self.customer_id}"
@@ -180,6 +192,19 @@ class Reservation(models.Model):
                 condition=Q(committed_amount__isnull=True) | Q(committed_amount__lte=models.F("amount")),
                 name="reservation_commit_lte_amount",
             ),
+            # Open <=> not resolved; committed <=> a final amount (its charge, when non-zero, is `charge`).
+            models.CheckConstraint(
+                condition=(Q(status="open") & Q(resolved_at__isnull=True))
+                | (~Q(status="open") & Q(resolved_at__isnull=False)),
+                name="reservation_open_unresolved",
+            ),
+            models.CheckConstraint(
+                condition=(Q(status="committed") & Q(committed_amount__isnull=False) & Q(committed_amount__gte=0))
+                | (~Q(status="committed") & Q(committed_amount__isnull=True) & Q(charge__isnull=True)),
+                name="reservation_committed_amount",
+            ),
+            models.CheckConstraint(condition=Q(expires_at__gt=models.F("created_at")),
+                                   name="reservation_expires_after_created"),
         ]
         indexes = [
             models.Index(fields=["expires_at"], name="reservation_open_expiry_idx", condition=Q(status="open")),
@@ -217,12 +242,18 @@ class MasterWalletEntry(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [models.CheckConstraint(condition=~Q(amount=0), name="master_wallet_entry_not_zero")]
+
+    def __str__(self) -> str:
+        return f"{self.wallet.name} {self.amount}"
 
 
 class Subscription(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="subscriptions")
     product = models.CharField(max_length=120)
-    kind = models.CharField(max_length=24, choices=[(k.value, k.label) for k in PURCHASE_KINDS],
+    # Declaration order, not the frozenset's: a set's order changes with the hash seed, which made
+    # makemigrations write a new migration on every run.
+    kind = models.CharField(max_length=24, choices=[(k.value, k.label) for k in TransactionKind if k in PURCHASE_KINDS],
                             default=TransactionKind.SUBSCRIPTION)
     quantity = models.PositiveIntegerField(default=1)
     period_months = models.PositiveSmallIntegerField(default=1)
@@ -237,6 +268,8 @@ class Subscription(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(renewal_price__gte=0), name="subscription_price_gte_0"),
             models.CheckConstraint(condition=Q(renewal_cost__gte=0), name="subscription_cost_gte_0"),
+            models.CheckConstraint(condition=Q(quantity__gte=1) & Q(period_months__gte=1),
+                                   name="subscription_quantity_period_gte_1"),
         ]
         indexes = [models.Index(fields=["renewal_date"], name="subscription_due_idx", condition=Q(is_active=True))]
 
