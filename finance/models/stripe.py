@@ -1,0 +1,141 @@
+"""Card payments through Stripe and the Stripe events received. DESIGN.md "Customer portal" and "Payment
+settings and the daily auto top-up"; the gateway (finance/gateway.py) is the only code that talks to Stripe.
+
+A CardPayment is our own row for one attempt to take money by card: a Checkout Session the customer pays
+on Stripe's hosted page (a portal top-up, or a top-up to pay a purchase invoice), or an off-session charge
+of the saved card (the daily auto top-up). It is created before Stripe is called, so every Stripe object
+and idempotency key leads back to it; it is credited at most once (credited_at, and the unique
+idempotency key of its ledger entry), whichever of the redirect and the webhooks arrives first."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from customers.money import MoneyField
+
+
+class CardPaymentPurpose(models.TextChoices):
+    TOP_UP = "top_up", "Online top-up"
+    INVOICE = "invoice", "Invoice payment"
+    AUTO_TOP_UP = "auto_top_up", "Automatic top-up"
+
+
+class CardPaymentChannel(models.TextChoices):
+    CHECKOUT = "checkout", "Stripe Checkout"
+    OFF_SESSION = "off_session", "Saved card (off-session)"
+
+
+class CardPaymentStatus(models.TextChoices):
+    PENDING = "pending", "Awaiting payment"
+    SUCCEEDED = "succeeded", "Paid"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class CardPayment(models.Model):
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="card_payments")
+    purpose = models.CharField(max_length=12, choices=CardPaymentPurpose.choices)
+    channel = models.CharField(max_length=12, choices=CardPaymentChannel.choices)
+    invoice = models.ForeignKey("invoices.Invoice", on_delete=models.PROTECT, null=True, blank=True,
+                                related_name="card_payments", help_text="The invoice the credit then pays.")
+    amount = MoneyField(help_text="What the customer asked for.")
+    amount_charged = MoneyField(help_text="What the card is charged: the amount rounded up to the minor unit; "
+                                          "all of it is credited.")
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=10, choices=CardPaymentStatus.choices, default=CardPaymentStatus.PENDING)
+    # Ours, sent as Stripe's Idempotency-Key: "card-payment:<pk>" or the caller's (auto top-up run) key.
+    idempotency_key = models.CharField(max_length=120, unique=True)
+    checkout_session_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    checkout_url = models.URLField(max_length=2000, blank=True)
+    payment_intent_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    stripe_customer_id = models.CharField(max_length=64, blank=True)
+    payment_method_id = models.CharField(max_length=64, blank=True)
+    card_brand = models.CharField(max_length=20, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    # The customer's payment-settings choices made during an online top-up (DESIGN.md: trigger amount
+    # and limit threshold are set by the customer); applied to the payment settings once the card is saved.
+    save_card = models.BooleanField(default=False)
+    trigger_amount = MoneyField(null=True, blank=True, default=None)
+    limit_threshold = MoneyField(null=True, blank=True, default=None)
+    failure_code = models.CharField(max_length=64, blank=True)
+    failure_reason = models.CharField(max_length=500, blank=True)
+    invoice_payment_error = models.CharField(max_length=500, blank=True,
+                                             help_text="Why the credit could not pay the invoice (it stays as credit).")
+    credit_transaction = models.OneToOneField("customers.Transaction", on_delete=models.PROTECT, null=True,
+                                              blank=True, related_name="card_payment")
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField()
+    credited_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="card_payment_amount_gt_0"),
+            models.CheckConstraint(condition=Q(amount_charged__gte=models.F("amount")),
+                                   name="card_payment_charged_gte_amount"),
+            models.CheckConstraint(condition=Q(purpose="invoice", invoice__isnull=False)
+                                   | (~Q(purpose="invoice") & Q(invoice__isnull=True)),
+                                   name="card_payment_invoice_iff_purpose"),
+            models.CheckConstraint(condition=Q(channel="checkout") | Q(checkout_session_id__isnull=True),
+                                   name="card_payment_session_only_checkout"),
+            # Credited exactly when paid: a succeeded payment has its credit, nothing else has one.
+            models.CheckConstraint(
+                condition=(Q(status="succeeded") & Q(credited_at__isnull=False) & Q(credit_transaction__isnull=False))
+                | (~Q(status="succeeded") & Q(credited_at__isnull=True) & Q(credit_transaction__isnull=True)),
+                name="card_payment_credited_iff_succeeded",
+            ),
+            models.CheckConstraint(
+                condition=Q(save_card=False) | (Q(trigger_amount__gt=0) & Q(limit_threshold__gte=0)),
+                name="card_payment_auto_top_up_choices",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "-created_at"], name="card_payment_customer_idx"),
+            models.Index(fields=["status", "-created_at"], name="card_payment_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Card payment #{self.pk} {self.amount_charged} {self.currency} ({self.status})"
+
+    @property
+    def is_credited(self) -> bool:
+        return self.credited_at is not None
+
+
+class StripeEventStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    PROCESSED = "processed", "Processed"
+    IGNORED = "ignored", "Ignored (type not handled)"
+
+
+class StripeEvent(models.Model):
+    """Each Stripe event id is stored once (unique), however many times Stripe delivers it."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=255, blank=True, help_text="The Checkout Session or PaymentIntent.")
+    livemode = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=StripeEventStatus.choices, default=StripeEventStatus.RECEIVED)
+    payload = models.JSONField(default=dict)
+    deliveries = models.PositiveIntegerField(default=1, help_text="How many times Stripe delivered it.")
+    received_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+    result = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["type", "-received_at"], name="stripe_event_type_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.type}"
+
+    @property
+    def processed(self) -> bool:
+        return self.status != StripeEventStatus.RECEIVED
+
+
+__all__ = ["CardPayment", "CardPaymentChannel", "CardPaymentPurpose", "CardPaymentStatus", "StripeEvent",
+           "StripeEventStatus"]
