@@ -182,6 +182,10 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 LEDGERDESK_DEFAULT_CURRENCY = env.str("LEDGERDESK_DEFAULT_CURRENCY", default="SGD")
 LEDGERDESK_MIN_TOP_UP = Decimal(env.str("LEDGERDESK_MIN_TOP_UP", default="10"))
 LEDGERDESK_RESERVATION_TIMEOUT_SECONDS = env.int("LEDGERDESK_RESERVATION_TIMEOUT_SECONDS", default=900)
+# Invoices: the tax rate (percent, SGD GST by default) on purchase and monthly lines (top-ups are untaxed)
+# and the payment terms that set an invoice's due date.
+LEDGERDESK_TAX_RATE = Decimal(env.str("LEDGERDESK_TAX_RATE", default="9"))
+LEDGERDESK_PAYMENT_TERMS_DAYS = env.int("LEDGERDESK_PAYMENT_TERMS_DAYS", default=14)
 LEDGERDESK_SELLER = {
     "name": env.str("LEDGERDESK_SELLER_NAME", default="Ledgerdesk Telecom Pte. Ltd."),
     "address": env.str("LEDGERDESK_SELLER_ADDRESS", default="1 Finance Way, #10-01, Singapore 018989"),

@@ -62,6 +62,13 @@ class Invoice(models.Model):
         ordering = ["-issue_date", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(total__gte=0), name="invoice_total_gte_0"),
+            models.CheckConstraint(condition=Q(total=F("subtotal") + F("tax")), name="invoice_total_is_subtotal_plus_tax"),
+            models.CheckConstraint(condition=~Q(type="top_up") | Q(tax=0), name="invoice_top_up_untaxed"),
+            models.CheckConstraint(condition=Q(due_date__gte=F("issue_date")), name="invoice_due_after_issue"),
+            models.CheckConstraint(condition=~Q(type="monthly") | Q(period_start__isnull=False),
+                                   name="invoice_monthly_has_period"),
+            models.CheckConstraint(condition=Q(status__in=["draft", "void"]) | Q(sent_at__isnull=False),
+                                   name="invoice_issued_has_sent_at"),
             models.CheckConstraint(condition=Q(amount_paid__gte=0) & Q(amount_credited__gte=0),
                                    name="invoice_settled_gte_0"),
             models.CheckConstraint(condition=Q(amount_paid__lte=F("total") - F("amount_credited")),
@@ -73,6 +80,8 @@ class Invoice(models.Model):
             models.Index(fields=["customer", "status"], name="invoice_customer_status_idx"),
             models.Index(fields=["status", "due_date"], name="invoice_status_due_idx"),
             models.Index(fields=["type", "status", "-issue_date"], name="invoice_type_status_idx"),
+            models.Index(fields=["-issue_date", "-id"], name="invoice_issue_date_idx"),
+            models.Index(fields=["customer", "-issue_date", "-id"], name="invoice_customer_issued_idx"),
         ]
 
     def __str__(self) -> str:
@@ -101,16 +110,65 @@ class InvoiceLine(models.Model):
     # The ledger entry this line bills (monthly run, purchase invoices); empty for manual lines.
     transaction = models.OneToOneField("customers.Transaction", on_delete=models.PROTECT, null=True, blank=True,
                                        related_name="invoice_line")
+    # The ledger kind the line stands for (customers.TransactionKind): a purchase line posts its charge with
+    # this kind when the invoice is issued; a monthly usage line sums the entries of this kind.
+    kind = models.CharField(max_length=24, blank=True)
 
     class Meta:
         ordering = ["position", "id"]
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gt=0), name="invoice_line_quantity_gt_0"),
+            models.CheckConstraint(condition=Q(unit_price__gte=0) & Q(amount__gte=0) & Q(tax_amount__gte=0),
+                                   name="invoice_line_amounts_gte_0"),
             models.CheckConstraint(condition=Q(tax_rate__gte=0) & Q(tax_rate__lte=100), name="invoice_line_tax_rate"),
         ]
 
     def __str__(self) -> str:
         return self.description
+
+
+class InvoiceLineEntry(models.Model):
+    """A ledger entry billed by an aggregated line (a monthly invoice's "Calls" line stands for every call
+    of the month). One row per billed entry, and at most one line per entry (the unique transaction), so
+    every billed transaction is traceable to the line that billed it without one invoice line per call.
+    Purchase lines and per-entry monthly lines link through InvoiceLine.transaction instead."""
+
+    line = models.ForeignKey(InvoiceLine, on_delete=models.PROTECT, related_name="entries")
+    transaction = models.OneToOneField("customers.Transaction", on_delete=models.PROTECT,
+                                       related_name="invoice_line_entry")
+
+    def __str__(self) -> str:
+        return f"line {self.line_id} bills transaction {self.transaction_id}"
+
+
+class CreditSource(models.TextChoices):
+    AMOUNT_DUE = "amount_due", "Unapplied credit in the amount due"
+    UNBILLED = "unbilled", "Unbilled credit (top-ups)"
+
+
+class CreditApplication(models.Model):
+    """Customer credit applied to an invoice by the monthly billing run (DESIGN.md: "applies available
+    credits to the new invoice"). With finance's allocations it explains every cent of amount_paid:
+    Invoice.amount_paid = sum of active finance allocations + sum of these rows. `transaction` is the
+    unbilled leg of the CREDIT_APPLIED pair when unbilled credit was used (consolidated customers)."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_applications")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="+")
+    source = models.CharField(max_length=12, choices=CreditSource.choices)
+    amount = MoneyField()
+    transaction = models.OneToOneField("customers.Transaction", on_delete=models.PROTECT, null=True, blank=True,
+                                       related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="credit_application_amount_gt_0"),
+            models.UniqueConstraint(fields=["invoice", "source"], name="credit_application_once_per_source"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} credit on invoice {self.invoice_id}"
 
 
 class NumberSeries(models.Model):
