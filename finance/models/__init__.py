@@ -3,3 +3,4 @@ withdrawals), settings.py (payment settings, auto top-up runs), stripe.py (card 
 
 from .payments import *  # noqa: F401,F403
 from .stripe import *  # noqa: F401,F403
+from .settings import *  # noqa: F401,F403
