@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from django.db import transaction
 
-from .models import Customer, MasterWallet, Reservation
+from .models import Customer, MasterWallet, Reservation, Subscription
 
 
 def lock_customer(customer_id: int) -> Customer:
@@ -27,3 +27,7 @@ def lock_master_wallet(wallet_id: int) -> MasterWallet:
 
 def lock_reservation(reservation_id: int) -> Reservation:
     return Reservation.objects.select_for_update(of=("self",)).get(pk=reservation_id)
+
+
+def lock_subscription(subscription_id: int) -> Subscription:
+    return Subscription.objects.select_for_update(of=("self",)).get(pk=subscription_id)

@@ -1,0 +1,23 @@
+"""`manage.py check_ledger`: recompute every customer's figures from the rows and compare them with the
+running totals on the account rows (and the master wallets, transfers and commits). Prints each
+mismatch; exits 1 if there is any."""
+
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from customers.selectors import ledger_mismatches
+
+
+class Command(BaseCommand):
+    help = "Recompute every customer's figures from the ledger rows and report each mismatch (exit 1 if any)."
+
+    def handle(self, *args, **options):
+        started = time.monotonic()
+        mismatches = ledger_mismatches()
+        for mismatch in mismatches:
+            self.stdout.write(f"MISMATCH {mismatch}")
+        took = time.monotonic() - started
+        if mismatches:
+            raise CommandError(f"{len(mismatches)} mismatch(es) found in {took:.1f}s.")
+        self.stdout.write(self.style.SUCCESS(f"Ledger consistent: every running total equals its rows ({took:.1f}s)."))

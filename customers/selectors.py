@@ -1,0 +1,303 @@
+"""Reads: the customer list, a customer's figures and the rows behind each, the unbilled rule of each
+invoice setup, and the ledger check (every running total against its rows, set-based)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Count, F, Q, QuerySet, Sum
+
+from .models import (
+    USAGE_KINDS,
+    Bucket,
+    Customer,
+    InvoiceSetup,
+    MasterWallet,
+    MasterWalletEntry,
+    Notification,
+    Reservation,
+    ReservationStatus,
+    Subscription,
+    Transaction,
+    TransactionKind,
+)
+from .money import ZERO
+
+LATEST_TRANSACTIONS = 100
+
+
+# --- The customer list ----------------------------------------------------------------------------------
+def customer_list(*, q: str = "", account_type: str = "", invoice_setup: str = "", currency: str = "") -> QuerySet:
+    """Customers matching the search (name or code) and filters; figures are columns of the row itself."""
+    qs = Customer.objects.all()
+    q = (q or "").strip()
+    if q:
+        qs = qs.filter(Q(name__icontains=q) | Q(code__icontains=q))
+    if account_type:
+        qs = qs.filter(account_type=account_type)
+    if invoice_setup:
+        qs = qs.filter(invoice_setup=invoice_setup)
+    if currency:
+        qs = qs.filter(currency=currency.upper())
+    return qs.order_by("name", "id")
+
+
+def currencies() -> list[str]:
+    return list(Customer.objects.order_by("currency").values_list("currency", flat=True).distinct())
+
+
+# --- A customer's figures -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Figures:
+    """The figures of DESIGN.md, signed: + is CR (in the customer's favour), - is DR."""
+
+    currency: str
+    expecting_invoice: Decimal
+    amount_due: Decimal
+    current_balance: Decimal
+    credit_limit: Decimal
+    reserved: Decimal
+    usable_credits: Decimal
+    amount_due_counted: Decimal  # max(amount due, 0): only a CR amount due adds to usable credits
+
+    @property
+    def reserved_signed(self) -> Decimal:
+        """Reserved credits shown as held against the customer (DR)."""
+        return -self.reserved
+
+
+def customer_figures(customer: Customer) -> Figures:
+    return Figures(
+        currency=customer.currency,
+        expecting_invoice=customer.expecting_invoice,
+        amount_due=customer.amount_due,
+        current_balance=customer.current_balance,
+        credit_limit=customer.credit_limit,
+        reserved=customer.amount_reserved,
+        usable_credits=customer.usable_credits,
+        amount_due_counted=max(customer.amount_due, ZERO),
+    )
+
+
+# --- The rows behind the figures ------------------------------------------------------------------------
+TRANSACTION_VIEWS = {
+    "unbilled": ("Expecting invoice (unbilled)", Q(bucket=Bucket.UNBILLED, billed_at__isnull=True)),
+    "due": ("Amount due (billed side)", Q(bucket=Bucket.DUE)),
+    "billed": ("Billed by an invoice", Q(billed_at__isnull=False)),
+}
+
+
+def transactions_for(customer: Customer, *, kind: str = "", view: str = "") -> QuerySet:
+    """A customer's non-zero entries, newest first, optionally one kind and one figure's rows."""
+    qs = Transaction.objects.filter(customer=customer).exclude(amount=0)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if view in TRANSACTION_VIEWS:
+        qs = qs.filter(TRANSACTION_VIEWS[view][1])
+    return qs.order_by("-occurred_at", "-id")
+
+
+@dataclass
+class TransactionGroup:
+    kind: str
+    label: str
+    rows: list[Transaction] = field(default_factory=list)
+    subtotal: Decimal = ZERO
+
+
+def group_by_kind(rows: Iterable[Transaction]) -> list[TransactionGroup]:
+    """Rows grouped by kind, in TransactionKind's order, each with its subtotal."""
+    groups: dict[str, TransactionGroup] = {}
+    for row in rows:
+        group = groups.get(row.kind)
+        if group is None:
+            group = groups[row.kind] = TransactionGroup(kind=row.kind, label=row.get_kind_display())
+        group.rows.append(row)
+        group.subtotal += row.amount
+    order = {k.value: i for i, k in enumerate(TransactionKind)}
+    return sorted(groups.values(), key=lambda g: order.get(g.kind, len(order)))
+
+
+def transaction_summary(customer: Customer, *, kind: str = "", view: str = "") -> dict:
+    """The latest 100 matching entries grouped by kind, and the count and total of all that match (so a
+    figure with more than 100 rows behind it still adds up on the page). Three queries."""
+    qs = transactions_for(customer, kind=kind, view=view)
+    latest = list(qs[:LATEST_TRANSACTIONS])
+    totals = qs.aggregate(count=Count("id"), total=Sum("amount"))
+    return {
+        "groups": group_by_kind(latest),
+        "shown": len(latest),
+        "count": totals["count"],
+        "total": totals["total"] or ZERO,
+        "shown_total": sum((r.amount for r in latest), ZERO),
+    }
+
+
+def kinds_in_use(customer: Customer) -> list[tuple[str, str]]:
+    used = set(Transaction.objects.filter(customer=customer).values_list("kind", flat=True).distinct())
+    return [(k.value, k.label) for k in TransactionKind if k.value in used]
+
+
+def reservations_for(customer: Customer, *, status: str = ReservationStatus.OPEN) -> QuerySet:
+    qs = Reservation.objects.filter(customer=customer)
+    if status:
+        qs = qs.filter(status=status)
+    return qs.select_related("charge").order_by("-created_at", "-id")
+
+
+def subscriptions_for(customer: Customer, *, active: str = "") -> QuerySet:
+    qs = Subscription.objects.filter(customer=customer).annotate(margin_value=F("renewal_price") - F("renewal_cost"))
+    if active == "yes":
+        qs = qs.filter(is_active=True)
+    elif active == "no":
+        qs = qs.filter(is_active=False)
+    return qs.order_by("renewal_date", "id")
+
+
+def subscription_totals(customer: Customer) -> dict:
+    totals = Subscription.objects.filter(customer=customer, is_active=True).aggregate(
+        price=Sum(F("renewal_price") * F("quantity")), cost=Sum(F("renewal_cost") * F("quantity")),
+        negative=Count("id", filter=Q(renewal_cost__gt=F("renewal_price"))))
+    price, cost = totals["price"] or ZERO, totals["cost"] or ZERO
+    return {"price": price, "cost": cost, "margin": price - cost, "negative": totals["negative"]}
+
+
+def notifications_for(customer: Customer, *, kind: str = "", status: str = "") -> QuerySet:
+    qs = Notification.objects.filter(customer=customer)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("-sent_at", "-id")
+
+
+# --- The master wallet ----------------------------------------------------------------------------------
+def master_wallets() -> QuerySet:
+    return MasterWallet.objects.order_by("currency", "pk")
+
+
+def master_wallet_entries(wallet: MasterWallet) -> QuerySet:
+    return MasterWalletEntry.objects.filter(wallet=wallet).select_related("customer").order_by("-created_at", "-id")
+
+
+# --- The unbilled rule of each invoice setup (DESIGN.md, "The customer account and its figures") ---------
+def monthly_billable(customer: Customer, *, until=None) -> QuerySet:
+    """The unbilled entries the monthly run bills for this customer:
+    - individual: usage (call, SMS, fax, number activation) and adjustments; purchases have their own
+      invoice, and top-up credit stays in the amount due;
+    - consolidated: every unbilled entry;
+    - none: nothing (no invoices are sent; the entries stay unbilled)."""
+    qs = Transaction.objects.filter(customer=customer, bucket=Bucket.UNBILLED, billed_at__isnull=True)
+    if until is not None:
+        qs = qs.filter(occurred_at__lt=until)
+    if customer.invoice_setup == InvoiceSetup.INDIVIDUAL:
+        qs = qs.filter(kind__in=[*USAGE_KINDS, TransactionKind.ADJUSTMENT])
+    elif customer.invoice_setup == InvoiceSetup.NONE:
+        qs = qs.none()
+    return qs.order_by("occurred_at", "id")
+
+
+# --- The ledger check -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Mismatch:
+    what: str  # "customer", "master wallet", "transfer", "reservation"
+    key: str  # e.g. "ACME (#3)"
+    field: str
+    cached: Decimal | None
+    from_rows: Decimal | None
+
+    def __str__(self) -> str:
+        if self.cached is None and self.from_rows is None:
+            return f"{self.what} {self.key}: {self.field}"
+        return f"{self.what} {self.key}: {self.field} is {self.cached}, the rows add up to {self.from_rows}"
+
+
+# One GROUP BY over the ledger and one over open reservations, joined to the customers' running totals.
+# Only customers that differ come back, so the result is small whatever the table sizes.
+_CUSTOMER_CHECK_SQL = """
+WITH t AS (
+    SELECT customer_id,
+           SUM(amount) FILTER (WHERE bucket = 'unbilled' AND billed_at IS NULL) AS unbilled,
+           SUM(amount) FILTER (WHERE bucket = 'due') AS due
+    FROM customers_transaction
+    GROUP BY customer_id
+), r AS (
+    SELECT customer_id, SUM(amount) AS reserved
+    FROM customers_reservation
+    WHERE status = 'open'
+    GROUP BY customer_id
+)
+SELECT c.id, c.code, c.amount_unbilled, COALESCE(t.unbilled, 0), c.amount_due, COALESCE(t.due, 0),
+       c.amount_reserved, COALESCE(r.reserved, 0)
+FROM customers_customer c
+LEFT JOIN t ON t.customer_id = c.id
+LEFT JOIN r ON r.customer_id = c.id
+WHERE c.amount_unbilled <> COALESCE(t.unbilled, 0)
+   OR c.amount_due <> COALESCE(t.due, 0)
+   OR c.amount_reserved <> COALESCE(r.reserved, 0)
+ORDER BY c.id
+"""
+
+_WALLET_CHECK_SQL = """
+SELECT w.id, w.name, w.balance, COALESCE(SUM(e.amount), 0) AS from_rows
+FROM customers_masterwallet w
+LEFT JOIN customers_masterwalletentry e ON e.wallet_id = w.id
+GROUP BY w.id, w.name, w.balance
+HAVING w.balance <> COALESCE(SUM(e.amount), 0)
+ORDER BY w.id
+"""
+
+# A transfer has two legs: the customer's TRANSFER entry and the wallet's entry of the opposite amount.
+_TRANSFER_CHECK_SQL = """
+SELECT t.id, t.amount, e.id, e.amount
+FROM customers_transaction t
+FULL OUTER JOIN customers_masterwalletentry e ON e.transaction_id = t.id
+WHERE (t.kind = 'transfer' OR e.customer_id IS NOT NULL OR e.transaction_id IS NOT NULL)
+  AND (t.id IS NULL OR e.id IS NULL OR e.amount <> -t.amount)
+ORDER BY t.id, e.id
+"""
+
+# A committed reservation posted exactly its final amount (none when it is zero).
+_RESERVATION_CHECK_SQL = """
+SELECT r.id, r.committed_amount, t.amount
+FROM customers_reservation r
+LEFT JOIN customers_transaction t ON t.id = r.charge_id
+WHERE r.status = 'committed'
+  AND COALESCE(-t.amount, 0) <> r.committed_amount
+ORDER BY r.id
+"""
+
+
+def ledger_mismatches() -> list[Mismatch]:
+    """Every running total that differs from its rows, and every transfer or commit whose legs disagree.
+    Set-based: four queries, whatever the number of customers."""
+    found: list[Mismatch] = []
+    with connection.cursor() as cursor:
+        cursor.execute(_CUSTOMER_CHECK_SQL)
+        for pk, code, unbilled, unbilled_rows, due, due_rows, reserved, reserved_rows in cursor.fetchall():
+            key = f"{code} (#{pk})"
+            for name, cached, rows in (("amount_unbilled (expecting invoice)", unbilled, unbilled_rows),
+                                       ("amount_due", due, due_rows),
+                                       ("amount_reserved", reserved, reserved_rows)):
+                if cached != rows:
+                    found.append(Mismatch("customer", key, name, cached, rows))
+        cursor.execute(_WALLET_CHECK_SQL)
+        for pk, name, balance, rows in cursor.fetchall():
+            found.append(Mismatch("master wallet", f"{name} (#{pk})", "balance", balance, rows))
+        cursor.execute(_TRANSFER_CHECK_SQL)
+        for txn_id, txn_amount, entry_id, entry_amount in cursor.fetchall():
+            if entry_id is None:
+                detail = f"transaction #{txn_id} ({txn_amount}) has no master-wallet leg"
+            elif txn_id is None:
+                detail = f"master-wallet entry #{entry_id} ({entry_amount}) has no customer leg"
+            else:
+                detail = f"transaction #{txn_id} is {txn_amount} but its wallet entry #{entry_id} is {entry_amount}"
+            found.append(Mismatch("transfer", f"#{txn_id or entry_id}", detail, None, None))
+        cursor.execute(_RESERVATION_CHECK_SQL)
+        for pk, committed, charged in cursor.fetchall():
+            found.append(Mismatch("reservation", f"#{pk}", "charge posted on commit", committed,
+                                  -charged if charged is not None else ZERO))
+    return found

@@ -1,0 +1,135 @@
+"""The operator's master wallet: funding it, and issuing credit from it to a customer. A transfer is one
+transaction with both legs (the wallet's entry and the customer's TRANSFER entry); the wallet never goes
+below zero. Locks: the customer, then the wallet (the project's lock order)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from audit.actors import Actor
+from audit.services import audit_record
+
+from .. import ledger
+from ..locks import lock_master_wallet
+from ..models import MasterWallet, MasterWalletEntry, Transaction, TransactionKind
+from ._common import amount_or_error, figures, locked_customer, money_text
+from .accounts import CURRENCY_RE
+
+
+class WalletError(ValueError):
+    """A master-wallet movement that cannot be made; the message says why."""
+
+
+@transaction.atomic
+def master_wallet_create(*, name: str, currency: str, actor: Actor, at: dt.datetime | None = None) -> MasterWallet:
+    """A new, empty master wallet (one per currency is the usual setup)."""
+    name = (name or "").strip()
+    currency = (currency or "").strip().upper()
+    if not name or len(name) > 100:
+        raise WalletError("The wallet needs a name of 1 to 100 characters.")
+    if not CURRENCY_RE.match(currency):
+        raise WalletError("The currency must be a three-letter ISO 4217 code, such as SGD or USD.")
+    if MasterWallet.objects.filter(name=name).exists():
+        raise WalletError(f"There is already a wallet named {name!r}.")
+    try:
+        with transaction.atomic():
+            wallet = MasterWallet.objects.create(name=name, currency=currency)
+    except IntegrityError:
+        raise WalletError(f"There is already a wallet named {name!r}.")
+    audit_record(actor=actor, action="customers.master_wallet.create", app="customers", obj=wallet,
+                 after={"name": name, "currency": currency}, at=at)
+    return wallet
+
+
+def _locked_wallet(wallet_id: int) -> MasterWallet:
+    try:
+        return lock_master_wallet(wallet_id)
+    except MasterWallet.DoesNotExist:
+        raise WalletError(f"There is no master wallet #{wallet_id}.")
+
+
+@transaction.atomic
+def master_wallet_fund(
+    *,
+    wallet_id: int,
+    amount: Decimal,
+    reference: str,
+    actor: Actor,
+    at: dt.datetime,
+) -> MasterWalletEntry:
+    """The operator adds money to its master wallet."""
+    amount = amount_or_error(amount, WalletError)
+    reference = (reference or "").strip()
+    if not reference:
+        raise WalletError("Give a reference for the funding (where the money comes from).")
+    wallet = _locked_wallet(wallet_id)
+    before = {"balance": wallet.balance}
+    entry = MasterWalletEntry.objects.create(wallet=wallet, amount=amount, reference=reference[:120], created_at=at)
+    MasterWallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + amount)
+    wallet.refresh_from_db(fields=["balance"])
+    audit_record(actor=actor, action="customers.master_wallet.fund", app="customers", obj=wallet,
+                 before=before, after={"balance": wallet.balance, "amount": amount, "reference": entry.reference},
+                 at=at)
+    return entry
+
+
+def default_wallet_id(currency: str) -> int | None:
+    return MasterWallet.objects.filter(currency=currency).order_by("pk").values_list("pk", flat=True).first()
+
+
+@transaction.atomic
+def master_wallet_transfer(
+    *,
+    customer_id: int,
+    amount: Decimal,
+    actor: Actor,
+    at: dt.datetime,
+    wallet_id: int | None = None,
+    reference: str = "",
+    idempotency_key: str | None = None,
+) -> Transaction:
+    """Issue `amount` of credit from the master wallet (the first one in the customer's currency unless
+    `wallet_id` is given) to the customer. Refused when the wallet holds less. Returns the customer's
+    TRANSFER entry; a retry with the same idempotency key returns it and moves nothing."""
+    amount = amount_or_error(amount, WalletError)
+    customer = locked_customer(customer_id, WalletError)
+    if wallet_id is None:
+        wallet_id = default_wallet_id(customer.currency)
+        if wallet_id is None:
+            raise WalletError(f"There is no master wallet in {customer.currency}.")
+    wallet = _locked_wallet(wallet_id)
+    if wallet.currency != customer.currency:
+        raise WalletError(f"The wallet {wallet.name} holds {wallet.currency}; {customer.code} is billed in "
+                          f"{customer.currency}.")
+    if idempotency_key:
+        existing = Transaction.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            if (existing.customer_id, existing.kind, existing.amount) != (customer.pk, TransactionKind.TRANSFER,
+                                                                         amount):
+                raise WalletError(f"The idempotency key {idempotency_key!r} was already used for something else.")
+            return existing
+    if amount > wallet.balance:
+        raise WalletError(f"The master wallet {wallet.name} holds only {money_text(wallet.balance, wallet.currency)}:"
+                          f" {money_text(amount, wallet.currency)} cannot be transferred.")
+    before = {**figures(customer), "wallet_balance": wallet.balance}
+    reference = (reference or "").strip() or f"From {wallet.name}"
+    try:
+        with transaction.atomic():
+            (row,) = ledger.post(customer, [ledger.Entry(
+                kind=TransactionKind.TRANSFER, amount=amount, reference=reference, source_type="customers.masterwallet",
+                source_id=wallet.pk, idempotency_key=idempotency_key or None)], at=at)
+    except IntegrityError:
+        raise WalletError(f"The idempotency key {idempotency_key!r} was already used for something else.")
+    MasterWalletEntry.objects.create(wallet=wallet, amount=-amount, customer=customer, transaction=row,
+                                     reference=reference[:120], created_at=at)
+    MasterWallet.objects.filter(pk=wallet.pk).update(balance=F("balance") - amount)
+    wallet.refresh_from_db(fields=["balance"])
+    audit_record(actor=actor, action="customers.master_wallet.transfer", app="customers", obj=row,
+                 customer_id=customer.pk, before=before,
+                 after={**figures(customer), "wallet_balance": wallet.balance, "amount": amount,
+                        "wallet": wallet.name}, at=at)
+    return row
