@@ -69,6 +69,15 @@ class Actor:
     def stripe(cls, event_id: str = "") -> Actor:
         return cls(kind=ActorKind.STRIPE, label="stripe", request_id=event_id)
 
+    @classmethod
+    def api(cls, client: str, client_id: int | None = None, request=None) -> Actor:
+        """An API client (the telephony platform), by its token's name; with the request's IP and id."""
+        if request is None:
+            return cls(kind=ActorKind.API, label=client, user_id=client_id)
+        base = cls.from_request(request)
+        return cls(kind=ActorKind.API, label=client, user_id=client_id, ip=base.ip,
+                   user_agent=base.user_agent, request_id=base.request_id)
+
 
 def client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR") or None

@@ -1,4 +1,9 @@
+import re
 import uuid
+
+# A proxy's X-Request-ID is kept when it looks like an id; anything else (spaces, control characters,
+# overlong values) is replaced, since the id is written into every audit event of the request.
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
 class RequestIdMiddleware:
@@ -9,7 +14,7 @@ class RequestIdMiddleware:
 
     def __call__(self, request):
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
-        request.request_id = incoming[:64] if incoming else uuid.uuid4().hex
+        request.request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         response = self.get_response(request)
         response["X-Request-ID"] = request.request_id
         return response

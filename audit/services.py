@@ -1,24 +1,40 @@
 """The one way to record an audit event. Every write service in every app calls `audit_record` inside
-its own transaction, so there is no change without its event and no event without its change."""
+its own transaction, so there is no change without its event and no event without its change.
+
+The chain (see docs/audit.md): every event's `hash` is sha256 of the previous event's hash and of the
+event's canonical content. Appends are serialised by a row lock on the chain head (AuditChainHead, id 1),
+held until the change commits, so each event's prev_hash is the hash of the event committed before it
+and its id is the head's id + 1. Call `audit_record` as the last step of a service: it takes the head's
+lock, and any lock taken after it would be taken in the wrong order.
+
+Canonical content: the values exactly as they read back from PostgreSQL. Before/after are converted to
+plain JSON values before the row is written (Decimal -> str, datetime/date/time -> ISO string,
+model -> pk, float -> its repr as a string, since jsonb rewrites numbers such as 1e+20), text loses NUL
+characters (PostgreSQL refuses them), the IP is the form PostgreSQL's inet prints, and the JSON is
+dumped with sorted keys (jsonb reorders keys). So hashing the row as written and the row as read back
+give the same result (tests/audit/test_hashing.py proves it)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import hashlib
+import ipaddress
 import json
+import uuid
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Model
 from django.utils import timezone
+from django.utils.functional import Promise
 
-from .actors import Actor
-from .models import AuditEvent
+from .actors import Actor, ActorKind
+from .models import AuditApp, AuditEvent
 
 GENESIS_HASH = "0" * 64
-# One chain for the whole trail: appends are serialised by this transaction-scoped advisory lock, held
-# until the change commits, so every row's prev_hash is the hash of the row committed before it.
-CHAIN_LOCK_KEY = 0x4C444155  # "LDAU"
 
 HASHED_FIELDS = (
     "occurred_at", "actor_kind", "actor_label", "actor_user_id", "app", "action", "object_type",
@@ -26,31 +42,130 @@ HASHED_FIELDS = (
     "user_agent",
 )
 
+# Functions here that the audit walk (tests/audit/test_every_service_audits.py) must not treat as
+# state-changing services, each with the reason.
+AUDIT_EXEMPT = {
+    "audit_record": "the primitive every service calls to write its one event; not a change of its own",
+    "canonical_content": "pure function: the hashed form of an event",
+    "canonical_content_values": "pure function: the hashed form of an event's values",
+    "compute_hash": "pure function: the chain hash of an event",
+}
+
+_ACTOR_KINDS = {kind for kind, _ in ActorKind.CHOICES}
+_APPS = set(AuditApp.values)
+
+
+class AuditError(ValueError):
+    """An audit event that cannot be written as asked (a programming error in the calling service)."""
+
+
+# --- Canonical values --------------------------------------------------------------------------------
+def _text(value: Any, max_length: int | None = None) -> str:
+    """A string PostgreSQL accepts (no NUL, valid UTF-8), cut to the column's length."""
+    text = "" if value is None else str(value)
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text[:max_length] if max_length is not None else text
+
 
 def _jsonable(value: Any) -> Any:
+    """Plain JSON values that survive PostgreSQL's jsonb unchanged (see the module docstring)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return repr(value)  # jsonb would rewrite 1e+20 as an integer, -0.0 as 0.0: keep floats as text
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, dt.datetime):
+    if isinstance(value, enum.Enum):
+        return _jsonable(value.value)
+    if isinstance(value, str | Promise):
+        return _text(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
+    if isinstance(value, dt.timedelta):
+        return str(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {_text(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, set | frozenset):
+        items = [_jsonable(v) for v in value]
+        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
+    if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
-    if hasattr(value, "pk"):
+    if isinstance(value, Model):
         return value.pk
-    return value
+    return _text(value)
 
 
-def canonical_content(event: AuditEvent) -> str:
-    data = {name: _jsonable(getattr(event, name)) for name in HASHED_FIELDS}
-    data["occurred_at"] = event.occurred_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _int_or_none(value: Any, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, Model):
+        value = value.pk
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise AuditError(f"audit {name} must be an integer id, not {value!r}.")
+
+
+def _clean_ip(value: Any) -> str | None:
+    """A valid IP address (scope id dropped) or None: a bad REMOTE_ADDR must not fail the change."""
+    if not value:
+        return None
+    try:
+        address = ipaddress.ip_address(str(value).split("%", 1)[0].strip())
+    except ValueError:
+        return None
+    return str(address)
+
+
+def canonical_content_values(values: Mapping[str, Any]) -> str:
+    """The canonical text of an event's hashed fields, from a mapping (a row read with values())."""
+    data = {name: _jsonable(values[name]) for name in HASHED_FIELDS}
+    occurred_at = values["occurred_at"]
+    data["occurred_at"] = occurred_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
-def compute_hash(prev_hash: str, event: AuditEvent) -> str:
-    return hashlib.sha256(f"{prev_hash}|{canonical_content(event)}".encode()).hexdigest()
+def canonical_content(event: AuditEvent) -> str:
+    return canonical_content_values({name: getattr(event, name) for name in HASHED_FIELDS})
+
+
+def compute_hash(prev_hash: str, event: AuditEvent | Mapping[str, Any]) -> str:
+    """sha256(prev_hash | canonical content) of an event or of a mapping of its hashed fields."""
+    content = canonical_content_values(event) if isinstance(event, Mapping) else canonical_content(event)
+    return hashlib.sha256(f"{prev_hash}|{content}".encode()).hexdigest()
+
+
+# --- Writing -----------------------------------------------------------------------------------------
+_HEAD_FOR_UPDATE = "SELECT last_id, last_hash, host(%s::inet) FROM audit_auditchainhead WHERE id = 1 FOR UPDATE"
+# After a TRUNCATE (the test database's flush) the head is re-created from the last event.
+_HEAD_CREATE = f"""
+    INSERT INTO audit_auditchainhead (id, last_id, last_hash)
+    SELECT 1, COALESCE(MAX(id), 0),
+           COALESCE((SELECT hash FROM audit_auditevent ORDER BY id DESC LIMIT 1), '{GENESIS_HASH}')
+    FROM audit_auditevent
+    ON CONFLICT (id) DO NOTHING
+"""  # noqa: S608 (a constant)
+
+
+def _lock_chain_head(ip: str | None) -> tuple[int, str, str | None]:
+    """Lock the chain head until commit; return its id and hash, and the IP as PostgreSQL prints it."""
+    with connection.cursor() as cursor:
+        cursor.execute(_HEAD_FOR_UPDATE, [ip])
+        row = cursor.fetchone()
+        if row is None:
+            cursor.execute(_HEAD_CREATE)
+            cursor.execute(_HEAD_FOR_UPDATE, [ip])
+            row = cursor.fetchone()
+    return row[0], row[1], row[2]
 
 
 def audit_record(
@@ -67,42 +182,77 @@ def audit_record(
     reason: str = "",
     at: dt.datetime | None = None,
 ) -> AuditEvent:
-    """Append one event. Must run inside the caller's transaction (it refuses to run outside one)."""
+    """Append one event. Must run inside the caller's transaction (it refuses to run outside one), as the
+    last step of the service. `before`/`after` hold the changed fields only; `obj` (a saved model) gives
+    object_type, object_id and object_repr unless they are passed; `at` defaults to now (UTC stored)."""
     if not connection.in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of the change it records.")
+    if not isinstance(actor, Actor):
+        raise AuditError(f"audit actor must be an audit.actors.Actor, not {type(actor).__name__}.")
+    if actor.kind not in _ACTOR_KINDS:
+        raise AuditError(f"unknown actor kind {actor.kind!r}; expected one of {sorted(_ACTOR_KINDS)}.")
+    if app not in _APPS:
+        raise AuditError(f"unknown audit app {app!r}; expected one of {sorted(_APPS)}.")
+    if not action or len(action) > 80 or "." not in action:
+        raise AuditError(f"audit action {action!r} must be dotted, like 'finance.payment.allocate' (≤ 80).")
+    occurred_at = at or timezone.now()
+    if timezone.is_naive(occurred_at):
+        raise AuditError("audit time `at` must be timezone-aware.")
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
-        object_id = object_id or obj.pk
+        if object_id is None or object_id == "":
+            object_id = obj.pk
     event = AuditEvent(
-        occurred_at=(at or timezone.now()).astimezone(dt.UTC),
+        occurred_at=occurred_at.astimezone(dt.UTC),
         actor_kind=actor.kind,
-        actor_label=actor.label[:150],
-        actor_user_id=actor.user_id,
+        actor_label=_text(actor.label, 150),
+        actor_user_id=_int_or_none(actor.user_id, "actor user id"),
         app=app,
         action=action,
-        object_type=object_type,
-        object_id=str(object_id or ""),
-        object_repr=str(obj)[:200] if obj is not None else "",
-        customer_id=customer_id,
-        before=_jsonable(before or {}),
-        after=_jsonable(after or {}),
-        reason=reason or "",
-        request_id=actor.request_id or "",
-        ip=actor.ip,
-        user_agent=actor.user_agent or "",
+        object_type=_text(object_type, 60),
+        object_id=_text(object_id, 64),
+        object_repr=_text(obj, 200) if obj is not None else "",
+        customer_id=_int_or_none(customer_id, "customer_id"),
+        before=_jsonable(dict(before or {})),
+        after=_jsonable(dict(after or {})),
+        reason=_text(reason),
+        request_id=_text(actor.request_id, 64),
+        user_agent=_text(actor.user_agent, 400),
     )
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
-        cursor.execute("SELECT hash FROM audit_auditevent ORDER BY id DESC LIMIT 1")
-        row = cursor.fetchone()
-    event.prev_hash = row[0] if row else GENESIS_HASH
+    last_id, last_hash, event.ip = _lock_chain_head(_clean_ip(actor.ip))
+    event.id = last_id + 1
+    event.prev_hash = last_hash
     event.hash = compute_hash(event.prev_hash, event)
     event.save(force_insert=True)
     return event
 
 
-def audit_record_access(*, actor: Actor, action: str, reason: str = "") -> AuditEvent:
-    """Sign-in, failed sign-in and sign-out: events of their own, each in its own transaction."""
+_ACCESS_ACTIONS = {
+    "access.sign_in": ({}, {"signed_in": True}),
+    "access.sign_in_failed": ({}, {"signed_in": False}),
+    "access.sign_out": ({"signed_in": True}, {"signed_in": False}),
+}
+
+
+def audit_record_access(
+    *, actor: Actor, action: str, reason: str = "", customer_id: int | None = None
+) -> AuditEvent:
+    """Sign-in, failed sign-in and sign-out of staff or portal customers: events of their own, each in its
+    own transaction. The object is the user (empty for a failed sign-in of an unknown name); the after
+    state records the outcome and the name that was used. Portal sign-ins pass the customer's id so the
+    customer sees them in their own trail."""
+    if action not in _ACCESS_ACTIONS:
+        raise AuditError(f"unknown access action {action!r}; expected one of {sorted(_ACCESS_ACTIONS)}.")
+    before, after = _ACCESS_ACTIONS[action]
     with transaction.atomic():
-        return audit_record(actor=actor, action=action, app="access", object_type="auth.user",
-                            object_id=actor.user_id or "", reason=reason)
+        return audit_record(
+            actor=actor,
+            action=action,
+            app=AuditApp.ACCESS,
+            object_type="auth.user",
+            object_id=actor.user_id if actor.user_id is not None else "",
+            customer_id=customer_id,
+            before=before,
+            after={**after, "username": actor.label},
+            reason=reason,
+        )

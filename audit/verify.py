@@ -1,0 +1,75 @@
+"""Walks the whole audit chain and names the first broken event (used by `manage.py verify_audit`).
+
+Constant memory and one indexed query per chunk: rows are read in id order by keyset pagination
+(`id > last seen`), as plain values, and each hash is recomputed with audit.services.compute_hash."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .models import AuditChainHead, AuditEvent
+from .services import GENESIS_HASH, HASHED_FIELDS, compute_hash
+
+_COLUMNS = ("id", "prev_hash", "hash", *HASHED_FIELDS)
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    count: int  # events walked (up to the break, when broken)
+    last_id: int | None  # id of the last event walked
+    broken_id: int | None = None  # the first broken event (None: intact)
+    problem: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_id is None and not self.problem
+
+
+def verify_chain(*, chunk_size: int = 5000) -> ChainReport:
+    """Check, in id order: ids follow one another with no gap, each prev_hash is the hash of the event
+    before (the genesis hash for the first), each hash matches its event's content, and the chain ends at
+    the chain head. Stop at the first broken event."""
+    prev_id: int | None = None
+    prev_hash = GENESIS_HASH
+    count = 0
+    while True:
+        rows = list(
+            AuditEvent.objects.filter(id__gt=prev_id or 0).order_by("id").values_list(*_COLUMNS)[:chunk_size]
+        )
+        if not rows:
+            break
+        for row in rows:
+            values = dict(zip(_COLUMNS, row, strict=True))
+            event_id = values["id"]
+            if prev_id is not None and event_id != prev_id + 1:
+                missing = event_id - prev_id - 1
+                return ChainReport(count, prev_id, event_id,
+                                   f"event #{event_id} follows #{prev_id}: {missing} event(s) missing (deleted?)")
+            if values["prev_hash"] != prev_hash:
+                where = f"#{prev_id}" if prev_id is not None else "the chain's start (genesis)"
+                return ChainReport(count, prev_id, event_id,
+                                   f"event #{event_id} does not link to {where}: prev_hash differs "
+                                   "(events deleted, moved or reordered?)")
+            if compute_hash(prev_hash, values) != values["hash"]:
+                return ChainReport(count, prev_id, event_id,
+                                   f"event #{event_id}'s content does not match its hash (edited?)")
+            prev_id, prev_hash = event_id, values["hash"]
+            count += 1
+    head = AuditChainHead.objects.filter(id=1).values_list("last_id", "last_hash").first()
+    if head is None:
+        if count:
+            return ChainReport(count, prev_id, None, "the chain head is missing")
+        return ChainReport(0, None)
+    head_id, head_hash = head
+    last_id = prev_id or 0
+    if head_id > last_id:
+        return ChainReport(count, prev_id, head_id,
+                           f"the chain ends at #{last_id} but its head is #{head_id}: the newest events "
+                           "were deleted")
+    if head_id < last_id:
+        return ChainReport(count, prev_id, head_id + 1,
+                           f"the chain head is #{head_id} but events go on to #{last_id}: events were "
+                           "added around the chain")
+    if head_hash != prev_hash:
+        return ChainReport(count, prev_id, prev_id, f"the chain head's hash differs from event #{last_id}'s")
+    return ChainReport(count, prev_id)
