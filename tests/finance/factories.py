@@ -19,8 +19,13 @@ from finance.models import Payment, PaymentMethod
 from finance.services.payments import payment_record
 from invoices.models import Invoice, InvoiceType
 from invoices.services.common import LineSpec, issue
-from invoices.services.lifecycle import create_invoice
-from invoices.services.lifecycle import PurchaseLine, invoice_create_purchase, invoice_create_top_up, invoice_mark_sent
+from invoices.services.lifecycle import (
+    PurchaseLine,
+    create_invoice,
+    invoice_create_purchase,
+    invoice_create_top_up,
+    invoice_mark_sent,
+)
 from tests.customers.factories import CustomerFactory
 
 SYSTEM = Actor.system("tests")
