@@ -12,3 +12,11 @@ def lock_invoice(invoice_id: int) -> Invoice:
 def lock_invoices(invoice_ids: Iterable[int]) -> dict[int, Invoice]:
     ids = sorted(set(invoice_ids))
     return {i.pk: i for i in Invoice.objects.filter(pk__in=ids).order_by("pk").select_for_update(of=("self",))}
+
+
+def lock_invoice_notification(notification_id: int):
+    """The notification row of an invoice email being delivered (customers.Notification, written by this
+    app's send service); locked so a redelivered task cannot send the same email twice."""
+    from customers.models import Notification
+
+    return Notification.objects.select_for_update(of=("self",)).get(pk=notification_id, source_type="invoices.invoice")

@@ -126,6 +126,15 @@ class InvoiceLine(models.Model):
     def __str__(self) -> str:
         return self.description
 
+    @property
+    def quantity_display(self) -> str:
+        """1.000 -> "1", 2.500 -> "2.5" (never "1E+1")."""
+        return f"{self.quantity.normalize():f}"
+
+    @property
+    def tax_rate_display(self) -> str:
+        return f"{self.tax_rate.normalize():f}"
+
 
 class InvoiceLineEntry(models.Model):
     """A ledger entry billed by an aggregated line (a monthly invoice's "Calls" line stands for every call

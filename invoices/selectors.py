@@ -1,0 +1,179 @@
+"""Reads for the invoice pages, the PDF, the billing run and other apps. Constant query counts: lists use
+select_related and annotations, never a query per row."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from customers.models import (
+    PURCHASE_KINDS,
+    USAGE_KINDS,
+    Bucket,
+    Customer,
+    InvoiceSetup,
+    Notification,
+    Transaction,
+    TransactionKind,
+)
+from customers.money import ZERO
+
+from .models import OPEN_STATUSES, Invoice, InvoiceLine, InvoiceStatus, InvoiceType
+
+SORTS = {
+    "number": ("number",), "-number": ("-number",),
+    "issue_date": ("issue_date", "id"), "-issue_date": ("-issue_date", "-id"),
+    "due_date": ("due_date", "id"), "-due_date": ("-due_date", "-id"),
+    "customer": ("customer__name", "-issue_date", "-id"), "-customer": ("-customer__name", "-issue_date", "-id"),
+    "total": ("total", "id"), "-total": ("-total", "-id"),
+    "status": ("status", "-issue_date", "-id"), "-status": ("-status", "-issue_date", "-id"),
+}
+DEFAULT_SORT = "-issue_date"
+
+# What the monthly run bills, by invoice setup (DESIGN.md table): charges are negative entries.
+CONSOLIDATED_CHARGE_KINDS = USAGE_KINDS | PURCHASE_KINDS | {TransactionKind.ADJUSTMENT}
+BILLED_KINDS = {InvoiceSetup.INDIVIDUAL: USAGE_KINDS, InvoiceSetup.CONSOLIDATED: CONSOLIDATED_CHARGE_KINDS}
+
+
+# --- the list ----------------------------------------------------------------------------------------------
+def invoice_list(*, q: str = "", type: str = "", status: str = "", customer_id: int | None = None,
+                 issued_from: dt.date | None = None, issued_to: dt.date | None = None,
+                 sort: str = DEFAULT_SORT) -> QuerySet[Invoice]:
+    qs = Invoice.objects.select_related("customer")
+    if q:
+        q = q.strip()
+        qs = qs.filter(Q(number__icontains=q) | Q(customer__name__icontains=q) | Q(customer__code__iexact=q))
+    if type:
+        qs = qs.filter(type=type)
+    if status:
+        qs = qs.filter(status=status)
+    if customer_id:
+        qs = qs.filter(customer_id=customer_id)
+    if issued_from:
+        qs = qs.filter(issue_date__gte=issued_from)
+    if issued_to:
+        qs = qs.filter(issue_date__lte=issued_to)
+    return qs.order_by(*SORTS.get(sort, SORTS[DEFAULT_SORT]))
+
+
+def invoice_csv_row(invoice: Invoice) -> list:
+    return [invoice.number, invoice.get_type_display(), invoice.get_status_display(), invoice.customer.code,
+            invoice.customer.name, invoice.name, invoice.issue_date.isoformat(), invoice.due_date.isoformat(),
+            invoice.currency, invoice.subtotal, invoice.tax, invoice.total, invoice.amount_paid,
+            invoice.amount_credited, amount_due(invoice)]
+
+
+INVOICE_CSV_HEADER = ["Number", "Type", "Status", "Customer code", "Customer", "Name", "Issue date", "Due date",
+                      "Currency", "Subtotal", "Tax", "Total", "Amount paid", "Credited", "Amount due"]
+
+
+def customer_options(q: str, limit: int = 20) -> QuerySet[Customer]:
+    """Customers for the "Billing to" picker: by code or name, at most `limit`."""
+    q = (q or "").strip()
+    if not q:
+        return Customer.objects.none()
+    return Customer.objects.filter(Q(code__istartswith=q) | Q(name__icontains=q)).order_by("name")[:limit]
+
+
+# --- one invoice -------------------------------------------------------------------------------------------
+def amount_due(invoice: Invoice) -> Decimal:
+    """What the invoice still asks for: its total less payments and credit notes (a draft asks for its total;
+    a void invoice for nothing)."""
+    if invoice.status == InvoiceStatus.VOID:
+        return ZERO
+    return invoice.total - invoice.amount_paid - invoice.amount_credited
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: str
+    label: str
+    value: Decimal
+
+
+def invoice_figures(invoice: Invoice) -> list[Figure]:
+    """The totals block, the same on the page and in the PDF (to the last digit)."""
+    figures = [Figure("subtotal", "Subtotal", invoice.subtotal), Figure("tax", "Tax", invoice.tax),
+               Figure("total", "Total", invoice.total), Figure("amount_paid", "Amount paid", invoice.amount_paid)]
+    if invoice.amount_credited:
+        figures.append(Figure("amount_credited", "Credit notes", invoice.amount_credited))
+    figures.append(Figure("amount_due", "Amount due", amount_due(invoice)))
+    return figures
+
+
+def invoice_detail(invoice_id: int) -> Invoice:
+    return Invoice.objects.select_related("customer").get(pk=invoice_id)
+
+
+def invoice_lines(invoice: Invoice) -> list[InvoiceLine]:
+    from django.db.models import Count
+
+    return list(invoice.lines.annotate(entry_count=Count("entries")).order_by("position", "id"))
+
+
+def invoice_notifications(invoice: Invoice) -> QuerySet[Notification]:
+    return Notification.objects.filter(source_type="invoices.invoice", source_id=invoice.pk).order_by("-sent_at", "-id")
+
+
+def invoice_history(invoice: Invoice, limit: int = 50) -> QuerySet[AuditEvent]:
+    return AuditEvent.objects.filter(object_type="invoices.invoice", object_id=str(invoice.pk)).order_by("-id")[:limit]
+
+
+def invoice_transactions(invoice: Invoice, limit: int = 100) -> QuerySet[Transaction]:
+    """The ledger entries the invoice posted or billed (by its number)."""
+    return Transaction.objects.filter(
+        Q(billed_document=invoice.number) | Q(source_type="invoices.invoice", source_id=invoice.pk),
+        customer_id=invoice.customer_id).order_by("occurred_at", "id")[:limit]
+
+
+# --- credit available to pay invoices ----------------------------------------------------------------------
+def open_invoices_outstanding(customer_id: int) -> Decimal:
+    """What the customer's issued, unpaid purchase and monthly invoices still ask for."""
+    return Invoice.objects.filter(customer_id=customer_id, status__in=OPEN_STATUSES).exclude(
+        type=InvoiceType.TOP_UP).aggregate(
+        s=Sum(F("total") - F("amount_paid") - F("amount_credited")))["s"] or ZERO
+
+
+def unapplied_due_credit(customer: Customer) -> Decimal:
+    """The CR in the customer's amount due that no invoice has used yet. Amount due nets every issued
+    invoice's total against what came in (payments, top-ups of `individual` customers, credit notes), so the
+    money not yet applied to an invoice is the amount due plus what the open invoices still ask for."""
+    return max(customer.amount_due + open_invoices_outstanding(customer.pk), ZERO)
+
+
+# --- the monthly billing run -------------------------------------------------------------------------------
+def period_bounds(period_start: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """The month as instants in the operator's time zone: [first day 00:00, next month's first day 00:00)."""
+    tz = timezone.get_current_timezone()
+    nxt = (period_start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return (dt.datetime.combine(period_start, dt.time.min, tzinfo=tz),
+            dt.datetime.combine(nxt, dt.time.min, tzinfo=tz))
+
+
+def billable_entries(customer: Customer, period_start: dt.date) -> QuerySet[Transaction]:
+    """The customer's unbilled charges up to the end of the period (earlier stragglers included)."""
+    kinds = BILLED_KINDS.get(customer.invoice_setup)
+    if not kinds:
+        return Transaction.objects.none()
+    _, end = period_bounds(period_start)
+    return Transaction.objects.filter(customer_id=customer.pk, bucket=Bucket.UNBILLED, billed_at__isnull=True,
+                                      occurred_at__lt=end, amount__lt=0, kind__in=kinds)
+
+
+def billing_candidates(period_start: dt.date) -> list[int]:
+    """Ids of the customers the run bills for the period, in one query: invoiced setups with an unbilled
+    charge before the period's end and no monthly invoice for the period yet."""
+    _, end = period_bounds(period_start)
+    unbilled = Transaction.objects.filter(customer_id=OuterRef("pk"), bucket=Bucket.UNBILLED,
+                                          billed_at__isnull=True, occurred_at__lt=end, amount__lt=0)
+    billed = Invoice.objects.filter(customer_id=OuterRef("pk"), type=InvoiceType.MONTHLY, period_start=period_start)
+    return list(
+        Customer.objects.filter(
+            (Q(invoice_setup=InvoiceSetup.INDIVIDUAL) & Exists(unbilled.filter(kind__in=USAGE_KINDS)))
+            | (Q(invoice_setup=InvoiceSetup.CONSOLIDATED) & Exists(unbilled.filter(kind__in=CONSOLIDATED_CHARGE_KINDS)))
+        ).exclude(Exists(billed)).order_by("pk").values_list("pk", flat=True))

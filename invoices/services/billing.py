@@ -1,0 +1,247 @@
+"""The monthly billing run (DESIGN.md "Invoices", the invoice-setup table): per customer and month, one
+short transaction bills the customer's unbilled charges into one monthly invoice, issues it, applies the
+customer's available credit to it and queues its email.
+
+What is billed, by invoice setup:
+- `individual`: unbilled usage charges only (call, SMS, fax, number activation): the monthly tax invoice
+  for usage (their purchases were billed at once by purchase invoices).
+- `consolidated`: every unbilled charge (usage, purchases, negative adjustments): one invoice for all.
+  Unbilled CR (top-ups, master-account transfers, positive adjustments) is not a line: it is credit, and
+  it pays the invoice (below).
+- `none`: never invoiced.
+Charges are negative entries; positive entries of a charge kind (corrections) are credit, not lines.
+
+Lines: usage is summed per kind (one "Calls" line standing for every call of the month, each call linked
+to that line by an InvoiceLineEntry row); any other charge gets a line of its own (InvoiceLine.transaction).
+At 100,000 customers x ~20 entries a month that is ~2M narrow link rows (two bigints) a month written by
+one multi-row INSERT per invoice, instead of ~2M invoice lines and multi-thousand-line PDFs for busy
+accounts; every billed transaction still points at the one line that billed it, and a transaction can be
+linked once only (unique), besides carrying the invoice number (billed_document).
+
+Credit applied to the new invoice (recorded as CreditApplication rows, so amount_paid stays explained):
+1. unapplied CR already in the amount due (overpayments, credit notes, and `individual` customers'
+   top-ups): settlement.apply only; no ledger movement (the money is already on the due side);
+2. for `consolidated` customers, unbilled credit not held by open reservations: one CREDIT_APPLIED pair
+   (unbilled -x, due +x) in one ledger.post, plus settlement.apply(x).
+Neither changes the current balance; the invoice shows as (partially) paid.
+
+Idempotent per customer and period: the invoice's source_key "monthly:<customer>:<YYYY-MM>" is unique and
+so is (customer, period_start) for monthly invoices, and the check runs under the customer's lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.actors import Actor
+from audit.services import audit_record
+from customers import ledger
+from customers.locks import lock_customer
+from customers.models import USAGE_KINDS, Bucket, Customer, InvoiceSetup, TransactionKind
+from customers.money import ZERO
+
+from .. import settlement
+from ..locks import lock_invoice
+from ..models import CreditApplication, CreditSource, Invoice, InvoiceStatus, InvoiceType
+from ..selectors import billable_entries, billing_candidates, period_bounds, unapplied_due_credit
+from .common import (
+    LineSpec,
+    default_billing_to,
+    local_date,
+    payment_terms_days,
+    post_invoice_total,
+    queue_email,
+    snapshot,
+    tax_rate,
+)
+from .lifecycle import create_invoice
+
+log = logging.getLogger(__name__)
+
+USAGE_LABELS = {
+    TransactionKind.CALL: "Calls",
+    TransactionKind.SMS: "SMS",
+    TransactionKind.FAX: "Faxes",
+    TransactionKind.NUMBER_ACTIVATION: "Number activation fees",
+}
+USAGE_ORDER = [TransactionKind.CALL, TransactionKind.SMS, TransactionKind.FAX, TransactionKind.NUMBER_ACTIVATION]
+
+
+class BillingError(ValueError):
+    """The run cannot bill this period or customer; the message says why."""
+
+
+def parse_period(value: str | dt.date) -> dt.date:
+    """"2026-10" (or any date in the month) -> 2026-10-01."""
+    if isinstance(value, dt.date):
+        return value.replace(day=1)
+    try:
+        year, month = (int(p) for p in str(value).strip().split("-"))
+        return dt.date(year, month, 1)
+    except (ValueError, TypeError):
+        raise BillingError(f"The period must be a month as YYYY-MM, such as 2026-10 (got {value!r}).")
+
+
+def previous_period(at: dt.datetime) -> dt.date:
+    """The month before the operator's current month (what the run on the 1st bills)."""
+    return (local_date(at).replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+
+
+def period_key(customer_id: int, period: dt.date) -> str:
+    return f"monthly:{customer_id}:{period:%Y-%m}"
+
+
+def monthly_lines(entries: Iterable[tuple], period: dt.date, rate: Decimal) -> list[LineSpec]:
+    """Lines for the entries (id, kind, amount, description): usage summed per kind, other charges one line
+    each. Amounts on lines are positive (an entry of -12.5 is a line of 12.5)."""
+    usage: dict[str, list[tuple]] = defaultdict(list)
+    others: list[tuple] = []
+    for entry in entries:
+        (usage[entry[1]] if entry[1] in USAGE_KINDS else others).append(entry)
+    specs = []
+    for kind in USAGE_ORDER:
+        rows = usage.get(kind)
+        if not rows:
+            continue
+        n = len(rows)
+        specs.append(LineSpec(
+            description=f"{USAGE_LABELS[kind]}, {period:%B %Y} ({n:,} {'entry' if n == 1 else 'entries'})",
+            quantity=Decimal(1), unit_price=-sum((r[2] for r in rows), ZERO), tax_rate=rate, kind=kind,
+            entry_ids=tuple(r[0] for r in rows)))
+    for tid, kind, amount, description in others:
+        label = TransactionKind(kind).label
+        specs.append(LineSpec(description=(f"{label}: {description}" if description else label)[:255],
+                              quantity=Decimal(1), unit_price=-amount, tax_rate=rate, kind=kind, transaction_id=tid))
+    return specs
+
+
+def _figures(customer: Customer) -> dict:
+    return {"expecting_invoice": customer.amount_unbilled, "amount_due": customer.amount_due,
+            "current_balance": customer.current_balance}
+
+
+def _apply_credit(invoice: Invoice, customer: Customer, at: dt.datetime) -> dict[str, Decimal]:
+    """Pay the new invoice from the customer's available credit (see the module's docstring)."""
+    invoice = lock_invoice(invoice.pk)
+    applied: dict[str, Decimal] = {}
+    outstanding = invoice.total - invoice.amount_paid - invoice.amount_credited
+    from_due = min(unapplied_due_credit(customer), outstanding)
+    if from_due > ZERO:
+        settlement.apply(invoice, from_due, at=at)
+        CreditApplication.objects.create(invoice=invoice, customer=customer, source=CreditSource.AMOUNT_DUE,
+                                         amount=from_due, created_at=at)
+        applied[CreditSource.AMOUNT_DUE] = from_due
+        outstanding -= from_due
+    if customer.invoice_setup == InvoiceSetup.CONSOLIDATED and outstanding > ZERO:
+        from_unbilled = min(customer.amount_unbilled - customer.amount_reserved, outstanding)
+        if from_unbilled > ZERO:
+            common = {"kind": TransactionKind.CREDIT_APPLIED, "reference": invoice.number,
+                      "description": f"Credit applied to invoice {invoice.number}",
+                      "source_type": "invoices.invoice", "source_id": invoice.pk}
+            unbilled_leg, _ = ledger.post(customer, [
+                ledger.Entry(amount=-from_unbilled, bucket=Bucket.UNBILLED,
+                             idempotency_key=f"invoice:{invoice.pk}:credit:unbilled", **common),
+                ledger.Entry(amount=from_unbilled, bucket=Bucket.DUE,
+                             idempotency_key=f"invoice:{invoice.pk}:credit:due", **common),
+            ], at=at)
+            settlement.apply(invoice, from_unbilled, at=at)
+            CreditApplication.objects.create(invoice=invoice, customer=customer, source=CreditSource.UNBILLED,
+                                             amount=from_unbilled, transaction=unbilled_leg, created_at=at)
+            applied[CreditSource.UNBILLED] = from_unbilled
+    return applied
+
+
+@transaction.atomic
+def bill_customer_period(*, customer_id: int, period: str | dt.date, actor: Actor, at: dt.datetime | None = None,
+                         via_celery: bool = True) -> Invoice | None:
+    """Bill one customer's month: the monthly invoice, issued and emailed, with credit applied. Returns None
+    (changing nothing) when there is nothing to bill, the customer is never invoiced, or the month is
+    already billed."""
+    at = at or timezone.now()
+    period = parse_period(period)
+    _, end = period_bounds(period)
+    if at < end:
+        raise BillingError(f"{period:%B %Y} has not ended yet: it can be billed from {end:%d %b %Y}.")
+    try:
+        customer = lock_customer(customer_id)
+    except Customer.DoesNotExist:
+        raise BillingError(f"There is no customer #{customer_id}.")
+    if customer.invoice_setup == InvoiceSetup.NONE:
+        return None
+    key = period_key(customer.pk, period)
+    if Invoice.objects.filter(source_key=key).exists():
+        return None
+    entries = list(billable_entries(customer, period).order_by("occurred_at", "id")
+                   .values_list("id", "kind", "amount", "description"))
+    if not entries:
+        return None
+    specs = monthly_lines(entries, period, tax_rate())
+    before = _figures(customer)
+    issue_date = local_date(at)
+    what = "usage" if customer.invoice_setup == InvoiceSetup.INDIVIDUAL else "consolidated"
+    invoice = create_invoice(
+        customer=customer, type=InvoiceType.MONTHLY, name=f"{period:%B %Y} {what} invoice",
+        billing_to=default_billing_to(customer), specs=specs, issue_date=issue_date,
+        due_date=issue_date + dt.timedelta(days=payment_terms_days()), source_key=key, period_start=period,
+        status=InvoiceStatus.SENT, sent_at=at)
+    ledger.mark_billed(customer, [e[0] for e in entries], document=invoice.number, at=at)
+    post_invoice_total(invoice, customer, at=at)
+    applied = _apply_credit(invoice, customer, at)
+    invoice.refresh_from_db()
+    note = queue_email(invoice, customer, at=at, actor=actor, via_celery=via_celery) if customer.billing_email else None
+    audit_record(actor=actor, action="invoices.invoice.bill_monthly", app="invoices", obj=invoice,
+                 customer_id=customer.pk, at=at, before=before,
+                 after={**snapshot(invoice), **_figures(customer), "period": f"{period:%Y-%m}",
+                        "entries_billed": len(entries), "subtotal": invoice.subtotal, "tax": invoice.tax,
+                        "credit_applied": applied, "notification": note.pk if note else None})
+    return invoice
+
+
+@dataclass
+class BillingRunResult:
+    period: dt.date
+    candidates: int = 0
+    invoiced: list[int] = field(default_factory=list)
+    nothing_to_bill: int = 0
+    failed: list[tuple[int, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        text = (f"{self.period:%Y-%m}: {self.candidates} customers, {len(self.invoiced)} invoices issued, "
+                f"{self.nothing_to_bill} with nothing to bill, {len(self.failed)} failed")
+        return text + "".join(f"\n  customer #{cid}: {msg}" for cid, msg in self.failed)
+
+
+def monthly_billing_run(*, period: str | dt.date, actor: Actor, at: dt.datetime | None = None,
+                        customer_ids: Iterable[int] | None = None, via_celery: bool = True) -> BillingRunResult:
+    """Bill every candidate customer of the period (selectors.billing_candidates: one query), each in its own
+    short transaction (bill_customer_period records one audit event per invoice). A customer that fails is
+    reported and the others are billed; running the same period again bills only what is left."""
+    at = at or timezone.now()
+    period = parse_period(period)
+    _, end = period_bounds(period)
+    if at < end:
+        raise BillingError(f"{period:%B %Y} has not ended yet: it can be billed from {end:%d %b %Y}.")
+    ids = list(customer_ids) if customer_ids is not None else billing_candidates(period)
+    result = BillingRunResult(period=period, candidates=len(ids))
+    for customer_id in ids:
+        try:
+            invoice = bill_customer_period(customer_id=customer_id, period=period, actor=actor, at=at,
+                                           via_celery=via_celery)
+        except Exception as exc:  # one customer's failure is reported, never stops the others
+            log.exception("Billing customer #%s for %s failed", customer_id, period)
+            result.failed.append((customer_id, str(exc) or type(exc).__name__))
+            continue
+        if invoice is None:
+            result.nothing_to_bill += 1
+        else:
+            result.invoiced.append(invoice.pk)
+    return result
+

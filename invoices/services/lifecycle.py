@@ -1,0 +1,335 @@
+"""An invoice's life: create (top-up, purchase) -> send or mark as sent -> (partially) paid, or void.
+
+Rules (DESIGN.md "Invoices", seed 003 "Topup invoice"):
+- A new invoice is a draft with its number already taken (gapless: the number is taken in the same
+  transaction as the save, so a rollback gives it back; a void keeps it).
+- "Send" issues a draft and emails its PDF (a notification is recorded); on an invoice already issued it
+  emails it again. "Mark as sent" issues without email. Issuing posts the invoice to the customer's ledger
+  (see common.issue); a top-up invoice must be issued before any allocation (settlement refuses drafts).
+- Void: a draft (nothing was posted), or a top-up invoice awaiting payment with nothing allocated (no
+  credit note needed). Any other issued invoice is cancelled only through a credit note (finance).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from audit.actors import Actor
+from audit.services import audit_record
+from customers.locks import lock_customer
+from customers.models import PURCHASE_KINDS, Customer, InvoiceSetup, TransactionKind
+from customers.money import ZERO, MoneyError, display, parse_amount
+
+from ..locks import lock_invoice
+from ..models import Invoice, InvoiceStatus, InvoiceType
+from ..numbering import next_number
+from .common import (
+    INVOICE_SERIES,
+    LineSpec,
+    default_billing_to,
+    issue,
+    local_date,
+    payment_terms_days,
+    queue_email,
+    save_lines,
+    snapshot,
+    tax_rate,
+    totals_of,
+)
+
+MAX_LINES = 200
+MAX_QUANTITY = Decimal("100000000000")
+
+
+class InvoiceError(ValueError):
+    """An invoice action that cannot be done; the message says why, in a finance user's words."""
+
+
+class DuplicateInvoiceError(InvoiceError):
+    """An invoice with this source key (a generated invoice) already exists: `invoice` is that one."""
+
+    def __init__(self, message: str, invoice: Invoice | None = None):
+        super().__init__(message)
+        self.invoice = invoice
+
+
+@dataclass(frozen=True)
+class PurchaseLine:
+    """A purchase line as staff (or a job) enters it. `tax_rate` None means the TAX setting."""
+
+    description: str
+    quantity: object
+    unit_price: object
+    kind: str = TransactionKind.SERVICE
+    tax_rate: object = None
+
+
+# --- input checks ------------------------------------------------------------------------------------------
+def _customer(customer_id: int) -> Customer:
+    try:
+        return Customer.objects.get(pk=customer_id)
+    except (Customer.DoesNotExist, ValueError, TypeError):
+        raise InvoiceError(f"There is no customer #{customer_id}.")
+
+
+def _text(value: str | None, *, field: str, max_length: int, required: bool = False) -> str:
+    text = (value or "").strip()
+    if required and not text:
+        raise InvoiceError(f"{field} is required.")
+    if len(text) > max_length:
+        raise InvoiceError(f"{field} can have at most {max_length} characters.")
+    return text
+
+
+def _amount(raw: object, *, field: str, allow_zero: bool = False) -> Decimal:
+    try:
+        return parse_amount(raw, field=field, allow_zero=allow_zero)
+    except MoneyError as exc:
+        raise InvoiceError(str(exc))
+
+
+def _decimal(raw: object, *, field: str) -> Decimal:
+    if isinstance(raw, float):
+        raise InvoiceError(f"{field} must be given as a decimal string, not a floating-point number.")
+    try:
+        value = raw if isinstance(raw, Decimal) else Decimal(str(raw if raw is not None else "").strip())
+    except InvalidOperation:
+        raise InvoiceError(f"{field} must be a number.")
+    if not value.is_finite():
+        raise InvoiceError(f"{field} must be a number.")
+    return value
+
+
+def _dates(issue_date: dt.date | None, due_date: dt.date | None, at: dt.datetime) -> tuple[dt.date, dt.date]:
+    issue_date = issue_date or local_date(at)
+    due_date = due_date or issue_date + dt.timedelta(days=payment_terms_days())
+    if due_date < issue_date:
+        raise InvoiceError("The due date cannot be before the issue date.")
+    return issue_date, due_date
+
+
+def clean_purchase_lines(lines: Sequence[PurchaseLine]) -> list[LineSpec]:
+    """Validate purchase lines into LineSpecs; "Line 2: ..." says which line is wrong."""
+    if not lines:
+        raise InvoiceError("A purchase invoice needs at least one line.")
+    if len(lines) > MAX_LINES:
+        raise InvoiceError(f"A purchase invoice can have at most {MAX_LINES} lines.")
+    specs = []
+    for n, line in enumerate(lines, start=1):
+        where = f"Line {n}"
+        description = _text(line.description, field=f"{where}: the description", max_length=255, required=True)
+        if line.kind not in PURCHASE_KINDS:
+            names = ", ".join(TransactionKind(k).label.lower() for k in TransactionKind if k in PURCHASE_KINDS)
+            raise InvoiceError(f"{where}: a purchase is one of {names}.")
+        quantity = _decimal(line.quantity, field=f"{where}: the quantity")
+        if quantity <= ZERO:
+            raise InvoiceError(f"{where}: the quantity must be more than zero.")
+        if quantity.as_tuple().exponent < -3 or quantity >= MAX_QUANTITY:  # type: ignore[operator]
+            raise InvoiceError(f"{where}: the quantity can have at most 3 decimal places.")
+        unit_price = _amount(line.unit_price, field=f"{where}: the unit price", allow_zero=True)
+        rate = tax_rate() if line.tax_rate in (None, "") else _decimal(line.tax_rate, field=f"{where}: the tax rate")
+        if not ZERO <= rate <= Decimal(100) or rate.as_tuple().exponent < -4:  # type: ignore[operator]
+            raise InvoiceError(f"{where}: the tax rate is a percentage from 0 to 100 (at most 4 decimal places).")
+        specs.append(LineSpec(description=description, quantity=quantity.quantize(Decimal("0.001")),
+                              unit_price=unit_price, tax_rate=rate, kind=line.kind))
+    if totals_of(specs).total <= ZERO:
+        raise InvoiceError("The invoice total must be more than zero.")
+    return specs
+
+
+def _check_source_key(source_key: str | None) -> str | None:
+    if not source_key:
+        return None
+    existing = Invoice.objects.filter(source_key=source_key).first()
+    if existing is not None:
+        raise DuplicateInvoiceError(f"Invoice {existing.number} was already issued for {source_key}.", existing)
+    return source_key
+
+
+def create_invoice(*, customer: Customer, type: str, name: str, billing_to: str, specs: list[LineSpec],
+                   issue_date: dt.date, due_date: dt.date, source_key: str | None = None,
+                   period_start: dt.date | None = None, status: str = InvoiceStatus.DRAFT,
+                   sent_at: dt.datetime | None = None) -> Invoice:
+    """Insert an invoice and its lines with the next number of the series (inside the caller's
+    transaction). A concurrent twin with the same source key becomes DuplicateInvoiceError."""
+    totals = totals_of(specs)
+    number = next_number(INVOICE_SERIES, issue_date.year)
+    try:
+        with transaction.atomic():
+            invoice = Invoice.objects.create(
+                number=number, customer=customer, type=type, status=status, name=name[:200],
+                billing_to=billing_to, currency=customer.currency, issue_date=issue_date, due_date=due_date,
+                period_start=period_start, subtotal=totals.subtotal, tax=totals.tax, total=totals.total,
+                source_key=source_key, sent_at=sent_at)
+    except IntegrityError:
+        existing = Invoice.objects.filter(source_key=source_key).first() if source_key else None
+        if existing is None:
+            raise
+        raise DuplicateInvoiceError(f"Invoice {existing.number} was already issued for {source_key}.", existing)
+    save_lines(invoice, specs)
+    return invoice
+
+
+def _created_event(invoice: Invoice, specs: list[LineSpec], actor: Actor, at: dt.datetime) -> None:
+    audit_record(actor=actor, action="invoices.invoice.create", app="invoices", obj=invoice,
+                 customer_id=invoice.customer_id, at=at,
+                 after={**snapshot(invoice), "name": invoice.name, "subtotal": invoice.subtotal, "tax": invoice.tax,
+                        "issue_date": invoice.issue_date, "due_date": invoice.due_date,
+                        "lines": [{"description": s.description, "kind": s.kind, "quantity": s.quantity,
+                                   "unit_price": s.unit_price, "tax_rate": s.tax_rate} for s in specs]})
+
+
+# --- create ------------------------------------------------------------------------------------------------
+@transaction.atomic
+def invoice_create_top_up(
+    *,
+    customer_id: int,
+    amount: object,
+    actor: Actor,
+    name: str = "",
+    billing_to: str = "",
+    issue_date: dt.date | None = None,
+    due_date: dt.date | None = None,
+    source_key: str | None = None,
+    at: dt.datetime | None = None,
+) -> Invoice:
+    """A draft top-up invoice asking for `amount` (no tax: a deposit, not a sale)."""
+    at = at or timezone.now()
+    amount = _amount(amount, field="The top-up amount")
+    customer = _customer(customer_id)
+    minimum = Decimal(str(getattr(settings, "LEDGERDESK_MIN_TOP_UP", "0")))
+    if amount < minimum:
+        raise InvoiceError(f"The top-up amount must be at least {display(minimum)} {customer.currency}.")
+    name = _text(name, field="The name", max_length=200) or f"Top-up {display(amount)} {customer.currency}"
+    billing_to = _text(billing_to, field="Billing to", max_length=2000) or default_billing_to(customer)
+    issue_date, due_date = _dates(issue_date, due_date, at)
+    source_key = _check_source_key(source_key)
+    specs = [LineSpec(description=name, quantity=Decimal(1), unit_price=amount, tax_rate=ZERO,
+                      kind=TransactionKind.TOP_UP)]
+    invoice = create_invoice(customer=customer, type=InvoiceType.TOP_UP, name=name, billing_to=billing_to,
+                             specs=specs, issue_date=issue_date, due_date=due_date, source_key=source_key)
+    _created_event(invoice, specs, actor, at)
+    return invoice
+
+
+@transaction.atomic
+def invoice_create_purchase(
+    *,
+    customer_id: int,
+    lines: Sequence[PurchaseLine],
+    actor: Actor,
+    name: str = "",
+    billing_to: str = "",
+    issue_date: dt.date | None = None,
+    due_date: dt.date | None = None,
+    at: dt.datetime | None = None,
+) -> Invoice:
+    """A draft purchase invoice (subscriptions, add-ons, services, hardware) for an `individual` customer.
+    Its charges are posted to the ledger when it is issued (see common.issue)."""
+    at = at or timezone.now()
+    specs = clean_purchase_lines(lines)
+    customer = _customer(customer_id)
+    if customer.invoice_setup != InvoiceSetup.INDIVIDUAL:
+        raise InvoiceError(
+            f"{customer.name} is set up for {customer.get_invoice_setup_display().lower()}: purchase invoices are "
+            "only for customers with individual invoices (the monthly run bills the others' purchases).")
+    name = _text(name, field="The name", max_length=200) or specs[0].description[:200]
+    billing_to = _text(billing_to, field="Billing to", max_length=2000) or default_billing_to(customer)
+    issue_date, due_date = _dates(issue_date, due_date, at)
+    invoice = create_invoice(customer=customer, type=InvoiceType.PURCHASE, name=name, billing_to=billing_to,
+                             specs=specs, issue_date=issue_date, due_date=due_date)
+    _created_event(invoice, specs, actor, at)
+    return invoice
+
+
+# --- send, mark as sent ------------------------------------------------------------------------------------
+def _lock(invoice_id: int) -> tuple[Customer, Invoice]:
+    """Lock the invoice's customer, then the invoice (the project's lock order)."""
+    customer_id = Invoice.objects.filter(pk=invoice_id).values_list("customer_id", flat=True).first()
+    if customer_id is None:
+        raise InvoiceError(f"There is no invoice #{invoice_id}.")
+    return lock_customer(customer_id), lock_invoice(invoice_id)
+
+
+@transaction.atomic
+def invoice_send(*, invoice_id: int, actor: Actor, at: dt.datetime | None = None,
+                 via_celery: bool = False) -> Invoice:
+    """Email the invoice's PDF to the customer's billing address and record the notification; a draft is
+    issued first (see the module's docstring). Sending an issued invoice again emails it again."""
+    at = at or timezone.now()
+    customer, invoice = _lock(invoice_id)
+    if invoice.status == InvoiceStatus.VOID:
+        raise InvoiceError(f"Invoice {invoice.number} is void: a void invoice is not sent.")
+    if not customer.billing_email:
+        raise InvoiceError(f"{customer.name} has no billing email: add one, or use Mark as sent.")
+    before = snapshot(invoice)
+    was_draft = invoice.status == InvoiceStatus.DRAFT
+    if was_draft:
+        issue(invoice, customer, at=at)
+    note = queue_email(invoice, customer, at=at, actor=actor, via_celery=via_celery)
+    audit_record(actor=actor, action="invoices.invoice.send" if was_draft else "invoices.invoice.resend",
+                 app="invoices", obj=invoice, customer_id=customer.pk, at=at, before=before,
+                 after={**snapshot(invoice), "emailed_to": note.recipient, "notification": note.pk,
+                        "amount_due": customer.amount_due})
+    return invoice
+
+
+@transaction.atomic
+def invoice_mark_sent(*, invoice_id: int, actor: Actor, at: dt.datetime | None = None) -> Invoice:
+    """Issue a draft without emailing it (it was handed over another way)."""
+    at = at or timezone.now()
+    customer, invoice = _lock(invoice_id)
+    if invoice.status != InvoiceStatus.DRAFT:
+        raise InvoiceError(f"Invoice {invoice.number} is already {invoice.get_status_display().lower()}; "
+                           "only a draft can be marked as sent.")
+    before = snapshot(invoice)
+    issue(invoice, customer, at=at)
+    audit_record(actor=actor, action="invoices.invoice.mark_sent", app="invoices", obj=invoice,
+                 customer_id=customer.pk, at=at, before=before,
+                 after={**snapshot(invoice), "amount_due": customer.amount_due})
+    return invoice
+
+
+# --- void --------------------------------------------------------------------------------------------------
+def void_refusal(invoice: Invoice) -> str | None:
+    """Why this invoice cannot be voided, or None when it can (the page shows the reason on the button)."""
+    if invoice.status == InvoiceStatus.VOID:
+        return f"Invoice {invoice.number} is already void."
+    if invoice.status == InvoiceStatus.DRAFT:
+        return None
+    if invoice.type != InvoiceType.TOP_UP:
+        return (f"Invoice {invoice.number} has been sent: a {invoice.get_type_display().lower()} invoice is "
+                "cancelled with a credit note (Finance), not voided.")
+    if invoice.provisioned_at is not None or invoice.amount_paid > ZERO or invoice.amount_credited > ZERO \
+            or invoice.status != InvoiceStatus.SENT:
+        return (f"Top-up invoice {invoice.number} has {display(invoice.amount_paid)} {invoice.currency} allocated "
+                f"({invoice.get_status_display().lower()}): remove the allocation before voiding it.")
+    return None
+
+
+@transaction.atomic
+def invoice_void(*, invoice_id: int, reason: str, actor: Actor, at: dt.datetime | None = None) -> Invoice:
+    """Void a draft, or a top-up invoice awaiting payment with nothing allocated. The number is kept. Nothing
+    was posted to the ledger for either, so nothing is reversed."""
+    at = at or timezone.now()
+    reason = _text(reason, field="The reason for voiding", max_length=255, required=True)
+    try:
+        invoice = lock_invoice(invoice_id)
+    except Invoice.DoesNotExist:
+        raise InvoiceError(f"There is no invoice #{invoice_id}.")
+    refusal = void_refusal(invoice)
+    if refusal:
+        raise InvoiceError(refusal)
+    before = snapshot(invoice)
+    Invoice.objects.filter(pk=invoice.pk).update(status=InvoiceStatus.VOID, voided_at=at, void_reason=reason)
+    invoice.refresh_from_db()
+    audit_record(actor=actor, action="invoices.invoice.void", app="invoices", obj=invoice,
+                 customer_id=invoice.customer_id, at=at, before=before, after=snapshot(invoice), reason=reason)
+    return invoice
