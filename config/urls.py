@@ -15,5 +15,6 @@ urlpatterns = [
     path("invoices/", include("invoices.urls")),
     path("audit/", include("audit.urls")),
     path("portal/", include("portal.urls")),
+    path("stripe/", include("finance.urls_stripe")),
     path("", include("finance.urls")),
 ]

@@ -1,7 +1,25 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-from . import views  # noqa: F401
+from . import views
 
 app_name = "portal"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.sign_in, name="login"),
+    path("logout/", views.sign_out, name="logout"),
+    path("password-reset/", views.password_reset, name="password-reset"),
+    path("password-reset/sent/", views.password_reset_done, name="password-reset-done"),
+    path("reset/<uidb64>/<token>/", views.password_reset_confirm, name="password-reset-confirm"),
+    path("reset/done/", views.password_reset_complete, name="password-reset-complete"),
+    path("invoices/", views.invoice_list, name="invoice-list"),
+    path("invoices/<int:invoice_id>/pdf/", views.invoice_pdf, name="invoice-pdf"),
+    path("invoices/<int:invoice_id>/pay/", views.invoice_pay, name="invoice-pay"),
+    path("invoices/<int:invoice_id>/pay/card/", views.invoice_pay_by_card, name="invoice-pay-card"),
+    path("top-up/", views.top_up, name="top-up"),
+    path("card/success/", views.card_success, name="card-success"),
+    path("card/cancelled/", views.card_cancelled, name="card-cancelled"),
+    path("transactions/", views.transactions, name="transactions"),
+    path("notifications/", views.notifications, name="notifications"),
+    path("audit/", views.audit_trail, name="audit"),
+]

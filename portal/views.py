@@ -1,1 +1,329 @@
-"""Views: validate input, make one service call, render."""
+"""The customer portal: thin views over the same services and selectors as the back office.
+
+Every page is wrapped in `portal_view` (a signed-in user of a customer, never staff) and reads only the
+signed-in customer's rows: an id in a URL that belongs to another customer is a 404."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login, logout
+from django.contrib.auth import views as auth_views
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse, reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from audit.actors import Actor
+from audit.services import audit_record_access
+from common.lists import csv_response, iterate, paginate, querystring_without_page, wants_csv
+from customers.models import NotificationKind
+from finance import gateway
+from finance.models import CardPayment
+from finance.services import cards
+
+from . import selectors
+from .forms import (
+    CardShortfallForm,
+    InvoiceFilterForm,
+    PortalPasswordResetForm,
+    PortalSignInForm,
+    TopUpForm,
+    TransactionFilterForm,
+)
+from .permissions import customer_of, portal_view
+
+
+# --- access -------------------------------------------------------------------------------------------
+@require_http_methods(["GET", "POST"])
+def sign_in(request):
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if request.method == "GET" and customer_of(request.user) is not None:
+        return redirect("portal:home")
+    form = PortalSignInForm(request, data=request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            user = form.get_user()
+            login(request, user)
+            audit_record_access(actor=Actor.for_user(user, request), action="access.sign_in",
+                                customer_id=user.customer_membership.customer_id)
+            if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()) \
+                    or not next_url.startswith(reverse("portal:home")):
+                next_url = ""
+            return redirect(next_url or "portal:home")
+        username = request.POST.get("username", "")[:150]
+        base = Actor.from_request(request)
+        audit_record_access(
+            actor=Actor(kind=base.kind, label=username or "anonymous", ip=base.ip, user_agent=base.user_agent,
+                        request_id=base.request_id),
+            action="access.sign_in_failed",
+            reason="; ".join(str(e) for e in form.non_field_errors()),
+        )
+    return render(request, "portal/sign_in.html", {"form": form, "next": next_url})
+
+
+@require_POST
+def sign_out(request):
+    customer = customer_of(request.user)
+    if request.user.is_authenticated:
+        audit_record_access(actor=Actor.from_request(request), action="access.sign_out",
+                            customer_id=customer.pk if customer else None)
+    logout(request)
+    return redirect("portal:login")
+
+
+password_reset = auth_views.PasswordResetView.as_view(
+    form_class=PortalPasswordResetForm,
+    template_name="portal/password_reset_form.html",
+    email_template_name="portal/password_reset_email.txt",
+    subject_template_name="portal/password_reset_subject.txt",
+    success_url=reverse_lazy("portal:password-reset-done"),
+)
+password_reset_done = auth_views.PasswordResetDoneView.as_view(template_name="portal/password_reset_done.html")
+password_reset_confirm = auth_views.PasswordResetConfirmView.as_view(
+    template_name="portal/password_reset_confirm.html",
+    success_url=reverse_lazy("portal:password-reset-complete"),
+)
+password_reset_complete = auth_views.PasswordResetCompleteView.as_view(
+    template_name="portal/password_reset_complete.html")
+
+
+# --- home ---------------------------------------------------------------------------------------------
+@require_GET
+@portal_view
+def home(request):
+    customer = request.customer
+    return render(request, "portal/home.html", {
+        "customer": customer,
+        "figures": selectors.figures(customer),
+        "open_invoices": selectors.open_invoices(customer) if customer.show_invoices_tab else [],
+        "transactions": selectors.latest_transactions(customer, limit=selectors.HOME_TRANSACTIONS),
+    })
+
+
+# --- invoices -----------------------------------------------------------------------------------------
+def _invoices_tab(request) -> None:
+    """The Invoices tab exists only when the customer's portal setting shows it: otherwise its URLs 404."""
+    if not request.customer.show_invoices_tab:
+        raise Http404("No invoices here.")
+
+
+@require_GET
+@portal_view
+def invoice_list(request):
+    _invoices_tab(request)
+    customer = request.customer
+    form = InvoiceFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    qs = selectors.invoice_list(customer, q=filters.get("q", ""), type=filters.get("type", ""),
+                                status=filters.get("status", ""))
+    if wants_csv(request):
+        return csv_response(
+            f"invoices-{customer.code}.csv",
+            ["Number", "Type", "Name", "Issued", "Due", "Currency", "Total", "Paid", "Credited", "Outstanding",
+             "Status"],
+            iterate(qs, lambda i: [i.number, i.get_type_display(), i.name, i.issue_date, i.due_date, i.currency,
+                                   i.total, i.amount_paid, i.amount_credited, i.amount_outstanding,
+                                   i.get_status_display()]),
+        )
+    page = paginate(request, qs)
+    for invoice in page.object_list:
+        invoice.payable = selectors.is_payable_in_portal(invoice)
+    context = {"customer": customer, "form": form, "page": page, "qs": querystring_without_page(request)}
+    if request.htmx:
+        return render(request, "portal/invoice_list.html#invoice-table", context)
+    return render(request, "portal/invoice_list.html", context)
+
+
+@require_GET
+@portal_view
+def invoice_pdf(request, invoice_id: int):
+    _invoices_tab(request)
+    invoice = selectors.invoice_for_customer(request.customer, invoice_id)
+    return selectors.invoice_pdf_response(invoice)
+
+
+@require_http_methods(["GET", "POST"])
+@portal_view
+def invoice_pay(request, invoice_id: int):
+    """`$`: credits first. When they cover the invoice one click pays it; when they fall short, the page
+    says by how much and offers a card top-up of the shortfall (or more), which then pays the invoice."""
+    _invoices_tab(request)
+    customer = request.customer
+    invoice = selectors.invoice_for_customer(request.customer, invoice_id)
+    if not selectors.is_payable_in_portal(invoice):
+        messages.info(request, f"Invoice {invoice.number} cannot be paid here "
+                               f"({invoice.get_type_display().lower()}, {invoice.get_status_display().lower()}).")
+        return redirect("portal:invoice-list")
+    error = ""
+    if request.method == "POST":
+        try:
+            cards.invoice_self_pay_with_credits(invoice_id=invoice.pk, customer_id=customer.pk,
+                                                actor=Actor.from_request(request))
+        except cards.FinanceError as exc:
+            error = str(exc)
+        else:
+            messages.success(request, f"Invoice {invoice.number} is paid with your credits.")
+            return redirect("portal:invoice-list")
+    shortfall = cards.card_payment_shortfall(customer=customer, invoice=invoice)
+    card_form = CardShortfallForm(initial={"amount": shortfall}, shortfall=shortfall, currency=customer.currency)
+    return render(request, "portal/invoice_pay.html", {
+        "customer": customer, "invoice": invoice, "shortfall": shortfall, "error": error,
+        "credits": invoice.amount_outstanding - shortfall if shortfall else invoice.amount_outstanding,
+        "card_form": card_form, "card_charge": gateway.chargeable(shortfall, customer.currency) if shortfall else None,
+    })
+
+
+@require_POST
+@portal_view
+def invoice_pay_by_card(request, invoice_id: int):
+    """Top up the shortfall (or more) by card on Stripe's Checkout page; the credit then pays the invoice."""
+    _invoices_tab(request)
+    customer = request.customer
+    invoice = selectors.invoice_for_customer(request.customer, invoice_id)
+    shortfall = cards.card_payment_shortfall(customer=customer, invoice=invoice)
+    form = CardShortfallForm(request.POST, shortfall=shortfall, currency=customer.currency)
+    error = ""
+    if form.is_valid():
+        try:
+            payment = cards.card_top_up_start(
+                customer_id=customer.pk, invoice_id=invoice.pk, amount=form.cleaned_data["amount"],
+                actor=Actor.from_request(request), **_return_urls(request))
+        except cards.FinanceError as exc:
+            error = str(exc)
+        else:
+            return redirect(payment.checkout_url, status=303)
+    return render(request, "portal/invoice_pay.html", {
+        "customer": customer, "invoice": invoice, "shortfall": shortfall, "error": error,
+        "credits": invoice.amount_outstanding - shortfall, "card_form": form,
+        "card_charge": gateway.chargeable(shortfall, customer.currency) if shortfall else None,
+    })
+
+
+# --- top-up by card -----------------------------------------------------------------------------------
+def _return_urls(request) -> dict[str, str]:
+    success = request.build_absolute_uri(reverse("portal:card-success")) + "?session_id={CHECKOUT_SESSION_ID}"
+    cancel = request.build_absolute_uri(reverse("portal:card-cancelled")) + "?session_id={CHECKOUT_SESSION_ID}"
+    return {"success_url": success, "cancel_url": cancel}
+
+
+@require_http_methods(["GET", "POST"])
+@portal_view
+def top_up(request):
+    customer = request.customer
+    form = TopUpForm(request.POST or None, currency=customer.currency)
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            payment = cards.card_top_up_start(
+                customer_id=customer.pk, amount=data["amount"], save_card=data["save_card"],
+                trigger_amount=data["trigger_amount"], limit_threshold=data["limit_threshold"],
+                actor=Actor.from_request(request), **_return_urls(request))
+        except cards.FinanceError as exc:
+            error = str(exc)
+        else:
+            return redirect(payment.checkout_url, status=303)
+    return render(request, "portal/top_up.html", {
+        "customer": customer, "form": form, "error": error, "figures": selectors.figures(customer),
+        "minimum": form.minimum, "recent": selectors.card_payments(customer)[:5],
+    })
+
+
+def _card_payment_from_session(request) -> CardPayment:
+    session_id = request.GET.get("session_id", "")
+    if not session_id:
+        raise Http404("No card payment.")
+    return get_object_or_404(CardPayment, customer=request.customer, checkout_session_id=session_id)
+
+
+@require_GET
+@portal_view
+def card_success(request):
+    """Stripe sends the customer back here after paying. We do not take the redirect's word for it: the
+    session is read from Stripe and fulfilled (once, whoever gets there first: this page or the webhook)."""
+    payment = _card_payment_from_session(request)
+    problem = ""
+    try:
+        cards.card_payment_fulfil(checkout_session_id=payment.checkout_session_id,
+                                  actor=Actor.from_request(request))
+    except gateway.GatewayError:
+        problem = "We could not confirm the payment with the card processor yet; it will show here shortly."
+    except cards.FinanceError as exc:
+        problem = str(exc)
+    payment.refresh_from_db()
+    request.customer.refresh_from_db()
+    return render(request, "portal/card_result.html", {
+        "customer": request.customer, "payment": payment, "problem": problem,
+        "figures": selectors.figures(request.customer),
+    })
+
+
+@require_GET
+@portal_view
+def card_cancelled(request):
+    payment = _card_payment_from_session(request)
+    payment = cards.card_payment_cancel(card_payment_id=payment.pk, customer_id=request.customer.pk,
+                                        actor=Actor.from_request(request))
+    return render(request, "portal/card_result.html", {
+        "customer": request.customer, "payment": payment, "cancelled": True,
+        "figures": selectors.figures(request.customer),
+    })
+
+
+# --- transactions, notifications, audit ----------------------------------------------------------------
+@require_GET
+@portal_view
+def transactions(request):
+    customer = request.customer
+    form = TransactionFilterForm(request.GET or None)
+    kind = form.cleaned_data.get("kind", "") if form.is_valid() else ""
+    rows = selectors.latest_transactions(customer, kind=kind)
+    if wants_csv(request):
+        return csv_response(f"transactions-{customer.code}.csv",
+                            ["Time", "Type", "Reference", "Description", "Amount", "Currency", "CR/DR"],
+                            ([t.occurred_at.isoformat(), t.get_kind_display(), t.reference, t.description,
+                              t.amount, customer.currency, "DR" if t.amount < 0 else "CR"] for t in rows))
+    return render(request, "portal/transaction_list.html", {
+        "customer": customer, "form": form, "transactions": rows, "kind": kind,
+        "groups": selectors.transaction_totals_by_kind(customer), "limit": selectors.LATEST_TRANSACTIONS,
+    })
+
+
+@require_GET
+@portal_view
+def notifications(request):
+    customer = request.customer
+    kind = request.GET.get("kind", "")
+    if kind not in NotificationKind.values:
+        kind = ""
+    qs = selectors.notifications(customer, kind=kind)
+    if wants_csv(request):
+        return csv_response(f"notifications-{customer.code}.csv", ["Sent", "Type", "Channel", "To", "Subject",
+                                                                   "Status"],
+                            iterate(qs, lambda n: [n.sent_at.isoformat(), n.get_kind_display(), n.channel,
+                                                   n.recipient, n.subject, n.get_status_display()]))
+    return render(request, "portal/notification_list.html", {
+        "customer": customer, "page": paginate(request, qs), "qs": querystring_without_page(request),
+        "kind": kind, "kinds": NotificationKind.choices,
+    })
+
+
+@require_GET
+@portal_view
+def audit_trail(request):
+    customer = request.customer
+    q = request.GET.get("q", "").strip()[:100]
+    qs = selectors.audit_trail(customer, q=q)
+    if wants_csv(request):
+        return csv_response(f"audit-{customer.code}.csv", ["Time (UTC)", "Who", "Action", "Object", "Changes"],
+                            iterate(qs, lambda e: [e.occurred_at.isoformat(), selectors.actor_shown(e, customer),
+                                                   e.action, e.object_repr, selectors.changes_text(e)]))
+    page = paginate(request, qs)
+    for event in page.object_list:
+        event.who = selectors.actor_shown(event, customer)
+        event.changes = selectors.changes(event)
+    return render(request, "portal/audit_list.html", {
+        "customer": customer, "page": page, "q": q, "qs": querystring_without_page(request),
+    })
+

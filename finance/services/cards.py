@@ -1,0 +1,554 @@
+"""Card payments through Stripe: online top-ups and invoice self-pay in the portal (Checkout Sessions), the
+off-session charge of a saved card (the daily auto top-up), and the Stripe events that confirm them.
+
+Exactly one credit per card payment, whatever arrives and in whatever order (the customer's redirect
+back from Checkout, checkout.session.completed, payment_intent.succeeded, each delivered any number of
+times, concurrently): fulfilment is keyed by our CardPayment row, found from the Checkout Session or the
+PaymentIntent, and happens under the customer's and the row's locks; the ledger entry carries a unique
+idempotency key as the database's own guarantee.
+
+Network calls to Stripe never happen while a row lock is held: the facts of a payment are read from
+Stripe first (fresh, not from the event payload, so a late or reordered event cannot roll state back),
+then applied in one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from audit.actors import Actor
+from audit.services import audit_record
+from customers import ledger
+from customers.locks import lock_customer
+from customers.models import Customer, TransactionKind
+from customers.money import ZERO, quantize
+from invoices.locks import lock_invoice
+from invoices.models import OPEN_STATUSES, Invoice, InvoiceType
+
+from .. import gateway
+from ..models import (
+    CardPayment,
+    CardPaymentChannel,
+    CardPaymentPurpose,
+    CardPaymentStatus,
+    StripeEvent,
+    StripeEventStatus,
+)
+from ..selectors import credit_position
+from ._common import FinanceError
+from .allocation import invoice_pay_with_credits
+
+logger = logging.getLogger(__name__)
+
+APP = "finance"
+SOURCE_TYPE = "finance.cardpayment"
+HANDLED_EVENTS = frozenset({
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+})
+
+# Helpers here that the audit walk must not treat as state-changing services.
+AUDIT_EXEMPT = {
+    "card_payment_shortfall": "read only: how much card top-up an invoice needs after the credits",
+}
+
+
+class CardPaymentError(FinanceError):
+    """A card payment that cannot be started or applied; the message says why, for the customer."""
+
+
+# --- reads the services and the portal share ------------------------------------------------------------
+def card_payment_shortfall(*, customer: Customer, invoice: Invoice) -> Decimal:
+    """How much the customer's credits fall short of the invoice's outstanding amount (0 when they
+    cover it): what invoice_pay_with_credits may use is the customer's unallocated payments and credit
+    balance (finance.selectors.credit_position)."""
+    available = credit_position(customer).available_for_invoices
+    return max(invoice.amount_outstanding - max(available, ZERO), ZERO)
+
+
+def _check_invoice_payable(invoice: Invoice, customer_id: int) -> None:
+    if invoice.customer_id != customer_id:
+        raise CardPaymentError("This invoice does not belong to your account.")
+    if invoice.type != InvoiceType.PURCHASE:
+        raise CardPaymentError(f"Invoice {invoice.number} is a {invoice.get_type_display().lower()} invoice; "
+                               "only purchase invoices can be paid here.")
+    if invoice.status not in OPEN_STATUSES:
+        raise CardPaymentError(f"Invoice {invoice.number} is {invoice.get_status_display().lower()}; "
+                               "only invoices awaiting payment or partially paid can be paid.")
+
+
+def _card_label(brand: str, last4: str) -> str:
+    return f"{brand.title()} ending {last4}" if last4 else "card"
+
+
+# --- Portal self-pay with credits ---------------------------------------------------------------------------
+@transaction.atomic
+def invoice_self_pay_with_credits(*, invoice_id: int, customer_id: int, actor: Actor,
+                                  now: dt.datetime | None = None) -> Invoice:
+    """The portal's `$` when the credits cover the invoice: pay what a purchase invoice still owes with the
+    customer's credits (finance's invoice_pay_with_credits, which records the one audit event). Refused
+    for another customer's invoice, for monthly and top-up invoices, and when the credits fall short (the
+    message says by how much)."""
+    invoice = Invoice.objects.filter(pk=invoice_id, customer_id=customer_id).first()
+    if invoice is None:
+        raise CardPaymentError("This invoice does not belong to your account.")
+    _check_invoice_payable(invoice, customer_id)
+    invoice_pay_with_credits(invoice=invoice, amount=invoice.amount_outstanding, actor=actor, at=now)
+    invoice.refresh_from_db()
+    return invoice
+
+
+# --- Checkout (portal) ------------------------------------------------------------------------------------
+@transaction.atomic
+def card_top_up_start(*, customer_id: int, amount: Decimal, actor: Actor, success_url: str, cancel_url: str,
+                      invoice_id: int | None = None, save_card: bool = False,
+                      trigger_amount: Decimal | None = None, limit_threshold: Decimal | None = None,
+                      now: dt.datetime | None = None) -> CardPayment:
+    """Start a card payment on Stripe's hosted Checkout page: an online top-up of `amount`, or (with
+    `invoice_id`) a top-up of at least the invoice's shortfall that then pays the invoice with credits.
+
+    With `save_card` the card is kept for automatic top-ups of `trigger_amount` whenever usable credits
+    fall to `limit_threshold`. `success_url` must contain {CHECKOUT_SESSION_ID}. Returns the row, whose
+    `checkout_url` the customer is sent to. Nothing is credited here."""
+    now = now or timezone.now()
+    customer = Customer.objects.get(pk=customer_id)
+    amount = quantize(Decimal(amount))
+    minimum = settings.LEDGERDESK_MIN_TOP_UP
+    if amount <= ZERO:
+        raise CardPaymentError("The amount must be more than zero.")
+    invoice = None
+    if invoice_id is not None:
+        invoice = Invoice.objects.filter(pk=invoice_id, customer_id=customer_id).first()
+        if invoice is None:
+            raise CardPaymentError("This invoice does not belong to your account.")
+        _check_invoice_payable(invoice, customer_id)
+        shortfall = card_payment_shortfall(customer=customer, invoice=invoice)
+        if shortfall <= ZERO:
+            raise CardPaymentError(f"Your credits already cover invoice {invoice.number}: pay it with credits.")
+        if amount < shortfall:
+            raise CardPaymentError(f"Top up at least the shortfall of {shortfall} {customer.currency}.")
+    elif amount < minimum:
+        raise CardPaymentError(f"The minimum top-up is {minimum} {customer.currency}.")
+    if save_card:
+        if trigger_amount is None or quantize(trigger_amount) < minimum:
+            raise CardPaymentError(f"An automatic top-up must be at least {minimum} {customer.currency}.")
+        if limit_threshold is None or limit_threshold < ZERO:
+            raise CardPaymentError("The limit threshold must be zero or more.")
+        trigger_amount, limit_threshold = quantize(trigger_amount), quantize(limit_threshold)
+    else:
+        trigger_amount = limit_threshold = None
+    if "{CHECKOUT_SESSION_ID}" not in success_url:
+        raise CardPaymentError("The success URL must carry {CHECKOUT_SESSION_ID}.")
+
+    payment = CardPayment.objects.create(
+        customer=customer,
+        purpose=CardPaymentPurpose.INVOICE if invoice else CardPaymentPurpose.TOP_UP,
+        channel=CardPaymentChannel.CHECKOUT,
+        invoice=invoice,
+        amount=amount,
+        amount_charged=gateway.chargeable(amount, customer.currency),
+        currency=customer.currency,
+        idempotency_key=f"new:{uuid.uuid4().hex}",  # replaced by the row's own key below
+        save_card=save_card,
+        trigger_amount=trigger_amount,
+        limit_threshold=limit_threshold,
+        created_by=actor.label,
+        created_at=now,
+    )
+    payment.idempotency_key = f"card-payment:{payment.pk}:checkout"
+    description = (f"Payment of invoice {invoice.number}" if invoice else "Account top-up") + f" ({customer.code})"
+    try:
+        session = gateway.checkout_session_create(
+            amount=amount,
+            currency=customer.currency,
+            description=description,
+            idempotency_key=payment.idempotency_key,
+            success_url=success_url,
+            cancel_url=cancel_url,
+            metadata={"card_payment": str(payment.pk), "customer": str(customer.pk),
+                      "purpose": payment.purpose},
+            stripe_customer_id=customer.stripe_customer_id,
+            customer_email=customer.billing_email,
+            save_card=save_card,
+        )
+    except gateway.GatewayError as error:
+        raise CardPaymentError(f"The card payment could not be started: {error.message}") from error
+    payment.checkout_session_id = session.id
+    payment.checkout_url = session.url
+    payment.save(update_fields=["idempotency_key", "checkout_session_id", "checkout_url"])
+    audit_record(
+        actor=actor, action="finance.card_payment.start", app=APP, obj=payment, customer_id=customer.pk,
+        after={"purpose": payment.purpose, "amount": payment.amount, "amount_charged": payment.amount_charged,
+               "currency": payment.currency, "invoice": invoice.number if invoice else "",
+               "checkout_session_id": session.id, "save_card": save_card,
+               "trigger_amount": trigger_amount, "limit_threshold": limit_threshold},
+        at=now,
+    )
+    return payment
+
+
+def card_payment_fulfil(*, actor: Actor, checkout_session_id: str = "", payment_intent_id: str = "",
+                        now: dt.datetime | None = None) -> CardPayment | None:
+    """Credit a card payment once Stripe says it is paid: reads the Checkout Session or PaymentIntent from
+    Stripe, then applies it in one transaction (see `_apply_paid`). Safe to call any number of times,
+    concurrently, from the redirect and every webhook: the credit happens once. Returns the row (None
+    when the Stripe object is not one of ours)."""
+    if bool(checkout_session_id) == bool(payment_intent_id):
+        raise ValueError("Pass exactly one of checkout_session_id and payment_intent_id.")
+    facts = (gateway.checkout_session_facts(checkout_session_id) if checkout_session_id
+             else gateway.payment_intent_facts(payment_intent_id))
+    if facts.paid:
+        return _apply_paid(facts, actor=actor, now=now)
+    if facts.failure_message and not checkout_session_id:
+        return _apply_failed(facts, actor=actor, now=now)
+    return _find(facts)
+
+
+def card_payment_fail(*, actor: Actor, payment_intent_id: str, now: dt.datetime | None = None) -> CardPayment | None:
+    """Record a failed card attempt (declined, needs authentication): never a credit. Reads the
+    PaymentIntent from Stripe first; if it has succeeded since (a retry with another card), this
+    credits it instead, so a late failure event cannot undo a success."""
+    facts = gateway.payment_intent_facts(payment_intent_id)
+    if facts.paid:
+        return _apply_paid(facts, actor=actor, now=now)
+    return _apply_failed(facts, actor=actor, now=now)
+
+
+@transaction.atomic
+def card_payment_cancel(*, card_payment_id: int, customer_id: int, actor: Actor,
+                        now: dt.datetime | None = None) -> CardPayment:
+    """The customer came back from Checkout without paying. The row is marked cancelled (a payment
+    Stripe later confirms is still credited: money received always counts)."""
+    now = now or timezone.now()
+    payment = _lock_card_payment(card_payment_id)
+    if payment.customer_id != customer_id:
+        raise CardPaymentError("This card payment does not belong to your account.")
+    if payment.status not in (CardPaymentStatus.PENDING, CardPaymentStatus.FAILED):
+        return payment
+    before = {"status": payment.status}
+    CardPayment.objects.filter(pk=payment.pk).update(status=CardPaymentStatus.CANCELLED, cancelled_at=now)
+    payment.refresh_from_db()
+    audit_record(actor=actor, action="finance.card_payment.cancel", app=APP, obj=payment,
+                 customer_id=payment.customer_id, before=before, after={"status": payment.status}, at=now)
+    return payment
+
+
+# --- Off-session (daily auto top-up) ----------------------------------------------------------------------
+def card_charge_off_session(*, customer_id: int, amount: Decimal, idempotency_key: str, actor: Actor,
+                            description: str = "Automatic top-up",
+                            now: dt.datetime | None = None) -> CardPayment:
+    """Charge the customer's saved card with them away, and credit it when it succeeds.
+
+    `idempotency_key` comes from the caller's own row (e.g. the auto top-up run: "auto-top-up:<id>"), and
+    is both the CardPayment's unique key and Stripe's Idempotency-Key: calling again with the same key
+    (a redelivered task, a crashed worker) charges at most once and returns the same row. A decline or
+    `authentication_required` ends as a recorded failure (status failed, reason kept), never as credits.
+    Raises CardPaymentError when there is no saved card or Stripe cannot be reached (nothing charged
+    that we know of; calling again with the same key is safe)."""
+    payment = _off_session_row(customer_id=customer_id, amount=amount, idempotency_key=idempotency_key,
+                               actor=actor, now=now)
+    if payment.status != CardPaymentStatus.PENDING:
+        return payment
+    try:
+        facts = gateway.payment_intent_charge_off_session(
+            amount=payment.amount,
+            currency=payment.currency,
+            stripe_customer_id=payment.stripe_customer_id,
+            payment_method_id=payment.payment_method_id,
+            description=f"{description} ({payment.customer.code})",
+            metadata={"card_payment": str(payment.pk), "customer": str(customer_id), "purpose": payment.purpose},
+            idempotency_key=payment.idempotency_key,
+        )
+    except gateway.CardDeclined as declined:
+        facts = gateway.PaymentFacts(
+            paid=False, status="requires_payment_method", amount=payment.amount_charged,
+            currency=payment.currency, payment_intent_id=declined.payment_intent_id,
+            failure_message=declined.message, failure_code=declined.decline_code or declined.code,
+            metadata={"card_payment": str(payment.pk)},
+        )
+        return _apply_failed(facts, actor=actor, now=now) or payment
+    except gateway.GatewayError as error:
+        raise CardPaymentError(f"The saved card could not be charged: {error.message}") from error
+    return _apply_paid(facts, actor=actor, now=now) or payment
+
+
+@transaction.atomic
+def _off_session_row(*, customer_id: int, amount: Decimal, idempotency_key: str, actor: Actor,
+                     now: dt.datetime | None) -> CardPayment:
+    """The CardPayment for an off-session charge: created once per idempotency key (committed before
+    Stripe is called, so a charge that succeeds while we crash is still found and credited by its
+    webhook)."""
+    now = now or timezone.now()
+    existing = CardPayment.objects.filter(idempotency_key=idempotency_key).select_related("customer").first()
+    if existing is not None:
+        if existing.customer_id != customer_id or existing.channel != CardPaymentChannel.OFF_SESSION:
+            raise CardPaymentError(f"The key {idempotency_key} belongs to another card payment.")
+        return existing
+    customer = Customer.objects.get(pk=customer_id)
+    amount = quantize(Decimal(amount))
+    if amount <= ZERO:
+        raise CardPaymentError("The amount must be more than zero.")
+    if not (customer.stripe_customer_id and customer.stripe_payment_method_id):
+        raise CardPaymentError(f"{customer.name} has no saved card to charge.")
+    try:
+        with transaction.atomic():
+            payment = CardPayment.objects.create(
+                customer=customer,
+                purpose=CardPaymentPurpose.AUTO_TOP_UP,
+                channel=CardPaymentChannel.OFF_SESSION,
+                amount=amount,
+                amount_charged=gateway.chargeable(amount, customer.currency),
+                currency=customer.currency,
+                idempotency_key=idempotency_key,
+                stripe_customer_id=customer.stripe_customer_id,
+                payment_method_id=customer.stripe_payment_method_id,
+                card_brand=customer.card_brand,
+                card_last4=customer.card_last4,
+                created_by=actor.label,
+                created_at=now,
+            )
+    except IntegrityError:  # the same key, created concurrently: that one is the payment
+        return CardPayment.objects.select_related("customer").get(idempotency_key=idempotency_key)
+    audit_record(
+        actor=actor, action="finance.card_payment.start", app=APP, obj=payment, customer_id=customer.pk,
+        after={"purpose": payment.purpose, "amount": payment.amount, "amount_charged": payment.amount_charged,
+               "currency": payment.currency, "idempotency_key": idempotency_key,
+               "card": _card_label(payment.card_brand, payment.card_last4)},
+        at=now,
+    )
+    return payment
+
+
+# --- Stripe events ----------------------------------------------------------------------------------------
+def stripe_event_process(*, event: dict, actor: Actor, now: dt.datetime | None = None) -> str:
+    """Handle one verified Stripe event: stored once by its id (a redelivery is a no-op), then dispatched
+    to the card payment it concerns. Unknown types are stored as ignored and acknowledged. Returns what
+    happened, for the webhook's response and logs."""
+    event_id, event_type = str(event["id"]), str(event["type"])
+    obj = gateway.event_object(event)
+    object_id = str(obj.get("id", ""))
+    if StripeEvent.objects.filter(event_id=event_id).exclude(status=StripeEventStatus.RECEIVED).exists():
+        return "duplicate"
+    facts, note = None, "ignored: event type not handled"
+    if event_type in HANDLED_EVENTS and object_id:
+        # Fresh from Stripe, outside any lock: the event only says where to look. An outage raises
+        # (the webhook answers 500 and Stripe delivers again later).
+        try:
+            facts = (gateway.checkout_session_facts(object_id) if event_type.startswith("checkout.session.")
+                     else gateway.payment_intent_facts(object_id))
+        except gateway.GatewayError as error:
+            if error.code != "resource_missing":
+                raise
+            note = f"ignored: {object_id} is not known to Stripe"
+    return _event_apply(note=note, event=event, event_id=event_id, event_type=event_type, object_id=object_id,
+                        facts=facts, actor=actor, now=now)
+
+
+@transaction.atomic
+def _event_apply(*, note: str, event: dict, event_id: str, event_type: str, object_id: str,
+                 facts: gateway.PaymentFacts | None, actor: Actor, now: dt.datetime | None) -> str:
+    now = now or timezone.now()
+    with connection.cursor() as cursor:  # stored once: a concurrent delivery waits here, then finds it
+        cursor.execute(
+            "INSERT INTO finance_stripeevent (event_id, type, object_id, livemode, status, payload, deliveries,"
+            " received_at, result) VALUES (%s, %s, %s, %s, %s, %s::jsonb, 1, %s, '')"
+            " ON CONFLICT (event_id) DO NOTHING",
+            [event_id, event_type[:100], object_id[:255], bool(event.get("livemode")), StripeEventStatus.RECEIVED,
+             _json(event), now],
+        )
+    stored = StripeEvent.objects.select_for_update(of=("self",)).get(event_id=event_id)
+    if stored.status != StripeEventStatus.RECEIVED:
+        return "duplicate"
+    payment = None
+    status, result = StripeEventStatus.IGNORED, note
+    if facts is not None:
+        try:
+            with transaction.atomic():
+                if facts.paid:
+                    payment = _apply_paid(facts, actor=actor, now=now)
+                elif event_type == "payment_intent.payment_failed":
+                    payment = _apply_failed(facts, actor=actor, now=now)
+                else:
+                    payment = _find(facts)
+        except CardPaymentError as error:  # a permanent refusal: stored and acknowledged, not retried
+            logger.error("Stripe event %s refused: %s", event_id, error)
+            result = f"refused: {error}"[:255]
+        else:
+            if payment is None:
+                result = "ignored: not a Ledgerdesk card payment"
+            else:
+                status, result = StripeEventStatus.PROCESSED, f"card payment {payment.pk}: {payment.status}"
+    StripeEvent.objects.filter(pk=stored.pk).update(status=status, processed_at=now, result=result)
+    audit_record(actor=actor, action="finance.stripe_event.process", app=APP, obj=stored,
+                 customer_id=payment.customer_id if payment else None,
+                 before={"status": StripeEventStatus.RECEIVED},
+                 after={"status": status, "type": event_type, "object_id": object_id, "result": result}, at=now)
+    return result
+
+
+def _json(value: dict) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+# --- applying what Stripe says ----------------------------------------------------------------------------
+def _lock_card_payment(card_payment_id: int) -> CardPayment:
+    return CardPayment.objects.select_for_update(of=("self",)).get(pk=card_payment_id)
+
+
+def _find(facts: gateway.PaymentFacts) -> CardPayment | None:
+    """Our row for a Checkout Session or PaymentIntent (by its id, else by the id in its metadata)."""
+    if facts.checkout_session_id:
+        found = CardPayment.objects.filter(checkout_session_id=facts.checkout_session_id).first()
+        if found is not None:
+            return found
+    if facts.payment_intent_id:
+        found = CardPayment.objects.filter(payment_intent_id=facts.payment_intent_id).first()
+        if found is not None:
+            return found
+    ref = facts.metadata.get("card_payment", "")
+    if ref.isdigit():
+        found = CardPayment.objects.filter(pk=int(ref)).first()
+        if found is not None and _belongs(found, facts):
+            return found
+    return None
+
+
+def _belongs(payment: CardPayment, facts: gateway.PaymentFacts) -> bool:
+    """A metadata reference is only trusted when the Stripe ids do not contradict the row."""
+    if facts.checkout_session_id and payment.checkout_session_id not in (None, facts.checkout_session_id):
+        return False
+    if facts.payment_intent_id and payment.payment_intent_id not in (None, facts.payment_intent_id):
+        return False
+    return str(payment.customer_id) == facts.metadata.get("customer", str(payment.customer_id))
+
+
+@transaction.atomic
+def _apply_paid(facts: gateway.PaymentFacts, *, actor: Actor, now: dt.datetime | None) -> CardPayment | None:
+    """Credit the payment Stripe says is paid, once; then pay its invoice with the credit, if it has one.
+    Locks: customer -> invoice -> card payment (the project's order)."""
+    now = now or timezone.now()
+    found = _find(facts)
+    if found is None:
+        logger.warning("Stripe payment %s / %s is not a Ledgerdesk card payment", facts.checkout_session_id,
+                       facts.payment_intent_id)
+        return None
+    customer = lock_customer(found.customer_id)
+    if found.invoice_id:
+        lock_invoice(found.invoice_id)
+    payment = _lock_card_payment(found.pk)
+    if payment.status == CardPaymentStatus.SUCCEEDED:
+        return payment  # already credited: the redirect, a webhook or a redelivery got here first
+    if facts.currency != payment.currency or facts.amount != payment.amount_charged:
+        raise CardPaymentError(
+            f"Stripe reports {facts.amount} {facts.currency} for card payment {payment.pk}, which expected "
+            f"{payment.amount_charged} {payment.currency}; not credited.")
+    before = {"status": payment.status, "usable_credits": customer.usable_credits,
+              "current_balance": customer.current_balance}
+    card = _card_label(facts.card_brand or payment.card_brand, facts.card_last4 or payment.card_last4)
+    label = {CardPaymentPurpose.AUTO_TOP_UP: "Automatic top-up", CardPaymentPurpose.INVOICE:
+             f"Card top-up for invoice {payment.invoice.number if payment.invoice_id else ''}"}.get(
+        payment.purpose, "Online top-up")
+    (credit,) = ledger.post(customer, [ledger.Entry(
+        kind=TransactionKind.TOP_UP,
+        amount=facts.amount,
+        reference=facts.payment_intent_id or facts.checkout_session_id,
+        description=f"{label} by {card}",
+        source_type=SOURCE_TYPE,
+        source_id=payment.pk,
+        idempotency_key=f"card-payment:{payment.pk}:credit",
+    )], at=now)
+    CardPayment.objects.filter(pk=payment.pk).update(
+        status=CardPaymentStatus.SUCCEEDED,
+        credited_at=now,
+        credit_transaction=credit,
+        payment_intent_id=facts.payment_intent_id or payment.payment_intent_id,
+        stripe_customer_id=facts.stripe_customer_id or payment.stripe_customer_id,
+        payment_method_id=facts.payment_method_id or payment.payment_method_id,
+        card_brand=(facts.card_brand or payment.card_brand)[:20],
+        card_last4=(facts.card_last4 or payment.card_last4)[:4],
+    )
+    payment.refresh_from_db()
+    card_saved = _remember_card(customer, payment)
+    if payment.invoice_id:
+        _pay_invoice(payment, actor=actor, now=now)
+        customer.refresh_from_db(fields=["amount_unbilled", "amount_due", "amount_reserved"])
+    audit_record(
+        actor=actor, action="finance.card_payment.fulfil", app=APP, obj=payment, customer_id=customer.pk,
+        before=before,
+        after={"status": payment.status, "credited": facts.amount, "currency": payment.currency,
+               "payment_intent_id": payment.payment_intent_id, "card": card, "card_saved": card_saved,
+               "invoice": payment.invoice.number if payment.invoice_id else "",
+               "invoice_payment_error": payment.invoice_payment_error,
+               "usable_credits": customer.usable_credits, "current_balance": customer.current_balance},
+        at=now,
+    )
+    return payment
+
+
+def _remember_card(customer: Customer, payment: CardPayment) -> bool:
+    """Keep the Stripe customer for the next Checkout, and the card when the customer asked to save it."""
+    fields: dict[str, str] = {}
+    if payment.stripe_customer_id and not customer.stripe_customer_id:
+        fields["stripe_customer_id"] = payment.stripe_customer_id
+    saved = payment.save_card and bool(payment.payment_method_id and payment.stripe_customer_id)
+    if saved:
+        fields.update(stripe_customer_id=payment.stripe_customer_id,
+                      stripe_payment_method_id=payment.payment_method_id,
+                      card_brand=payment.card_brand, card_last4=payment.card_last4)
+    if fields:
+        Customer.objects.filter(pk=customer.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(customer, name, value)
+    return saved
+
+
+def _pay_invoice(payment: CardPayment, *, actor: Actor, now: dt.datetime) -> None:
+    """The card top-up was for an invoice: pay what it still owes with the credits, in the same
+    transaction (the invoice is locked already). If it can no longer be paid (paid meanwhile, voided), the
+    money stays as credit and the reason is kept."""
+    invoice = lock_invoice(payment.invoice_id)
+    try:
+        with transaction.atomic():
+            if invoice.amount_outstanding <= ZERO:
+                raise FinanceError(f"Invoice {invoice.number} has nothing left to pay.")
+            invoice_pay_with_credits(invoice=invoice, amount=invoice.amount_outstanding, actor=actor, at=now)
+    except FinanceError as error:
+        CardPayment.objects.filter(pk=payment.pk).update(invoice_payment_error=str(error)[:500])
+        payment.invoice_payment_error = str(error)[:500]
+
+
+@transaction.atomic
+def _apply_failed(facts: gateway.PaymentFacts, *, actor: Actor, now: dt.datetime | None) -> CardPayment | None:
+    """Record a failed attempt on our row (never a credit). A succeeded or cancelled row is left alone; the
+    same failure recorded twice is one change."""
+    now = now or timezone.now()
+    found = _find(facts)
+    if found is None:
+        return None
+    payment = _lock_card_payment(found.pk)
+    if payment.status not in (CardPaymentStatus.PENDING, CardPaymentStatus.FAILED):
+        return payment
+    reason = (facts.failure_message or "The card payment failed.")[:500]
+    code = (facts.failure_code or "")[:64]
+    pi = facts.payment_intent_id or payment.payment_intent_id
+    if (payment.status == CardPaymentStatus.FAILED and payment.failure_reason == reason
+            and payment.failure_code == code and payment.payment_intent_id == pi):
+        return payment
+    before = {"status": payment.status, "failure_reason": payment.failure_reason}
+    CardPayment.objects.filter(pk=payment.pk).update(status=CardPaymentStatus.FAILED, failure_reason=reason,
+                                                     failure_code=code, failed_at=now, payment_intent_id=pi)
+    payment.refresh_from_db()
+    audit_record(actor=actor, action="finance.card_payment.fail", app=APP, obj=payment,
+                 customer_id=payment.customer_id, before=before,
+                 after={"status": payment.status, "failure_reason": reason, "failure_code": code,
+                        "payment_intent_id": pi}, at=now)
+    return payment

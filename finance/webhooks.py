@@ -1,0 +1,36 @@
+"""The Stripe webhook endpoint: verify the signature on the raw body, then one service call.
+
+Stripe counts any 2xx as delivered and retries anything else, so: a bad, missing or stale signature (or
+a body that is not an event) is a 400 and changes nothing; an event type we do not handle is a 200
+(acknowledged, stored as ignored); a temporary failure (Stripe's API unreachable while reading the
+payment) is a 500, so Stripe delivers the event again later."""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import HttpResponseBadRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from audit.actors import Actor, ActorKind
+
+from . import gateway
+from .services.cards import stripe_event_process
+
+logger = logging.getLogger(__name__)
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request):
+    try:
+        event = gateway.webhook_event(request.body, request.META.get("HTTP_STRIPE_SIGNATURE"))
+    except gateway.SignatureError as error:
+        logger.warning("Stripe webhook refused: %s", error)
+        return HttpResponseBadRequest(f"Invalid Stripe webhook: {error}", content_type="text/plain")
+    base = Actor.from_request(request)
+    actor = Actor(kind=ActorKind.STRIPE, label="stripe", ip=base.ip, user_agent=base.user_agent,
+                  request_id=str(event["id"])[:64])
+    result = stripe_event_process(event=event, actor=actor)
+    return JsonResponse({"received": True, "result": result})

@@ -1,0 +1,131 @@
+"""Portal forms: they validate input only; the services decide."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+
+from customers.models import TransactionKind
+from customers.money import MoneyError, parse_amount
+from invoices.models import InvoiceStatus, InvoiceType
+
+
+class PortalSignInForm(AuthenticationForm):
+    """Only users who belong to a customer may sign in here; staff are told to use the back office."""
+
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        if user.is_staff:
+            raise forms.ValidationError(
+                "This sign-in is for customers. Staff sign in at the back office.", code="staff")
+        if not hasattr(user, "customer_membership"):
+            raise forms.ValidationError(
+                "This account does not belong to a customer. Ask your account manager for portal access.",
+                code="no_customer")
+
+
+class PortalPasswordResetForm(PasswordResetForm):
+    """Django's reset form, limited to portal users: a staff address gets no portal reset link (and the
+    page says the same thing either way, so it reveals nothing about which addresses exist)."""
+
+    def get_users(self, email):
+        model = get_user_model()
+        email_field = model.get_email_field_name()
+        users = model._default_manager.filter(
+            **{f"{email_field}__iexact": email}, is_active=True, is_staff=False,
+            customer_membership__isnull=False)
+        return (u for u in users if u.has_usable_password())
+
+
+class MoneyInput(forms.CharField):
+    """An amount typed by a customer, parsed exactly (never through float)."""
+
+    def __init__(self, *, label: str, allow_zero: bool = False, **kwargs):
+        self.allow_zero = allow_zero
+        kwargs.setdefault("widget", forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}))
+        super().__init__(label=label, **kwargs)
+
+    def clean(self, value):
+        value = super().clean(value)
+        if value in (None, ""):
+            return None
+        try:
+            return parse_amount(value, field=self.label, allow_zero=self.allow_zero)
+        except MoneyError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
+class TopUpForm(forms.Form):
+    """An online top-up by card. Saving the card lets the daily job top up automatically: the trigger
+    amount is the size of each automatic top-up, the limit threshold is the level of usable credits at
+    which it happens (the payment settings of the card method)."""
+
+    amount = MoneyInput(label="Amount")
+    save_card = forms.BooleanField(required=False, label="Save this card for automatic top-ups")
+    trigger_amount = MoneyInput(label="Auto top-up amount", required=False,
+                                help_text="How much each automatic top-up adds.")
+    limit_threshold = MoneyInput(label="When usable credits fall to", required=False, allow_zero=True,
+                                 help_text="The daily check tops up when usable credits are at or below this.")
+
+    def __init__(self, *args, minimum: Decimal | None = None, currency: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.minimum = settings.LEDGERDESK_MIN_TOP_UP if minimum is None else minimum
+        self.currency = currency
+        self.fields["amount"].help_text = f"At least {self.minimum} {currency}".strip() + "."
+
+    def clean_amount(self):
+        amount = self.cleaned_data["amount"]
+        if amount is not None and amount < self.minimum:
+            raise forms.ValidationError(f"The minimum top-up is {self.minimum} {self.currency}".strip() + ".")
+        return amount
+
+    def clean(self):
+        data = super().clean()
+        if data.get("save_card"):
+            trigger = data.get("trigger_amount")
+            if trigger is None and "trigger_amount" not in self.errors:
+                self.add_error("trigger_amount", "Say how much each automatic top-up adds.")
+            elif trigger is not None and trigger < self.minimum:
+                self.add_error("trigger_amount",
+                               f"An automatic top-up must be at least {self.minimum} {self.currency}".strip() + ".")
+            if data.get("limit_threshold") is None and "limit_threshold" not in self.errors:
+                self.add_error("limit_threshold", "Say at which level of usable credits to top up.")
+        else:
+            data["trigger_amount"] = None
+            data["limit_threshold"] = None
+        return data
+
+
+class CardShortfallForm(forms.Form):
+    """Top up by card to pay an invoice whose outstanding amount the credits do not cover."""
+
+    amount = MoneyInput(label="Amount to top up")
+
+    def __init__(self, *args, shortfall: Decimal, currency: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.shortfall = shortfall
+        self.currency = currency
+        self.fields["amount"].help_text = f"At least the shortfall, {shortfall} {currency}".strip() + "."
+
+    def clean_amount(self):
+        amount = self.cleaned_data["amount"]
+        if amount is not None and amount < self.shortfall:
+            raise forms.ValidationError(
+                f"Top up at least the shortfall of {self.shortfall} {self.currency}".strip() + ".")
+        return amount
+
+
+class InvoiceFilterForm(forms.Form):
+    q = forms.CharField(required=False, label="Search", widget=forms.TextInput(
+        attrs={"placeholder": "Number or name", "type": "search"}))
+    type = forms.ChoiceField(required=False, choices=[("", "All types"), *InvoiceType.choices])
+    status = forms.ChoiceField(required=False, choices=[
+        ("", "All statuses"), *[(v, label) for v, label in InvoiceStatus.choices if v != InvoiceStatus.DRAFT]])
+
+
+class TransactionFilterForm(forms.Form):
+    kind = forms.ChoiceField(required=False, label="Type", choices=[("", "All types"), *TransactionKind.choices])

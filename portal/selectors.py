@@ -1,0 +1,137 @@
+"""Portal reads. Every query is scoped to the signed-in customer: an id that belongs to another customer
+is not found (404), never shown."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+
+from audit.actors import ActorKind
+from audit.models import AuditEvent
+from customers.models import Customer, Notification, Transaction
+from customers.money import ZERO
+from finance.models import CardPayment
+from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus, InvoiceType
+from invoices.services.pdf import pdf_filename, render_invoice_pdf
+
+LATEST_TRANSACTIONS = 100
+HOME_TRANSACTIONS = 8
+HOME_INVOICES = 5
+
+
+def figures(customer: Customer) -> dict[str, Decimal]:
+    """The credit figures as the customer sees them (DESIGN.md: + is CR, - is DR)."""
+    return {
+        "usable_credits": customer.usable_credits,
+        "current_balance": customer.current_balance,
+        "expecting_invoice": customer.expecting_invoice,
+        "amount_due": customer.amount_due,
+        "amount_reserved": customer.amount_reserved,
+        "credit_limit": customer.credit_limit,
+    }
+
+
+def invoices_visible(customer: Customer) -> QuerySet[Invoice]:
+    """The customer's invoices as the portal shows them: never drafts (not issued yet)."""
+    return Invoice.objects.filter(customer=customer).exclude(status=InvoiceStatus.DRAFT)
+
+
+def invoice_list(customer: Customer, *, q: str = "", type: str = "", status: str = "") -> QuerySet[Invoice]:
+    qs = invoices_visible(customer)
+    if q:
+        qs = qs.filter(Q(number__icontains=q) | Q(name__icontains=q))
+    if type:
+        qs = qs.filter(type=type)
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("-issue_date", "-id")
+
+
+def invoice_for_customer(customer: Customer, invoice_id: int) -> Invoice:
+    """One of the customer's issued invoices, or 404 (another customer's id included)."""
+    return get_object_or_404(invoices_visible(customer), pk=invoice_id)
+
+
+def open_invoices(customer: Customer, limit: int = HOME_INVOICES) -> list[Invoice]:
+    return list(invoices_visible(customer).filter(status__in=OPEN_STATUSES).order_by("due_date", "id")[:limit])
+
+
+def is_payable_in_portal(invoice: Invoice) -> bool:
+    """The `$` icon: purchase invoices still owed. Monthly and top-up invoices are not paid in the portal."""
+    return invoice.type == InvoiceType.PURCHASE and invoice.status in OPEN_STATUSES
+
+
+def latest_transactions(customer: Customer, *, kind: str = "", limit: int = LATEST_TRANSACTIONS) -> list[Transaction]:
+    """The latest transactions (zero amounts left out), optionally of one type."""
+    qs = Transaction.objects.filter(customer=customer).exclude(amount=ZERO)
+    if kind:
+        qs = qs.filter(kind=kind)
+    return list(qs.order_by("-occurred_at", "-id")[:limit])
+
+
+def transaction_totals_by_kind(customer: Customer, *, limit: int = LATEST_TRANSACTIONS) -> list[dict]:
+    """The latest transactions grouped by type: how many and how much, for each type (one query)."""
+    latest = (Transaction.objects.filter(customer=customer).exclude(amount=ZERO)
+              .order_by("-occurred_at", "-id").values("id")[:limit])
+    rows = (Transaction.objects.filter(pk__in=latest).values("kind")
+            .annotate(count=Count("id"), total=Sum("amount")).order_by("kind"))
+    labels = dict(Transaction._meta.get_field("kind").choices)
+    return [{"kind": r["kind"], "label": labels.get(r["kind"], r["kind"]), "count": r["count"], "total": r["total"]}
+            for r in rows]
+
+
+def notifications(customer: Customer, *, kind: str = "") -> QuerySet[Notification]:
+    qs = Notification.objects.filter(customer=customer)
+    if kind:
+        qs = qs.filter(kind=kind)
+    return qs.order_by("-sent_at", "-id")
+
+
+def audit_trail(customer: Customer, *, q: str = "") -> QuerySet[AuditEvent]:
+    """Every audit event about this customer (their own changes, staff's, the system's and Stripe's)."""
+    qs = AuditEvent.objects.filter(customer_id=customer.pk)
+    if q:
+        qs = qs.filter(Q(action__icontains=q) | Q(object_repr__icontains=q))
+    return qs.order_by("-id")
+
+
+def card_payments(customer: Customer) -> QuerySet[CardPayment]:
+    return CardPayment.objects.filter(customer=customer).select_related("invoice").order_by("-created_at", "-id")
+
+
+def invoice_pdf_response(invoice: Invoice) -> HttpResponse:
+    """The invoice's PDF as a download, rendered by the invoices app."""
+    response = HttpResponse(render_invoice_pdf(invoice), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{pdf_filename(invoice)}"'
+    return response
+
+
+ACTOR_SHOWN = {
+    ActorKind.STAFF: "Finance team",
+    ActorKind.SYSTEM: "Scheduled job",
+    ActorKind.STRIPE: "Stripe (card payments)",
+    ActorKind.API: "Telephony platform",
+    ActorKind.ANONYMOUS: "Anonymous",
+}
+
+
+def actor_shown(event: AuditEvent, customer: Customer) -> str:
+    """Who did it, as the customer may see it: their own users by name, everyone else by role."""
+    if event.actor_kind == ActorKind.CUSTOMER:
+        return event.actor_label
+    return ACTOR_SHOWN.get(event.actor_kind, event.actor_kind)
+
+
+def changes(event: AuditEvent) -> list[tuple[str, object, object]]:
+    """(field, before, after) for each field the event changed."""
+    before, after = event.before or {}, event.after or {}
+    keys = list(dict.fromkeys([*before.keys(), *after.keys()]))
+    return [(k.replace("_", " "), before.get(k, ""), after.get(k, "")) for k in keys
+            if before.get(k) != after.get(k)]
+
+
+def changes_text(event: AuditEvent) -> str:
+    return "; ".join(f"{k}: {b} -> {a}" if b != "" else f"{k}: {a}" for k, b, a in changes(event))
