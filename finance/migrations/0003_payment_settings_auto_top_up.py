@@ -82,7 +82,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('run_date', models.DateField()),
-                ('decision', models.CharField(choices=[('fired', 'Fired'), ('skipped_above_threshold', 'Skipped: above threshold'), ('skipped_already_today', 'Skipped: already today'), ('skipped_open_invoice', 'Skipped: open top-up invoice'), ('skipped_disabled', 'Skipped: auto top-up turned off'), ('failed', 'Failed')], max_length=24)),
+                ('decision', models.CharField(choices=[('fired', 'Fired'), ('skipped_above_threshold', 'Skipped: above threshold'), ('skipped_already_today', 'Skipped: already today'), ('skipped_open_invoice', 'Skipped: open top-up invoice'), ('skipped_disabled', 'Skipped: auto top-up turned off'), ('failed', 'Failed'), ('in_progress', 'In progress: resumed by the next run')], max_length=24)),
                 ('method', models.CharField(choices=[('cheque_tt', 'Cheque or telegraphic transfer'), ('card', 'Online payment by card (Stripe)'), ('master_account', 'Issue from master account')], max_length=16)),
                 ('usable_credits', models.DecimalField(blank=True, decimal_places=6, default=None, max_digits=20, null=True)),
                 ('limit_threshold', models.DecimalField(blank=True, decimal_places=6, default=None, max_digits=20, null=True)),
@@ -118,10 +118,6 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name='autotopup',
             constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'failed'), _negated=True), models.Q(('reason', ''), _negated=True), _connector='OR'), name='auto_top_up_failure_has_reason'),
-        ),
-        migrations.AddConstraint(
-            model_name='autotopup',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'pending'), _negated=True), ('method', 'card'), _connector='OR'), name='auto_top_up_pending_only_card'),
         ),
         migrations.AddConstraint(
             model_name='autotopup',

@@ -64,7 +64,9 @@ class PaymentSettings(models.Model):
 
 
 class AutoTopUpStatus(models.TextChoices):
-    PENDING = "pending", "In progress"  # card only: claimed and committed before Stripe is called
+    # The claim. Cheque/TT and master-account top-ups leave it in the same transaction; a card top-up
+    # commits it before Stripe is called, and a redelivered task resumes it (same idempotency key).
+    PENDING = "pending", "In progress"
     FIRED = "fired", "Topped up"
     FAILED = "failed", "Failed"
 
@@ -106,9 +108,6 @@ class AutoTopUp(models.Model):
                 name="auto_top_up_completed_iff_not_pending",
             ),
             models.CheckConstraint(condition=~Q(status="failed") | ~Q(reason=""), name="auto_top_up_failure_has_reason"),
-            # Only card top-ups are ever pending (the others complete in one transaction).
-            models.CheckConstraint(condition=~Q(status="pending") | Q(method="card"),
-                                   name="auto_top_up_pending_only_card"),
             # A fired top-up points at what it did.
             models.CheckConstraint(
                 condition=~Q(status="fired")
@@ -166,6 +165,9 @@ class TopUpDecision(models.TextChoices):
     SKIPPED_OPEN_INVOICE = "skipped_open_invoice", "Skipped: open top-up invoice"
     SKIPPED_DISABLED = "skipped_disabled", "Skipped: auto top-up turned off"
     FAILED = "failed", "Failed"
+    # Card only: the charge could not be confirmed (Stripe unreachable); the day's row stays in progress
+    # and the next run of the same day resumes it with the same idempotency key.
+    IN_PROGRESS = "in_progress", "In progress: resumed by the next run"
 
 
 SKIPPED_DECISIONS = (TopUpDecision.SKIPPED_ABOVE_THRESHOLD, TopUpDecision.SKIPPED_ALREADY_TODAY,
