@@ -179,6 +179,11 @@ def master_wallets() -> QuerySet:
     return MasterWallet.objects.order_by("currency", "pk")
 
 
+def default_wallet_id(currency: str) -> int | None:
+    """The master wallet credit in `currency` is issued from: the first one opened in that currency."""
+    return MasterWallet.objects.filter(currency=currency).order_by("pk").values_list("pk", flat=True).first()
+
+
 def master_wallet_entries(wallet: MasterWallet) -> QuerySet:
     return MasterWalletEntry.objects.filter(wallet=wallet).select_related("customer").order_by("-created_at", "-id")
 

@@ -16,6 +16,7 @@ from audit.services import audit_record
 from .. import ledger
 from ..locks import lock_master_wallet
 from ..models import MasterWallet, MasterWalletEntry, Transaction, TransactionKind
+from ..selectors import default_wallet_id  # re-exported: finance's auto top-up imports it from here
 from ._common import amount_or_error, figures, locked_customer, money_text
 from .accounts import CURRENCY_RE
 
@@ -75,10 +76,6 @@ def master_wallet_fund(
                  before=before, after={"balance": wallet.balance, "amount": amount, "reference": entry.reference},
                  at=at)
     return entry
-
-
-def default_wallet_id(currency: str) -> int | None:
-    return MasterWallet.objects.filter(currency=currency).order_by("pk").values_list("pk", flat=True).first()
 
 
 @transaction.atomic

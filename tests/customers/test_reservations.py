@@ -1,0 +1,160 @@
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.db import connection, transaction
+
+from audit.models import AuditEvent
+from customers.models import Reservation, ReservationStatus, Transaction, TransactionKind
+from customers.selectors import ledger_mismatches
+from customers.services import (
+    ReservationError,
+    expire_due_reservations,
+    reservation_commit,
+    reservation_expire,
+    reservation_release,
+    reservation_reserve,
+)
+from tests.customers.factories import NOW, SYSTEM, postpaid, prepaid, top_up
+
+pytestmark = pytest.mark.django_db
+D = Decimal
+LATER = NOW + dt.timedelta(seconds=30)
+
+
+def reserve(customer, amount, **kwargs):
+    kwargs.setdefault("at", NOW)
+    return reservation_reserve(customer_id=customer.pk, amount=D(amount), actor=SYSTEM, **kwargs)
+
+
+class TestReserve:
+    def test_holds_credits_out_of_usable_credits(self):
+        customer = postpaid("50")
+        r = reserve(customer, "20", reference="call-1", timeout_seconds=60)
+        customer.refresh_from_db()
+        assert r.status == ReservationStatus.OPEN and r.expires_at == NOW + dt.timedelta(seconds=60)
+        assert customer.amount_reserved == D("20") and customer.usable_credits == D("30")
+        assert AuditEvent.objects.filter(action="customers.reservation.reserve").count() == 1
+
+    def test_more_than_usable_credits_is_refused_with_the_numbers(self):
+        customer = prepaid()
+        top_up(customer, "12.50")
+        with pytest.raises(ReservationError, match=r"^Not enough usable credits: 12.50 SGD available, 20.00 SGD asked\.$"):
+            reserve(customer, "20")
+        customer.refresh_from_db()
+        assert customer.amount_reserved == D("0") and not Reservation.objects.exists()
+
+    def test_the_same_idempotency_key_reserves_once(self):
+        customer = postpaid("50")
+        a = reserve(customer, "5", idempotency_key="call-abc")
+        b = reserve(customer, "5", idempotency_key="call-abc")
+        assert a.pk == b.pk and Reservation.objects.count() == 1
+        customer.refresh_from_db()
+        assert customer.amount_reserved == D("5")
+
+    @pytest.mark.parametrize(("kwargs", "message"), [
+        ({"amount": "0"}, "more than zero"),
+        ({"amount": "1", "kind": TransactionKind.SUBSCRIPTION}, "Only usage"),
+        ({"amount": "1", "timeout_seconds": 0}, "timeout must be between"),
+    ])
+    def test_refuses_bad_input(self, kwargs, message):
+        with pytest.raises(ReservationError, match=message):
+            reserve(postpaid("50"), **kwargs)
+
+
+class TestCommit:
+    def test_posts_the_final_charge_and_releases_the_rest(self):
+        customer = postpaid("50")
+        r = reserve(customer, "20")
+        reservation_commit(reservation_id=r.pk, amount=D("7.25"), actor=SYSTEM, at=LATER)
+        customer.refresh_from_db()
+        r.refresh_from_db()
+        assert r.status == ReservationStatus.COMMITTED and r.committed_amount == D("7.25")
+        assert r.charge.amount == D("-7.25") and r.charge.kind == TransactionKind.CALL
+        assert customer.amount_reserved == D("0") and customer.usable_credits == D("42.75")
+        assert ledger_mismatches() == []
+
+    def test_a_zero_final_amount_posts_no_charge(self):
+        customer = postpaid("50")
+        r = reserve(customer, "20")
+        r = reservation_commit(reservation_id=r.pk, amount=D("0"), actor=SYSTEM, at=LATER)
+        assert r.charge is None and not Transaction.objects.exists()
+
+    def test_more_than_reserved_is_refused(self):
+        customer = postpaid("50")
+        r = reserve(customer, "20")
+        with pytest.raises(ReservationError, match="20.01 SGD is more than the 20.00 SGD reserved"):
+            reservation_commit(reservation_id=r.pk, amount=D("20.01"), actor=SYSTEM, at=LATER)
+        r.refresh_from_db()
+        assert r.status == ReservationStatus.OPEN
+
+    def test_a_late_commit_after_the_timeout_is_refused_even_before_the_job_runs(self):
+        customer = postpaid("50")
+        r = reserve(customer, "20", timeout_seconds=60)
+        with pytest.raises(ReservationError, match="expired at 2026-03-15 12:01:00 UTC: a late commit is refused"):
+            reservation_commit(reservation_id=r.pk, amount=D("1"), actor=SYSTEM, at=NOW + dt.timedelta(seconds=60))
+        reservation_expire(reservation_id=r.pk, actor=SYSTEM, now=NOW + dt.timedelta(seconds=61))
+        with pytest.raises(ReservationError, match="already expired"):
+            reservation_commit(reservation_id=r.pk, amount=D("1"), actor=SYSTEM, at=NOW + dt.timedelta(seconds=1))
+
+
+class TestEachResolvesOnce:
+    @pytest.mark.parametrize("first", ["commit", "release", "expire"])
+    @pytest.mark.parametrize("second", ["commit", "release", "expire"])
+    def test_a_second_resolution_is_refused(self, first, second):
+        customer = postpaid("50")
+        r = reserve(customer, "20", timeout_seconds=60)
+        actions = {
+            "commit": lambda: reservation_commit(reservation_id=r.pk, amount=D("5"), actor=SYSTEM, at=LATER),
+            "release": lambda: reservation_release(reservation_id=r.pk, actor=SYSTEM, at=LATER),
+            "expire": lambda: reservation_expire(reservation_id=r.pk, actor=SYSTEM, now=NOW + dt.timedelta(hours=1)),
+        }
+        actions[first]()
+        with pytest.raises(ReservationError, match="resolves once"):
+            actions[second]()
+        customer.refresh_from_db()
+        assert customer.amount_reserved == D("0")
+        assert customer.expecting_invoice == (D("-5") if first == "commit" else D("0"))
+        assert AuditEvent.objects.filter(object_id=str(r.pk), action__startswith="customers.reservation.").count() == 2
+
+    def test_the_database_refuses_to_change_a_resolved_reservation(self):
+        customer = postpaid("50")
+        r = reserve(customer, "20")
+        reservation_release(reservation_id=r.pk, actor=SYSTEM, at=LATER)
+        with pytest.raises(Exception, match="resolves once"), transaction.atomic(), connection.cursor() as c:
+            c.execute("UPDATE customers_reservation SET status = 'open', resolved_at = NULL WHERE id = %s", [r.pk])
+
+    def test_release_gives_everything_back(self):
+        customer = postpaid("50")
+        r = reserve(customer, "20")
+        reservation_release(reservation_id=r.pk, actor=SYSTEM, at=LATER, reason="caller hung up")
+        customer.refresh_from_db()
+        assert customer.usable_credits == D("50") and not Transaction.objects.exists()
+
+
+class TestExpiry:
+    def test_expire_before_the_timeout_is_refused(self):
+        r = reserve(postpaid("50"), "20", timeout_seconds=60)
+        with pytest.raises(ReservationError, match="does not expire until 2026-03-15 12:01:00 UTC"):
+            reservation_expire(reservation_id=r.pk, actor=SYSTEM, now=NOW + dt.timedelta(seconds=59))
+
+    def test_the_job_expires_exactly_the_reservations_past_their_timeout(self):
+        customer = postpaid("100")
+        due = [reserve(customer, "10", timeout_seconds=60), reserve(customer, "5", timeout_seconds=120)]
+        not_due = reserve(customer, "7", timeout_seconds=600)
+        done = reserve(customer, "3", timeout_seconds=60)
+        reservation_release(reservation_id=done.pk, actor=SYSTEM, at=LATER)
+
+        assert expire_due_reservations(now=NOW + dt.timedelta(seconds=300), actor=SYSTEM) == 2
+        assert {r.pk for r in Reservation.objects.filter(status=ReservationStatus.EXPIRED)} == {r.pk for r in due}
+        customer.refresh_from_db()
+        assert customer.amount_reserved == D("7") and Reservation.objects.get(pk=not_due.pk).status == "open"
+        assert expire_due_reservations(now=NOW + dt.timedelta(seconds=300), actor=SYSTEM) == 0
+
+    def test_the_celery_task_calls_the_job(self, monkeypatch):
+        from customers import tasks
+
+        calls = []
+        monkeypatch.setattr(tasks, "expire_due_reservations", lambda **kw: calls.append(kw) or 3)
+        assert tasks.expire_reservations.apply().get() == 3
+        assert calls[0]["actor"].label == "expire-reservations"
