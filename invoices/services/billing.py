@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -83,10 +84,12 @@ def parse_period(value: str | dt.date) -> dt.date:
     """"2026-10" (or any date in the month) -> 2026-10-01."""
     if isinstance(value, dt.date):
         return value.replace(day=1)
+    match = re.fullmatch(r"(\d{4})-(\d{2})", str(value or "").strip())
     try:
-        year, month = (int(p) for p in str(value).strip().split("-"))
-        return dt.date(year, month, 1)
-    except (ValueError, TypeError):
+        if match is None:
+            raise ValueError
+        return dt.date(int(match[1]), int(match[2]), 1)
+    except ValueError:
         raise BillingError(f"The period must be a month as YYYY-MM, such as 2026-10 (got {value!r}).")
 
 
