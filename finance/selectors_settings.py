@@ -1,0 +1,245 @@
+"""Reads for payment settings and the daily auto top-up: the Organization management list, a customer's
+recent auto top-ups, the runs of a day and their decision log, and the job's one set-based statement
+that classifies every customer with auto top-up on."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import (
+    Count,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Greatest
+
+from customers.models import Customer
+from customers.money import ZERO
+from invoices.models import OPEN_STATUSES, Invoice, InvoiceType
+
+from .models import (
+    AutoTopUp,
+    AutoTopUpDecision,
+    AutoTopUpRun,
+    AutoTopUpStatus,
+    TopUpDecision,
+    TopUpMethod,
+)
+
+AUTO_TOP_UP_KEY_PREFIX = "auto-top-up:"
+CANDIDATE = "candidate"
+MONEY = DecimalField(max_digits=20, decimal_places=6)
+
+
+def auto_top_up_key(customer_id: int, run_date: dt.date) -> str:
+    """The day's key: the top-up invoice's source_key and the card charge's idempotency key."""
+    return f"{AUTO_TOP_UP_KEY_PREFIX}{customer_id}:{run_date.isoformat()}"
+
+
+def usable_credits_expression(prefix: str = "") -> ExpressionWrapper:
+    """Usable credits in SQL (DESIGN.md): credit limit + expecting invoice + max(amount due, 0) - reserved."""
+    return ExpressionWrapper(
+        F(f"{prefix}credit_limit") + F(f"{prefix}amount_unbilled")
+        + Greatest(F(f"{prefix}amount_due"), Value(ZERO, output_field=MONEY)) - F(f"{prefix}amount_reserved"),
+        output_field=MONEY,
+    )
+
+
+def open_auto_top_up_invoices() -> QuerySet:
+    """Auto top-up invoices still awaiting payment (sent or partially paid): while one is open the job
+    issues no other top-up for that customer, whichever day it was issued."""
+    return Invoice.objects.filter(type=InvoiceType.TOP_UP, status__in=OPEN_STATUSES,
+                                  source_key__startswith=AUTO_TOP_UP_KEY_PREFIX)
+
+
+# --- Organization management ----------------------------------------------------------------------------
+AUTO_FILTERS = {"on": "Auto top-up on", "off": "Auto top-up off", "due": "At or below threshold"}
+
+
+def settings_list(*, q: str = "", method: str = "", auto: str = "", currency: str = "") -> QuerySet:
+    """Every customer with its payment settings (or none yet), usable credits and its latest auto
+    top-up, in one query (the list's page is one COUNT and one SELECT)."""
+    latest = AutoTopUp.objects.filter(customer_id=OuterRef("pk")).order_by("-run_date", "-id")
+    qs = (
+        Customer.objects.select_related("payment_settings")
+        .annotate(
+            usable=usable_credits_expression(),
+            last_auto_top_up_date=Subquery(latest.values("run_date")[:1]),
+            last_auto_top_up_status=Subquery(latest.values("status")[:1]),
+        )
+    )
+    q = (q or "").strip()
+    if q:
+        qs = qs.filter(Q(name__icontains=q) | Q(code__icontains=q))
+    if method in TopUpMethod.values:
+        if method == TopUpMethod.CHEQUE_TT:  # the default for a customer without settings yet
+            qs = qs.filter(Q(payment_settings__method=method) | Q(payment_settings__isnull=True))
+        else:
+            qs = qs.filter(payment_settings__method=method)
+    if auto == "on":
+        qs = qs.filter(payment_settings__auto_top_up_enabled=True)
+    elif auto == "off":
+        qs = qs.filter(Q(payment_settings__auto_top_up_enabled=False) | Q(payment_settings__isnull=True))
+    elif auto == "due":
+        qs = qs.filter(payment_settings__auto_top_up_enabled=True, usable__lte=F("payment_settings__limit_threshold"))
+    if currency:
+        qs = qs.filter(currency=currency.upper())
+    return qs.order_by("name", "id")
+
+
+def recent_auto_top_ups(customer_id: int, limit: int = 10) -> list[AutoTopUp]:
+    return list(AutoTopUp.objects.filter(customer_id=customer_id)
+                .select_related("invoice", "card_payment", "transfer_entry").order_by("-run_date", "-id")[:limit])
+
+
+# --- Auto top-up runs -----------------------------------------------------------------------------------
+def latest_run_date() -> dt.date | None:
+    return AutoTopUpRun.objects.order_by("-run_date").values_list("run_date", flat=True).first()
+
+
+def runs_of_day(run_date: dt.date) -> list[AutoTopUpRun]:
+    return list(AutoTopUpRun.objects.filter(run_date=run_date).order_by("started_at", "id"))
+
+
+@dataclass(frozen=True)
+class DayTotal:
+    currency: str
+    method: str
+    fired: int
+    amount: Decimal
+
+    @property
+    def method_label(self) -> str:
+        return TopUpMethod(self.method).label
+
+
+@dataclass(frozen=True)
+class DayTotals:
+    fired: int
+    failed: int
+    in_progress: int
+    by_method: list[DayTotal]
+    decisions: dict[str, int]  # of the day's latest run
+
+
+def day_totals(run_date: dt.date, runs: list[AutoTopUpRun]) -> DayTotals:
+    """The day in numbers: top-ups by outcome (from the day's AutoTopUp rows, whichever run made them),
+    the amounts fired per method and currency, and the latest run's decisions by kind. Three queries."""
+    day = AutoTopUp.objects.filter(run_date=run_date)
+    counts = day.aggregate(
+        fired=Count("id", filter=Q(status=AutoTopUpStatus.FIRED)),
+        failed=Count("id", filter=Q(status=AutoTopUpStatus.FAILED)),
+        in_progress=Count("id", filter=Q(status=AutoTopUpStatus.PENDING)),
+    )
+    by_method = [
+        DayTotal(currency=row["currency"], method=row["method"], fired=row["n"], amount=row["amount"])
+        for row in day.filter(status=AutoTopUpStatus.FIRED).values("currency", "method")
+        .annotate(n=Count("id"), amount=Sum("amount")).order_by("currency", "method")
+    ]
+    decisions: dict[str, int] = {}
+    if runs:
+        decisions = dict(AutoTopUpDecision.objects.filter(run=runs[-1]).values("decision")
+                         .annotate(n=Count("id")).values_list("decision", "n"))
+    return DayTotals(fired=counts["fired"], failed=counts["failed"], in_progress=counts["in_progress"],
+                     by_method=by_method, decisions=decisions)
+
+
+def decision_list(*, run_date: dt.date, run_id: int | None = None, decision: str = "", q: str = "") -> QuerySet:
+    qs = AutoTopUpDecision.objects.filter(run_date=run_date).select_related(
+        "customer", "run", "auto_top_up", "auto_top_up__invoice")
+    if run_id:
+        qs = qs.filter(run_id=run_id)
+    if decision in TopUpDecision.values:
+        qs = qs.filter(decision=decision)
+    elif decision == "skipped":
+        qs = qs.filter(decision__startswith="skipped_")
+    q = (q or "").strip()
+    if q:
+        qs = qs.filter(Q(customer__name__icontains=q) | Q(customer__code__icontains=q))
+    return qs.order_by("-run_id", "customer__name", "id")
+
+
+# --- The job's set-based statement ----------------------------------------------------------------------
+def classify_and_log_skips(*, run_id: int, run_date: dt.date, decided_at: dt.datetime) -> list[int]:
+    """ONE statement over every customer with auto top-up on (payment settings joined to the customer,
+    the day's AutoTopUp row and the open auto top-up invoices): writes the decision of each customer the
+    job skips (INSERT ... SELECT, in the database), and returns the ids of the candidates, in id order.
+
+    A candidate has usable credits at or below its threshold, no auto top-up yet for the day and no
+    open auto top-up invoice; a customer whose day's row is still in progress (a card charge claimed by
+    a run that died) is a candidate too, so the charge is resumed with the same idempotency key. Each
+    candidate is then re-checked under its own lock by `auto_top_up_customer`."""
+    sql = """
+        WITH open_invoice AS (
+            SELECT DISTINCT ON (customer_id) customer_id, number
+              FROM invoices_invoice
+             WHERE type = %(top_up_type)s AND status = ANY(%(open_statuses)s)
+               AND source_key LIKE %(key_like)s
+             ORDER BY customer_id, id
+        ), classified AS (
+            SELECT s.customer_id, s.method, s.trigger_amount, s.limit_threshold,
+                   c.credit_limit + c.amount_unbilled + GREATEST(c.amount_due, 0) - c.amount_reserved AS usable,
+                   t.id AS today_id, t.status AS today_status, oi.number AS open_invoice
+              FROM finance_paymentsettings s
+              JOIN customers_customer c ON c.id = s.customer_id
+              LEFT JOIN finance_autotopup t ON t.customer_id = s.customer_id AND t.run_date = %(run_date)s
+              LEFT JOIN open_invoice oi ON oi.customer_id = s.customer_id
+             WHERE s.auto_top_up_enabled
+        ), decided AS (
+            SELECT classified.*,
+                   CASE WHEN today_status = %(pending)s THEN %(candidate)s
+                        WHEN today_id IS NOT NULL THEN %(already_today)s
+                        WHEN usable > limit_threshold THEN %(above_threshold)s
+                        WHEN open_invoice IS NOT NULL THEN %(open_invoice)s
+                        ELSE %(candidate)s END AS decision
+              FROM classified
+        ), logged AS (
+            INSERT INTO finance_autotopupdecision (run_id, run_date, customer_id, decision, method, usable_credits,
+                                      limit_threshold, trigger_amount, reason, auto_top_up_id, decided_at)
+            SELECT %(run_id)s, %(run_date)s, customer_id, decision, method, usable, limit_threshold,
+                   trigger_amount,
+                   CASE WHEN decision = %(open_invoice)s
+                        THEN 'Top-up invoice ' || open_invoice || ' is still awaiting payment.'
+                        ELSE '' END,
+                   today_id, %(decided_at)s
+              FROM decided
+             WHERE decision <> %(candidate)s
+        )
+        SELECT customer_id FROM decided WHERE decision = %(candidate)s ORDER BY customer_id
+    """
+    params = {
+        "top_up_type": InvoiceType.TOP_UP.value,
+        "open_statuses": [s.value for s in OPEN_STATUSES],
+        "key_like": AUTO_TOP_UP_KEY_PREFIX + "%",
+        "run_date": run_date,
+        "pending": AutoTopUpStatus.PENDING.value,
+        "candidate": CANDIDATE,
+        "already_today": TopUpDecision.SKIPPED_ALREADY_TODAY.value,
+        "above_threshold": TopUpDecision.SKIPPED_ABOVE_THRESHOLD.value,
+        "open_invoice": TopUpDecision.SKIPPED_OPEN_INVOICE.value,
+        "run_id": run_id,
+        "decided_at": decided_at,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def run_counts(run_id: int) -> dict[str, int]:
+    """A run's decisions by kind, in one aggregate (written on the run when it finishes)."""
+    return AutoTopUpDecision.objects.filter(run_id=run_id).aggregate(
+        customers=Count("id"),
+        fired=Count("id", filter=Q(decision=TopUpDecision.FIRED)),
+        failed=Count("id", filter=Q(decision=TopUpDecision.FAILED)),
+        skipped=Count("id", filter=Q(decision__startswith="skipped_")),
+    )

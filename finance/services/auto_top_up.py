@@ -1,0 +1,579 @@
+"""Payment settings and the daily auto top-up. DESIGN.md "Payment settings and the daily auto top-up",
+seeds/001 (Organization Management), docs/auto-top-up.md.
+
+Rules (decided):
+- A customer with auto top-up on whose usable credits are at or below the limit threshold gets ONE top-up
+  of the trigger amount a day: cheque/TT -> a top-up invoice issued and sent; card -> an off-session
+  charge of the saved card, credited when it succeeds; master account -> credit from the operator's
+  master wallet in the customer's currency (never below zero).
+- At most once per customer per calendar day (the operator's), by the unique key (customer, run_date) of
+  AutoTopUp: the row is claimed (inserted, ON CONFLICT DO NOTHING) under the customer's lock before
+  anything is done, so a second beat, a redelivered task or a second worker finds it and stops.
+- While an auto top-up invoice from an earlier day is still awaiting payment, no other top-up is made
+  (whatever the method: the money asked for is on its way).
+- A failure (card declined or needing authentication, master wallet too low, invoice refused) is recorded
+  on the day's row with its reason, audited, notified to the customer, and not retried that day.
+
+Crash safety. Cheque/TT and master-account top-ups happen in ONE short transaction (claim, act, record):
+a worker killed halfway leaves nothing, and the redelivered task does the whole top-up. A card top-up
+cannot hold a transaction open across Stripe, so it has two phases: the claim commits first (status
+pending), then Stripe is called with the idempotency key "auto-top-up:<customer>:<date>" (also the
+CardPayment's unique key), then the outcome is recorded in a second short transaction. A worker killed
+between the phases leaves a pending row, which the next delivery RESUMES (same key: Stripe returns the
+same PaymentIntent, the CardPayment is credited once) instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings as django_settings
+from django.core.mail import EmailMessage
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit.actors import Actor
+from audit.services import audit_record
+from customers.locks import lock_customer, lock_master_wallet
+from customers.models import Customer, MasterWalletEntry, Notification, NotificationKind
+from customers.money import display
+from customers.services import WalletError, master_wallet_transfer, notification_record
+from customers.services.wallet import default_wallet_id
+from invoices.services.lifecycle import (
+    DuplicateInvoiceError,
+    InvoiceError,
+    invoice_create_top_up,
+    invoice_send,
+)
+
+from ..models import (
+    AutoTopUp,
+    AutoTopUpDecision,
+    AutoTopUpRun,
+    AutoTopUpStatus,
+    AutoTopUpTrigger,
+    CardPayment,
+    CardPaymentStatus,
+    PaymentSettings,
+    TopUpDecision,
+    TopUpMethod,
+)
+from ..selectors_settings import (
+    auto_top_up_key,
+    classify_and_log_skips,
+    open_auto_top_up_invoices,
+    run_counts,
+)
+from ._common import FinanceError, checked_amount, label, when
+from .cards import CardPaymentError, card_charge_off_session
+
+logger = logging.getLogger(__name__)
+
+APP = "finance"
+SOURCE_TYPE = "finance.autotopup"
+JOB_LABEL = "auto-top-up"
+DECISION_CHUNK = 500
+
+# Helpers here that the audit walk must not treat as state-changing services.
+AUDIT_EXEMPT = {
+    "auto_top_up_key": "pure function: the day's key",
+}
+
+
+class PaymentSettingsError(FinanceError):
+    """Payment settings refused; nothing was changed."""
+
+
+class AutoTopUpError(FinanceError):
+    """The auto top-up cannot run as asked (e.g. inside a transaction); nothing was changed."""
+
+
+# --- Payment settings ---------------------------------------------------------------------------------
+def _optional_amount(raw: object, *, field: str) -> Decimal | None:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    return checked_amount(raw, error=PaymentSettingsError, field=field)
+
+
+def _check_trigger_minimum(amount: Decimal | None, currency: str) -> None:
+    minimum = django_settings.LEDGERDESK_MIN_TOP_UP
+    if amount is not None and amount < minimum:
+        raise PaymentSettingsError(f"The trigger amount must be at least {display(minimum)} {currency} "
+                                   "(the minimum top-up).")
+
+
+def _snapshot(ps: PaymentSettings | None) -> dict:
+    if ps is None:
+        return {}
+    return {"method": ps.method, "trigger_amount": ps.trigger_amount, "limit_threshold": ps.limit_threshold,
+            "auto_top_up_enabled": ps.auto_top_up_enabled}
+
+
+def _has_saved_card(customer: Customer) -> bool:
+    return bool(customer.stripe_customer_id and customer.stripe_payment_method_id)
+
+
+def _locked_customer(customer_id: int, error: type[FinanceError]) -> Customer:
+    try:
+        return lock_customer(customer_id)
+    except Customer.DoesNotExist:
+        raise error(f"There is no customer #{customer_id}.")
+
+
+def _save_settings(*, customer: Customer, current: PaymentSettings | None, wanted: dict, action: str,
+                   actor: Actor, at: dt.datetime) -> PaymentSettings:
+    before = _snapshot(current)
+    if current is not None and before == wanted:
+        return current  # nothing changed: no write, no event
+    if current is None:
+        current = PaymentSettings.objects.create(customer=customer, updated_at=at, updated_by=label(actor), **wanted)
+    else:
+        PaymentSettings.objects.filter(pk=current.pk).update(updated_at=at, updated_by=label(actor), **wanted)
+        current.refresh_from_db()
+    audit_record(actor=actor, action=action, app=APP, obj=current, customer_id=customer.pk, before=before,
+                 after=_snapshot(current), at=at)
+    return current
+
+
+@transaction.atomic
+def payment_settings_update(*, customer_id: int, method: str, auto_top_up_enabled: bool, actor: Actor,
+                            trigger_amount: object = None, limit_threshold: object = None,
+                            at: dt.datetime | None = None) -> PaymentSettings:
+    """Staff set a customer's payment settings (Finance > Organization management).
+
+    Cheque/TT and master account: the trigger amount and limit threshold are given here (both required to
+    turn auto top-up on; each more than zero, at most six decimals; the trigger at least the minimum
+    top-up). Card: only with a saved card; the amounts are the ones the customer chose in the portal and
+    cannot be changed here (pass None, or the same values)."""
+    at = when(at)
+    if method not in TopUpMethod.values:
+        raise PaymentSettingsError("Choose a payment method: cheque or telegraphic transfer, online payment by "
+                                   "card, or issue from master account.")
+    customer = _locked_customer(customer_id, PaymentSettingsError)
+    current = PaymentSettings.objects.filter(customer_id=customer.pk).first()
+    enabled = bool(auto_top_up_enabled)
+    if method == TopUpMethod.CARD:
+        if not _has_saved_card(customer):
+            raise PaymentSettingsError(f"{customer.name} has no saved card. The card method becomes available "
+                                       "once the customer saves a card during an online top-up in the portal.")
+        trigger = current.trigger_amount if current else None
+        threshold = current.limit_threshold if current else None
+        given_trigger = _optional_amount(trigger_amount, field="Trigger amount")
+        given_threshold = _optional_amount(limit_threshold, field="Limit threshold")
+        if (given_trigger is not None and given_trigger != trigger) or (
+                given_threshold is not None and given_threshold != threshold):
+            raise PaymentSettingsError("With the card method the trigger amount and limit threshold are set by the "
+                                       "customer during an online top-up in the portal; they cannot be changed here.")
+        if enabled and (trigger is None or threshold is None):
+            raise PaymentSettingsError("The customer has not chosen a trigger amount and limit threshold yet (they "
+                                       "do so during an online top-up in the portal); auto top-up by card cannot "
+                                       "be turned on until then.")
+    else:
+        trigger = _optional_amount(trigger_amount, field="Trigger amount")
+        threshold = _optional_amount(limit_threshold, field="Limit threshold")
+        if enabled and trigger is None:
+            raise PaymentSettingsError("Trigger amount is required to turn auto top-up on.")
+        if enabled and threshold is None:
+            raise PaymentSettingsError("Limit threshold is required to turn auto top-up on.")
+        _check_trigger_minimum(trigger, customer.currency)
+    wanted = {"method": method, "trigger_amount": trigger, "limit_threshold": threshold,
+              "auto_top_up_enabled": enabled}
+    return _save_settings(customer=customer, current=current, wanted=wanted,
+                          action="finance.payment_settings.update", actor=actor, at=at)
+
+
+@transaction.atomic
+def payment_settings_update_from_portal(*, customer_id: int, trigger_amount: object, limit_threshold: object,
+                                        actor: Actor, auto_top_up_enabled: bool = True,
+                                        at: dt.datetime | None = None) -> PaymentSettings:
+    """The customer chose auto top-up by card during an online top-up in the portal (after the card was
+    saved): method card, their trigger amount and limit threshold, auto top-up on (or off)."""
+    at = when(at)
+    customer = _locked_customer(customer_id, PaymentSettingsError)
+    if not _has_saved_card(customer):
+        raise PaymentSettingsError("There is no saved card on this account: save a card during an online top-up "
+                                   "to turn on automatic top-ups by card.")
+    trigger = checked_amount(trigger_amount, error=PaymentSettingsError, field="Trigger amount")
+    threshold = checked_amount(limit_threshold, error=PaymentSettingsError, field="Limit threshold")
+    _check_trigger_minimum(trigger, customer.currency)
+    current = PaymentSettings.objects.filter(customer_id=customer.pk).first()
+    wanted = {"method": TopUpMethod.CARD.value, "trigger_amount": trigger, "limit_threshold": threshold,
+              "auto_top_up_enabled": bool(auto_top_up_enabled)}
+    return _save_settings(customer=customer, current=current, wanted=wanted,
+                          action="finance.payment_settings.update_from_portal", actor=actor, at=at)
+
+
+# --- One customer -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Outcome:
+    """What the job decided for one customer, with the figures it decided on."""
+
+    customer_id: int
+    decision: str
+    method: str = ""
+    reason: str = ""
+    auto_top_up_id: int | None = None
+    usable_credits: Decimal | None = None
+    limit_threshold: Decimal | None = None
+    trigger_amount: Decimal | None = None
+
+    def as_row(self, *, run: AutoTopUpRun, decided_at: dt.datetime) -> AutoTopUpDecision:
+        return AutoTopUpDecision(run=run, run_date=run.run_date, customer_id=self.customer_id,
+                                 decision=self.decision, method=self.method or TopUpMethod.CHEQUE_TT,
+                                 usable_credits=self.usable_credits, limit_threshold=self.limit_threshold,
+                                 trigger_amount=self.trigger_amount, reason=self.reason[:500],
+                                 auto_top_up_id=self.auto_top_up_id, decided_at=decided_at)
+
+
+@dataclass(frozen=True)
+class _CardClaim:
+    """Phase 1 of a card top-up committed (or found pending): Stripe is called next, outside any lock."""
+
+    row: AutoTopUp
+
+
+def _outcome(row: AutoTopUp, decision: str, reason: str = "") -> Outcome:
+    return Outcome(customer_id=row.customer_id, decision=decision, method=row.method, reason=reason,
+                   auto_top_up_id=row.pk, usable_credits=row.usable_credits_before,
+                   limit_threshold=row.limit_threshold, trigger_amount=row.amount)
+
+
+def auto_top_up_customer(*, customer_id: int, run_date: dt.date, actor: Actor, run_id: int | None = None,
+                         now: dt.datetime | None = None, email_via_celery: bool = True) -> Outcome:
+    """Decide and do the day's auto top-up of one customer, in its own short transaction (two for a
+    card: the claim commits before Stripe is called, the outcome is recorded after). Idempotent: called
+    again the same day it returns `skipped_already_today`, or resumes a card charge still in progress.
+
+    Call it outside any transaction: the card claim must be committed before Stripe is asked to charge."""
+    now = now or timezone.now()
+    first = _decide(customer_id=customer_id, run_date=run_date, actor=actor, run_id=run_id, now=now,
+                    email_via_celery=email_via_celery)
+    if isinstance(first, Outcome):
+        return first
+    return _card_charge(first.row, actor=actor, now=now, email_via_celery=email_via_celery)
+
+
+@transaction.atomic
+def _decide(*, customer_id: int, run_date: dt.date, actor: Actor, run_id: int | None, now: dt.datetime,
+            email_via_celery: bool) -> Outcome | _CardClaim:
+    customer = lock_customer(customer_id)  # serialises every worker on this customer
+    existing = AutoTopUp.objects.select_for_update(of=("self",)).filter(customer_id=customer_id,
+                                                                        run_date=run_date).first()
+    if existing is not None:
+        if existing.status == AutoTopUpStatus.PENDING:
+            return _CardClaim(existing)  # a card charge a dead worker left in progress: resume it
+        return _outcome(existing, TopUpDecision.SKIPPED_ALREADY_TODAY,
+                        f"{existing.get_status_display()} earlier today.")
+    usable = customer.usable_credits
+    ps = PaymentSettings.objects.filter(customer_id=customer_id).first()
+    if ps is None or not ps.auto_top_up_enabled:
+        return Outcome(customer_id=customer_id, decision=TopUpDecision.SKIPPED_DISABLED,
+                       method=ps.method if ps else "", usable_credits=usable,
+                       reason="Auto top-up was turned off before the job reached this customer.")
+    figures = {"method": ps.method, "usable_credits": usable, "limit_threshold": ps.limit_threshold,
+               "trigger_amount": ps.trigger_amount}
+    if usable > ps.limit_threshold:
+        return Outcome(customer_id=customer_id, decision=TopUpDecision.SKIPPED_ABOVE_THRESHOLD, **figures)
+    open_invoice = open_auto_top_up_invoices().filter(customer_id=customer_id).order_by("id").first()
+    if open_invoice is not None:
+        return Outcome(customer_id=customer_id, decision=TopUpDecision.SKIPPED_OPEN_INVOICE,
+                       reason=f"Top-up invoice {open_invoice.number} is still awaiting payment.", **figures)
+    row = _claim(customer=customer, ps=ps, usable=usable, run_date=run_date, run_id=run_id, now=now)
+    if row is None:  # the unique key's last word (cannot happen under the customer's lock)
+        return Outcome(customer_id=customer_id, decision=TopUpDecision.SKIPPED_ALREADY_TODAY,
+                       reason="Claimed by another worker.", **figures)
+    if row.method == TopUpMethod.CARD:
+        if not _has_saved_card(customer):
+            return _fail(row, customer, code="no_saved_card",
+                         reason="There is no saved card to charge.", actor=actor, now=now,
+                         email_via_celery=email_via_celery)
+        audit_record(actor=actor, action="finance.auto_top_up.claim", app=APP, obj=row, customer_id=customer_id,
+                     after=_row_facts(row), at=now)
+        return _CardClaim(row)
+    if row.method == TopUpMethod.MASTER_ACCOUNT:
+        return _fire_master_account(row, customer, actor=actor, now=now, email_via_celery=email_via_celery)
+    return _fire_cheque_tt(row, customer, actor=actor, now=now, email_via_celery=email_via_celery)
+
+
+def _claim(*, customer: Customer, ps: PaymentSettings, usable: Decimal, run_date: dt.date, run_id: int | None,
+           now: dt.datetime) -> AutoTopUp | None:
+    """INSERT the day's row first; ON CONFLICT DO NOTHING leaves the first claimer's row alone."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO finance_autotopup (customer_id, run_date, run_id, status, method, amount,"
+            " currency, usable_credits_before, limit_threshold, failure_code, reason, created_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, '', '', %s)"
+            " ON CONFLICT (customer_id, run_date) DO NOTHING RETURNING id",
+            [customer.pk, run_date, run_id, AutoTopUpStatus.PENDING, ps.method, ps.trigger_amount,
+             customer.currency, usable, ps.limit_threshold, now],
+        )
+        found = cursor.fetchone()
+    return AutoTopUp.objects.get(pk=found[0]) if found else None
+
+
+def _row_facts(row: AutoTopUp) -> dict:
+    return {"run_date": row.run_date, "status": row.status, "method": row.method, "amount": row.amount,
+            "currency": row.currency, "usable_credits_before": row.usable_credits_before,
+            "limit_threshold": row.limit_threshold, "invoice": row.invoice.number if row.invoice_id else "",
+            "card_payment": row.card_payment_id, "transfer_entry": row.transfer_entry_id,
+            "failure_code": row.failure_code, "reason": row.reason}
+
+
+def _fired(row: AutoTopUp, customer: Customer, *, actor: Actor, now: dt.datetime, email_via_celery: bool,
+           notice: tuple[str, str] | None, **result) -> Outcome:
+    before = {"status": row.status}
+    AutoTopUp.objects.filter(pk=row.pk).update(status=AutoTopUpStatus.FIRED, completed_at=now, **result)
+    row.refresh_from_db()
+    if notice is not None:
+        _notify(customer, kind=NotificationKind.TOP_UP, subject=notice[0], body=notice[1], row=row, actor=actor,
+                now=now, email_via_celery=email_via_celery)
+    customer.refresh_from_db(fields=["amount_unbilled", "amount_due", "amount_reserved"])
+    audit_record(actor=actor, action="finance.auto_top_up.fire", app=APP, obj=row, customer_id=customer.pk,
+                 before=before, after={**_row_facts(row), "usable_credits_after": customer.usable_credits}, at=now)
+    return _outcome(row, TopUpDecision.FIRED)
+
+
+def _fail(row: AutoTopUp, customer: Customer, *, code: str, reason: str, actor: Actor, now: dt.datetime,
+          email_via_celery: bool, customer_message: str = "") -> Outcome:
+    """Record the day's failure (not retried today), notify the customer, one audit event."""
+    before = {"status": row.status}
+    reason = (reason or "The top-up failed.")[:500]
+    AutoTopUp.objects.filter(pk=row.pk).update(status=AutoTopUpStatus.FAILED, failure_code=code[:64], reason=reason,
+                                               completed_at=now)
+    row.refresh_from_db()
+    amount = f"{display(row.amount)} {row.currency}"
+    body = (f"Dear {customer.name},\n\nYour automatic top-up of {amount} on {row.run_date:%d %b %Y} could not be "
+            f"made: {customer_message or reason}\n\nYour usable credits are "
+            f"{display(row.usable_credits_before)} {row.currency}. Please top up online or contact us; "
+            "the automatic top-up is tried again tomorrow.\n\n" + django_settings.LEDGERDESK_SELLER["name"])
+    _notify(customer, kind=NotificationKind.TOP_UP_FAILED, subject=f"Your automatic top-up of {amount} failed",
+            body=body, row=row, actor=actor, now=now, email_via_celery=email_via_celery)
+    audit_record(actor=actor, action="finance.auto_top_up.fail", app=APP, obj=row, customer_id=customer.pk,
+                 before=before, after=_row_facts(row), reason=reason, at=now)
+    return _outcome(row, TopUpDecision.FAILED, reason)
+
+
+def _fire_master_account(row: AutoTopUp, customer: Customer, *, actor: Actor, now: dt.datetime,
+                         email_via_celery: bool) -> Outcome:
+    common = {"actor": actor, "now": now, "email_via_celery": email_via_celery}
+    unavailable = "Automatic top-ups from our account are unavailable today."
+    wallet_id = default_wallet_id(customer.currency)
+    if wallet_id is None:
+        return _fail(row, customer, code="no_master_wallet", reason=f"There is no master wallet in {row.currency}.",
+                     customer_message=unavailable, **common)
+    wallet = lock_master_wallet(wallet_id)  # customer -> master wallet: the project's lock order
+    if wallet.balance < row.amount:
+        return _fail(row, customer, code="master_wallet_insufficient",
+                     reason=f"The master wallet {wallet.name} holds {display(wallet.balance)} {wallet.currency}, "
+                            f"less than the {display(row.amount)} {row.currency} to issue.",
+                     customer_message=unavailable, **common)
+    try:
+        with transaction.atomic():
+            entry_txn = master_wallet_transfer(customer_id=customer.pk, amount=row.amount, actor=actor, at=now,
+                                               wallet_id=wallet.pk, reference=f"Automatic top-up {row.run_date}",
+                                               idempotency_key=auto_top_up_key(customer.pk, row.run_date))
+    except WalletError as error:
+        return _fail(row, customer, code="master_wallet_refused", reason=str(error), customer_message=unavailable,
+                     **common)
+    entry = MasterWalletEntry.objects.get(transaction=entry_txn)
+    amount = f"{display(row.amount)} {row.currency}"
+    return _fired(row, customer, transfer_entry=entry, **common, notice=(
+        f"Your account was topped up with {amount}",
+        f"Dear {customer.name},\n\nYour usable credits fell to {display(row.usable_credits_before)} {row.currency}, "
+        f"so {amount} of credit was added to your account automatically.\n\n"
+        + django_settings.LEDGERDESK_SELLER["name"]))
+
+
+def _fire_cheque_tt(row: AutoTopUp, customer: Customer, *, actor: Actor, now: dt.datetime,
+                    email_via_celery: bool) -> Outcome:
+    common = {"actor": actor, "now": now, "email_via_celery": email_via_celery}
+    key = auto_top_up_key(customer.pk, row.run_date)
+    try:
+        with transaction.atomic():
+            invoice = invoice_create_top_up(customer_id=customer.pk, amount=row.amount, actor=actor, at=now,
+                                            name=f"Automatic top-up {display(row.amount)} {row.currency}",
+                                            source_key=key)
+            invoice = invoice_send(invoice_id=invoice.pk, actor=actor, at=now, via_celery=email_via_celery)
+    except DuplicateInvoiceError as duplicate:  # today's invoice exists (made outside this job): it is the top-up
+        invoice = duplicate.invoice
+    except InvoiceError as error:
+        return _fail(row, customer, code="invoice_refused", reason=str(error),
+                     customer_message="The top-up invoice could not be issued.", **common)
+    # invoice_send recorded the customer's notification (the invoice email).
+    return _fired(row, customer, invoice=invoice, notice=None, **common)
+
+
+# --- Card: phase 2 ------------------------------------------------------------------------------------
+def _card_charge(row: AutoTopUp, *, actor: Actor, now: dt.datetime, email_via_celery: bool) -> Outcome:
+    """Charge the saved card with the day's key (no lock held), then record what Stripe said."""
+    try:
+        payment = card_charge_off_session(customer_id=row.customer_id, amount=row.amount,
+                                          idempotency_key=auto_top_up_key(row.customer_id, row.run_date),
+                                          actor=actor, description=f"Automatic top-up {row.run_date}", now=now)
+    except CardPaymentError as error:
+        return _card_unconfirmed(row.pk, error=str(error), actor=actor, now=now, email_via_celery=email_via_celery)
+    return _card_settle(row.pk, payment_id=payment.pk, actor=actor, now=now, email_via_celery=email_via_celery)
+
+
+@transaction.atomic
+def _card_settle(row_id: int, *, payment_id: int, actor: Actor, now: dt.datetime,
+                 email_via_celery: bool) -> Outcome:
+    row0 = AutoTopUp.objects.get(pk=row_id)
+    customer = lock_customer(row0.customer_id)
+    row = AutoTopUp.objects.select_for_update(of=("self",)).get(pk=row_id)
+    if row.status != AutoTopUpStatus.PENDING:  # another worker recorded it first
+        return _outcome(row, TopUpDecision.SKIPPED_ALREADY_TODAY, f"{row.get_status_display()} earlier today.")
+    payment = CardPayment.objects.get(pk=payment_id)
+    common = {"actor": actor, "now": now, "email_via_celery": email_via_celery}
+    card = f"{payment.card_brand.title()} ending {payment.card_last4}" if payment.card_last4 else "your saved card"
+    if payment.status == CardPaymentStatus.SUCCEEDED:
+        amount = f"{display(payment.amount_charged)} {payment.currency}"
+        return _fired(row, customer, card_payment=payment, **common, notice=(
+            f"Your account was topped up with {amount}",
+            f"Dear {customer.name},\n\nYour usable credits fell to {display(row.usable_credits_before)} "
+            f"{row.currency}, so {card} was charged {amount} and the credits were added to your account.\n\n"
+            + django_settings.LEDGERDESK_SELLER["name"]))
+    if payment.status in (CardPaymentStatus.FAILED, CardPaymentStatus.CANCELLED):
+        AutoTopUp.objects.filter(pk=row.pk).update(card_payment=payment)
+        row.card_payment = payment
+        reason = payment.failure_reason or f"The card payment was {payment.get_status_display().lower()}."
+        return _fail(row, customer, code=payment.failure_code or payment.status, reason=f"{card}: {reason}",
+                     **common)
+    return _outcome(row, TopUpDecision.IN_PROGRESS, "The card charge is not confirmed yet; the next run resumes it.")
+
+
+@transaction.atomic
+def _card_unconfirmed(row_id: int, *, error: str, actor: Actor, now: dt.datetime,
+                      email_via_celery: bool) -> Outcome:
+    """Stripe could not be reached (or the card went away): nothing is known to be charged. Stays pending
+    (resumed by the next run of the day with the same key), unless there is no card left to charge."""
+    row0 = AutoTopUp.objects.get(pk=row_id)
+    customer = lock_customer(row0.customer_id)
+    row = AutoTopUp.objects.select_for_update(of=("self",)).get(pk=row_id)
+    if row.status != AutoTopUpStatus.PENDING:
+        return _outcome(row, TopUpDecision.SKIPPED_ALREADY_TODAY, f"{row.get_status_display()} earlier today.")
+    started = CardPayment.objects.filter(idempotency_key=auto_top_up_key(row.customer_id, row.run_date)).exists()
+    if not started and not _has_saved_card(customer):
+        return _fail(row, customer, code="no_saved_card", reason="There is no saved card to charge.", actor=actor,
+                     now=now, email_via_celery=email_via_celery)
+    return _outcome(row, TopUpDecision.IN_PROGRESS, f"{error} The next run resumes it.")
+
+
+def _settle_earlier_pending(*, run_date: dt.date, actor: Actor, email_via_celery: bool) -> int:
+    """Card top-ups of earlier days left in progress: recorded from their CardPayment once Stripe's outcome
+    is known there (a webhook may have credited it). Never charges again: a key older than a day is not
+    safe to replay at Stripe. Returns how many were settled."""
+    settled = 0
+    rows = AutoTopUp.objects.filter(status=AutoTopUpStatus.PENDING, run_date__lt=run_date).order_by("id")
+    for row in rows:
+        payment = CardPayment.objects.filter(idempotency_key=auto_top_up_key(row.customer_id, row.run_date)).first()
+        if payment is None or payment.status == CardPaymentStatus.PENDING:
+            continue
+        outcome = _card_settle(row.pk, payment_id=payment.pk, actor=actor, now=timezone.now(),
+                               email_via_celery=email_via_celery)
+        settled += outcome.decision in (TopUpDecision.FIRED, TopUpDecision.FAILED)
+    return settled
+
+
+# --- Notices ------------------------------------------------------------------------------------------
+def _notify(customer: Customer, *, kind: str, subject: str, body: str, row: AutoTopUp, actor: Actor,
+            now: dt.datetime, email_via_celery: bool) -> Notification:
+    """Record the notice (queued) and email it after commit."""
+    note = notification_record(customer_id=customer.pk, kind=kind, recipient=customer.billing_email,
+                               subject=subject, body=body, actor=actor, at=now, status="queued",
+                               source_type=SOURCE_TYPE, source_id=row.pk)
+    if email_via_celery:
+        from ..tasks import deliver_auto_top_up_notice
+
+        transaction.on_commit(lambda: deliver_auto_top_up_notice.delay(note.pk), robust=True)
+    else:
+        transaction.on_commit(lambda: auto_top_up_notice_deliver(notification_id=note.pk, actor=actor), robust=True)
+    return note
+
+
+@transaction.atomic
+def auto_top_up_notice_deliver(*, notification_id: int, actor: Actor, at: dt.datetime | None = None) -> Notification:
+    """Email a queued auto top-up notice once: queued -> sent (or failed, with the mail server's error).
+    A redelivered task finds it no longer queued and sends nothing."""
+    at = when(at)
+    note = (Notification.objects.select_for_update(of=("self",))
+            .filter(pk=notification_id, source_type=SOURCE_TYPE).first())
+    if note is None:
+        raise AutoTopUpError(f"There is no auto top-up notice #{notification_id}.")
+    if note.status != "queued":
+        return note
+    error = ""
+    try:
+        EmailMessage(subject=note.subject, body=note.body, to=[note.recipient],
+                     from_email=django_settings.DEFAULT_FROM_EMAIL).send(fail_silently=False)
+        status = "sent"
+    except Exception as exc:  # the mail server's failure is recorded on the notice, not raised
+        logger.exception("Auto top-up notice %s failed", notification_id)
+        status, error = "failed", f"{type(exc).__name__}: {exc}"[:500]
+    Notification.objects.filter(pk=note.pk).update(status=status, sent_at=at)
+    note.refresh_from_db()
+    audit_record(actor=actor, action="finance.auto_top_up.notice", app=APP, obj=note, customer_id=note.customer_id,
+                 before={"status": "queued"}, after={"status": status, "recipient": note.recipient,
+                                                     "subject": note.subject}, reason=error, at=at)
+    return note
+
+
+# --- The daily run ------------------------------------------------------------------------------------
+@transaction.atomic
+def _run_start(*, run_date: dt.date, actor: Actor, trigger: str, task_id: str,
+               now: dt.datetime) -> tuple[AutoTopUpRun, list[int]]:
+    run = AutoTopUpRun.objects.create(run_date=run_date, trigger=trigger, actor_label=label(actor),
+                                      task_id=(task_id or "")[:64], started_at=now)
+    candidates = classify_and_log_skips(run_id=run.pk, run_date=run_date, decided_at=now)
+    audit_record(actor=actor, action="finance.auto_top_up.run_start", app=APP, obj=run, at=now,
+                 after={"run_date": run_date, "trigger": trigger, "task_id": run.task_id,
+                        "candidates": len(candidates)})
+    return run, candidates
+
+
+@transaction.atomic
+def _run_finish(run: AutoTopUpRun, *, actor: Actor, now: dt.datetime, settled_earlier: int) -> AutoTopUpRun:
+    counts = run_counts(run.pk)
+    AutoTopUpRun.objects.filter(pk=run.pk).update(
+        finished_at=now, customers_count=counts["customers"], fired_count=counts["fired"],
+        failed_count=counts["failed"], skipped_count=counts["skipped"])
+    run.refresh_from_db()
+    audit_record(actor=actor, action="finance.auto_top_up.run_finish", app=APP, obj=run, at=now,
+                 after={**counts, "run_date": run.run_date, "settled_earlier": settled_earlier})
+    return run
+
+
+def run_daily_auto_top_up(*, run_date: dt.date, actor: Actor, trigger: str = AutoTopUpTrigger.COMMAND,
+                          task_id: str = "", email_via_celery: bool = True,
+                          chunk_size: int = DECISION_CHUNK) -> AutoTopUpRun:
+    """The daily job for `run_date` (the operator's calendar day). Finds the candidates and logs every skip
+    with ONE set-based statement, then handles each candidate in its own short transaction
+    (`auto_top_up_customer`), bulk-inserting their decisions in chunks. Safe to run any number of times a
+    day, concurrently: each customer is topped up at most once. Returns the finished run.
+
+    Call it outside any transaction (a Celery task, a management command): each customer's work must
+    commit on its own, and a card claim must be committed before Stripe is called."""
+    run, candidates = _run_start(run_date=run_date, actor=actor, trigger=trigger, task_id=task_id,
+                                 now=timezone.now())
+    settled = _settle_earlier_pending(run_date=run_date, actor=actor, email_via_celery=email_via_celery)
+    pending: list[AutoTopUpDecision] = []
+    for customer_id in candidates:
+        now = timezone.now()
+        try:
+            outcome = auto_top_up_customer(customer_id=customer_id, run_date=run_date, actor=actor, run_id=run.pk,
+                                           now=now, email_via_celery=email_via_celery)
+        except Exception as exc:  # one customer's unexpected error must not stop the others
+            logger.exception("Auto top-up of customer %s on %s failed unexpectedly", customer_id, run_date)
+            outcome = Outcome(customer_id=customer_id, decision=TopUpDecision.FAILED,
+                              reason=f"Unexpected error ({type(exc).__name__}); nothing was changed and the next "
+                                     "run tries again.")
+        pending.append(outcome.as_row(run=run, decided_at=now))
+        if len(pending) >= chunk_size:
+            AutoTopUpDecision.objects.bulk_create(pending)
+            pending = []
+    if pending:
+        AutoTopUpDecision.objects.bulk_create(pending)
+    return _run_finish(run, actor=actor, now=timezone.now(), settled_earlier=settled)

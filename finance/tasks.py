@@ -1,0 +1,35 @@
+"""Finance's Celery tasks: one service call each. The daily auto top-up is scheduled by Celery beat
+(config/settings.py CELERY_BEAT_SCHEDULE "daily-auto-top-up", 06:00 in the operator's timezone).
+
+Delivery is at-least-once: acks_late + reject_on_worker_lost give a task back to the broker when its worker
+dies, so the services behind these tasks are idempotent (the daily job by its unique key per customer and
+day, a notice by its queued status)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from celery import shared_task
+from django.utils import timezone
+
+from audit.actors import Actor
+
+from .models import AutoTopUpTrigger
+from .services.auto_top_up import JOB_LABEL, auto_top_up_notice_deliver, run_daily_auto_top_up
+
+
+@shared_task(name="finance.tasks.daily_auto_top_up", bind=True, acks_late=True, reject_on_worker_lost=True)
+def daily_auto_top_up(self, run_date: str | None = None) -> dict:
+    """The day's auto top-up. `run_date` (YYYY-MM-DD) defaults to today in the operator's timezone
+    (settings.TIME_ZONE), taken when the task runs."""
+    day = dt.date.fromisoformat(run_date) if run_date else timezone.localdate()
+    run = run_daily_auto_top_up(run_date=day, actor=Actor.system(JOB_LABEL), trigger=AutoTopUpTrigger.BEAT,
+                                task_id=self.request.id or "")
+    return {"run": run.pk, "run_date": day.isoformat(), "customers": run.customers_count,
+            "fired": run.fired_count, "failed": run.failed_count, "skipped": run.skipped_count}
+
+
+@shared_task(name="finance.tasks.deliver_auto_top_up_notice", acks_late=True, reject_on_worker_lost=True)
+def deliver_auto_top_up_notice(notification_id: int) -> str:
+    """Email one queued auto top-up notice (a top-up made, or failed)."""
+    return auto_top_up_notice_deliver(notification_id=notification_id, actor=Actor.system(JOB_LABEL)).status
