@@ -25,7 +25,6 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from audit.models import AuditEvent
 from customers.models import Customer, InvoiceSetup
 from customers.money import ZERO
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus, InvoiceType
@@ -111,7 +110,6 @@ class PaymentPage:
     payment: Payment
     allocations: list[Allocation]
     top_ups: list[TopUp]
-    history: list[AuditEvent]
     position: CreditPosition | None = None
 
 
@@ -119,11 +117,8 @@ def payment_page(payment_id: int) -> PaymentPage:
     payment = Payment.objects.select_related("customer").get(pk=payment_id)
     allocations = list(payment.allocations.select_related("invoice", "top_up").order_by("-created_at", "-id"))
     top_ups = list(payment.top_ups.select_related("invoice").order_by("-created_at", "-id"))
-    history = list(AuditEvent.objects.filter(object_type="finance.payment", object_id=str(payment.pk))
-                   .order_by("-id")[:100])
     position = credit_position(payment.customer) if payment.customer_id else None
-    return PaymentPage(payment=payment, allocations=allocations, top_ups=top_ups, history=history,
-                       position=position)
+    return PaymentPage(payment=payment, allocations=allocations, top_ups=top_ups, position=position)
 
 
 # --- Allocation: open invoices and the preview ---------------------------------------------------------------

@@ -1,1 +1,496 @@
-"""Views: validate input, make one service call, render."""
+"""Finance pages: payments (list, record, page, edit, delete, assign, allocate, top-up), allocations and
+top-ups undone, credit notes, withdrawals and the reports. Views validate the input, make one service call
+and render; a refusal is shown on the page (status 200) and changes nothing."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from audit.actors import Actor
+from audit.selectors import audit_events
+from common.lists import csv_response, iterate, paginate, querystring_without_page, wants_csv
+from common.permissions import staff_view
+from customers.models import Customer
+from customers.money import display
+from invoices.models import Invoice, InvoiceType
+
+from . import selectors
+from .forms import (
+    AgedReceivablesForm,
+    AssignForm,
+    CreditNoteFilterForm,
+    CreditNoteForm,
+    InvoiceSearchForm,
+    PaymentFilterForm,
+    PaymentForm,
+    ReasonForm,
+    TopUpForm,
+    WithdrawalFilterForm,
+    WithdrawalForm,
+)
+from .models import MAX_ASSIGNMENT_CHANGES, Allocation, CreditNote, Payment, TopUp, Withdrawal
+from .pdf import credit_note_filename, render_credit_note_pdf
+from .services._common import FinanceError
+from .services.allocation import allocation_reverse, payment_allocate
+from .services.credit_notes import credit_note_issue
+from .services.payments import (
+    payment_assign,
+    payment_delete,
+    payment_record,
+    payment_unassign,
+    payment_update,
+)
+from .services.top_ups import payment_top_up, top_up_remove
+from .services.withdrawals import withdrawal_record
+
+
+def _actor(request) -> Actor:
+    return Actor.from_request(request)
+
+
+def _cell(value) -> str:
+    """Text a spreadsheet shows as text: a leading =, +, -, @ (a formula) is escaped with a quote."""
+    value = "" if value is None else str(value)
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def _redirect(request, url: str):
+    """A full-page redirect, also from an htmx request (HX-Redirect)."""
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+# --- Payments: list ------------------------------------------------------------------------------------------
+PAYMENT_CSV = ["id", "received_date", "customer_code", "customer", "currency", "amount", "allocated", "topped_up",
+               "unallocated", "status", "method", "reference", "invoice_number", "remark", "assignment_changes"]
+
+
+def _payment_row(p: Payment) -> list:
+    return [p.pk, p.received_date.isoformat(), _cell(p.customer.code if p.customer else ""),
+            _cell(p.customer.name if p.customer else ""), p.currency, p.amount, p.amount_allocated,
+            p.amount_topped_up, p.amount_unallocated, p.status, p.method, _cell(p.reference),
+            _cell(p.invoice_number), _cell(p.remark), p.assignment_changes]
+
+
+@require_GET
+@staff_view("finance.view_payment")
+def payment_list(request):
+    form = PaymentFilterForm(request.GET or None)
+    payments = selectors.payments(**form.filters())
+    if wants_csv(request):
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        return csv_response(f"payments-{stamp}.csv", PAYMENT_CSV, iterate(payments, _payment_row))
+    context = {"form": form, "page": paginate(request, payments), "qs": querystring_without_page(request)}
+    template = "finance/payment_list.html"
+    if request.htmx and request.htmx.target == "payment-table":
+        template += "#payment-table"
+    return render(request, template, context)
+
+
+# --- Payments: record, edit, delete ---------------------------------------------------------------------------
+@require_http_methods(["GET", "POST"])
+@staff_view("finance.add_payment")
+def payment_create(request):
+    form = PaymentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            payment = payment_record(customer=d["customer"], amount=d["amount"], currency=d["currency"],
+                                     received_date=d["received_date"], method=d["method"],
+                                     reference=d["reference"], invoice_number=d["invoice_number"],
+                                     remark=d["remark"], actor=_actor(request))
+        except FinanceError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Payment #{payment.pk} of {display(payment.amount)} {payment.currency} "
+                                      "recorded.")
+            return redirect("finance:payment-detail", pk=payment.pk)
+    return render(request, "finance/payment_form.html", {"form": form, "payment": None})
+
+
+@require_http_methods(["GET", "POST"])
+@staff_view("finance.change_payment")
+def payment_edit(request, pk: int):
+    payment = get_object_or_404(Payment.objects.select_related("customer"), pk=pk)
+    initial = {"amount": payment.amount, "currency": payment.currency, "received_date": payment.received_date,
+               "method": payment.method, "reference": payment.reference,
+               "invoice_number": payment.invoice_number, "remark": payment.remark}
+    form = PaymentForm(request.POST or None, initial=initial, editing=True)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            payment_update(payment=payment, amount=d["amount"], currency=d["currency"],
+                           received_date=d["received_date"], method=d["method"], reference=d["reference"],
+                           invoice_number=d["invoice_number"], remark=d["remark"], actor=_actor(request))
+        except FinanceError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Payment #{payment.pk} saved.")
+            return redirect("finance:payment-detail", pk=payment.pk)
+    return render(request, "finance/payment_form.html", {"form": form, "payment": payment})
+
+
+@require_POST
+@staff_view("finance.delete_payment")
+def payment_remove(request, pk: int):
+    payment = get_object_or_404(Payment, pk=pk)
+    try:
+        payment_delete(payment=payment, actor=_actor(request), reason=request.POST.get("reason", "")[:255])
+    except FinanceError as exc:
+        messages.error(request, str(exc))
+        return redirect("finance:payment-detail", pk=pk)
+    messages.success(request, f"Payment #{pk} deleted.")
+    return redirect("finance:payment-list")
+
+
+# --- Payment page ----------------------------------------------------------------------------------------------
+def _payment_context(payment_id: int, **extra) -> dict:
+    try:
+        page = selectors.payment_page(payment_id)
+    except Payment.DoesNotExist:
+        raise Http404("No such payment.")
+    history = list(audit_events(object_type="finance.payment", object_id=payment_id)[:100])
+    payment = page.payment
+    return {"p": payment, "page": page, "history": history, "max_changes": MAX_ASSIGNMENT_CHANGES,
+            "top_up_form": TopUpForm(initial={"amount": payment.amount_unallocated}), **extra}
+
+
+@require_GET
+@staff_view("finance.view_payment")
+def payment_detail(request, pk: int):
+    return render(request, "finance/payment_detail.html", _payment_context(pk))
+
+
+@require_http_methods(["GET", "POST"])
+@staff_view("finance.change_payment")
+def payment_assign_view(request, pk: int):
+    payment = get_object_or_404(Payment.objects.select_related("customer"), pk=pk)
+    form = AssignForm(request.POST or None, currency=payment.currency)
+    if request.method == "POST" and form.is_valid():
+        try:
+            payment_assign(payment=payment, customer=form.cleaned_data["customer"], actor=_actor(request))
+        except FinanceError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Payment #{pk} assigned to {form.cleaned_data['customer'].name}.")
+            return _redirect(request, reverse("finance:payment-detail", args=[pk]))
+    context = {"p": payment, "form": form, "max_changes": MAX_ASSIGNMENT_CHANGES}
+    template = "finance/payment_assign.html"
+    if request.htmx:
+        template += "#assign-form"
+    return render(request, template, context)
+
+
+@require_POST
+@staff_view("finance.change_payment")
+def payment_unassign_view(request, pk: int):
+    payment = get_object_or_404(Payment, pk=pk)
+    try:
+        payment_unassign(payment=payment, actor=_actor(request), reason=request.POST.get("reason", "")[:255])
+    except FinanceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Payment #{pk} un-assigned.")
+    return _redirect(request, reverse("finance:payment-detail", args=[pk]))
+
+
+@require_POST
+@staff_view("finance.add_topup")
+def payment_top_up_view(request, pk: int):
+    payment = get_object_or_404(Payment, pk=pk)
+    form = TopUpForm(request.POST)
+    if form.is_valid():
+        try:
+            top_up = payment_top_up(payment=payment, amount=form.cleaned_data["amount"],
+                                    remark=form.cleaned_data["remark"], actor=_actor(request))
+        except FinanceError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"{display(top_up.amount)} {payment.currency} of payment #{pk} turned into "
+                                      "credits.")
+            return redirect("finance:payment-detail", pk=pk)
+    return render(request, "finance/payment_detail.html", _payment_context(pk, top_up_form=form))
+
+
+@require_POST
+@staff_view("finance.change_allocation")
+def allocation_reverse_view(request, pk: int):
+    allocation = get_object_or_404(Allocation.objects.select_related("invoice"), pk=pk)
+    form = ReasonForm(request.POST)
+    form.is_valid()
+    try:
+        allocation_reverse(allocation=allocation, actor=_actor(request),
+                           reason=form.cleaned_data.get("reason", ""))
+    except FinanceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Allocation of {display(allocation.amount)} to {allocation.invoice.number} "
+                                  "undone.")
+    return redirect(_back(request, allocation))
+
+
+def _back(request, allocation: Allocation) -> str:
+    if allocation.payment_id:
+        return reverse("finance:payment-detail", args=[allocation.payment_id])
+    return reverse("finance:invoice-payment", args=[allocation.invoice_id])
+
+
+@require_POST
+@staff_view("finance.change_topup")
+def top_up_remove_view(request, pk: int):
+    top_up = get_object_or_404(TopUp, pk=pk)
+    form = ReasonForm(request.POST)
+    form.is_valid()
+    try:
+        top_up_remove(top_up=top_up, actor=_actor(request), reason=form.cleaned_data.get("reason", ""))
+    except FinanceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Top-up of {display(top_up.amount)} removed; the money is back on payment "
+                                  f"#{top_up.payment_id} as unallocated.")
+    return redirect("finance:payment-detail", pk=top_up.payment_id)
+
+
+# --- Allocate ---------------------------------------------------------------------------------------------------
+def _lines_from(data) -> list[tuple[str, str]]:
+    """The picked invoices and their amounts: invoice=<id> (checkboxes) and amount-<id>."""
+    return [(inv, data.get(f"amount-{inv}", "")) for inv in data.getlist("invoice")]
+
+
+def _allocate_context(request, payment: Payment, *, error: str = "", lines=None) -> dict:
+    form = InvoiceSearchForm(request.GET or None)
+    filters = form.filters()
+    invoices = selectors.open_invoices(customer_id=payment.customer_id, currency=payment.currency, **filters)
+    picked = dict(lines or [])
+    rows = [{"invoice": i, "amount": picked.get(str(i.pk)) or selectors.default_amount(payment, i),
+             "checked": str(i.pk) in picked} for i in invoices]
+    return {"p": payment, "form": form, "rows": rows, "error": error,
+            "preview": selectors.allocation_preview(payment, lines) if lines else None}
+
+
+@require_http_methods(["GET", "POST"])
+@staff_view("finance.add_allocation")
+def payment_allocate_view(request, pk: int):
+    payment = get_object_or_404(Payment.objects.select_related("customer"), pk=pk)
+    if request.method == "POST":
+        lines = _lines_from(request.POST)
+        try:
+            created = payment_allocate(payment=payment, lines=lines, actor=_actor(request))
+        except FinanceError as exc:
+            payment.refresh_from_db()
+            return render(request, "finance/payment_allocate.html",
+                          _allocate_context(request, payment, error=str(exc), lines=lines))
+        total = sum(a.amount for a in created)
+        messages.success(request, f"{display(total)} {payment.currency} of payment #{pk} allocated to "
+                                  f"{len(created)} invoice{'s' if len(created) != 1 else ''}.")
+        return redirect("finance:payment-detail", pk=pk)
+    template = "finance/payment_allocate.html"
+    if request.htmx and request.htmx.target == "invoice-results":
+        template += "#invoice-results"
+    return render(request, template, _allocate_context(request, payment))
+
+
+@require_GET
+@staff_view("finance.view_payment")
+def payment_allocate_preview(request, pk: int):
+    """Read-only: what the allocation would do (rendered into the allocate page by htmx)."""
+    payment = get_object_or_404(Payment.objects.select_related("customer"), pk=pk)
+    lines = _lines_from(request.GET)
+    preview = selectors.allocation_preview(payment, lines) if lines else None
+    return render(request, "finance/payment_allocate.html#allocation-preview", {"p": payment, "preview": preview})
+
+
+@require_http_methods(["GET", "POST"])
+@staff_view("finance.add_allocation")
+def invoice_payment(request, pk: int):
+    """The invoice page's ⋯ -> Payment: pick one of the customer's (or an unassigned) payment and allocate."""
+    invoice = get_object_or_404(Invoice.objects.select_related("customer"), pk=pk)
+    error = ""
+    amount = request.POST.get("amount", "")
+    chosen = request.POST.get("payment", "")
+    if request.method == "POST":
+        payment = Payment.objects.filter(pk=chosen).first() if chosen.isdigit() else None
+        if payment is None:
+            error = "Pick the payment to allocate."
+        else:
+            try:
+                payment_allocate(payment=payment, lines=[(invoice.pk, amount)], actor=_actor(request))
+            except FinanceError as exc:
+                error = str(exc)
+            else:
+                messages.success(request, f"Payment #{payment.pk} allocated to {invoice.number}"
+                                 + (" and the top-up provisioned." if invoice.type == InvoiceType.TOP_UP else "."))
+                return redirect("finance:invoice-payment", pk=pk)
+    candidates = selectors.payments_for_invoice(invoice)
+    rows = [{"payment": p, "amount": selectors.default_amount(p, invoice)} for p in candidates]
+    allocations = list(invoice.allocations.select_related("payment").order_by("-created_at", "-id"))
+    return render(request, "finance/invoice_payment.html",
+                  {"invoice": invoice, "rows": rows, "error": error, "allocations": allocations,
+                   "chosen": chosen, "amount": amount})
+
+
+# --- Credit notes ---------------------------------------------------------------------------------------------
+CREDIT_NOTE_CSV = ["number", "issue_date", "customer_code", "customer", "invoice", "currency", "amount", "reason",
+                   "created_by"]
+
+
+def _credit_note_row(n: CreditNote) -> list:
+    return [n.number, n.issue_date.isoformat(), _cell(n.customer.code), _cell(n.customer.name),
+            n.invoice.number if n.invoice_id else "", n.currency, n.amount, _cell(n.reason), _cell(n.created_by)]
+
+
+@require_GET
+@staff_view("finance.view_creditnote")
+def credit_note_list(request):
+    form = CreditNoteFilterForm(request.GET or None)
+    notes = selectors.credit_notes(**form.filters())
+    if wants_csv(request):
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        return csv_response(f"credit-notes-{stamp}.csv", CREDIT_NOTE_CSV, iterate(notes, _credit_note_row))
+    context = {"form": form, "page": paginate(request, notes), "qs": querystring_without_page(request)}
+    template = "finance/creditnote_list.html"
+    if request.htmx and request.htmx.target == "credit-note-table":
+        template += "#credit-note-table"
+    return render(request, template, context)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_view("finance.add_creditnote")
+def credit_note_create(request):
+    initial = {}
+    invoice_id = request.GET.get("invoice", "")
+    if invoice_id.isdigit():
+        invoice = Invoice.objects.filter(pk=invoice_id).select_related("customer").first()
+        if invoice:
+            initial = {"customer": invoice.customer, "invoice_number": invoice.number,
+                       "amount": invoice.amount_outstanding}
+    form = CreditNoteForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        invoice = None
+        if d["invoice_number"]:
+            invoice = Invoice.objects.filter(number__iexact=d["invoice_number"].strip()).first()
+            if invoice is None:
+                form.add_error("invoice_number", f"There is no invoice {d['invoice_number']}.")
+        if not form.errors:
+            try:
+                note = credit_note_issue(customer=d["customer"], invoice=invoice, amount=d["amount"],
+                                         reason=d["reason"], issue_date=d["issue_date"], actor=_actor(request))
+            except FinanceError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Credit note {note.number} issued.")
+                return redirect("finance:credit-note-detail", pk=note.pk)
+    return render(request, "finance/creditnote_form.html", {"form": form})
+
+
+@require_GET
+@staff_view("finance.view_creditnote")
+def credit_note_detail(request, pk: int):
+    note = get_object_or_404(CreditNote.objects.select_related("customer", "invoice"), pk=pk)
+    history = list(audit_events(object_type="finance.creditnote", object_id=pk)[:20])
+    return render(request, "finance/creditnote_detail.html", {"note": note, "history": history})
+
+
+@require_GET
+@staff_view("finance.view_creditnote")
+def credit_note_pdf(request, pk: int):
+    note = get_object_or_404(CreditNote.objects.select_related("customer", "invoice"), pk=pk)
+    response = HttpResponse(render_credit_note_pdf(note), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{credit_note_filename(note)}"'
+    return response
+
+
+# --- Withdrawals ----------------------------------------------------------------------------------------------
+WITHDRAWAL_CSV = ["id", "paid_date", "customer_code", "customer", "currency", "amount", "method", "reference",
+                  "remark", "created_by"]
+
+
+def _withdrawal_row(w: Withdrawal) -> list:
+    return [w.pk, w.paid_date.isoformat(), _cell(w.customer.code), _cell(w.customer.name), w.currency, w.amount,
+            w.method, _cell(w.reference), _cell(w.remark), _cell(w.created_by)]
+
+
+@require_GET
+@staff_view("finance.view_withdrawal")
+def withdrawal_list(request):
+    form = WithdrawalFilterForm(request.GET or None)
+    rows = selectors.withdrawals(**form.filters())
+    if wants_csv(request):
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        return csv_response(f"withdrawals-{stamp}.csv", WITHDRAWAL_CSV, iterate(rows, _withdrawal_row))
+    context = {"form": form, "page": paginate(request, rows), "qs": querystring_without_page(request)}
+    template = "finance/withdrawal_list.html"
+    if request.htmx and request.htmx.target == "withdrawal-table":
+        template += "#withdrawal-table"
+    return render(request, template, context)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_view("finance.add_withdrawal")
+def withdrawal_create(request):
+    initial = {}
+    customer_id = request.GET.get("customer", "")
+    if customer_id.isdigit():
+        initial["customer"] = Customer.objects.filter(pk=customer_id).first()
+    form = WithdrawalForm(request.POST or None, initial=initial)
+    position = None
+    chosen = form.cleaned_data.get("customer") if form.is_bound and form.is_valid() else initial.get("customer")
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            withdrawal = withdrawal_record(customer=d["customer"], amount=d["amount"], method=d["method"],
+                                           reference=d["reference"], remark=d["remark"], paid_date=d["paid_date"],
+                                           actor=_actor(request))
+        except FinanceError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Withdrawal of {display(withdrawal.amount)} {withdrawal.currency} to "
+                                      f"{withdrawal.customer.name} recorded.")
+            return redirect("finance:withdrawal-detail", pk=withdrawal.pk)
+    if chosen is not None:
+        chosen.refresh_from_db()
+        position = selectors.credit_position(chosen)
+    return render(request, "finance/withdrawal_form.html", {"form": form, "position": position})
+
+
+@require_GET
+@staff_view("finance.view_withdrawal")
+def withdrawal_detail(request, pk: int):
+    withdrawal = get_object_or_404(Withdrawal.objects.select_related("customer"), pk=pk)
+    history = list(audit_events(object_type="finance.withdrawal", object_id=pk)[:20])
+    return render(request, "finance/withdrawal_detail.html", {"w": withdrawal, "history": history})
+
+
+# --- Reports --------------------------------------------------------------------------------------------------
+@require_GET
+@staff_view("finance.view_payment")
+def reports(request):
+    return render(request, "finance/reports.html", {})
+
+
+AGED_CSV = ["customer_code", "customer", "currency", "current", "1-30", "31-60", "61-90", "90+", "total",
+            "unallocated_cash", "credits"]
+
+
+@require_GET
+@staff_view("finance.view_payment", "invoices.view_invoice")
+def aged_receivables(request):
+    form = AgedReceivablesForm(request.GET or None)
+    report = selectors.aged_receivables(**form.values())
+    if wants_csv(request):
+        rows = [[_cell(r.code), _cell(r.name), r.currency, *r.bucket_values(), r.total, r.unallocated_cash,
+                 r.credits] for r in report.rows]
+        rows += [["TOTAL", "", currency, *[t[k] for k, _ in selectors.BUCKETS], t["total"], t["unallocated_cash"],
+                  t["credits"]] for currency, t in sorted(report.totals.items())]
+        return csv_response(f"aged-receivables-{report.as_of.isoformat()}.csv", AGED_CSV, rows)
+    context = {"form": form, "report": report, "buckets": selectors.BUCKETS, "qs": querystring_without_page(request)}
+    return render(request, "finance/aged_receivables.html", context)

@@ -29,6 +29,8 @@ from ..models import MAX_ASSIGNMENT_CHANGES, Payment, PaymentMethod
 from ._common import FinanceError, checked_amount, lock_payment_for_change, payment_snapshot, when
 
 SOURCE = "finance.payment"
+AUDIT_EXEMPT = {"assign_locked": "primitive run under the caller's locks; the calling service (payment_assign, "
+                                 "payment_record, payment_allocate) records the one audit event"}
 
 
 class PaymentError(FinanceError):

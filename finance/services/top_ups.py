@@ -31,6 +31,10 @@ from ..selectors import credit_position
 from ._common import FinanceError, checked_amount, label, lock_payment_for_change, payment_snapshot, when
 
 SOURCE = "finance.topup"
+AUDIT_EXEMPT = {
+    "provision_locked": "primitive run under payment_allocate's locks; payment_allocate records the event",
+    "remove_locked": "primitive run under the caller's locks; top_up_remove / allocation_reverse record the event",
+}
 
 
 class TopUpError(FinanceError):

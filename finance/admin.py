@@ -1,0 +1,100 @@
+"""Payments, allocations, top-ups, credit notes and withdrawals in Django admin: every field read only (money
+is never edited in place, and a save() here would skip the services' locks and audit). What admin can do
+goes through the services, as actions: delete payments, undo allocations, remove top-ups."""
+
+from django.contrib import admin, messages
+
+from audit.actors import Actor
+
+from .models import Allocation, CreditNote, Payment, TopUp, Withdrawal
+from .services._common import FinanceError
+from .services.allocation import allocation_reverse
+from .services.payments import payment_delete
+from .services.top_ups import top_up_remove
+
+
+class ServiceOnlyAdmin(admin.ModelAdmin):
+    """Browse and search; no add, no in-place change, no raw delete."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def run_service(self, request, queryset, call, done: str):
+        ok = 0
+        actor = Actor.from_request(request)
+        for obj in queryset.order_by("pk"):
+            try:
+                call(obj, actor)
+                ok += 1
+            except FinanceError as exc:
+                self.message_user(request, f"{obj}: {exc}", level=messages.ERROR)
+        if ok:
+            self.message_user(request, f"{ok} {done}.", level=messages.SUCCESS)
+
+
+@admin.register(Payment)
+class PaymentAdmin(ServiceOnlyAdmin):
+    list_display = ("id", "received_date", "customer", "amount", "currency", "amount_allocated", "amount_topped_up",
+                    "status", "method", "reference", "assignment_changes")
+    list_filter = ("status", "method", "currency", "received_date")
+    search_fields = ("=id", "reference", "invoice_number", "remark", "customer__name", "customer__code")
+    list_select_related = ("customer",)
+    date_hierarchy = "received_date"
+    actions = ["delete_payments"]
+
+    @admin.action(description="Delete selected payments (nothing allocated or topped up)",
+                  permissions=["change"])
+    def delete_payments(self, request, queryset):
+        self.run_service(request, queryset, lambda p, actor: payment_delete(
+            payment=p, actor=actor, reason="Deleted from Django admin"), "payment(s) deleted")
+
+
+@admin.register(Allocation)
+class AllocationAdmin(ServiceOnlyAdmin):
+    list_display = ("id", "created_at", "source", "payment", "invoice", "customer", "amount", "reversed_at")
+    list_filter = ("source", "reversed_at")
+    search_fields = ("=id", "=payment__id", "invoice__number", "customer__name", "customer__code")
+    list_select_related = ("payment", "invoice", "customer")
+    actions = ["undo_allocations"]
+
+    @admin.action(description="Undo selected allocations", permissions=["change"])
+    def undo_allocations(self, request, queryset):
+        self.run_service(request, queryset.filter(reversed_at__isnull=True), lambda a, actor: allocation_reverse(
+            allocation=a, actor=actor, reason="Undone from Django admin"), "allocation(s) undone")
+
+
+@admin.register(TopUp)
+class TopUpAdmin(ServiceOnlyAdmin):
+    list_display = ("id", "created_at", "customer", "payment", "invoice", "amount", "posted_to_ledger", "removed_at")
+    list_filter = ("posted_to_ledger", "removed_at")
+    search_fields = ("=id", "=payment__id", "invoice__number", "customer__name", "customer__code")
+    list_select_related = ("customer", "payment", "invoice")
+    actions = ["remove_top_ups"]
+
+    @admin.action(description="Remove selected top-ups (credits unspent)", permissions=["change"])
+    def remove_top_ups(self, request, queryset):
+        self.run_service(request, queryset.filter(removed_at__isnull=True), lambda t, actor: top_up_remove(
+            top_up=t, actor=actor, reason="Removed from Django admin"), "top-up(s) removed")
+
+
+@admin.register(CreditNote)
+class CreditNoteAdmin(ServiceOnlyAdmin):
+    list_display = ("number", "issue_date", "customer", "invoice", "amount", "currency", "reason")
+    search_fields = ("number", "reason", "customer__name", "customer__code", "invoice__number")
+    list_select_related = ("customer", "invoice")
+    date_hierarchy = "issue_date"
+
+
+@admin.register(Withdrawal)
+class WithdrawalAdmin(ServiceOnlyAdmin):
+    list_display = ("id", "paid_date", "customer", "amount", "currency", "method", "reference")
+    list_filter = ("method",)
+    search_fields = ("=id", "reference", "customer__name", "customer__code")
+    list_select_related = ("customer",)
+    date_hierarchy = "paid_date"

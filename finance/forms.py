@@ -1,0 +1,228 @@
+"""Forms for the finance pages: they check the shape of the input (a date is a date, an amount is an
+exact amount); the rules live in the services, whose refusals the views add as form errors."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.utils import timezone
+
+from customers.models import Customer
+from customers.money import MoneyError, parse_amount
+
+from .models import PaymentMethod, PaymentStatus
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class AmountField(forms.CharField):
+    """An exact, positive amount with at most 6 decimals, kept as Decimal (never a float)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 40)
+        kwargs.setdefault("widget", forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off",
+                                                           "placeholder": "0.00"}))
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        value = super().clean(value)
+        if value in self.empty_values:
+            return None
+        try:
+            return parse_amount(value, field=str(self.label or "Amount"))
+        except MoneyError as exc:
+            raise forms.ValidationError(str(exc))
+
+
+def customer_choices():
+    return Customer.objects.only("id", "name", "code", "currency").order_by("name", "id")
+
+
+class CustomerChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return f"{obj.name} ({obj.code}, {obj.currency})"
+
+
+class PaymentForm(forms.Form):
+    customer = CustomerChoiceField(queryset=customer_choices(), required=False, empty_label="— Unassigned —",
+                                   help_text="May be left empty: assign the payment later from its page.")
+    amount = AmountField(label="Amount")
+    currency = forms.CharField(max_length=3, required=False,
+                               help_text="The customer's currency when a customer is chosen.")
+    received_date = forms.DateField(label="Received date", widget=DateInput)
+    method = forms.ChoiceField(choices=PaymentMethod.choices, initial=PaymentMethod.BANK_TRANSFER)
+    reference = forms.CharField(max_length=120, required=False)
+    invoice_number = forms.CharField(max_length=64, required=False, label="Invoice #",
+                                     help_text="The invoice number the payer quoted, if any.")
+    remark = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args, editing: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["customer"].queryset = customer_choices()
+        if not self.is_bound and "received_date" not in self.initial:
+            self.initial["received_date"] = timezone.localdate()
+        if not self.is_bound and "currency" not in self.initial:
+            self.initial["currency"] = settings.LEDGERDESK_DEFAULT_CURRENCY
+        if editing:
+            del self.fields["customer"]  # assignment has its own action (5 changes at most)
+
+
+class PaymentFilterForm(forms.Form):
+    q = forms.CharField(required=False, label="Search", max_length=120,
+                        widget=forms.TextInput(attrs={"type": "search",
+                                                      "placeholder": "Reference, invoice #, customer, #id"}))
+    customer = CustomerChoiceField(queryset=customer_choices(), required=False, empty_label="All customers")
+    method = forms.ChoiceField(required=False, choices=[("", "All methods"), *PaymentMethod.choices])
+    status = forms.ChoiceField(required=False, choices=[("", "All statuses"), *PaymentStatus.choices])
+    received_from = forms.DateField(required=False, label="Received from", widget=DateInput)
+    received_to = forms.DateField(required=False, label="Received to", widget=DateInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["customer"].queryset = customer_choices()
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("received_from"), data.get("received_to")
+        if start and end and start > end:
+            self.add_error("received_to", "The end date is before the start date.")
+        return data
+
+    def filters(self) -> dict:
+        if not self.is_bound:
+            return {}
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        customer = data.get("customer")
+        return {
+            "q": data.get("q") or "",
+            "customer_id": customer.pk if customer else None,
+            "method": data.get("method") or "",
+            "status": data.get("status") or "",
+            "received_from": data.get("received_from"),
+            "received_to": data.get("received_to") if "received_to" not in self.errors else None,
+        }
+
+
+class AssignForm(forms.Form):
+    customer = CustomerChoiceField(queryset=Customer.objects.none(), label="Assign to")
+
+    def __init__(self, *args, currency: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["customer"].queryset = customer_choices().filter(currency=currency)
+
+
+class TopUpForm(forms.Form):
+    amount = AmountField(label="Top-up amount")
+    remark = forms.CharField(max_length=255, required=False)
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=255, required=False)
+
+
+class InvoiceSearchForm(forms.Form):
+    q = forms.CharField(required=False, label="Organization or invoice", max_length=120,
+                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Organization name or INV-…"}))
+    issued_from = forms.DateField(required=False, label="Issued from", widget=DateInput)
+    issued_to = forms.DateField(required=False, label="Issued to", widget=DateInput)
+
+    def filters(self) -> dict:
+        if not self.is_bound:
+            return {}
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        return {"q": data.get("q") or "", "issued_from": data.get("issued_from"),
+                "issued_to": data.get("issued_to")}
+
+
+class CreditNoteForm(forms.Form):
+    customer = CustomerChoiceField(queryset=customer_choices())
+    invoice_number = forms.CharField(max_length=32, required=False, label="Against invoice #",
+                                     help_text="Leave empty for account credit.")
+    amount = AmountField(label="Amount")
+    reason = forms.CharField(max_length=255, help_text="Printed on the credit note.")
+    issue_date = forms.DateField(label="Issue date", widget=DateInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["customer"].queryset = customer_choices()
+        if not self.is_bound and "issue_date" not in self.initial:
+            self.initial["issue_date"] = timezone.localdate()
+
+
+class CreditNoteFilterForm(forms.Form):
+    q = forms.CharField(required=False, label="Search", max_length=120,
+                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "CN-…, invoice, reason"}))
+    customer = CustomerChoiceField(queryset=customer_choices(), required=False, empty_label="All customers")
+    kind = forms.ChoiceField(required=False, label="Kind", choices=[("", "All"), ("invoice", "Against an invoice"),
+                                                                     ("account", "Account credit")])
+    issued_from = forms.DateField(required=False, label="Issued from", widget=DateInput)
+    issued_to = forms.DateField(required=False, label="Issued to", widget=DateInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["customer"].queryset = customer_choices()
+
+    def filters(self) -> dict:
+        if not self.is_bound:
+            return {}
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        customer = data.get("customer")
+        return {"q": data.get("q") or "", "customer_id": customer.pk if customer else None,
+                "kind": data.get("kind") or "", "issued_from": data.get("issued_from"),
+                "issued_to": data.get("issued_to")}
+
+
+class WithdrawalForm(forms.Form):
+    customer = CustomerChoiceField(queryset=customer_choices())
+    amount = AmountField(label="Amount")
+    method = forms.ChoiceField(choices=PaymentMethod.choices, initial=PaymentMethod.BANK_TRANSFER)
+    reference = forms.CharField(max_length=120, required=False)
+    remark = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    paid_date = forms.DateField(label="Paid date", widget=DateInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["customer"].queryset = customer_choices()
+        if not self.is_bound and "paid_date" not in self.initial:
+            self.initial["paid_date"] = timezone.localdate()
+
+
+class WithdrawalFilterForm(forms.Form):
+    q = forms.CharField(required=False, label="Search", max_length=120,
+                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Reference, customer"}))
+    customer = CustomerChoiceField(queryset=customer_choices(), required=False, empty_label="All customers")
+    method = forms.ChoiceField(required=False, choices=[("", "All methods"), *PaymentMethod.choices])
+    paid_from = forms.DateField(required=False, label="Paid from", widget=DateInput)
+    paid_to = forms.DateField(required=False, label="Paid to", widget=DateInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["customer"].queryset = customer_choices()
+
+    def filters(self) -> dict:
+        if not self.is_bound:
+            return {}
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        customer = data.get("customer")
+        return {"q": data.get("q") or "", "customer_id": customer.pk if customer else None,
+                "method": data.get("method") or "", "paid_from": data.get("paid_from"),
+                "paid_to": data.get("paid_to")}
+
+
+class AgedReceivablesForm(forms.Form):
+    as_of = forms.DateField(required=False, label="As of", widget=DateInput)
+    q = forms.CharField(required=False, label="Customer", max_length=120,
+                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name or code"}))
+    currency = forms.CharField(required=False, max_length=3)
+
+    def values(self) -> dict:
+        self.is_valid() if self.is_bound else None
+        data = getattr(self, "cleaned_data", {}) if self.is_bound else {}
+        return {"as_of": data.get("as_of") or timezone.localdate(), "customer_q": data.get("q") or "",
+                "currency": (data.get("currency") or "").upper()}
