@@ -167,6 +167,8 @@ def _card_of(payment_method: Any) -> tuple[str, str]:
 
 def _metadata(obj: Any) -> dict[str, str]:
     meta = _get(obj, "metadata", {}) or {}
+    if hasattr(meta, "to_dict"):  # a StripeObject is not a mapping in stripe-python >= 13
+        meta = meta.to_dict()
     try:
         return {str(k): str(v) for k, v in dict(meta).items()}
     except (TypeError, ValueError):
@@ -266,7 +268,7 @@ def checkout_session_facts(session_id: str) -> PaymentFacts:
 # --- PaymentIntents (off-session charges of a saved card) --------------------------------------------
 def payment_intent_facts(payment_intent_id: str) -> PaymentFacts:
     intent = _api(lambda: _client().v1.payment_intents.retrieve(
-        payment_intent_id, {"expand": ["payment_method", "last_payment_error.payment_method"]}))
+        payment_intent_id, {"expand": ["payment_method"]}))
     return _intent_facts(intent)
 
 
