@@ -12,6 +12,7 @@ from decimal import Decimal
 from django.db.models import (
     Case,
     DecimalField,
+    Exists,
     ExpressionWrapper,
     F,
     OuterRef,
@@ -412,3 +413,56 @@ def credit_balances(customer_ids: list[int]) -> dict[int, Decimal]:
                        .values_list("customer_id", "s"))
     return {c.pk: c.current_balance + (outstanding.get(c.pk) or ZERO) - (unallocated.get(c.pk) or ZERO)
             - c.amount_reserved for c in Customer.objects.filter(pk__in=customer_ids)}
+
+
+# --- Consistency (check_finance, tests) ---------------------------------------------------------------------
+def finance_mismatches() -> list[str]:
+    """Every cached finance total that differs from the rows it stands for (set-based, six queries):
+    a payment's allocated / topped-up amounts, an invoice's paid / credited amounts (finance allocations,
+    the billing run's credit applications, credit notes), provisioning flags, and each top-up's ledger pair."""
+    from customers.models import Bucket, Transaction
+    from invoices.models import CreditApplication
+
+    found: list[str] = []
+
+    def total(model, **filters):
+        key = next(iter(filters))  # the first filter is the row's link to the outer object
+        return Coalesce(Subquery(model.objects.filter(**filters).order_by().values(key)
+                                 .annotate(s=Sum("amount")).values("s")[:1], output_field=MONEY),
+                        Value(ZERO), output_field=MONEY)
+
+    payments_qs = Payment.objects.annotate(
+        allocated_rows=total(Allocation, payment=OuterRef("pk"), reversed_at__isnull=True),
+        topped_rows=total(TopUp, payment=OuterRef("pk"), invoice__isnull=True, removed_at__isnull=True),
+    ).filter(~Q(amount_allocated=F("allocated_rows")) | ~Q(amount_topped_up=F("topped_rows")))
+    for p in payments_qs:
+        found.append(f"payment #{p.pk}: allocated {p.amount_allocated} vs rows {p.allocated_rows}, "
+                     f"topped up {p.amount_topped_up} vs rows {p.topped_rows}")
+    invoices_qs = Invoice.objects.annotate(
+        allocated_rows=total(Allocation, invoice=OuterRef("pk"), reversed_at__isnull=True),
+        applied_rows=total(CreditApplication, invoice=OuterRef("pk")),
+        credited_rows=total(CreditNote, invoice=OuterRef("pk")),
+    ).filter(~Q(amount_paid=F("allocated_rows") + F("applied_rows")) | ~Q(amount_credited=F("credited_rows")))
+    for i in invoices_qs:
+        found.append(f"invoice {i.number}: paid {i.amount_paid} vs allocations {i.allocated_rows} + credit "
+                     f"applications {i.applied_rows}; credited {i.amount_credited} vs credit notes {i.credited_rows}")
+    active = TopUp.objects.filter(invoice=OuterRef("pk"), removed_at__isnull=True)
+    for i in (Invoice.objects.filter(type=InvoiceType.TOP_UP).annotate(has=Exists(active))
+              .filter(Q(has=True, provisioned_at__isnull=True) | Q(has=False, provisioned_at__isnull=False))):
+        found.append(f"top-up invoice {i.number}: provisioned_at {i.provisioned_at} but active provisioning "
+                     f"{'exists' if i.has else 'missing'}")
+    ledger_due = Coalesce(Subquery(
+        Transaction.objects.filter(source_type="finance.topup", source_id=OuterRef("pk"), bucket=Bucket.DUE)
+        .order_by().values("source_id").annotate(s=Sum("amount")).values("s")[:1], output_field=MONEY),
+        Value(ZERO), output_field=MONEY)
+    ledger_unbilled = Coalesce(Subquery(
+        Transaction.objects.filter(source_type="finance.topup", source_id=OuterRef("pk"), bucket=Bucket.UNBILLED)
+        .order_by().values("source_id").annotate(s=Sum("amount")).values("s")[:1], output_field=MONEY),
+        Value(ZERO), output_field=MONEY)
+    expected = Case(When(posted_to_ledger=True, removed_at__isnull=True, then=F("amount")), default=Value(ZERO),
+                    output_field=MONEY)
+    for t in (TopUp.objects.annotate(due=ledger_due, unbilled=ledger_unbilled, expected=expected)
+              .filter(~Q(unbilled=F("expected")) | ~Q(due=-F("expected")))):
+        found.append(f"top-up #{t.pk}: ledger due {t.due} / unbilled {t.unbilled}, expected -{t.expected} / "
+                     f"{t.expected}")
+    return found
