@@ -32,3 +32,8 @@ urlpatterns = [
     path("reports/", views.reports, name="reports"),
     path("reports/aged-receivables/", views.aged_receivables, name="aged-receivables"),
 ]
+
+# Organization management (payment settings) and Auto top-up runs: finance/urls_settings.py.
+from .urls_settings import urlpatterns as settings_urlpatterns  # noqa: E402
+
+urlpatterns += settings_urlpatterns

@@ -40,8 +40,8 @@ from audit.services import audit_record
 from customers.locks import lock_customer, lock_master_wallet
 from customers.models import Customer, MasterWalletEntry, Notification, NotificationKind
 from customers.money import display
+from customers.selectors import default_wallet_id
 from customers.services import WalletError, master_wallet_transfer, notification_record
-from customers.services.wallet import default_wallet_id
 from invoices.services.lifecycle import (
     DuplicateInvoiceError,
     InvoiceError,

@@ -1,0 +1,85 @@
+"""Forms for Organization management (payment settings) and the Auto top-up runs page. They check the
+shape of the input; the rules (amounts, the card method, the minimum top-up) live in
+finance.services.auto_top_up, whose refusals the views add as form errors."""
+
+from __future__ import annotations
+
+from django import forms
+
+from customers.selectors import currencies
+
+from .forms import AmountField, DateInput
+from .models import PaymentSettings, TopUpDecision, TopUpMethod
+from .selectors_settings import AUTO_FILTERS
+
+CARD_LOCKED_HELP = "Set by the customer during an online top-up in the portal; it cannot be changed here."
+
+
+class SettingsFilterForm(forms.Form):
+    q = forms.CharField(required=False, label="Search", max_length=120,
+                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Organization name or code"}))
+    method = forms.ChoiceField(required=False, label="Payment method",
+                               choices=[("", "All methods"), *TopUpMethod.choices])
+    auto = forms.ChoiceField(required=False, label="Auto top-up", choices=[("", "Any"), *AUTO_FILTERS.items()])
+    currency = forms.ChoiceField(required=False, choices=[("", "All currencies")])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["currency"].choices = [("", "All currencies"), *((c, c) for c in currencies())]
+
+    def filters(self) -> dict:
+        if not self.is_bound or not self.is_valid():
+            return {}
+        data = self.cleaned_data
+        return {"q": data["q"], "method": data["method"], "auto": data["auto"], "currency": data["currency"]}
+
+
+class PaymentSettingsForm(forms.Form):
+    method = forms.ChoiceField(label="Payment method", choices=TopUpMethod.choices)
+    trigger_amount = AmountField(label="Trigger amount", required=False,
+                                 help_text="The amount of each automatic top-up.")
+    limit_threshold = AmountField(label="Limit threshold", required=False,
+                                  help_text="When usable credits fall to this amount or below, the daily job tops up.")
+    auto_top_up_enabled = forms.BooleanField(label="Auto top-up on", required=False,
+                                             help_text="At most one automatic top-up a day.")
+
+    def __init__(self, *args, current: PaymentSettings | None, method: str | None = None, refresh_url: str = "",
+                 **kwargs):
+        """`method` is the method chosen so far (the select's value on an htmx refresh, or the posted one):
+        with the card method the amounts are the customer's, shown read only. `refresh_url` re-renders the
+        form when the method select changes (htmx)."""
+        initial = kwargs.pop("initial", None) or {}
+        if current is not None:
+            initial = {"method": current.method, "trigger_amount": current.trigger_amount,
+                       "limit_threshold": current.limit_threshold,
+                       "auto_top_up_enabled": current.auto_top_up_enabled, **initial}
+        super().__init__(*args, initial=initial, **kwargs)
+        if refresh_url:
+            self.fields["method"].widget.attrs.update({
+                "hx-get": refresh_url, "hx-trigger": "change", "hx-target": "#settings-form",
+                "hx-swap": "outerHTML", "hx-include": "closest form"})
+        chosen = method or (self.data.get("method") if self.is_bound else None) or initial.get("method")
+        self.card_locked = chosen == TopUpMethod.CARD
+        if self.card_locked:
+            for name in ("trigger_amount", "limit_threshold"):
+                field = self.fields[name]
+                field.disabled = True  # Django then ignores a posted value and keeps the customer's
+                field.help_text = CARD_LOCKED_HELP
+                self.initial[name] = getattr(current, name) if current else None
+
+
+class RunsFilterForm(forms.Form):
+    date = forms.DateField(required=False, label="Run date", widget=DateInput)
+    run = forms.TypedChoiceField(required=False, label="Run", coerce=int, empty_value=None,
+                                 choices=[("", "All runs of the day")])
+    decision = forms.ChoiceField(required=False, label="Decision",
+                                 choices=[("", "All decisions"), ("skipped", "Skipped (any reason)"),
+                                          *TopUpDecision.choices])
+    q = forms.CharField(required=False, label="Search", max_length=120,
+                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Organization name or code"}))
+
+    def __init__(self, *args, runs=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["run"].choices = [("", "All runs of the day"),
+                                      *((r.pk, f"#{r.pk} {r.get_trigger_display().lower()}, "
+                                               f"{r.started_at:%H:%M:%S}") for r in runs)]

@@ -1,0 +1,164 @@
+"""Finance > Organization management (each customer's payment settings, the clock icon's form) and the
+Auto top-up runs page (the daily job's decision log with the day's totals). Thin views: validate, one
+service call, render; a refusal is shown on the page (status 200) and changes nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from audit.actors import Actor
+from common.lists import csv_response, iterate, paginate, querystring_without_page, wants_csv
+from common.permissions import staff_view
+from customers.models import Customer
+
+from . import selectors_settings as selectors
+from .forms_settings import PaymentSettingsForm, RunsFilterForm, SettingsFilterForm
+from .models import AutoTopUpDecision, PaymentSettings, TopUpMethod
+from .services.auto_top_up import PaymentSettingsError, payment_settings_update
+
+
+def _cell(value) -> str:
+    """Text a spreadsheet shows as text: a leading =, +, -, @ (a formula) is escaped with a quote."""
+    value = "" if value is None else str(value)
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def _amount(value) -> str:
+    return "" if value is None else str(value)
+
+
+# --- Organization management ------------------------------------------------------------------------------
+SETTINGS_CSV = ["customer_code", "customer", "currency", "payment_method", "trigger_amount", "limit_threshold",
+                "auto_top_up", "usable_credits", "last_auto_top_up_date", "last_auto_top_up_status"]
+
+
+def _settings_of(c: Customer) -> PaymentSettings | None:
+    """The customer's settings from the select_related join, or None when it has none yet."""
+    try:
+        return c.payment_settings
+    except PaymentSettings.DoesNotExist:
+        return None
+
+
+def _settings_row(c: Customer) -> list:
+    ps = _settings_of(c)
+    return [_cell(c.code), _cell(c.name), c.currency, ps.method if ps else TopUpMethod.CHEQUE_TT,
+            _amount(ps.trigger_amount if ps else None), _amount(ps.limit_threshold if ps else None),
+            "on" if ps and ps.auto_top_up_enabled else "off", c.usable,
+            c.last_auto_top_up_date.isoformat() if c.last_auto_top_up_date else "", c.last_auto_top_up_status or ""]
+
+
+@require_GET
+@staff_view("finance.view_paymentsettings")
+def settings_list(request):
+    form = SettingsFilterForm(request.GET or None)
+    customers = selectors.settings_list(**form.filters())
+    if wants_csv(request):
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        return csv_response(f"payment-settings-{stamp}.csv", SETTINGS_CSV, iterate(customers, _settings_row))
+    page = paginate(request, customers)
+    page.object_list = list(page.object_list)
+    for c in page.object_list:
+        c.ps = _settings_of(c)
+    context = {"form": form, "page": page, "qs": querystring_without_page(request)}
+    template = "finance/settings_list.html"
+    if request.htmx and request.htmx.target == "settings-table":
+        template += "#settings-table"
+    return render(request, template, context)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_view("finance.view_paymentsettings")
+def settings_edit(request, customer_id: int):
+    customer = get_object_or_404(Customer, pk=customer_id)
+    current = PaymentSettings.objects.filter(customer=customer).first()
+    can_change = request.user.has_perm("finance.change_paymentsettings")
+    refresh_url = reverse("finance:settings-edit", args=[customer.pk])
+    if request.method == "POST":
+        if not can_change:
+            raise PermissionDenied("Your role does not allow changing payment settings.")
+        form = PaymentSettingsForm(request.POST, current=current, refresh_url=refresh_url)
+        if form.is_valid():
+            d = form.cleaned_data
+            card = d["method"] == TopUpMethod.CARD
+            try:
+                payment_settings_update(customer_id=customer.pk, method=d["method"],
+                                        trigger_amount=None if card else d["trigger_amount"],
+                                        limit_threshold=None if card else d["limit_threshold"],
+                                        auto_top_up_enabled=d["auto_top_up_enabled"],
+                                        actor=Actor.from_request(request))
+            except PaymentSettingsError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Payment settings of {customer.name} saved.")
+                url = refresh_url
+                if request.htmx:
+                    response = HttpResponse(status=204)
+                    response["HX-Redirect"] = url
+                    return response
+                return redirect(url)
+    elif request.htmx and "method" in request.GET:
+        # The method select changed: show the form for that method (card: the amounts become read only).
+        chosen = request.GET.get("method")
+        form = PaymentSettingsForm(current=current, method=chosen, refresh_url=refresh_url, initial={
+            "method": chosen, "auto_top_up_enabled": request.GET.get("auto_top_up_enabled") == "on",
+            **({} if chosen == TopUpMethod.CARD else {
+                "trigger_amount": request.GET.get("trigger_amount", ""),
+                "limit_threshold": request.GET.get("limit_threshold", "")})})
+    else:
+        form = PaymentSettingsForm(current=current, refresh_url=refresh_url)
+    context = {"customer": customer, "settings": current, "form": form, "can_change": can_change,
+               "recent": selectors.recent_auto_top_ups(customer.pk), "usable": customer.usable_credits,
+               "has_card": bool(customer.stripe_customer_id and customer.stripe_payment_method_id)}
+    template = "finance/settings_form.html"
+    if request.htmx and request.htmx.target == "settings-form":
+        template += "#settings-form"
+    return render(request, template, context)
+
+
+# --- Auto top-up runs -------------------------------------------------------------------------------------
+DECISION_CSV = ["run_date", "run", "customer_code", "customer", "decision", "method", "usable_credits",
+                "limit_threshold", "trigger_amount", "reason", "invoice", "decided_at"]
+
+
+def _decision_row(d: AutoTopUpDecision) -> list:
+    invoice = d.auto_top_up.invoice if d.auto_top_up_id and d.auto_top_up.invoice_id else None
+    return [d.run_date.isoformat(), d.run_id, _cell(d.customer.code), _cell(d.customer.name), d.decision, d.method,
+            _amount(d.usable_credits), _amount(d.limit_threshold), _amount(d.trigger_amount), _cell(d.reason),
+            invoice.number if invoice else "", d.decided_at.isoformat()]
+
+
+def _day(request) -> dt.date:
+    raw = request.GET.get("date") or ""
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        return selectors.latest_run_date() or timezone.localdate()
+
+
+@require_GET
+@staff_view("finance.view_autotopuprun")
+def auto_top_up_runs(request):
+    day = _day(request)
+    runs = selectors.runs_of_day(day)
+    form = RunsFilterForm(request.GET or None, runs=runs, initial={"date": day})
+    filters = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    decisions = selectors.decision_list(run_date=day, run_id=filters.get("run"), decision=filters.get("decision", ""),
+                                        q=filters.get("q", ""))
+    if wants_csv(request):
+        return csv_response(f"auto-top-up-{day.isoformat()}.csv", DECISION_CSV, iterate(decisions, _decision_row))
+    context = {"form": form, "day": day, "runs": runs, "totals": selectors.day_totals(day, runs),
+               "page": paginate(request, decisions), "qs": querystring_without_page(request),
+               "previous_day": day - dt.timedelta(days=1), "next_day": day + dt.timedelta(days=1)}
+    template = "finance/auto_top_up_runs.html"
+    if request.htmx and request.htmx.target == "decision-table":
+        template += "#decision-table"
+    return render(request, template, context)
