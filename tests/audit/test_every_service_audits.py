@@ -92,7 +92,7 @@ def _params():
         yield pytest.param(service, marks=pytest.mark.django_db(transaction="transactional_db" in wants))
 
 
-@pytest.mark.parametrize("service", _params())
+@pytest.mark.parametrize("service", list(_params()))
 def test_every_service_writes_exactly_one_audit_event(service, request):
     scenario = SCENARIOS.get(service)
     if scenario is None:
