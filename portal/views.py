@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -18,6 +18,7 @@ from audit.actors import Actor
 from audit.services import audit_record_access
 from common.lists import csv_response, iterate, paginate, querystring_without_page, wants_csv
 from customers.models import NotificationKind
+from customers.money import display
 from finance import gateway
 from finance.models import CardPayment
 from finance.services import cards
@@ -166,7 +167,7 @@ def invoice_pay(request, invoice_id: int):
             messages.success(request, f"Invoice {invoice.number} is paid with your credits.")
             return redirect("portal:invoice-list")
     shortfall = cards.card_payment_shortfall(customer=customer, invoice=invoice)
-    card_form = CardShortfallForm(initial={"amount": shortfall}, shortfall=shortfall, currency=customer.currency)
+    card_form = CardShortfallForm(initial={"amount": display(shortfall)}, shortfall=shortfall, currency=customer.currency)
     return render(request, "portal/invoice_pay.html", {
         "customer": customer, "invoice": invoice, "shortfall": shortfall, "error": error,
         "credits": invoice.amount_outstanding - shortfall if shortfall else invoice.amount_outstanding,
@@ -192,12 +193,19 @@ def invoice_pay_by_card(request, invoice_id: int):
         except cards.FinanceError as exc:
             error = str(exc)
         else:
-            return redirect(payment.checkout_url, status=303)
+            return _to_checkout(payment)
     return render(request, "portal/invoice_pay.html", {
         "customer": customer, "invoice": invoice, "shortfall": shortfall, "error": error,
         "credits": invoice.amount_outstanding - shortfall, "card_form": form,
         "card_charge": gateway.chargeable(shortfall, customer.currency) if shortfall else None,
     })
+
+
+def _to_checkout(payment: CardPayment) -> HttpResponseRedirect:
+    """303 See Other to Stripe's hosted page (the browser follows it with a GET)."""
+    response = HttpResponseRedirect(payment.checkout_url)
+    response.status_code = 303
+    return response
 
 
 # --- top-up by card -----------------------------------------------------------------------------------
@@ -223,7 +231,7 @@ def top_up(request):
         except cards.FinanceError as exc:
             error = str(exc)
         else:
-            return redirect(payment.checkout_url, status=303)
+            return _to_checkout(payment)
     return render(request, "portal/top_up.html", {
         "customer": customer, "form": form, "error": error, "figures": selectors.figures(customer),
         "minimum": form.minimum, "recent": selectors.card_payments(customer)[:5],
