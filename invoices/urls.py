@@ -1,7 +1,18 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-from . import views  # noqa: F401
+from . import views
 
 app_name = "invoices"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.invoice_list, name="list"),
+    path("new/", views.create, name="create"),
+    path("new/top-up/", views.create_top_up, name="create-top-up"),
+    path("new/purchase/", views.create_purchase, name="create-purchase"),
+    path("customer-options/", views.customer_options, name="customer-options"),
+    path("<int:pk>/", views.invoice_detail, name="detail"),
+    path("<int:pk>/send/", views.send, name="send"),
+    path("<int:pk>/mark-sent/", views.mark_sent, name="mark-sent"),
+    path("<int:pk>/void/", views.void, name="void"),
+    path("<int:pk>/pdf/", views.pdf, name="pdf"),
+]

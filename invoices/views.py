@@ -1,1 +1,243 @@
-"""Views: validate input, make one service call, render."""
+"""The staff invoice pages: validate input, make one service call, render. Refusals are shown on the page
+(status 200) and change nothing."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from audit.actors import Actor
+from common.lists import csv_response, iterate, paginate, querystring_without_page, wants_csv
+from common.permissions import staff_view
+from customers.models import Customer
+
+from . import selectors
+from .forms import InvoiceFilterForm, PurchaseInvoiceForm, PurchaseLineFormSet, TopUpInvoiceForm, VoidForm
+from .models import Invoice
+from .services import (
+    InvoiceError,
+    PurchaseLine,
+    invoice_create_purchase,
+    invoice_create_top_up,
+    invoice_mark_sent,
+    invoice_send,
+    invoice_void,
+    void_refusal,
+)
+from .services.common import tax_rate
+from .services.pdf import pdf_filename, render_invoice_pdf
+
+SORT_COLUMNS = ["number", "customer", "issue_date", "due_date", "status", "total"]
+
+
+def _go(request, url: str) -> HttpResponse:
+    """Redirect, the htmx way for htmx requests (a full page load of `url`)."""
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+# --- the list ----------------------------------------------------------------------------------------------
+@require_GET
+@staff_view("invoices.view_invoice")
+def invoice_list(request):
+    form = InvoiceFilterForm(request.GET or None)
+    filters = form.filters()
+    invoices = selectors.invoice_list(**filters)
+    if wants_csv(request):
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        return csv_response(f"invoices-{stamp}.csv", selectors.INVOICE_CSV_HEADER,
+                            iterate(invoices, selectors.invoice_csv_row))
+    page = paginate(request, invoices)
+    for invoice in page.object_list:
+        invoice.amount_due_shown = selectors.amount_due(invoice)
+    params = request.GET.copy()
+    for key in ("page", "format", "sort"):
+        params.pop(key, None)
+    base = params.urlencode()
+    sort = filters["sort"]
+    sort_links = {col: f"?{base + '&' if base else ''}sort={'-' + col if sort == col else col}" for col in SORT_COLUMNS}
+    without_customer = request.GET.copy()
+    for key in ("customer", "page", "format"):
+        without_customer.pop(key, None)
+    customer_id = filters.get("customer_id")
+    context = {
+        "form": form, "page": page, "qs": querystring_without_page(request), "sort": sort,
+        "sort_links": sort_links,
+        "customer_filter": Customer.objects.filter(pk=customer_id).first() if customer_id else None,
+        "without_customer": without_customer.urlencode(),
+    }
+    template = "invoices/invoice_list.html"
+    if request.htmx and request.htmx.target == "invoice-table":
+        template += "#invoice-table"
+    return render(request, template, context)
+
+
+@require_GET
+@staff_view("invoices.add_invoice")
+def customer_options(request):
+    """<option>s for the "Billing to" picker (code, with the name as the label)."""
+    q = request.GET.get("customer", "")
+    return render(request, "invoices/invoice_top_up_form.html#customer-options",
+                  {"options": selectors.customer_options(q)})
+
+
+# --- create ------------------------------------------------------------------------------------------------
+def _initial_customer(request) -> dict:
+    customer = Customer.objects.filter(pk=request.GET.get("customer") or 0).first() if \
+        (request.GET.get("customer") or "").isdigit() else None
+    return {"customer": customer.code} if customer else {}
+
+
+@require_GET
+@staff_view("invoices.add_invoice")
+def create(request):
+    """"+ Create invoice": choose Top-up or Purchase (the customer, if given, is passed on)."""
+    customer = request.GET.get("customer", "")
+    return render(request, "invoices/invoice_create.html",
+                  {"suffix": f"?customer={customer}" if customer.isdigit() else ""})
+
+
+@require_http_methods(["GET", "POST"])
+@staff_view("invoices.add_invoice")
+def create_top_up(request):
+    form = TopUpInvoiceForm(request.POST or None, initial=_initial_customer(request))
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            invoice = invoice_create_top_up(customer_id=data["customer"].pk, amount=data["amount"], name=data["name"],
+                                            billing_to=data["billing_to"], due_date=data["due_date"],
+                                            actor=Actor.from_request(request))
+        except InvoiceError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Top-up invoice {invoice.number} created as a draft: send it (or mark it "
+                                      "as sent) before allocating a payment.")
+            return _go(request, reverse("invoices:detail", args=[invoice.pk]))
+    template = "invoices/invoice_top_up_form.html"
+    if request.htmx and request.method == "POST":
+        template += "#top-up-form"
+    return render(request, template, {"form": form})
+
+
+def _line_formset(request):
+    if request.method != "POST":
+        return PurchaseLineFormSet(prefix="lines", initial=[{"tax_rate": tax_rate(), "quantity": "1"}])
+    data = request.POST.copy()
+    if "add_line" in data:
+        n = int(data.get("lines-TOTAL_FORMS") or 0)
+        if n < 200:
+            data["lines-TOTAL_FORMS"] = str(n + 1)
+            data[f"lines-{n}-quantity"], data[f"lines-{n}-tax_rate"] = "1", str(tax_rate())
+            data[f"lines-{n}-kind"] = "service"
+    return PurchaseLineFormSet(data, prefix="lines")
+
+
+@require_http_methods(["GET", "POST"])
+@staff_view("invoices.add_invoice")
+def create_purchase(request):
+    form = PurchaseInvoiceForm(request.POST or None, initial=_initial_customer(request))
+    lines = _line_formset(request)
+    adding = request.method == "POST" and "add_line" in request.POST
+    if request.method == "POST" and not adding and form.is_valid() and lines.is_valid():
+        data = form.cleaned_data
+        entered = [PurchaseLine(description=f.cleaned_data["description"], quantity=f.cleaned_data["quantity"],
+                                unit_price=f.cleaned_data["unit_price"], kind=f.cleaned_data["kind"],
+                                tax_rate=f.cleaned_data["tax_rate"]) for f in lines.forms if not f.is_blank()]
+        try:
+            invoice = invoice_create_purchase(customer_id=data["customer"].pk, lines=entered, name=data["name"],
+                                              billing_to=data["billing_to"], due_date=data["due_date"],
+                                              actor=Actor.from_request(request))
+        except InvoiceError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Purchase invoice {invoice.number} created as a draft.")
+            return _go(request, reverse("invoices:detail", args=[invoice.pk]))
+    template = "invoices/invoice_purchase_form.html"
+    if request.htmx and request.method == "POST":
+        template += "#purchase-form"
+    return render(request, template, {"form": form, "lines": lines, "tax_rate": tax_rate()})
+
+
+# --- one invoice -------------------------------------------------------------------------------------------
+def _detail_context(invoice: Invoice, **extra) -> dict:
+    return {
+        "invoice": invoice,
+        "lines": selectors.invoice_lines(invoice),
+        "figures": selectors.invoice_figures(invoice),
+        "notifications": selectors.invoice_notifications(invoice)[:20],
+        "history": selectors.invoice_history(invoice),
+        "transactions": selectors.invoice_transactions(invoice),
+        "credit_applications": invoice.credit_applications.all(),
+        "void_refusal": void_refusal(invoice),
+        "void_form": extra.pop("void_form", None) or VoidForm(),
+        **extra,
+    }
+
+
+@require_GET
+@staff_view("invoices.view_invoice")
+def invoice_detail(request, pk: int):
+    invoice = get_object_or_404(Invoice.objects.select_related("customer"), pk=pk)
+    return render(request, "invoices/invoice_detail.html", _detail_context(invoice))
+
+
+def _action(request, pk: int, call, done: str):
+    """Run one service call for the invoice; success reloads the page with a message, a refusal is shown
+    in the page's action bar (htmx) or as an error message."""
+    invoice = get_object_or_404(Invoice, pk=pk)
+    try:
+        result = call(invoice)
+    except InvoiceError as exc:
+        if request.htmx:
+            invoice = Invoice.objects.select_related("customer").get(pk=pk)
+            return render(request, "invoices/invoice_detail.html#invoice-actions",
+                          _detail_context(invoice, action_error=str(exc)))
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, done.format(number=result.number, email=result.customer.billing_email))
+    return _go(request, reverse("invoices:detail", args=[pk]))
+
+
+@require_POST
+@staff_view("invoices.change_invoice")
+def send(request, pk: int):
+    return _action(request, pk, lambda inv: invoice_send(invoice_id=inv.pk, actor=Actor.from_request(request)),
+                   "Invoice {number} sent to {email}.")
+
+
+@require_POST
+@staff_view("invoices.change_invoice")
+def mark_sent(request, pk: int):
+    return _action(request, pk, lambda inv: invoice_mark_sent(invoice_id=inv.pk, actor=Actor.from_request(request)),
+                   "Invoice {number} marked as sent (no email).")
+
+
+@require_POST
+@staff_view("invoices.change_invoice")
+def void(request, pk: int):
+    form = VoidForm(request.POST)
+    if not form.is_valid():
+        invoice = get_object_or_404(Invoice.objects.select_related("customer"), pk=pk)
+        template = "invoices/invoice_detail.html" + ("#invoice-actions" if request.htmx else "")
+        return render(request, template, _detail_context(invoice, void_form=form, void_open=True))
+    reason = form.cleaned_data["reason"]
+    return _action(request, pk,
+                   lambda inv: invoice_void(invoice_id=inv.pk, reason=reason, actor=Actor.from_request(request)),
+                   "Invoice {number} voided; its number is kept.")
+
+
+@require_GET
+@staff_view("invoices.view_invoice")
+def pdf(request, pk: int):
+    invoice = get_object_or_404(Invoice.objects.select_related("customer"), pk=pk)
+    response = HttpResponse(render_invoice_pdf(invoice), content_type="application/pdf")
+    disposition = "inline" if request.GET.get("inline") else "attachment"
+    response["Content-Disposition"] = f'{disposition}; filename="{pdf_filename(invoice)}"'
+    return response
