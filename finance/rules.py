@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from customers.models import Customer
-from customers.money import ZERO, MoneyError, parse_amount
+from customers.money import ZERO, MoneyError, display, parse_amount
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus, InvoiceType
 
 from .models import MAX_ASSIGNMENT_CHANGES, Payment
@@ -87,12 +87,12 @@ def check_allocation(payment: Payment, customer: Customer, invoices: Mapping[int
                 raise AllocationError(f"Top-up invoice {invoice.number} is already provisioned.")
             if amount != invoice.amount_outstanding:
                 raise AllocationError(f"A top-up invoice is paid in full: allocate exactly "
-                                      f"{invoice.amount_outstanding} to {invoice.number}.")
+                                      f"{display(invoice.amount_outstanding)} to {invoice.number}.")
         elif amount > invoice.amount_outstanding:
-            raise AllocationError(f"Invoice {invoice.number} has only {invoice.amount_outstanding} outstanding; "
-                                  f"{amount} would overpay it.")
+            raise AllocationError(f"Invoice {invoice.number} has only {display(invoice.amount_outstanding)} outstanding; "
+                                  f"{display(amount)} would overpay it.")
     total = sum((a for _, a in lines), ZERO)
     if total > payment.amount_unallocated:
-        raise AllocationError(f"Payment #{payment.pk} has only {payment.amount_unallocated} unallocated; "
-                              f"{total} was asked.")
+        raise AllocationError(f"Payment #{payment.pk} has only {display(payment.amount_unallocated)} unallocated; "
+                              f"{display(total)} was asked.")
     return total

@@ -19,7 +19,7 @@ from customers import ledger
 from customers.ledger import Entry
 from customers.locks import lock_customer
 from customers.models import Bucket, Customer, InvoiceSetup, Transaction, TransactionKind
-from customers.money import ZERO
+from customers.money import ZERO, display
 from invoices import settlement
 from invoices.locks import lock_invoice, lock_invoices
 from invoices.models import Invoice, InvoiceType
@@ -167,7 +167,7 @@ def invoice_pay_with_credits(*, invoice: Invoice, amount: object, actor: Actor,
         raise AllocationError(f"Invoice {invoice.number} is in {invoice.currency}; the customer's credits are "
                               f"in {customer.currency}.")
     if amount > invoice.amount_outstanding:
-        raise AllocationError(f"Invoice {invoice.number} has only {invoice.amount_outstanding} outstanding.")
+        raise AllocationError(f"Invoice {invoice.number} has only {display(invoice.amount_outstanding)} outstanding.")
     candidate_ids = list(Payment.objects.filter(customer=customer, deleted_at__isnull=True,
                                                 amount__gt=F("amount_allocated") + F("amount_topped_up"))
                          .order_by("pk").values_list("pk", flat=True))
@@ -177,8 +177,8 @@ def invoice_pay_with_credits(*, invoice: Invoice, amount: object, actor: Actor,
     from_credit = amount - from_payments
     if from_credit > position.credit_balance:
         short = from_credit - max(position.credit_balance, ZERO)
-        raise AllocationError(f"{customer.name} has {position.available_for_invoices} in credits; "
-                              f"{amount} is needed, short by {short}.")
+        raise AllocationError(f"{customer.name} has {display(position.available_for_invoices)} in credits; "
+                              f"{display(amount)} is needed, short by {display(short)}.")
     created: list[Allocation] = []
     left = from_payments
     for pk in sorted(payments):

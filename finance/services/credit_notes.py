@@ -18,6 +18,7 @@ from customers import ledger
 from customers.ledger import Entry
 from customers.locks import lock_customer
 from customers.models import Customer, TransactionKind
+from customers.money import display
 from invoices import settlement
 from invoices.locks import lock_invoice
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus, InvoiceType
@@ -65,8 +66,8 @@ def credit_note_issue(*, customer: Customer, amount: object, reason: str, invoic
             raise CreditNoteError(f"Invoice {invoice.number} is {invoice.get_status_display().lower()}; a credit "
                                   "note can only reduce an invoice that is still owed.")
         if amount > invoice.amount_outstanding:
-            raise CreditNoteError(f"Invoice {invoice.number} has only {invoice.amount_outstanding} outstanding; "
-                                  f"a credit note of {amount} would exceed it (issue account credit for the rest).")
+            raise CreditNoteError(f"Invoice {invoice.number} has only {display(invoice.amount_outstanding)} outstanding; "
+                                  f"a credit note of {display(amount)} would exceed it (issue account credit for the rest).")
         before.update(invoice_status=invoice.status, invoice_amount_credited=invoice.amount_credited)
     note = CreditNote.objects.create(number=next_number("CN", issue_date.year), customer=customer, invoice=invoice,
                                      currency=currency, amount=amount, reason=reason[:255], issue_date=issue_date,

@@ -22,7 +22,7 @@ from customers import ledger
 from customers.ledger import Entry
 from customers.locks import lock_customer
 from customers.models import Customer, TransactionKind
-from customers.money import ZERO
+from customers.money import ZERO, display
 
 from ..locks import lock_payment
 from ..models import MAX_ASSIGNMENT_CHANGES, Payment, PaymentMethod
@@ -122,7 +122,7 @@ def payment_update(*, payment: Payment, amount: object, received_date: dt.date, 
     customer, payment = lock_payment_for_change(payment.pk, error=PaymentError)
     used = payment.amount_allocated + payment.amount_topped_up
     if amount < used:
-        raise PaymentError(f"The amount cannot go below the {used} already allocated or topped up "
+        raise PaymentError(f"The amount cannot go below the {display(used)} already allocated or topped up "
                            f"on payment #{payment.pk}; undo allocations first.")
     currency = _check_currency(currency or payment.currency)
     if currency != payment.currency and customer is not None:
@@ -156,7 +156,7 @@ def payment_delete(*, payment: Payment, actor: Actor, reason: str = "",
     at = when(at)
     customer, payment = lock_payment_for_change(payment.pk, error=PaymentError)
     if payment.amount_allocated or payment.amount_topped_up:
-        raise PaymentError(f"Payment #{payment.pk} has {payment.amount_allocated + payment.amount_topped_up} "
+        raise PaymentError(f"Payment #{payment.pk} has {display(payment.amount_allocated + payment.amount_topped_up)} "
                            "allocated or topped up; undo those first, then delete it.")
     before = payment_snapshot(payment)
     Payment.objects.filter(pk=payment.pk).update(deleted_at=at, updated_at=at)
@@ -196,8 +196,8 @@ def payment_unassign(*, payment: Payment, actor: Actor, reason: str = "",
     if customer is None:
         raise PaymentError(f"Payment #{payment.pk} is not assigned to a customer.")
     if payment.amount_allocated or payment.amount_topped_up:
-        raise PaymentError(f"Payment #{payment.pk} still has {payment.amount_allocated} allocated and "
-                           f"{payment.amount_topped_up} topped up; undo the allocations and remove the "
+        raise PaymentError(f"Payment #{payment.pk} still has {display(payment.amount_allocated)} allocated and "
+                           f"{display(payment.amount_topped_up)} topped up; undo the allocations and remove the "
                            "top-ups first, then un-assign it.")
     if payment.assignment_changes >= MAX_ASSIGNMENT_CHANGES:
         raise PaymentError(f"Payment #{payment.pk} has used all {MAX_ASSIGNMENT_CHANGES} assignment changes; "

@@ -21,6 +21,7 @@ from customers import ledger
 from customers.ledger import Entry
 from customers.locks import lock_customer
 from customers.models import Bucket, Customer, InvoiceSetup, TransactionKind
+from customers.money import ZERO, display
 from invoices import settlement
 from invoices.locks import lock_invoice
 from invoices.models import Invoice, InvoiceStatus
@@ -78,8 +79,8 @@ def _check_unspent(customer: Customer, top_up: TopUp) -> None:
     position = credit_position(customer)
     if position.credit_balance < top_up.amount:
         raise TopUpError(
-            f"Only {max(position.credit_balance, 0)} of {customer.name}'s credits are unspent; this top-up of "
-            f"{top_up.amount} cannot be removed because part of its credits has already been spent "
+            f"Only {display(max(position.credit_balance, ZERO))} of {customer.name}'s credits are unspent; this top-up of "
+            f"{display(top_up.amount)} cannot be removed because part of its credits has already been spent "
             "(or is reserved, used on invoices or withdrawn).")
 
 
@@ -120,8 +121,8 @@ def payment_top_up(*, payment: Payment, amount: object, remark: str = "", actor:
     if payment.currency != customer.currency:
         raise TopUpError(f"Payment #{payment.pk} is in {payment.currency}, {customer.name} in {customer.currency}.")
     if amount > payment.amount_unallocated:
-        raise TopUpError(f"Payment #{payment.pk} has only {payment.amount_unallocated} unallocated; "
-                         f"{amount} cannot be topped up.")
+        raise TopUpError(f"Payment #{payment.pk} has only {display(payment.amount_unallocated)} unallocated; "
+                         f"{display(amount)} cannot be topped up.")
     before = payment_snapshot(payment)
     top_up = _create(customer, payment, amount, invoice=None, allocation=None, remark=remark, actor=actor, at=at)
     Payment.objects.filter(pk=payment.pk).update(amount_topped_up=F("amount_topped_up") + amount, updated_at=at)

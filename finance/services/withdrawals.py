@@ -21,6 +21,7 @@ from customers import ledger
 from customers.ledger import Entry
 from customers.locks import lock_customer
 from customers.models import Customer, TransactionKind
+from customers.money import display
 
 from ..models import PaymentMethod, Withdrawal
 from ..selectors import credit_position
@@ -51,9 +52,9 @@ def withdrawal_record(*, customer: Customer, amount: object, method: str, refere
     position = credit_position(customer)
     if amount > position.withdrawable:
         raise WithdrawalError(
-            f"{customer.name} can withdraw at most {position.withdrawable} {customer.currency} of their own "
-            f"credit (amount due {customer.amount_due}, credit balance {position.credit_balance}); "
-            f"{amount} was asked.")
+            f"{customer.name} can withdraw at most {display(position.withdrawable)} {customer.currency} of their own "
+            f"credit (amount due {display(customer.amount_due)}, credit balance {display(position.credit_balance)}); "
+            f"{display(amount)} was asked.")
     before = {"amount_due": customer.amount_due}
     withdrawal = Withdrawal.objects.create(customer=customer, currency=currency, amount=amount, method=method,
                                            reference=reference.strip()[:120], remark=remark.strip(),

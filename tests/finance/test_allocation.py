@@ -75,7 +75,7 @@ class TestPaymentAllocate:
         good, bad = purchase_invoice(cust, "50"), purchase_invoice(cust, "20")
         pay = payment(cust, "100")
         before = _state(cust, pay, good, bad)
-        with pytest.raises(AllocationError, match="has only 20.000000 outstanding"):
+        with pytest.raises(AllocationError, match="has only 20.00 outstanding"):
             payment_allocate(payment=pay, lines=[(good.pk, "50"), (bad.pk, "25")], actor=SYSTEM)
         assert _state(cust, pay, good, bad) == before
 
@@ -84,7 +84,7 @@ class TestPaymentAllocate:
         a, b = purchase_invoice(cust, "60"), purchase_invoice(cust, "60")
         pay = payment(cust, "100")
         before = _state(cust, pay, a, b)
-        with pytest.raises(AllocationError, match="has only 100.000000 unallocated; 110.000000 was asked"):
+        with pytest.raises(AllocationError, match="has only 100.00 unallocated; 110.00 was asked"):
             payment_allocate(payment=pay, lines=[(a.pk, "60"), (b.pk, "50")], actor=SYSTEM)
         assert _state(cust, pay, a, b) == before
 
@@ -211,7 +211,7 @@ class TestAllocationPreview:
         inv = purchase_invoice(cust, "10")
         pay = payment(cust, "5")
         preview = allocation_preview(pay, [(inv.pk, "10")])
-        assert "has only 5.000000 unallocated" in preview.error
+        assert "has only 5.00 unallocated" in preview.error
 
 
 class TestPayWithCredits:
@@ -242,7 +242,7 @@ class TestPayWithCredits:
         pay = payment(cust, "20")
         payment_top_up(payment=pay, amount="20", actor=SYSTEM)
         before = _state(cust, inv)
-        with pytest.raises(AllocationError, match="has 20.000000 in credits; 25.000000 is needed, short by 5.000000"):
+        with pytest.raises(AllocationError, match="has 20.00 in credits; 25.00 is needed, short by 5.00"):
             invoice_pay_with_credits(invoice=inv, amount="25", actor=SYSTEM)
         assert _state(cust, inv) == before
 
