@@ -1,0 +1,118 @@
+"""Invoices in Django admin: browse and search, every field read only (money is never edited in place and a
+save() here would skip the services' locks, numbering and audit). What admin can do goes through the
+services, as actions: send, mark as sent, void."""
+
+from django.contrib import admin, messages
+
+from audit.actors import Actor
+
+from .models import CreditApplication, Invoice, InvoiceLine, InvoiceLineEntry, NumberSeries
+from .services import InvoiceError, invoice_mark_sent, invoice_send, invoice_void
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """No add, no in-place change, no raw delete."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+
+class InvoiceLineInline(admin.TabularInline):
+    model = InvoiceLine
+    extra = 0
+    can_delete = False
+    fields = ("position", "description", "kind", "quantity", "unit_price", "tax_rate", "amount", "tax_amount",
+              "transaction")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class CreditApplicationInline(admin.TabularInline):
+    model = CreditApplication
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "source", "amount", "transaction")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(ReadOnlyAdmin):
+    list_display = ("number", "type", "status", "customer", "issue_date", "due_date", "currency", "total",
+                    "amount_paid", "amount_credited", "provisioned_at")
+    list_filter = ("type", "status", "currency", "issue_date")
+    search_fields = ("number", "name", "customer__name", "customer__code", "source_key")
+    list_select_related = ("customer",)
+    date_hierarchy = "issue_date"
+    inlines = [InvoiceLineInline, CreditApplicationInline]
+    actions = ["send_invoices", "mark_invoices_sent", "void_invoices"]
+
+    def _run(self, request, queryset, call, done: str):
+        ok = 0
+        actor = Actor.from_request(request)
+        for invoice in queryset.order_by("pk"):
+            try:
+                call(invoice, actor)
+                ok += 1
+            except InvoiceError as exc:
+                self.message_user(request, f"{invoice.number}: {exc}", level=messages.ERROR)
+        if ok:
+            self.message_user(request, f"{ok} {done}.", level=messages.SUCCESS)
+
+    @admin.action(description="Send selected invoices by email (drafts are issued first)", permissions=["change"])
+    def send_invoices(self, request, queryset):
+        self._run(request, queryset, lambda inv, actor: invoice_send(invoice_id=inv.pk, actor=actor),
+                  "invoice(s) sent")
+
+    @admin.action(description="Mark selected drafts as sent (no email)", permissions=["change"])
+    def mark_invoices_sent(self, request, queryset):
+        self._run(request, queryset, lambda inv, actor: invoice_mark_sent(invoice_id=inv.pk, actor=actor),
+                  "invoice(s) marked as sent")
+
+    @admin.action(description="Void selected invoices (drafts; top-ups awaiting payment, nothing allocated)",
+                  permissions=["change"])
+    def void_invoices(self, request, queryset):
+        self._run(request, queryset, lambda inv, actor: invoice_void(invoice_id=inv.pk, reason="Voided from Django admin",
+                                                                      actor=actor), "invoice(s) voided")
+
+
+@admin.register(InvoiceLine)
+class InvoiceLineAdmin(ReadOnlyAdmin):
+    list_display = ("invoice", "position", "description", "kind", "quantity", "unit_price", "tax_rate", "amount",
+                    "tax_amount")
+    search_fields = ("invoice__number", "description")
+    list_select_related = ("invoice",)
+
+
+@admin.register(InvoiceLineEntry)
+class InvoiceLineEntryAdmin(ReadOnlyAdmin):
+    list_display = ("id", "line", "transaction")
+    search_fields = ("=transaction__id", "line__invoice__number")
+    list_select_related = ("line", "transaction")
+    raw_id_fields = ("line", "transaction")
+
+
+@admin.register(CreditApplication)
+class CreditApplicationAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "invoice", "customer", "source", "amount")
+    list_filter = ("source",)
+    search_fields = ("invoice__number", "customer__name", "customer__code")
+    list_select_related = ("invoice", "customer")
+
+
+@admin.register(NumberSeries)
+class NumberSeriesAdmin(ReadOnlyAdmin):
+    list_display = ("key", "last_value")
+
+    def has_change_permission(self, request, obj=None):
+        return False
