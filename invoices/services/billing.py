@@ -74,6 +74,12 @@ USAGE_LABELS = {
     TransactionKind.NUMBER_ACTIVATION: "Number activation fees",
 }
 USAGE_ORDER = [TransactionKind.CALL, TransactionKind.SMS, TransactionKind.FAX, TransactionKind.NUMBER_ACTIVATION]
+AUDIT_EXEMPT = {
+    "parse_period": "pure helper: parses YYYY-MM, writes nothing",
+    "previous_period": "pure helper: a date computation, writes nothing",
+    "period_key": "pure helper: formats the idempotency key, writes nothing",
+    "monthly_lines": "pure helper: builds line specs from entries, writes nothing",
+}
 
 
 class BillingError(ValueError):

@@ -24,6 +24,14 @@ INVOICE_SERIES = "INV"
 HUNDRED = Decimal(100)
 QUANTITY_PLACES = Decimal("0.001")
 
+PRIMITIVE = "primitive: runs inside the calling service's transaction, which records the one audit event"
+PURE = "pure helper: computes or formats, writes nothing"
+AUDIT_EXEMPT = {
+    "tax_rate": PURE, "payment_terms_days": PURE, "local_date": PURE, "line_amount": PURE, "line_tax": PURE,
+    "totals_of": PURE, "default_billing_to": PURE, "email_subject": PURE, "snapshot": PURE,
+    "save_lines": PRIMITIVE, "issue": PRIMITIVE, "post_invoice_total": PRIMITIVE, "queue_email": PRIMITIVE,
+}
+
 
 def tax_rate() -> Decimal:
     """The tax rate (percent) on purchase and monthly lines: settings.LEDGERDESK_TAX_RATE (env

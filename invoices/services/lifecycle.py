@@ -46,6 +46,12 @@ from .common import (
 
 MAX_LINES = 200
 MAX_QUANTITY = Decimal("100000000000")
+AUDIT_EXEMPT = {
+    "clean_purchase_lines": "pure helper: validates purchase lines, writes nothing",
+    "create_invoice": "primitive: inserts an invoice inside the calling service's transaction, which records the "
+                      "one audit event (invoice_create_*, bill_customer_period, subscription_renew)",
+    "void_refusal": "pure helper: says why an invoice cannot be voided, writes nothing",
+}
 
 
 class InvoiceError(ValueError):

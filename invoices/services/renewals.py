@@ -34,6 +34,10 @@ from .lifecycle import create_invoice
 
 log = logging.getLogger(__name__)
 MAX_PERIODS_PER_RUN = 24  # a subscription far behind catches up at most two years per run
+AUDIT_EXEMPT = {
+    "add_months": "pure helper: a date computation, writes nothing",
+    "renewal_key": "pure helper: formats the idempotency key, writes nothing",
+}
 
 
 class RenewalError(ValueError):
