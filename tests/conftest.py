@@ -8,6 +8,8 @@ import os
 
 import pytest
 
+from tests.stripe_fixtures import fake_stripe, fake_stripe_server  # noqa: F401 - the fake Stripe for card tests
+
 # Playwright's sync API keeps an event loop in the test thread; Django's ORM would refuse to run there.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 

@@ -207,9 +207,9 @@ def card_payment_fulfil(*, actor: Actor, checkout_session_id: str = "", payment_
     facts = (gateway.checkout_session_facts(checkout_session_id) if checkout_session_id
              else gateway.payment_intent_facts(payment_intent_id))
     if facts.paid:
-        return _apply_paid(facts, actor=actor, now=now)
+        return _apply_paid(facts, actor=actor, now=now)[0]
     if facts.failure_message and not checkout_session_id:
-        return _apply_failed(facts, actor=actor, now=now)
+        return _apply_failed(facts, actor=actor, now=now)[0]
     return _find(facts)
 
 
@@ -219,8 +219,8 @@ def card_payment_fail(*, actor: Actor, payment_intent_id: str, now: dt.datetime 
     credits it instead, so a late failure event cannot undo a success."""
     facts = gateway.payment_intent_facts(payment_intent_id)
     if facts.paid:
-        return _apply_paid(facts, actor=actor, now=now)
-    return _apply_failed(facts, actor=actor, now=now)
+        return _apply_paid(facts, actor=actor, now=now)[0]
+    return _apply_failed(facts, actor=actor, now=now)[0]
 
 
 @transaction.atomic
@@ -253,7 +253,7 @@ def card_charge_off_session(*, customer_id: int, amount: Decimal, idempotency_ke
     (a redelivered task, a crashed worker) charges at most once and returns the same row. A decline or
     `authentication_required` ends as a recorded failure (status failed, reason kept), never as credits.
     Raises CardPaymentError when there is no saved card or Stripe cannot be reached (nothing charged
-    that we know of; calling again with the same key is safe)."""
+    that we know of; calling again with the same key is safe). One audit event: the outcome."""
     payment = _off_session_row(customer_id=customer_id, amount=amount, idempotency_key=idempotency_key,
                                actor=actor, now=now)
     if payment.status != CardPaymentStatus.PENDING:
@@ -275,18 +275,19 @@ def card_charge_off_session(*, customer_id: int, amount: Decimal, idempotency_ke
             failure_message=declined.message, failure_code=declined.decline_code or declined.code,
             metadata={"card_payment": str(payment.pk)},
         )
-        return _apply_failed(facts, actor=actor, now=now) or payment
+        return _apply_failed(facts, actor=actor, now=now)[0] or payment
     except gateway.GatewayError as error:
         raise CardPaymentError(f"The saved card could not be charged: {error.message}") from error
-    return _apply_paid(facts, actor=actor, now=now) or payment
+    return _apply_paid(facts, actor=actor, now=now)[0] or payment
 
 
 @transaction.atomic
 def _off_session_row(*, customer_id: int, amount: Decimal, idempotency_key: str, actor: Actor,
                      now: dt.datetime | None) -> CardPayment:
-    """The CardPayment for an off-session charge: created once per idempotency key (committed before
-    Stripe is called, so a charge that succeeds while we crash is still found and credited by its
-    webhook)."""
+    """The CardPayment for an off-session charge: created once per idempotency key, and committed before
+    Stripe is called, so a charge that succeeds while we crash is still found and credited by its webhook
+    (or by calling again with the same key). It is the attempt's anchor, not a change of money: its audit
+    event is the outcome's (finance.card_payment.fulfil or .fail), one per charge."""
     now = now or timezone.now()
     existing = CardPayment.objects.filter(idempotency_key=idempotency_key).select_related("customer").first()
     if existing is not None:
@@ -318,13 +319,6 @@ def _off_session_row(*, customer_id: int, amount: Decimal, idempotency_key: str,
             )
     except IntegrityError:  # the same key, created concurrently: that one is the payment
         return CardPayment.objects.select_related("customer").get(idempotency_key=idempotency_key)
-    audit_record(
-        actor=actor, action="finance.card_payment.start", app=APP, obj=payment, customer_id=customer.pk,
-        after={"purpose": payment.purpose, "amount": payment.amount, "amount_charged": payment.amount_charged,
-               "currency": payment.currency, "idempotency_key": idempotency_key,
-               "card": _card_label(payment.card_brand, payment.card_last4)},
-        at=now,
-    )
     return payment
 
 
@@ -368,15 +362,16 @@ def _event_apply(*, note: str, event: dict, event_id: str, event_type: str, obje
     stored = StripeEvent.objects.select_for_update(of=("self",)).get(event_id=event_id)
     if stored.status != StripeEventStatus.RECEIVED:
         return "duplicate"
-    payment = None
+    payment, changed = None, False
     status, result = StripeEventStatus.IGNORED, note
+    reason = f"Stripe event {event_id} ({event_type})"
     if facts is not None:
         try:
             with transaction.atomic():
                 if facts.paid:
-                    payment = _apply_paid(facts, actor=actor, now=now)
+                    payment, changed = _apply_paid(facts, actor=actor, now=now, reason=reason)
                 elif event_type == "payment_intent.payment_failed":
-                    payment = _apply_failed(facts, actor=actor, now=now)
+                    payment, changed = _apply_failed(facts, actor=actor, now=now, reason=reason)
                 else:
                     payment = _find(facts)
         except CardPaymentError as error:  # a permanent refusal: stored and acknowledged, not retried
@@ -388,10 +383,12 @@ def _event_apply(*, note: str, event: dict, event_id: str, event_type: str, obje
             else:
                 status, result = StripeEventStatus.PROCESSED, f"card payment {payment.pk}: {payment.status}"
     StripeEvent.objects.filter(pk=stored.pk).update(status=status, processed_at=now, result=result)
-    audit_record(actor=actor, action="finance.stripe_event.process", app=APP, obj=stored,
-                 customer_id=payment.customer_id if payment else None,
-                 before={"status": StripeEventStatus.RECEIVED},
-                 after={"status": status, "type": event_type, "object_id": object_id, "result": result}, at=now)
+    if not changed:  # else the card payment's own event (fulfil / fail, reason: this event) is the one
+        audit_record(actor=actor, action="finance.stripe_event.process", app=APP, obj=stored,
+                     customer_id=payment.customer_id if payment else None, reason=reason,
+                     before={"status": StripeEventStatus.RECEIVED},
+                     after={"status": status, "type": event_type, "object_id": object_id, "result": result},
+                     at=now)
     return result
 
 
@@ -432,21 +429,23 @@ def _belongs(payment: CardPayment, facts: gateway.PaymentFacts) -> bool:
 
 
 @transaction.atomic
-def _apply_paid(facts: gateway.PaymentFacts, *, actor: Actor, now: dt.datetime | None) -> CardPayment | None:
+def _apply_paid(facts: gateway.PaymentFacts, *, actor: Actor, now: dt.datetime | None,
+                reason: str = "") -> tuple[CardPayment | None, bool]:
     """Credit the payment Stripe says is paid, once; then pay its invoice with the credit, if it has one.
-    Locks: customer -> invoice -> card payment (the project's order)."""
+    Returns the row and whether this call credited it. Locks: customer -> invoice -> card payment (the
+    project's order)."""
     now = now or timezone.now()
     found = _find(facts)
     if found is None:
         logger.warning("Stripe payment %s / %s is not a Ledgerdesk card payment", facts.checkout_session_id,
                        facts.payment_intent_id)
-        return None
+        return None, False
     customer = lock_customer(found.customer_id)
     if found.invoice_id:
         lock_invoice(found.invoice_id)
     payment = _lock_card_payment(found.pk)
     if payment.status == CardPaymentStatus.SUCCEEDED:
-        return payment  # already credited: the redirect, a webhook or a redelivery got here first
+        return payment, False  # already credited: the redirect, a webhook or a redelivery got here first
     if facts.currency != payment.currency or facts.amount != payment.amount_charged:
         raise CardPaymentError(
             f"Stripe reports {facts.amount} {facts.currency} for card payment {payment.pk}, which expected "
@@ -489,9 +488,9 @@ def _apply_paid(facts: gateway.PaymentFacts, *, actor: Actor, now: dt.datetime |
                "invoice": payment.invoice.number if payment.invoice_id else "",
                "invoice_payment_error": payment.invoice_payment_error,
                "usable_credits": customer.usable_credits, "current_balance": customer.current_balance},
-        at=now,
+        reason=reason, at=now,
     )
-    return payment
+    return payment, True
 
 
 def _remember_card(customer: Customer, payment: CardPayment) -> bool:
@@ -527,28 +526,29 @@ def _pay_invoice(payment: CardPayment, *, actor: Actor, now: dt.datetime) -> Non
 
 
 @transaction.atomic
-def _apply_failed(facts: gateway.PaymentFacts, *, actor: Actor, now: dt.datetime | None) -> CardPayment | None:
+def _apply_failed(facts: gateway.PaymentFacts, *, actor: Actor, now: dt.datetime | None,
+                  reason: str = "") -> tuple[CardPayment | None, bool]:
     """Record a failed attempt on our row (never a credit). A succeeded or cancelled row is left alone; the
-    same failure recorded twice is one change."""
+    same failure recorded twice is one change. Returns the row and whether this call changed it."""
     now = now or timezone.now()
     found = _find(facts)
     if found is None:
-        return None
+        return None, False
     payment = _lock_card_payment(found.pk)
     if payment.status not in (CardPaymentStatus.PENDING, CardPaymentStatus.FAILED):
-        return payment
-    reason = (facts.failure_message or "The card payment failed.")[:500]
+        return payment, False
+    message = (facts.failure_message or "The card payment failed.")[:500]
     code = (facts.failure_code or "")[:64]
     pi = facts.payment_intent_id or payment.payment_intent_id
-    if (payment.status == CardPaymentStatus.FAILED and payment.failure_reason == reason
+    if (payment.status == CardPaymentStatus.FAILED and payment.failure_reason == message
             and payment.failure_code == code and payment.payment_intent_id == pi):
-        return payment
+        return payment, False
     before = {"status": payment.status, "failure_reason": payment.failure_reason}
-    CardPayment.objects.filter(pk=payment.pk).update(status=CardPaymentStatus.FAILED, failure_reason=reason,
+    CardPayment.objects.filter(pk=payment.pk).update(status=CardPaymentStatus.FAILED, failure_reason=message,
                                                      failure_code=code, failed_at=now, payment_intent_id=pi)
     payment.refresh_from_db()
     audit_record(actor=actor, action="finance.card_payment.fail", app=APP, obj=payment,
                  customer_id=payment.customer_id, before=before,
-                 after={"status": payment.status, "failure_reason": reason, "failure_code": code,
-                        "payment_intent_id": pi}, at=now)
-    return payment
+                 after={"status": payment.status, "failure_reason": message, "failure_code": code,
+                        "payment_intent_id": pi}, reason=reason, at=now)
+    return payment, True

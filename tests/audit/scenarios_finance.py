@@ -120,3 +120,8 @@ SCENARIOS = {
     "finance.services.credit_notes.credit_note_issue": _credit_note,
     "finance.services.withdrawals.withdrawal_record": _withdrawal,
 }
+
+# Card services: their scenarios live beside these (tests/audit/scenarios_finance_cards.py).
+from tests.audit.scenarios_finance_cards import SCENARIOS as _CARD_SCENARIOS  # noqa: E402
+
+SCENARIOS.update(_CARD_SCENARIOS)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.stripe_fixtures import fake_stripe, fake_stripe_server  # noqa: F401
-
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 

@@ -94,6 +94,10 @@ class TestEvents:
         stored = StripeEvent.objects.get(event_id=created["id"])
         assert stored.status == StripeEventStatus.IGNORED and stored.type == "customer.created"
         assert top_ups(individual) == []
+        (event,) = AuditEvent.objects.filter(action="finance.stripe_event.process")
+        assert event.actor_kind == "stripe" and event.after["status"] == "ignored"
+        assert post_event(client, created).json()["result"] == "duplicate"
+        assert AuditEvent.objects.filter(action="finance.stripe_event.process").count() == 1
 
     def test_each_event_is_stored_once_and_a_redelivery_is_a_no_op(self, client, fake_stripe, individual):
         _, event = paid(fake_stripe, individual)
@@ -101,7 +105,9 @@ class TestEvents:
         assert results[1:] == ["duplicate", "duplicate"]
         assert StripeEvent.objects.filter(event_id=event["id"]).count() == 1
         assert top_ups(individual) == [Decimal("25")]
-        assert AuditEvent.objects.filter(action="finance.stripe_event.process").count() == 1
+        (fulfil,) = AuditEvent.objects.filter(action="finance.card_payment.fulfil")
+        assert fulfil.reason == f"Stripe event {event['id']} (checkout.session.completed)"
+        assert not AuditEvent.objects.filter(action="finance.stripe_event.process").exists()
 
     def test_payment_intent_succeeded_alone_credits_the_checkout_payment(self, client, fake_stripe, individual):
         payment, _ = paid(fake_stripe, individual)
