@@ -68,7 +68,7 @@ class TopUpForm(forms.Form):
     save_card = forms.BooleanField(required=False, label="Save this card for automatic top-ups")
     trigger_amount = MoneyInput(label="Auto top-up amount", required=False,
                                 help_text="How much each automatic top-up adds.")
-    limit_threshold = MoneyInput(label="When usable credits fall to", required=False, allow_zero=True,
+    limit_threshold = MoneyInput(label="When usable credits fall to", required=False,
                                  help_text="The daily check tops up when usable credits are at or below this.")
 
     def __init__(self, *args, minimum: Decimal | None = None, currency: str = "", **kwargs):

@@ -88,7 +88,7 @@ class CardPayment(models.Model):
                 name="card_payment_credited_iff_succeeded",
             ),
             models.CheckConstraint(
-                condition=Q(save_card=False) | (Q(trigger_amount__gt=0) & Q(limit_threshold__gte=0)),
+                condition=Q(save_card=False) | (Q(trigger_amount__gt=0) & Q(limit_threshold__gt=0)),
                 name="card_payment_auto_top_up_choices",
             ),
         ]

@@ -141,8 +141,8 @@ def card_top_up_start(*, customer_id: int, amount: Decimal, actor: Actor, succes
     if save_card:
         if trigger_amount is None or quantize(trigger_amount) < minimum:
             raise CardPaymentError(f"An automatic top-up must be at least {minimum} {customer.currency}.")
-        if limit_threshold is None or limit_threshold < ZERO:
-            raise CardPaymentError("The limit threshold must be zero or more.")
+        if limit_threshold is None or limit_threshold <= ZERO:
+            raise CardPaymentError("The limit threshold must be more than zero.")
         trigger_amount, limit_threshold = quantize(trigger_amount), quantize(limit_threshold)
     else:
         trigger_amount = limit_threshold = None
@@ -477,6 +477,8 @@ def _apply_paid(facts: gateway.PaymentFacts, *, actor: Actor, now: dt.datetime |
     )
     payment.refresh_from_db()
     card_saved = _remember_card(customer, payment)
+    if card_saved:
+        _apply_auto_top_up_choices(payment, actor=actor, now=now)
     if payment.invoice_id:
         _pay_invoice(payment, actor=actor, now=now)
         customer.refresh_from_db(fields=["amount_unbilled", "amount_due", "amount_reserved"])
@@ -508,6 +510,22 @@ def _remember_card(customer: Customer, payment: CardPayment) -> bool:
         for name, value in fields.items():
             setattr(customer, name, value)
     return saved
+
+
+def _apply_auto_top_up_choices(payment: CardPayment, *, actor: Actor, now: dt.datetime) -> None:
+    """The card is saved: the customer's choices (trigger amount, limit threshold) become their payment
+    settings with the card method and auto top-up on (finance's payment_settings_update_from_portal, which
+    records its own event). If the settings refuse them (the minimum top-up was raised meanwhile), the card
+    stays saved and the payment credited; the customer can choose again in the next top-up."""
+    from .auto_top_up import payment_settings_update_from_portal  # auto_top_up imports this module
+
+    try:
+        with transaction.atomic():
+            payment_settings_update_from_portal(customer_id=payment.customer_id,
+                                                trigger_amount=payment.trigger_amount,
+                                                limit_threshold=payment.limit_threshold, actor=actor, at=now)
+    except FinanceError as error:
+        logger.warning("Card payment %s: auto top-up settings not applied: %s", payment.pk, error)
 
 
 def _pay_invoice(payment: CardPayment, *, actor: Actor, now: dt.datetime) -> None:

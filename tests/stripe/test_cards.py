@@ -9,7 +9,7 @@ import pytest
 from audit.models import AuditEvent
 from customers.models import Bucket, Transaction, TransactionKind
 from fakestripe import AUTHENTICATION_ALWAYS, DECLINE_GENERIC, DECLINE_INSUFFICIENT_FUNDS
-from finance.models import CardPayment, CardPaymentStatus
+from finance.models import CardPayment, CardPaymentStatus, PaymentSettings
 from finance.services.cards import (
     CardPaymentError,
     card_charge_off_session,
@@ -92,6 +92,11 @@ class TestCheckoutTopUp:
         assert individual.stripe_payment_method_id == payment.payment_method_id
         assert (individual.card_brand, individual.card_last4) == ("visa", "4242")
         assert (payment.trigger_amount, payment.limit_threshold) == (Decimal("50"), Decimal("10"))
+        settings_ = PaymentSettings.objects.get(customer=individual)
+        assert (settings_.method, settings_.trigger_amount, settings_.limit_threshold,
+                settings_.auto_top_up_enabled) == ("card", Decimal("50"), Decimal("10"), True)
+        assert AuditEvent.objects.filter(action="finance.payment_settings.update_from_portal",
+                                         customer_id=individual.pk).count() == 1
 
     def test_without_saving_no_card_is_kept_but_the_stripe_customer_is_reused(self, fake_stripe, individual):
         first = start(individual)
@@ -108,6 +113,9 @@ class TestCheckoutTopUp:
             start(individual, save_card=True, trigger_amount=None, limit_threshold=Decimal("5"))
         with pytest.raises(CardPaymentError, match="threshold"):
             start(individual, save_card=True, trigger_amount=Decimal("50"), limit_threshold=None)
+        with pytest.raises(CardPaymentError, match="threshold"):
+            start(individual, save_card=True, trigger_amount=Decimal("50"), limit_threshold=Decimal("0"))
+        assert not CardPayment.objects.exists()
 
     def test_a_declined_card_is_recorded_and_never_credited(self, fake_stripe, individual):
         payment = start(individual)
