@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 
 from .models import (
+    PURCHASE_KINDS,
     USAGE_KINDS,
     Bucket,
     Customer,
@@ -27,6 +28,7 @@ from .models import (
 from .money import ZERO
 
 LATEST_TRANSACTIONS = 100
+REVERSIBLE_KINDS = USAGE_KINDS | PURCHASE_KINDS  # charges; other kinds are corrected by the app that made them
 
 
 # --- The customer list ----------------------------------------------------------------------------------
@@ -125,7 +127,10 @@ def transaction_summary(customer: Customer, *, kind: str = "", view: str = "") -
     """The latest 100 matching entries grouped by kind, and the count and total of all that match (so a
     figure with more than 100 rows behind it still adds up on the page). Three queries."""
     qs = transactions_for(customer, kind=kind, view=view)
-    latest = list(qs[:LATEST_TRANSACTIONS])
+    reversed_ = Transaction.objects.filter(reverses_id=OuterRef("pk"))
+    latest = list(qs.annotate(is_reversed=Exists(reversed_))[:LATEST_TRANSACTIONS])
+    for row in latest:
+        row.is_reversible = row.kind in REVERSIBLE_KINDS and row.reverses_id is None
     totals = qs.aggregate(count=Count("id"), total=Sum("amount"))
     return {
         "groups": group_by_kind(latest),

@@ -1,1 +1,398 @@
-"""Views: validate input, make one service call, render."""
+"""Staff pages for customers: the list, the customer page and its tabs, and the master wallets. Views
+validate input, make one service call and render; a refusal is shown on the page and changes nothing."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from audit.actors import Actor
+from audit.selectors import audit_events
+from common.lists import csv_response, iterate, paginate, querystring_without_page, wants_csv
+from common.permissions import staff_view
+
+from . import selectors
+from .forms import (
+    AdjustmentForm,
+    CustomerFilterForm,
+    CustomerForm,
+    NotificationFilterForm,
+    PortalUserForm,
+    SubscriptionForm,
+    TransactionFilterForm,
+    TransferForm,
+    WalletCreateForm,
+    WalletFundForm,
+)
+from .models import Customer, MasterWallet, Reservation, ReservationStatus, Subscription
+from .money import display
+from .services import (
+    ChargeError,
+    CustomerError,
+    ReservationError,
+    SubscriptionError,
+    WalletError,
+    adjustment_post,
+    customer_create,
+    customer_update,
+    customer_user_create,
+    master_wallet_create,
+    master_wallet_fund,
+    master_wallet_transfer,
+    reservation_release,
+    subscription_create,
+    subscription_update,
+)
+
+
+def _go(request, url: str) -> HttpResponse:
+    """Redirect; for htmx requests, a full page load of `url`."""
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+def _partial(request, template: str, name: str) -> str:
+    """The page, or only its `name` partial when htmx asks for that target."""
+    if request.htmx and request.htmx.target == name:
+        return f"{template}#{name}"
+    return template
+
+
+def _stamp() -> str:
+    return timezone.now().strftime("%Y%m%d-%H%M%S")
+
+
+# --- the list ------------------------------------------------------------------------------------------
+CUSTOMER_CSV_HEADER = ["code", "name", "account_type", "invoice_setup", "currency", "billing_email", "credit_limit",
+                       "expecting_invoice", "amount_due", "current_balance", "reserved_credits", "usable_credits",
+                       "show_invoices_tab"]
+
+
+def _customer_csv_row(c: Customer) -> list:
+    return [c.code, c.name, c.account_type, c.invoice_setup, c.currency, c.billing_email, c.credit_limit,
+            c.amount_unbilled, c.amount_due, c.current_balance, c.amount_reserved, c.usable_credits,
+            "yes" if c.show_invoices_tab else "no"]
+
+
+@require_GET
+@staff_view("customers.view_customer")
+def customer_list(request):
+    form = CustomerFilterForm(request.GET or None, currencies=selectors.currencies())
+    customers = selectors.customer_list(**form.filters())
+    if wants_csv(request):
+        return csv_response(f"customers-{_stamp()}.csv", CUSTOMER_CSV_HEADER, iterate(customers, _customer_csv_row))
+    context = {"form": form, "page": paginate(request, customers), "qs": querystring_without_page(request)}
+    return render(request, _partial(request, "customers/customer_list.html", "customer-table"), context)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_view("customers.add_customer")
+def customer_new(request):
+    form = CustomerForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = {k: v for k, v in form.cleaned_data.items() if k != "reason"}
+        try:
+            customer = customer_create(**data, actor=Actor.from_request(request))
+        except CustomerError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Customer {customer.code} created.")
+            return _go(request, reverse("customers:detail", args=[customer.pk]))
+    template = "customers/customer_form.html"
+    return render(request, f"{template}#customer-form" if request.htmx else template, {"form": form, "customer": None})
+
+
+@require_http_methods(["GET", "POST"])
+@staff_view("customers.change_customer")
+def customer_edit(request, pk: int):
+    customer = get_object_or_404(Customer, pk=pk)
+    initial = {f: getattr(customer, f) for f in ("name", "code", "billing_email", "currency", "account_type",
+                                                 "invoice_setup", "show_invoices_tab")}
+    initial["credit_limit"] = display(customer.credit_limit).replace(",", "")
+    form = CustomerForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            customer_update(customer_id=customer.pk, actor=Actor.from_request(request), **form.cleaned_data)
+        except CustomerError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Settings of {customer.code} saved.")
+            return _go(request, reverse("customers:detail", args=[customer.pk]))
+    template = "customers/customer_form.html"
+    return render(request, f"{template}#customer-form" if request.htmx else template,
+                  {"form": form, "customer": customer})
+
+
+# --- the customer page and its tabs --------------------------------------------------------------------
+def _tab_context(request, customer: Customer, tab: str) -> dict:
+    return {"customer": customer, "figures": selectors.customer_figures(customer), "tab": tab}
+
+
+@require_GET
+@staff_view("customers.view_customer")
+def customer_detail(request, pk: int):
+    """The Payment tab: the figures, each linking to the rows that make it up."""
+    customer = get_object_or_404(Customer, pk=pk)
+    context = _tab_context(request, customer, "payment")
+    context["portal_users"] = list(customer.users.select_related("user").order_by("user__username"))
+    context["subscription_totals"] = selectors.subscription_totals(customer)
+    return render(request, "customers/customer_detail.html", context)
+
+
+TRANSACTION_CSV_HEADER = ["id", "occurred_at", "kind", "amount", "currency", "figure", "billed_by", "billed_at",
+                          "reference", "description"]
+
+
+@require_GET
+@staff_view("customers.view_customer", "customers.view_transaction")
+def customer_transactions(request, pk: int):
+    customer = get_object_or_404(Customer, pk=pk)
+    form = TransactionFilterForm(request.GET or None)
+    filters = form.filters()
+    if wants_csv(request):
+        rows = selectors.transactions_for(customer, **filters)
+
+        def row(t):
+            figure = "billed" if t.billed_at else t.bucket
+            return [t.pk, t.occurred_at.isoformat(), t.kind, t.amount, customer.currency, figure, t.billed_document,
+                    t.billed_at.isoformat() if t.billed_at else "", t.reference, t.description]
+
+        return csv_response(f"transactions-{customer.code}-{_stamp()}.csv", TRANSACTION_CSV_HEADER, iterate(rows, row))
+    context = _tab_context(request, customer, "transactions")
+    context.update(form=form, summary=selectors.transaction_summary(customer, **filters),
+                   view_label=selectors.TRANSACTION_VIEWS.get(filters.get("view", ""), ("",))[0],
+                   qs=querystring_without_page(request), limit=selectors.LATEST_TRANSACTIONS)
+    return render(request, _partial(request, "customers/customer_transactions.html", "transaction-table"), context)
+
+
+@require_GET
+@staff_view("customers.view_customer", "customers.view_reservation")
+def customer_reservations(request, pk: int):
+    customer = get_object_or_404(Customer, pk=pk)
+    status = request.GET.get("status", ReservationStatus.OPEN)
+    if status not in ReservationStatus.values:
+        status = ""
+    reservations = selectors.reservations_for(customer, status=status)
+    context = _tab_context(request, customer, "reservations")
+    context.update(page=paginate(request, reservations), status=status, statuses=ReservationStatus.choices,
+                   qs=querystring_without_page(request), now=timezone.now())
+    return render(request, "customers/customer_reservations.html", context)
+
+
+@require_POST
+@staff_view("customers.change_reservation")
+def reservation_release_view(request, pk: int, reservation_pk: int):
+    reservation = get_object_or_404(Reservation, pk=reservation_pk, customer_id=pk)
+    try:
+        reservation_release(reservation_id=reservation.pk, actor=Actor.from_request(request), at=timezone.now(),
+                            reason=request.POST.get("reason", "")[:255] or "Released by staff")
+    except ReservationError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Reservation #{reservation.pk} released: its credits are usable again.")
+    return _go(request, reverse("customers:reservations", args=[pk]))
+
+
+@require_GET
+@staff_view("customers.view_customer", "customers.view_subscription")
+def customer_subscriptions(request, pk: int):
+    customer = get_object_or_404(Customer, pk=pk)
+    active = request.GET.get("active", "")
+    context = _tab_context(request, customer, "subscriptions")
+    context.update(subscriptions=list(selectors.subscriptions_for(customer, active=active)), active=active,
+                   totals=selectors.subscription_totals(customer))
+    return render(request, "customers/customer_subscriptions.html", context)
+
+
+def _subscription_form(request, customer: Customer, subscription: Subscription | None):
+    initial = {}
+    if subscription is not None:
+        initial = {f: getattr(subscription, f) for f in ("product", "kind", "quantity", "period_months",
+                                                         "renewal_date", "is_active")}
+        initial["renewal_price"] = display(subscription.renewal_price).replace(",", "")
+        initial["renewal_cost"] = display(subscription.renewal_cost).replace(",", "")
+    form = SubscriptionForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        actor = Actor.from_request(request)
+        try:
+            if subscription is None:
+                saved = subscription_create(customer_id=customer.pk, actor=actor, **form.cleaned_data)
+            else:
+                saved = subscription_update(subscription_id=subscription.pk, actor=actor, **form.cleaned_data)
+        except SubscriptionError as exc:
+            form.add_error(None, str(exc))
+        else:
+            note = (f" Its margin is negative ({display(saved.margin)} {customer.currency} per unit): the cost is "
+                    "above the price.") if saved.margin < 0 else ""
+            (messages.warning if note else messages.success)(request, f"Subscription {saved.product} saved.{note}")
+            return _go(request, reverse("customers:subscriptions", args=[customer.pk]))
+    template = "customers/subscription_form.html"
+    return render(request, f"{template}#subscription-form" if request.htmx else template,
+                  {"form": form, "customer": customer, "subscription": subscription})
+
+
+@require_http_methods(["GET", "POST"])
+@staff_view("customers.add_subscription")
+def subscription_new(request, pk: int):
+    return _subscription_form(request, get_object_or_404(Customer, pk=pk), None)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_view("customers.change_subscription")
+def subscription_edit(request, pk: int, subscription_pk: int):
+    subscription = get_object_or_404(Subscription, pk=subscription_pk, customer_id=pk)
+    return _subscription_form(request, subscription.customer, subscription)
+
+
+@require_GET
+@staff_view("customers.view_customer", "customers.view_notification")
+def customer_notifications(request, pk: int):
+    customer = get_object_or_404(Customer, pk=pk)
+    form = NotificationFilterForm(request.GET or None)
+    context = _tab_context(request, customer, "notifications")
+    context.update(form=form, page=paginate(request, selectors.notifications_for(customer, **form.filters())),
+                   qs=querystring_without_page(request))
+    return render(request, _partial(request, "customers/customer_notifications.html", "notification-table"), context)
+
+
+@require_GET
+@staff_view("customers.view_customer", "audit.view_auditevent")
+def customer_audit(request, pk: int):
+    customer = get_object_or_404(Customer, pk=pk)
+    context = _tab_context(request, customer, "audit")
+    context.update(page=paginate(request, audit_events(customer_id=customer.pk)), qs=querystring_without_page(request))
+    return render(request, "customers/customer_audit.html", context)
+
+
+# --- actions on a customer -----------------------------------------------------------------------------
+@require_http_methods(["GET", "POST"])
+@staff_view("customers.view_customer", "customers.add_transaction")
+def adjustment_new(request, pk: int):
+    customer = get_object_or_404(Customer, pk=pk)
+    initial = {"reverses": request.GET.get("reverses")} if (request.GET.get("reverses") or "").isdigit() else {}
+    form = AdjustmentForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            row = adjustment_post(customer_id=customer.pk, reverses_id=data["reverses"], amount=data["amount"],
+                                  reason=data["reason"], actor=Actor.from_request(request), at=timezone.now())
+        except ChargeError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Adjustment #{row.pk} of {display(row.amount)} {customer.currency} posted.")
+            return _go(request, reverse("customers:transactions", args=[customer.pk]))
+    template = "customers/adjustment_form.html"
+    return render(request, f"{template}#adjustment-form" if request.htmx else template,
+                  {"form": form, "customer": customer})
+
+
+@require_http_methods(["GET", "POST"])
+@staff_view("customers.view_customer", "customers.add_masterwalletentry")
+def transfer_new(request, pk: int):
+    customer = get_object_or_404(Customer, pk=pk)
+    form = TransferForm(request.POST or None, currency=customer.currency)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            master_wallet_transfer(customer_id=customer.pk, amount=data["amount"], wallet_id=data["wallet"].pk,
+                                   reference=data["reference"], actor=Actor.from_request(request), at=timezone.now())
+        except WalletError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"{display(data['amount'])} {customer.currency} of credit issued to "
+                                      f"{customer.code} from {data['wallet'].name}.")
+            return _go(request, reverse("customers:detail", args=[customer.pk]))
+    template = "customers/transfer_form.html"
+    return render(request, f"{template}#transfer-form" if request.htmx else template,
+                  {"form": form, "customer": customer})
+
+
+@require_http_methods(["GET", "POST"])
+@staff_view("customers.view_customer", "customers.add_customeruser")
+def portal_user_new(request, pk: int):
+    customer = get_object_or_404(Customer, pk=pk)
+    form = PortalUserForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            customer_user_create(customer_id=customer.pk, username=data["username"], email=data["email"],
+                                 password=data["password"], actor=Actor.from_request(request))
+        except CustomerError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Portal login {data['username']} created for {customer.code}.")
+            return _go(request, reverse("customers:detail", args=[customer.pk]))
+    template = "customers/portal_user_form.html"
+    return render(request, f"{template}#portal-user-form" if request.htmx else template,
+                  {"form": form, "customer": customer})
+
+
+# --- master wallets ------------------------------------------------------------------------------------
+@require_GET
+@staff_view("customers.view_masterwallet")
+def wallet_list(request):
+    return render(request, "customers/masterwallet_list.html", {"wallets": list(selectors.master_wallets())})
+
+
+@require_http_methods(["GET", "POST"])
+@staff_view("customers.add_masterwallet")
+def wallet_new(request):
+    form = WalletCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            wallet = master_wallet_create(actor=Actor.from_request(request), **form.cleaned_data)
+        except WalletError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Wallet {wallet.name} opened.")
+            return _go(request, reverse("customers:wallet", args=[wallet.pk]))
+    template = "customers/masterwallet_form.html"
+    return render(request, f"{template}#wallet-form" if request.htmx else template, {"form": form})
+
+
+def _wallet_page(request, wallet: MasterWallet, form: WalletFundForm) -> HttpResponse:
+    entries = selectors.master_wallet_entries(wallet)
+    context = {"wallet": wallet, "form": form, "page": paginate(request, entries), "qs": querystring_without_page(request)}
+    template = "customers/masterwallet_detail.html"
+    if request.htmx and request.method == "POST":
+        template += "#fund-form"
+    return render(request, template, context)
+
+
+@require_GET
+@staff_view("customers.view_masterwallet")
+def wallet_detail(request, wallet_pk: int):
+    wallet = get_object_or_404(MasterWallet, pk=wallet_pk)
+    if wants_csv(request):
+        return csv_response(
+            f"wallet-{wallet.pk}-{_stamp()}.csv", ["id", "created_at", "amount", "currency", "customer", "reference"],
+            iterate(selectors.master_wallet_entries(wallet),
+                    lambda e: [e.pk, e.created_at.isoformat(), e.amount, wallet.currency,
+                               e.customer.code if e.customer else "", e.reference]))
+    return _wallet_page(request, wallet, WalletFundForm())
+
+
+@require_POST
+@staff_view("customers.view_masterwallet", "customers.add_masterwalletentry")
+def wallet_fund(request, wallet_pk: int):
+    wallet = get_object_or_404(MasterWallet, pk=wallet_pk)
+    form = WalletFundForm(request.POST)
+    if form.is_valid():
+        try:
+            master_wallet_fund(wallet_id=wallet.pk, amount=form.cleaned_data["amount"],
+                               reference=form.cleaned_data["reference"], actor=Actor.from_request(request),
+                               at=timezone.now())
+        except WalletError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"{display(form.cleaned_data['amount'])} {wallet.currency} added to "
+                                      f"{wallet.name}.")
+            return _go(request, reverse("customers:wallet", args=[wallet.pk]))
+    return _wallet_page(request, wallet, form)

@@ -1,0 +1,155 @@
+"""Forms: input types only (text to Decimal, dates, choices). The rules live in the services; a refusal
+comes back as a domain error the view adds to the form."""
+
+from __future__ import annotations
+
+from django import forms
+
+from .models import (
+    PURCHASE_KINDS,
+    AccountType,
+    InvoiceSetup,
+    MasterWallet,
+    NotificationKind,
+    ReservationStatus,
+    TransactionKind,
+)
+from .money import MoneyError, parse_amount
+from .selectors import TRANSACTION_VIEWS
+
+
+class AmountField(forms.CharField):
+    """An exact amount typed by a person: '1,250.50' -> Decimal('1250.500000'); never a float."""
+
+    def __init__(self, *, allow_zero: bool = False, allow_negative: bool = False, **kwargs):
+        self.allow_zero, self.allow_negative = allow_zero, allow_negative
+        kwargs.setdefault("widget", forms.TextInput(attrs={"inputmode": "decimal", "class": "amount-input",
+                                                           "autocomplete": "off"}))
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        value = super().clean(value)
+        if value in self.empty_values:
+            return None
+        try:
+            return parse_amount(value, field=str(self.label or "Amount"), allow_zero=self.allow_zero,
+                                allow_negative=self.allow_negative)
+        except MoneyError as exc:
+            raise forms.ValidationError(str(exc))
+
+
+def _with_all(choices, label="All") -> list[tuple[str, str]]:
+    return [("", label), *[(value, text) for value, text in choices]]
+
+
+class CustomerFilterForm(forms.Form):
+    q = forms.CharField(required=False, label="Search", widget=forms.TextInput(
+        attrs={"type": "search", "placeholder": "Name or code", "autocomplete": "off"}))
+    account_type = forms.ChoiceField(required=False, label="Prepaid / postpaid", choices=_with_all(AccountType.choices))
+    invoice_setup = forms.ChoiceField(required=False, label="Invoice setup", choices=_with_all(InvoiceSetup.choices))
+    currency = forms.ChoiceField(required=False, choices=[("", "All")])
+
+    def __init__(self, *args, currencies: list[str] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["currency"].choices = [("", "All"), *[(c, c) for c in currencies]]
+
+    def filters(self) -> dict:
+        if not self.is_bound or not self.is_valid():
+            return {}
+        return {k: v for k, v in self.cleaned_data.items() if v}
+
+
+class CustomerForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    code = forms.CharField(max_length=32, help_text="Short unique code, e.g. ACME (letters, digits, - and _).")
+    billing_email = forms.EmailField()
+    currency = forms.CharField(max_length=3, initial="SGD", help_text="ISO 4217, e.g. SGD. Fixed once the account "
+                                                                       "has transactions.")
+    account_type = forms.ChoiceField(choices=AccountType.choices, label="Prepaid or postpaid")
+    invoice_setup = forms.ChoiceField(choices=InvoiceSetup.choices)
+    credit_limit = AmountField(allow_zero=True, initial="0", help_text="Postpaid only: how much may be borrowed "
+                                                                         "against unbilled usage.")
+    show_invoices_tab = forms.BooleanField(required=False, initial=True, label="Portal: show the Invoices tab")
+    reason = forms.CharField(required=False, max_length=255, help_text="Why (kept in the audit trail).")
+
+
+class TransactionFilterForm(forms.Form):
+    kind = forms.ChoiceField(required=False, label="Type", choices=_with_all(TransactionKind.choices))
+    view = forms.ChoiceField(required=False, label="Figure",
+                             choices=_with_all([(k, label) for k, (label, _) in TRANSACTION_VIEWS.items()],
+                                               "All transactions"))
+
+    def filters(self) -> dict:
+        if not self.is_bound or not self.is_valid():
+            return {}
+        return {k: v for k, v in self.cleaned_data.items() if v}
+
+
+class AdjustmentForm(forms.Form):
+    reverses = forms.IntegerField(required=False, min_value=1, label="Reverse transaction #",
+                                  help_text="Posts the exact opposite of that charge. Leave empty for a free "
+                                            "adjustment.")
+    amount = AmountField(required=False, allow_negative=True, help_text="+ in the customer's favour (CR), − owed (DR). "
+                                                                        "Not needed for a reversal.")
+    reason = forms.CharField(max_length=255, widget=forms.TextInput(attrs={"autocomplete": "off"}))
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("reverses") and data.get("amount") is None and "amount" not in self.errors:
+            self.add_error("amount", "Give an amount, or the number of the transaction to reverse.")
+        return data
+
+
+class TransferForm(forms.Form):
+    amount = AmountField()
+    wallet = forms.ModelChoiceField(queryset=MasterWallet.objects.none(), required=True, empty_label=None,
+                                    label="From master wallet")
+    reference = forms.CharField(required=False, max_length=120)
+
+    def __init__(self, *args, currency: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["wallet"].queryset = MasterWallet.objects.filter(currency=currency).order_by("pk")
+        self.fields["wallet"].label_from_instance = lambda w: f"{w.name} ({w.balance:,.2f} {w.currency})"
+
+
+class SubscriptionForm(forms.Form):
+    product = forms.CharField(max_length=120)
+    kind = forms.ChoiceField(choices=[(k.value, k.label) for k in TransactionKind if k in PURCHASE_KINDS])
+    quantity = forms.IntegerField(min_value=1, initial=1)
+    period_months = forms.IntegerField(min_value=1, initial=1, label="Renews every (months)")
+    renewal_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    renewal_price = AmountField(allow_zero=True, help_text="What the customer pays per unit at renewal.")
+    renewal_cost = AmountField(allow_zero=True, help_text="What it costs us per unit at renewal.")
+    is_active = forms.BooleanField(required=False, initial=True, label="Active")
+
+
+class PortalUserForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    email = forms.EmailField(required=False)
+    password = forms.CharField(widget=forms.PasswordInput(render_value=False), min_length=1,
+                               help_text="At least 8 characters, not a common password.")
+
+
+class ReservationFilterForm(forms.Form):
+    status = forms.ChoiceField(required=False, choices=_with_all(ReservationStatus.choices), initial="open")
+
+
+class NotificationFilterForm(forms.Form):
+    kind = forms.ChoiceField(required=False, label="Type", choices=_with_all(NotificationKind.choices))
+    status = forms.ChoiceField(required=False, choices=_with_all([("sent", "Sent"), ("failed", "Failed"),
+                                                                  ("queued", "Queued")]))
+
+    def filters(self) -> dict:
+        if not self.is_bound or not self.is_valid():
+            return {}
+        return {k: v for k, v in self.cleaned_data.items() if v}
+
+
+class WalletCreateForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    currency = forms.CharField(max_length=3, initial="SGD")
+
+
+class WalletFundForm(forms.Form):
+    amount = AmountField()
+    reference = forms.CharField(max_length=120, help_text="Where the money comes from, e.g. a bank transfer reference.")
