@@ -98,3 +98,5 @@ class WithdrawalAdmin(ServiceOnlyAdmin):
     search_fields = ("=id", "reference", "customer__name", "customer__code")
     list_select_related = ("customer",)
     date_hierarchy = "paid_date"
+
+from . import admin_stripe  # noqa: E402,F401 - card payments and Stripe events (the card work owns that file)
