@@ -26,7 +26,6 @@ class AuditEventAdmin(ReadOnlyAdmin):
                     "object_id", "customer_id")
     list_filter = ("app", "actor_kind", "occurred_at")
     search_fields = ("actor_label", "action", "object_repr", "=object_id", "=request_id", "reason")
-    date_hierarchy = "occurred_at"
     show_full_result_count = False
     list_per_page = 50
     fields = ("occurred_at", "actor_kind", "actor_label", "actor_user_id", "app", "action", "object_type",
