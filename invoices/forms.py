@@ -72,7 +72,7 @@ class CustomerCodeField(forms.CharField):
 def _billing_to_attrs():
     return {"list": "customer-options", "autocomplete": "off", "placeholder": "Customer code or name",
             "hx-trigger": "input changed delay:250ms", "hx-target": "#customer-options", "hx-swap": "innerHTML",
-            "hx-sync": "this:replace"}
+            "hx-sync": "this:queue last"}
 
 
 class _CustomerPickerForm(forms.Form):
