@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import stripe
 from django.conf import settings
@@ -301,6 +302,19 @@ def payment_intent_charge_off_session(*, amount: Decimal, currency: str, stripe_
             payment_intent_id=facts.payment_intent_id,
         )
     return facts
+
+
+# --- where the customer pays ----------------------------------------------------------------------------
+STRIPE_CHECKOUT_ORIGIN = "https://checkout.stripe.com"
+
+
+def checkout_origin() -> str:
+    """The origin of the hosted Checkout page (for the CSP form-action of pages whose form leads there):
+    Stripe's own, or the local fake's when STRIPE_API_BASE points at it."""
+    if settings.STRIPE_API_BASE:
+        parts = urlsplit(settings.STRIPE_API_BASE)
+        return f"{parts.scheme}://{parts.netloc}"
+    return STRIPE_CHECKOUT_ORIGIN
 
 
 # --- webhooks -----------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from customers.models import Customer, CustomerUser
+from finance import gateway
 
 
 def customer_of(user) -> Customer | None:
@@ -39,4 +40,17 @@ def portal_view(view):
         return view(request, *args, **kwargs)
 
     wrapper.portal_view = True  # read by the test that checks every portal view is protected
+    return wrapper
+
+
+def leads_to_checkout(view):
+    """For pages whose form answers with a redirect to Stripe's hosted Checkout page: browsers apply the
+    page's CSP form-action to that redirect, so the Checkout origin is added to it for these pages only."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        response._csp_update = {"form-action": [gateway.checkout_origin()]}
+        return response
+
     return wrapper

@@ -32,7 +32,7 @@ from .forms import (
     TopUpForm,
     TransactionFilterForm,
 )
-from .permissions import customer_of, portal_view
+from .permissions import customer_of, leads_to_checkout, portal_view
 
 
 # --- access -------------------------------------------------------------------------------------------
@@ -146,6 +146,7 @@ def invoice_pdf(request, invoice_id: int):
 
 @require_http_methods(["GET", "POST"])
 @portal_view
+@leads_to_checkout
 def invoice_pay(request, invoice_id: int):
     """`$`: credits first. When they cover the invoice one click pays it; when they fall short, the page
     says by how much and offers a card top-up of the shortfall (or more), which then pays the invoice."""
@@ -177,6 +178,7 @@ def invoice_pay(request, invoice_id: int):
 
 @require_POST
 @portal_view
+@leads_to_checkout
 def invoice_pay_by_card(request, invoice_id: int):
     """Top up the shortfall (or more) by card on Stripe's Checkout page; the credit then pays the invoice."""
     _invoices_tab(request)
@@ -211,12 +213,13 @@ def _to_checkout(payment: CardPayment) -> HttpResponseRedirect:
 # --- top-up by card -----------------------------------------------------------------------------------
 def _return_urls(request) -> dict[str, str]:
     success = request.build_absolute_uri(reverse("portal:card-success")) + "?session_id={CHECKOUT_SESSION_ID}"
-    cancel = request.build_absolute_uri(reverse("portal:card-cancelled")) + "?session_id={CHECKOUT_SESSION_ID}"
+    cancel = request.build_absolute_uri(reverse("portal:card-cancelled")) + "?payment={CARD_PAYMENT_ID}"
     return {"success_url": success, "cancel_url": cancel}
 
 
 @require_http_methods(["GET", "POST"])
 @portal_view
+@leads_to_checkout
 def top_up(request):
     customer = request.customer
     form = TopUpForm(request.POST or None, currency=customer.currency)
@@ -270,7 +273,12 @@ def card_success(request):
 @require_GET
 @portal_view
 def card_cancelled(request):
-    payment = _card_payment_from_session(request)
+    """The customer left Stripe's page without paying (Stripe puts no session id in the cancel URL, so it
+    carries our card payment's id, looked up within the customer)."""
+    payment_id = request.GET.get("payment", "")
+    if not payment_id.isdigit():
+        raise Http404("No card payment.")
+    payment = get_object_or_404(CardPayment, customer=request.customer, pk=int(payment_id))
     payment = cards.card_payment_cancel(card_payment_id=payment.pk, customer_id=request.customer.pk,
                                         actor=Actor.from_request(request))
     return render(request, "portal/card_result.html", {

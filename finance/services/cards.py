@@ -117,7 +117,8 @@ def card_top_up_start(*, customer_id: int, amount: Decimal, actor: Actor, succes
     `invoice_id`) a top-up of at least the invoice's shortfall that then pays the invoice with credits.
 
     With `save_card` the card is kept for automatic top-ups of `trigger_amount` whenever usable credits
-    fall to `limit_threshold`. `success_url` must contain {CHECKOUT_SESSION_ID}. Returns the row, whose
+    fall to `limit_threshold`. `success_url` must contain {CHECKOUT_SESSION_ID} (Stripe fills it in);
+    `{CARD_PAYMENT_ID}` in `cancel_url` becomes our row's id (Stripe fills nothing in there). Returns the row, whose
     `checkout_url` the customer is sent to. Nothing is credited here."""
     now = now or timezone.now()
     customer = Customer.objects.get(pk=customer_id)
@@ -173,7 +174,7 @@ def card_top_up_start(*, customer_id: int, amount: Decimal, actor: Actor, succes
             description=description,
             idempotency_key=payment.idempotency_key,
             success_url=success_url,
-            cancel_url=cancel_url,
+            cancel_url=cancel_url.replace("{CARD_PAYMENT_ID}", str(payment.pk)),
             metadata={"card_payment": str(payment.pk), "customer": str(customer.pk),
                       "purpose": payment.purpose},
             stripe_customer_id=customer.stripe_customer_id,

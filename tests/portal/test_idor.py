@@ -20,7 +20,7 @@ MATRIX = [
     ("portal:invoice-pay", "post", "path"),
     ("portal:invoice-pay-card", "post", "path"),
     ("portal:card-success", "get", "session"),
-    ("portal:card-cancelled", "get", "session"),
+    ("portal:card-cancelled", "get", "payment"),
 ]
 
 
@@ -35,6 +35,8 @@ def acme_things(acme, fake_stripe):
 def url_for(name, how, invoice, payment):
     if how == "path":
         return reverse(name, args=[invoice.pk])
+    if how == "payment":
+        return f"{reverse(name)}?payment={payment.pk}"
     return f"{reverse(name)}?session_id={payment.checkout_session_id}"
 
 
@@ -58,6 +60,8 @@ def test_unknown_ids_are_404_too(portal_client, acme_things):
     assert portal_client.get(reverse("portal:invoice-pdf", args=[999999])).status_code == 404
     assert portal_client.get(f"{reverse('portal:card-success')}?session_id=cs_test_nope").status_code == 404
     assert portal_client.get(reverse("portal:card-success")).status_code == 404
+    assert portal_client.get(f"{reverse('portal:card-cancelled')}?payment=999999").status_code == 404
+    assert portal_client.get(f"{reverse('portal:card-cancelled')}?payment=x").status_code == 404
 
 
 def test_the_matrix_covers_every_portal_url_that_takes_an_id():

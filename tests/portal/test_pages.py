@@ -162,3 +162,18 @@ class TestAuditTrail:
         assert "Finance team" in html and "finance-jane" not in html
         assert "access.sign_in" in html and "acme-portal" in html
         assert "Globex Renamed" not in html
+
+
+class TestContentSecurityPolicy:
+    def test_only_the_pages_whose_form_leads_to_checkout_allow_its_origin(self, portal_client, acme, fake_stripe):
+        invoice = purchase_invoice(acme, "30")
+        for url in (reverse("portal:top-up"), reverse("portal:invoice-pay", args=[invoice.pk])):
+            policy = portal_client.get(url)["Content-Security-Policy"]
+            assert f"form-action 'self' {fake_stripe.url}" in policy, policy
+        policy = portal_client.get(reverse("portal:home"))["Content-Security-Policy"]
+        assert fake_stripe.url not in policy and "script-src 'self'" in policy
+
+    def test_with_the_real_stripe_it_is_stripes_checkout(self, portal_client, settings):
+        settings.STRIPE_API_BASE = ""
+        policy = portal_client.get(reverse("portal:top-up"))["Content-Security-Policy"]
+        assert "https://checkout.stripe.com" in policy

@@ -125,7 +125,8 @@ class TestCreditsFallShort:
         assert invoice.status == InvoiceStatus.SENT and invoice.amount_paid == 0
         assert not Allocation.objects.exists()
         assert acme.current_balance == Decimal("-35") and acme.amount_reserved == 0  # 25 - 60, as before
-        cancel = f"{reverse('portal:card-cancelled')}?session_id={payment.checkout_session_id}"
+        cancel = fake_stripe.get(payment.checkout_session_id)["cancel_url"]
+        assert cancel == f"http://testserver{reverse('portal:card-cancelled')}?payment={payment.pk}"
         html = portal_client.get(cancel).content.decode()
         assert f"invoice {invoice.number} is still open" in html
 

@@ -10,7 +10,7 @@ from fakestripe import SUCCESS_VISA
 CUSTOMER = Actor(kind="customer", label="acme-portal", user_id=1, ip="127.0.0.1")
 STRIPE = Actor.stripe("evt")
 SUCCESS_URL = "http://testserver/portal/card/success/?session_id={CHECKOUT_SESSION_ID}"
-CANCEL_URL = "http://testserver/portal/card/cancelled/?session_id={CHECKOUT_SESSION_ID}"
+CANCEL_URL = "http://testserver/portal/card/cancelled/?payment={CARD_PAYMENT_ID}"
 
 
 def start(customer, amount="25.00", **kwargs):
