@@ -93,6 +93,10 @@ def allocation_reverse(*, allocation: Allocation, actor: Actor, reason: str = ""
     credit) gets it back as unallocated. The row is kept, marked reversed. Undoing the allocation that
     provisioned a top-up invoice removes the top-up, refused while its credits are spent."""
     at = when(at)
+    try:  # the row's links never change: read them fresh rather than trust the caller's instance
+        allocation = Allocation.objects.get(pk=allocation.pk)
+    except Allocation.DoesNotExist:
+        raise AllocationError("This allocation does not exist.")
     customer = lock_customer(allocation.customer_id)
     invoice = lock_invoice(allocation.invoice_id)
     payment = lock_payment(allocation.payment_id) if allocation.payment_id else None
@@ -156,7 +160,11 @@ def invoice_pay_with_credits(*, invoice: Invoice, amount: object, actor: Actor,
     how much), for top-up invoices, and for invoices not awaiting payment."""
     at = when(at)
     amount = checked_amount(amount, error=AllocationError)
-    customer = lock_customer(invoice.customer_id)
+    try:
+        customer_id = Invoice.objects.values_list("customer_id", flat=True).get(pk=invoice.pk)
+    except Invoice.DoesNotExist:
+        raise AllocationError("This invoice does not exist.")
+    customer = lock_customer(customer_id)
     invoice = lock_invoice(invoice.pk)
     if invoice.type == InvoiceType.TOP_UP:
         raise AllocationError(f"{invoice.number} is a top-up invoice: it is paid by a payment, not with credits.")

@@ -139,6 +139,10 @@ def top_up_remove(*, top_up: TopUp, actor: Actor, reason: str = "", at: dt.datet
     """Remove a top-up (a top-up payment, or a provisioned top-up invoice: the invoice goes back to awaiting
     payment) while its credits are unspent; the money goes back to the payment's unallocated amount."""
     at = when(at)
+    try:  # the row's links never change: read them fresh rather than trust the caller's instance
+        top_up = TopUp.objects.get(pk=top_up.pk)
+    except TopUp.DoesNotExist:
+        raise TopUpError("This top-up does not exist.")
     customer = lock_customer(top_up.customer_id)
     invoice = lock_invoice(top_up.invoice_id) if top_up.invoice_id else None
     payment = lock_payment(top_up.payment_id)
