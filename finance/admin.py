@@ -99,4 +99,6 @@ class WithdrawalAdmin(ServiceOnlyAdmin):
     list_select_related = ("customer",)
     date_hierarchy = "paid_date"
 
-from . import admin_stripe  # noqa: E402,F401 - card payments and Stripe events (the card work owns that file)
+# Card payments and Stripe events (admin_stripe.py, the card work owns that file); payment settings and
+# the auto top-up log (admin_settings.py).
+from . import admin_settings, admin_stripe  # noqa: E402,F401

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from audit.actors import Actor
@@ -21,10 +22,12 @@ from .services.auto_top_up import JOB_LABEL, auto_top_up_notice_deliver, run_dai
 @shared_task(name="finance.tasks.daily_auto_top_up", bind=True, acks_late=True, reject_on_worker_lost=True)
 def daily_auto_top_up(self, run_date: str | None = None) -> dict:
     """The day's auto top-up. `run_date` (YYYY-MM-DD) defaults to today in the operator's timezone
-    (settings.TIME_ZONE), taken when the task runs."""
+    (settings.TIME_ZONE), taken when the task runs. settings.LEDGERDESK_AUTO_TOP_UP_THREADS (default 1)
+    shares the candidates among threads."""
     day = dt.date.fromisoformat(run_date) if run_date else timezone.localdate()
     run = run_daily_auto_top_up(run_date=day, actor=Actor.system(JOB_LABEL), trigger=AutoTopUpTrigger.BEAT,
-                                task_id=self.request.id or "")
+                                task_id=self.request.id or "",
+                                threads=getattr(settings, "LEDGERDESK_AUTO_TOP_UP_THREADS", 1))
     return {"run": run.pk, "run_date": day.isoformat(), "customers": run.customers_count,
             "fired": run.fired_count, "failed": run.failed_count, "skipped": run.skipped_count}
 

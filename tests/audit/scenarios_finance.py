@@ -125,3 +125,8 @@ SCENARIOS = {
 from tests.audit.scenarios_finance_cards import SCENARIOS as _CARD_SCENARIOS  # noqa: E402
 
 SCENARIOS.update(_CARD_SCENARIOS)
+
+# Payment settings and the auto top-up: tests/audit/scenarios_finance_settings.py.
+from tests.audit.scenarios_finance_settings import SCENARIOS as _SETTINGS_SCENARIOS  # noqa: E402
+
+SCENARIOS.update(_SETTINGS_SCENARIOS)

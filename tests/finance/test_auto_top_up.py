@@ -356,3 +356,85 @@ class TestCommand:
                                                                    "finance.auto_top_up.run_start"]
         finish = events.get(action="finance.auto_top_up.run_finish")
         assert finish.after["fired"] == 1 and finish.after["customers"] == 1
+
+
+class TestAuditTrail:
+    """Each change the job makes is audited once, in its own transaction, beside the events of the services
+    it calls; a skip changes nothing and records nothing."""
+
+    def _events(self, cust, call) -> list[str]:
+        start = last_event_id()
+        call()
+        return actions_since(start, cust.pk)
+
+    def _day(self, cust):
+        return lambda: auto_top_up_customer(customer_id=cust.pk, run_date=RUN_DATE, actor=SYSTEM,
+                                            email_via_celery=False)
+
+    def test_master_account(self):
+        wallet("1000")
+        fired = customer_with(TopUpMethod.MASTER_ACCOUNT, credits="0")
+        assert self._events(fired, self._day(fired)) == [
+            "customers.master_wallet.transfer", "customers.notification.record", "finance.auto_top_up.fire"]
+        no_wallet = customer_with(TopUpMethod.MASTER_ACCOUNT, credits="0", currency="EUR")
+        assert self._events(no_wallet, self._day(no_wallet)) == [
+            "customers.notification.record", "finance.auto_top_up.fail"]
+
+    def test_cheque_or_telegraphic_transfer(self):
+        cust = customer_with(TopUpMethod.CHEQUE_TT, credits="0")
+        assert self._events(cust, self._day(cust)) == [
+            "invoices.invoice.create", "invoices.invoice.send", "finance.auto_top_up.fire"]
+
+    def test_card(self, fake_stripe):
+        paid = card_customer(fake_stripe, credits="0")
+        assert self._events(paid, self._day(paid)) == [
+            "finance.auto_top_up.claim", "finance.card_payment.fulfil",
+            "customers.notification.record", "finance.auto_top_up.fire"]
+        declined = card_customer(fake_stripe, card="4000000000000002", credits="0")
+        assert self._events(declined, self._day(declined)) == [
+            "finance.auto_top_up.claim", "finance.card_payment.fail",
+            "customers.notification.record", "finance.auto_top_up.fail"]
+
+    def test_skips_record_nothing(self):
+        wallet("1000")
+        rich = customer_with(TopUpMethod.MASTER_ACCOUNT, credits="500")
+        assert self._events(rich, self._day(rich)) == []
+        done = customer_with(TopUpMethod.MASTER_ACCOUNT, credits="0")
+        self._day(done)()
+        assert self._events(done, self._day(done)) == []
+
+    def test_the_fire_event_says_what_was_done(self):
+        wallet("1000")
+        cust = customer_with(TopUpMethod.MASTER_ACCOUNT, credits="20", trigger="100")
+        self._day(cust)()
+        event = AuditEvent.objects.get(action="finance.auto_top_up.fire", customer_id=cust.pk)
+        row = AutoTopUp.objects.get(customer=cust)
+        assert (event.object_type, event.object_id, event.actor_label) == ("finance.autotopup", str(row.pk), "tests")
+        assert event.before == {"status": "pending"}
+        assert event.after["status"] == "fired" and event.after["amount"] == "100.000000"
+        assert event.after["usable_credits_before"] == "20.000000"
+        assert event.after["usable_credits_after"] == "120.000000"
+        assert event.after["transfer_entry"] == row.transfer_entry_id
+
+
+class TestThePortalFlow:
+    def test_a_card_saved_during_an_online_top_up_is_charged_by_the_next_days_job(self, fake_stripe):
+        """The customer tops up online with 'save card' and their auto top-up choices (the portal's card
+        services apply them through payment_settings_update_from_portal); the job then charges that card."""
+        from tests.customers.factories import CustomerFactory
+        from tests.stripe.helpers import save_card as save_card_in_portal
+
+        cust = save_card_in_portal(fake_stripe, CustomerFactory())  # tops up 20, trigger 50, threshold 10
+        settings = cust.payment_settings
+        assert (settings.method, settings.trigger_amount, settings.limit_threshold, settings.auto_top_up_enabled) == (
+            TopUpMethod.CARD, Decimal("50"), Decimal("10"), True)
+        from customers.services import charge_post
+        charge_post(customer_id=cust.pk, kind=TransactionKind.CALL, amount=Decimal("15"), actor=SYSTEM, at=AT)
+
+        run()
+
+        (row,) = rows(cust)
+        assert row.status == AutoTopUpStatus.FIRED and row.usable_credits_before == Decimal("5")
+        assert row.card_payment.payment_method_id == cust.stripe_payment_method_id
+        cust.refresh_from_db()
+        assert cust.usable_credits == Decimal("55")

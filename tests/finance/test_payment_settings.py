@@ -332,3 +332,38 @@ class TestPaymentSettingsForm:
 
     def test_an_unknown_customer_is_a_404(self, finance_client):
         assert finance_client.get(reverse("finance:settings-edit", args=[999999])).status_code == 404
+
+
+class TestAdmin:
+    @pytest.fixture
+    def admin_client(self, client):
+        from tests.factories import UserFactory
+
+        admin = UserFactory(username="root", is_staff=True, is_superuser=True)
+        client.force_login(admin, backend="django.contrib.auth.backends.ModelBackend")
+        return client
+
+    def test_every_model_is_browsable_and_read_only(self, admin_client):
+        from tests.finance.auto_top_up_support import customer_with, wallet
+
+        wallet("1000")
+        cust = customer_with(TopUpMethod.MASTER_ACCOUNT, credits="0")
+        from finance.services.auto_top_up import run_daily_auto_top_up
+        run_daily_auto_top_up(run_date=RUN_DATE, actor=SYSTEM, email_via_celery=False)
+        for model in ("paymentsettings", "autotopup", "autotopuprun", "autotopupdecision"):
+            listing = admin_client.get(reverse(f"admin:finance_{model}_changelist"))
+            assert listing.status_code == 200, model
+            assert admin_client.get(reverse(f"admin:finance_{model}_add")).status_code == 403, model
+        row = AutoTopUp.objects.get(customer=cust)
+        page = admin_client.get(reverse("admin:finance_autotopup_change", args=[row.pk])).content.decode()
+        assert 'name="amount"' not in page  # money is read only
+
+    def test_the_admin_action_turns_auto_top_up_off_through_the_service(self, admin_client):
+        cust = CustomerFactory()
+        ps = update(cust)
+        response = admin_client.post(reverse("admin:finance_paymentsettings_changelist"),
+                                     {"action": "turn_auto_top_up_off", "_selected_action": [ps.pk]}, follow=True)
+        assert response.status_code == 200
+        ps.refresh_from_db()
+        assert not ps.auto_top_up_enabled
+        assert events(cust, "finance.payment_settings.update")[-1].after["auto_top_up_enabled"] is False

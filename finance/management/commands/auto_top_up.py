@@ -30,11 +30,15 @@ class Command(BaseCommand):
         parser.add_argument("--email-now", action="store_true",
                             help="Send the notices and invoice emails from this process after each top-up, "
                                  "instead of queueing them for the Celery workers.")
+        parser.add_argument("--threads", type=int, default=1,
+                            help="Handle the candidates in this many threads (default 1).")
 
-    def handle(self, *args, run_date: str | None = None, email_now: bool = False, **options):
+    def handle(self, *args, run_date: str | None = None, email_now: bool = False, threads: int = 1, **options):
         day = _date(run_date) if run_date else timezone.localdate()
+        if not 1 <= threads <= 32:
+            raise CommandError("--threads must be between 1 and 32.")
         run = run_daily_auto_top_up(run_date=day, actor=Actor.system(JOB_LABEL), trigger=AutoTopUpTrigger.COMMAND,
-                                    email_via_celery=not email_now)
+                                    email_via_celery=not email_now, threads=threads)
         seconds = (run.finished_at - run.started_at).total_seconds()
         self.stdout.write(
             f"Auto top-up {day.isoformat()} (run #{run.pk}, {seconds:.1f}s): {run.customers_count} customers with "

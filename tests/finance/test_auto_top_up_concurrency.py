@@ -1,0 +1,109 @@
+"""The auto top-up under concurrency, against PostgreSQL: threads with their own connections, started
+together. At most one top-up per customer per day, and the master wallet never below zero."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.db import connection
+
+from customers.models import MasterWallet, TransactionKind
+from customers.selectors import ledger_mismatches
+from finance.models import AutoTopUp, AutoTopUpDecision, AutoTopUpStatus, TopUpDecision, TopUpMethod
+from finance.services.auto_top_up import auto_top_up_customer, run_daily_auto_top_up
+from invoices.models import Invoice
+from tests.finance.auto_top_up_support import AT, RUN_DATE, SYSTEM, customer_with, transfers, wallet
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def frozen():
+    with time_machine.travel(AT, tick=True):
+        yield
+
+
+def together(calls: list) -> list:
+    """Run each zero-argument call in its own thread, released at the same moment; their results in order.
+    An exception in a thread is returned as the result, for the test to look at."""
+    barrier = threading.Barrier(len(calls))
+    results: list = [None] * len(calls)
+
+    def target(i, call):
+        try:
+            barrier.wait()
+            results[i] = call()
+        except Exception as exc:  # noqa: BLE001 - the test inspects it
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=target, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads)
+    return results
+
+
+def test_the_master_wallet_drawn_by_many_customers_at_once_never_goes_below_zero():
+    master = wallet("500")
+    customers = [customer_with(TopUpMethod.MASTER_ACCOUNT, credits="0", trigger="100", threshold="50")
+                 for _ in range(12)]
+    outcomes = together([
+        (lambda c=c: auto_top_up_customer(customer_id=c.pk, run_date=RUN_DATE, actor=SYSTEM,
+                                          email_via_celery=False))
+        for c in customers])
+
+    assert Counter(o.decision for o in outcomes) == {TopUpDecision.FIRED: 5, TopUpDecision.FAILED: 7}
+    assert {o.reason.split(",")[0] for o in outcomes if o.decision == TopUpDecision.FAILED} == {
+        f"The master wallet {master.name} holds 0.00 SGD"}
+    assert MasterWallet.objects.get(pk=master.pk).balance == Decimal("0")
+    assert sum(transfers(c) for c in customers) == Decimal("500")
+    assert ledger_mismatches() == []
+
+
+def test_many_workers_on_the_same_customer_top_it_up_once():
+    wallet("1000")
+    cust = customer_with(TopUpMethod.MASTER_ACCOUNT, credits="0", trigger="100", threshold="50")
+    outcomes = together([
+        lambda: auto_top_up_customer(customer_id=cust.pk, run_date=RUN_DATE, actor=SYSTEM, email_via_celery=False)
+        for _ in range(8)])
+    assert Counter(o.decision for o in outcomes) == {TopUpDecision.FIRED: 1, TopUpDecision.SKIPPED_ALREADY_TODAY: 7}
+    assert transfers(cust) == Decimal("100")
+    assert AutoTopUp.objects.filter(customer=cust).count() == 1
+
+
+def test_two_runs_at_once_give_one_top_up_per_customer():
+    wallet("100000")
+    master_ones = [customer_with(TopUpMethod.MASTER_ACCOUNT, credits="0", trigger="10") for _ in range(15)]
+    cheque_ones = [customer_with(TopUpMethod.CHEQUE_TT, credits="0", trigger="10") for _ in range(15)]
+    runs = together([lambda: run_daily_auto_top_up(run_date=RUN_DATE, actor=SYSTEM, email_via_celery=False)
+                     for _ in range(2)])
+
+    assert sum(r.fired_count for r in runs) == 30 and sum(r.skipped_count for r in runs) == 30
+    assert AutoTopUp.objects.filter(run_date=RUN_DATE, status=AutoTopUpStatus.FIRED).count() == 30
+    assert all(transfers(c) == Decimal("10") for c in master_ones)
+    assert all(Invoice.objects.filter(customer=c).count() == 1 for c in cheque_ones)
+    per_customer = Counter(AutoTopUpDecision.objects.filter(decision=TopUpDecision.FIRED)
+                           .values_list("customer_id", flat=True))
+    assert set(per_customer.values()) == {1} and len(per_customer) == 30
+    assert ledger_mismatches() == []
+
+
+def test_a_run_shared_among_threads_tops_up_each_candidate_once():
+    master = wallet("1000")
+    customers = [customer_with(TopUpMethod.MASTER_ACCOUNT, credits="0", trigger="10") for _ in range(40)]
+    rich = customer_with(TopUpMethod.MASTER_ACCOUNT, credits="900")
+    run = run_daily_auto_top_up(run_date=RUN_DATE, actor=SYSTEM, email_via_celery=False, threads=4)
+    assert (run.customers_count, run.fired_count, run.skipped_count) == (41, 40, 1)
+    assert all(transfers(c) == Decimal("10") for c in customers) and transfers(rich) == 0
+    master.refresh_from_db()
+    assert master.balance == Decimal("600")
+    assert AutoTopUpDecision.objects.filter(run=run).count() == 41
+    assert not rich.transactions.filter(kind=TransactionKind.TRANSFER).exists()
