@@ -127,11 +127,14 @@ def _clean_ip(value: Any) -> str | None:
 
 
 def canonical_content_values(values: Mapping[str, Any]) -> str:
-    """The canonical text of an event's hashed fields, from a mapping (a row read with values())."""
-    data = {name: _jsonable(values[name]) for name in HASHED_FIELDS}
-    occurred_at = values["occurred_at"]
-    data["occurred_at"] = occurred_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    """The canonical text of an event's hashed fields, from a mapping (a row read with values()).
+
+    Stored values are plain JSON already (audit_record normalises them with `_jsonable` before hashing and
+    writing), so they are dumped as they are, which keeps `verify_audit` fast; a value json cannot dump (a
+    Decimal, a datetime) is normalised on the way."""
+    data = {name: values[name] for name in HASHED_FIELDS}
+    data["occurred_at"] = values["occurred_at"].astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=_jsonable)
 
 
 def canonical_content(event: AuditEvent) -> str:
@@ -204,11 +207,11 @@ def audit_record(
             object_id = obj.pk
     event = AuditEvent(
         occurred_at=occurred_at.astimezone(dt.UTC),
-        actor_kind=actor.kind,
+        actor_kind=str(actor.kind),
         actor_label=_text(actor.label, 150),
         actor_user_id=_int_or_none(actor.user_id, "actor user id"),
-        app=app,
-        action=action,
+        app=str(app),
+        action=_text(action, 80),
         object_type=_text(object_type, 60),
         object_id=_text(object_id, 64),
         object_repr=_text(obj, 200) if obj is not None else "",

@@ -1,16 +1,43 @@
 """Walks the whole audit chain and names the first broken event (used by `manage.py verify_audit`).
 
 Constant memory and one indexed query per chunk: rows are read in id order by keyset pagination
-(`id > last seen`), as plain values, and each hash is recomputed with audit.services.compute_hash."""
+(`id > last seen`) with a plain cursor (no model instances), and each hash is recomputed with
+audit.services.compute_hash."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
-from .models import AuditChainHead, AuditEvent
+from django.db import connection
+
+from .models import AuditChainHead
 from .services import GENESIS_HASH, HASHED_FIELDS, compute_hash
 
 _COLUMNS = ("id", "prev_hash", "hash", *HASHED_FIELDS)
+_JSON_COLUMNS = ("before", "after")
+_CHUNK_SQL = (
+    f"SELECT {', '.join(_COLUMNS)} FROM audit_auditevent WHERE id > %s ORDER BY id LIMIT %s"  # noqa: S608
+)
+
+
+def _chunks(chunk_size: int):
+    """Rows as {column: value}, in id order, chunk by chunk. jsonb arrives as text (Django's loader for
+    psycopg) and is parsed here, exactly as JSONField would."""
+    last = 0
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(_CHUNK_SQL, [last, chunk_size])
+            rows = cursor.fetchall()
+        if not rows:
+            return
+        for row in rows:
+            values = dict(zip(_COLUMNS, row, strict=True))
+            for name in _JSON_COLUMNS:
+                if isinstance(values[name], str):
+                    values[name] = json.loads(values[name])
+            yield values
+        last = rows[-1][0]
 
 
 @dataclass(frozen=True)
@@ -32,29 +59,22 @@ def verify_chain(*, chunk_size: int = 5000) -> ChainReport:
     prev_id: int | None = None
     prev_hash = GENESIS_HASH
     count = 0
-    while True:
-        rows = list(
-            AuditEvent.objects.filter(id__gt=prev_id or 0).order_by("id").values_list(*_COLUMNS)[:chunk_size]
-        )
-        if not rows:
-            break
-        for row in rows:
-            values = dict(zip(_COLUMNS, row, strict=True))
-            event_id = values["id"]
-            if prev_id is not None and event_id != prev_id + 1:
-                missing = event_id - prev_id - 1
-                return ChainReport(count, prev_id, event_id,
-                                   f"event #{event_id} follows #{prev_id}: {missing} event(s) missing (deleted?)")
-            if values["prev_hash"] != prev_hash:
-                where = f"#{prev_id}" if prev_id is not None else "the chain's start (genesis)"
-                return ChainReport(count, prev_id, event_id,
-                                   f"event #{event_id} does not link to {where}: prev_hash differs "
-                                   "(events deleted, moved or reordered?)")
-            if compute_hash(prev_hash, values) != values["hash"]:
-                return ChainReport(count, prev_id, event_id,
-                                   f"event #{event_id}'s content does not match its hash (edited?)")
-            prev_id, prev_hash = event_id, values["hash"]
-            count += 1
+    for values in _chunks(chunk_size):
+        event_id = values["id"]
+        if prev_id is not None and event_id != prev_id + 1:
+            missing = event_id - prev_id - 1
+            return ChainReport(count, prev_id, event_id,
+                               f"event #{event_id} follows #{prev_id}: {missing} event(s) missing (deleted?)")
+        if values["prev_hash"] != prev_hash:
+            where = f"#{prev_id}" if prev_id is not None else "the chain's start (genesis)"
+            return ChainReport(count, prev_id, event_id,
+                               f"event #{event_id} does not link to {where}: prev_hash differs "
+                               "(events deleted, moved or reordered?)")
+        if compute_hash(prev_hash, values) != values["hash"]:
+            return ChainReport(count, prev_id, event_id,
+                               f"event #{event_id}'s content does not match its hash (edited?)")
+        prev_id, prev_hash = event_id, values["hash"]
+        count += 1
     head = AuditChainHead.objects.filter(id=1).values_list("last_id", "last_hash").first()
     if head is None:
         if count:
