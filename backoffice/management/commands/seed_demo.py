@@ -16,6 +16,8 @@ STAFF = [
     ("viewer", "ledgerdesk-viewer", VIEWER, False),
 ]
 APPS = ["customers", "invoices", "finance", "portal"]
+# Demo modules that are not an app's demo.py, seeded after every app's, in this order (same seed(stdout)).
+MORE_DEMOS = ["finance.demo_settings"]
 
 
 class Command(BaseCommand):
@@ -43,4 +45,7 @@ class Command(BaseCommand):
                 continue
             created = module.seed(stdout=self.stdout)
             self.stdout.write(f"demo {app}: {created}")
+        for name in MORE_DEMOS:
+            created = importlib.import_module(name).seed(stdout=self.stdout)
+            self.stdout.write(f"demo {name}: {created}")
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
