@@ -47,13 +47,14 @@ def payment(cust: Customer | None = None, amount: str | Decimal = "100", *, curr
 
 
 def purchase_invoice(cust: Customer, total: str | Decimal = "50", *, sent: bool = True,
-                     issue_date: dt.date | None = None, due_date: dt.date | None = None) -> Invoice:
-    """An `individual` customer's purchase invoice of exactly `total` (no tax), sent unless told."""
+                     issue_date: dt.date | None = None, due_date: dt.date | None = None,
+                     at: dt.datetime | None = None) -> Invoice:
+    """An `individual` customer's purchase invoice of exactly `total` (no tax), sent unless told (at `at`)."""
     invoice = invoice_create_purchase(customer_id=cust.pk, actor=SYSTEM, issue_date=issue_date, due_date=due_date,
-                                      lines=[PurchaseLine(description="Cloud PBX seats", quantity="1",
-                                                          unit_price=str(total), tax_rate="0")])
+                                      at=at, lines=[PurchaseLine(description="Cloud PBX seats", quantity="1",
+                                                                 unit_price=str(total), tax_rate="0")])
     if sent:
-        invoice = invoice_mark_sent(invoice_id=invoice.pk, actor=SYSTEM)
+        invoice = invoice_mark_sent(invoice_id=invoice.pk, actor=SYSTEM, at=at)
     cust.refresh_from_db()
     return invoice
 
