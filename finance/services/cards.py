@@ -18,6 +18,7 @@ import json
 import logging
 import uuid
 from decimal import Decimal
+from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -167,20 +168,27 @@ def card_top_up_start(*, customer_id: int, amount: Decimal, actor: Actor, succes
     )
     payment.idempotency_key = f"card-payment:{payment.pk}:checkout"
     description = (f"Payment of invoice {invoice.number}" if invoice else "Account top-up") + f" ({customer.code})"
+    create = partial(
+        gateway.checkout_session_create,
+        amount=amount,
+        currency=customer.currency,
+        description=description,
+        success_url=success_url,
+        cancel_url=cancel_url.replace("{CARD_PAYMENT_ID}", str(payment.pk)),
+        metadata={"card_payment": str(payment.pk), "customer": str(customer.pk), "purpose": payment.purpose},
+        customer_email=customer.billing_email,
+        save_card=save_card,
+    )
     try:
-        session = gateway.checkout_session_create(
-            amount=amount,
-            currency=customer.currency,
-            description=description,
-            idempotency_key=payment.idempotency_key,
-            success_url=success_url,
-            cancel_url=cancel_url.replace("{CARD_PAYMENT_ID}", str(payment.pk)),
-            metadata={"card_payment": str(payment.pk), "customer": str(customer.pk),
-                      "purpose": payment.purpose},
-            stripe_customer_id=customer.stripe_customer_id,
-            customer_email=customer.billing_email,
-            save_card=save_card,
-        )
+        try:
+            session = create(idempotency_key=payment.idempotency_key, stripe_customer_id=customer.stripe_customer_id)
+        except gateway.GatewayError as error:
+            if not (customer.stripe_customer_id and error.code == "resource_missing"):
+                raise
+            # The Stripe customer we kept is gone (deleted at Stripe, another Stripe account): Checkout
+            # makes a new one, which fulfilment keeps.
+            payment.idempotency_key += ":new-customer"
+            session = create(idempotency_key=payment.idempotency_key, stripe_customer_id="")
     except gateway.GatewayError as error:
         raise CardPaymentError(f"The card payment could not be started: {error.message}") from error
     payment.checkout_session_id = session.id
@@ -497,9 +505,12 @@ def _apply_paid(facts: gateway.PaymentFacts, *, actor: Actor, now: dt.datetime |
 
 
 def _remember_card(customer: Customer, payment: CardPayment) -> bool:
-    """Keep the Stripe customer for the next Checkout, and the card when the customer asked to save it."""
+    """Keep the Stripe customer for the next Checkout, and the card when the customer asked to save it.
+    A saved card and its Stripe customer are kept together: the Stripe customer id is only replaced
+    without a card when no saved card belongs to the old one."""
     fields: dict[str, str] = {}
-    if payment.stripe_customer_id and not customer.stripe_customer_id:
+    if (payment.stripe_customer_id and payment.stripe_customer_id != customer.stripe_customer_id
+            and not customer.stripe_payment_method_id):
         fields["stripe_customer_id"] = payment.stripe_customer_id
     saved = payment.save_card and bool(payment.payment_method_id and payment.stripe_customer_id)
     if saved:

@@ -108,6 +108,17 @@ class TestCheckoutTopUp:
         second = start(individual)
         assert fake_stripe.get(second.checkout_session_id)["customer"] == individual.stripe_customer_id
 
+    def test_a_stripe_customer_gone_at_stripe_is_replaced_by_a_new_one(self, fake_stripe, individual):
+        individual.stripe_customer_id = "cus_deleted_meanwhile"
+        individual.save(update_fields=["stripe_customer_id"])
+        payment = start(individual)
+        assert payment.idempotency_key.endswith(":new-customer")
+        pay(fake_stripe, payment)
+        card_payment_fulfil(checkout_session_id=payment.checkout_session_id, actor=CUSTOMER)
+        individual.refresh_from_db()
+        assert individual.stripe_customer_id.startswith("cus_") and individual.stripe_customer_id != "cus_deleted_meanwhile"
+        assert fake_stripe.get(individual.stripe_customer_id)["object"] == "customer"
+
     def test_saving_needs_the_auto_top_up_amounts(self, fake_stripe, individual):
         with pytest.raises(CardPaymentError, match="at least"):
             start(individual, save_card=True, trigger_amount=None, limit_threshold=Decimal("5"))
