@@ -596,16 +596,13 @@ def plan_and_simulate(opts: Options, tz, first_customer_id: int, log) -> World:
     # top-up payments of consolidated / none prepaid customers
     takers = by_profile[CR] + by_profile[NR]
     buyers_ip = by_profile[IP] + by_profile[IR]
-    # payments that pay invoices (most invoices of postpaid customers and purchases get paid), the rest are
-    # prepaid credit; whatever the history leaves of the budget is padded at the end
-    invoice_payments = int(0.93 * (mi * (len(by_profile[IP]) + len(by_profile[CP])) / max(1, len(invoiced)) + pi))
-    tp = min(len(takers) * M, opts.payments - invoice_payments - ti_paid - round(opts.payments * 0.01))
+    # Top-up payments are what is left of the payment budget once invoices are paid. Their count is only
+    # estimated here (to plan the usage); it is fixed after the other customers' year is simulated.
+    invoice_payments = int(0.97 * (mi * (len(by_profile[IP]) + len(by_profile[CP])) / max(1, len(invoiced)) + pi))
+    unassigned = max(1, round(opts.payments * 0.004))  # money received from payers not identified yet
+    tp = min(len(takers) * M, opts.payments - invoice_payments - ti_paid - unassigned)
     if tp < len(takers):
         raise GenerationError("Too few payments for the invoices and prepaid customers: raise --payments.")
-    unassigned = max(1, round(opts.payments * 0.004))  # money received from payers not identified yet
-    w.payment_budget = opts.payments - tp - ti_paid - unassigned  # what invoice payments may use
-    k_tp = distribute(tp, [c.weight for c in takers], rng, 1, M) if takers else []
-    top_months.update({c.id: sorted([0] + rng.sample(range(1, M), k - 1)) for c, k in zip(takers, k_tp, strict=True)})
 
     # usage: which months each customer is active in, and how many entries per month
     active: dict[int, list[int]] = {}
@@ -669,30 +666,54 @@ def plan_and_simulate(opts: Options, tz, first_customer_id: int, log) -> World:
     void_count: dict[int, int] = defaultdict(int)
     for c in void_owners:
         void_count[c.id] += 1
+    def credits_of(c: Customer, need: list[int]) -> list[tuple]:
+        factor = 1.0 if c.profile == NR else 1 + float(tax_rate) / 100
+        credits = []
+        months = top_months[c.id]
+        for j, m in enumerate(months):
+            upto = months[j + 1] if j + 1 < len(months) else M
+            cover = sum(need[m:upto]) * factor
+            amount = int(cover * rng.uniform(1.05, 1.5)) + 20 * MICRO
+            amount = max(min_top_up, -(-amount // (10 * MICRO)) * 10 * MICRO)
+            t = ms[0] + 8 * HOUR if m == 0 else ms[m] - 7 * DAY + rng.randrange(0, 3 * DAY)
+            credits.append((t, amount, "paid"))
+        if c.id in awaiting:
+            credits.append((ms[M] - rng.randrange(DAY, 5 * DAY), max(min_top_up, 100 * MICRO), "awaiting"))
+        for _ in range(void_count.get(c.id, 0)):
+            credits.append((ms[rng.randrange(M)] + rng.randrange(2 * DAY, 20 * DAY), 200 * MICRO, "void"))
+        return credits
+
+    # First the customers who pay invoices or buy top-up invoices, then (with the payments they left) the
+    # consolidated and none prepaid customers, whose top-up payments take the rest of the budget.
+    w.payment_budget = opts.payments - ti_paid - len(takers) - unassigned  # invoice payments may use this much
+    second = []
     for c in w.customers:
+        if c.profile in (CR, NR):
+            second.append(c)
+            continue
         need = [0] * M
         for m, items in usage_plan[c.id].items():
             need[m] = sum(x[2] for x in items)
-        factor = 1.0 if c.profile == NR else 1 + float(tax_rate) / 100
-        peak = max(need) if need else 0
+        for m, items in usage_plan[c.id].items():
+            need[m] = sum(x[2] for x in items)
         if c.profile in (IP, CP):
-            c.credit_limit = max(500, -(-int(peak * 1.6 / MICRO) // 500) * 500) * MICRO
-        credits = []
-        if c.profile in (IR, CR, NR):
-            months = top_months[c.id]
-            for j, m in enumerate(months):
-                upto = months[j + 1] if j + 1 < len(months) else M
-                cover = sum(need[m:upto]) * factor
-                amount = int(cover * rng.uniform(1.05, 1.5)) + 20 * MICRO
-                amount = max(min_top_up, -(-amount // (10 * MICRO)) * 10 * MICRO)
-                t = ms[0] + 8 * HOUR if m == 0 else ms[m] - 7 * DAY + rng.randrange(0, 3 * DAY)
-                credits.append((t, amount, "paid"))
-            if c.id in awaiting:
-                credits.append((ms[M] - rng.randrange(DAY, 5 * DAY), max(min_top_up, 100 * MICRO), "awaiting"))
-            for _ in range(void_count.get(c.id, 0)):
-                credits.append((ms[rng.randrange(M)] + rng.randrange(2 * DAY, 20 * DAY), 200 * MICRO, "void"))
+            c.credit_limit = max(500, -(-int(max(need) * 1.6 / MICRO) // 500) * 500) * MICRO
         plan = {"usage": usage_plan.get(c.id, {}), "billed_months": billed_months.get(c.id, []),
-                "purchases": purchases.get(c.id, []), "credits": credits}
+                "purchases": purchases.get(c.id, []), "credits": credits_of(c, need) if c.profile == IR else []}
+        CustomerYear(w, c, plan).run()
+    # the consolidated prepaid customers pay the rest of their invoices in a few cases: keep 0.5% for them
+    tp = min(len(takers) * M, opts.payments - len(w.payments) - unassigned - round(opts.payments * 0.005))
+    if tp < len(takers):
+        raise GenerationError("Too few payments for the invoices and prepaid customers: raise --payments.")
+    k_tp = distribute(tp, [c.weight for c in takers], rng, 1, M) if takers else []
+    top_months.update({c.id: sorted([0] + rng.sample(range(1, M), k - 1)) for c, k in zip(takers, k_tp, strict=True)})
+    w.payment_budget = opts.payments - len(w.payments) - tp - unassigned
+    for c in second:
+        need = [0] * M
+        for m, items in usage_plan[c.id].items():
+            need[m] = sum(x[2] for x in items)
+        plan = {"usage": usage_plan.get(c.id, {}), "billed_months": billed_months.get(c.id, []),
+                "purchases": purchases.get(c.id, []), "credits": credits_of(c, need)}
         CustomerYear(w, c, plan).run()
     usage_plan.clear()
 
