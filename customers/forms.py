@@ -14,7 +14,7 @@ from .models import (
     ReservationStatus,
     TransactionKind,
 )
-from .money import MoneyError, parse_amount
+from .money import MoneyError, display, parse_amount
 from .selectors import TRANSACTION_VIEWS
 
 
@@ -109,7 +109,7 @@ class TransferForm(forms.Form):
     def __init__(self, *args, currency: str, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["wallet"].queryset = MasterWallet.objects.filter(currency=currency).order_by("pk")
-        self.fields["wallet"].label_from_instance = lambda w: f"{w.name} ({w.balance:,.2f} {w.currency})"
+        self.fields["wallet"].label_from_instance = lambda w: f"{w.name} ({display(w.balance)} {w.currency})"
 
 
 class SubscriptionForm(forms.Form):
