@@ -97,6 +97,11 @@ class Payment(models.Model):
         return f"Payment #{self.pk} {self.amount} {self.currency}"
 
     @property
+    def status_label(self) -> str:
+        """The status in words (a generated column gets no get_status_display())."""
+        return PaymentStatus(self.status).label if self.status else ""
+
+    @property
     def amount_unallocated(self) -> Decimal:
         """What is left to allocate or top up."""
         if self.deleted_at is not None:
