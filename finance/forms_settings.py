@@ -44,10 +44,10 @@ class PaymentSettingsForm(forms.Form):
                                              help_text="At most one automatic top-up a day.")
 
     def __init__(self, *args, current: PaymentSettings | None, method: str | None = None, refresh_url: str = "",
-                 **kwargs):
+                 card_amounts: tuple = (None, None), **kwargs):
         """`method` is the method chosen so far (the select's value on an htmx refresh, or the posted one):
-        with the card method the amounts are the customer's, shown read only. `refresh_url` re-renders the
-        form when the method select changes (htmx)."""
+        with the card method the amounts are the customer's (`card_amounts`, see selectors_settings.card_choices),
+        shown read only. `refresh_url` re-renders the form when the method select changes (htmx)."""
         initial = kwargs.pop("initial", None) or {}
         if current is not None:
             initial = {"method": current.method, "trigger_amount": current.trigger_amount,
@@ -59,13 +59,14 @@ class PaymentSettingsForm(forms.Form):
                 "hx-get": refresh_url, "hx-trigger": "change", "hx-target": "#settings-form",
                 "hx-swap": "outerHTML", "hx-include": "closest form"})
         chosen = method or (self.data.get("method") if self.is_bound else None) or initial.get("method")
+        self.chosen_method = chosen or TopUpMethod.CHEQUE_TT
         self.card_locked = chosen == TopUpMethod.CARD
         if self.card_locked:
             for name in ("trigger_amount", "limit_threshold"):
                 field = self.fields[name]
                 field.disabled = True  # Django then ignores a posted value and keeps the customer's
                 field.help_text = CARD_LOCKED_HELP
-                self.initial[name] = getattr(current, name) if current else None
+            self.initial["trigger_amount"], self.initial["limit_threshold"] = card_amounts
 
 
 class RunsFilterForm(forms.Form):

@@ -32,6 +32,9 @@ from .models import (
     AutoTopUpDecision,
     AutoTopUpRun,
     AutoTopUpStatus,
+    CardPayment,
+    CardPaymentStatus,
+    PaymentSettings,
     TopUpDecision,
     TopUpMethod,
 )
@@ -95,6 +98,18 @@ def settings_list(*, q: str = "", method: str = "", auto: str = "", currency: st
     if currency:
         qs = qs.filter(currency=currency.upper())
     return qs.order_by("name", "id")
+
+
+def card_choices(customer_id: int, current: PaymentSettings | None) -> tuple[Decimal | None, Decimal | None]:
+    """The trigger amount and limit threshold the customer chose for auto top-up by card: the settings' own
+    while the method is card, else those of their latest online top-up that saved the card (so staff
+    switching back to card never turn on amounts the customer did not choose). (None, None) if none."""
+    if current is not None and current.method == TopUpMethod.CARD:
+        return current.trigger_amount, current.limit_threshold
+    latest = (CardPayment.objects.filter(customer_id=customer_id, status=CardPaymentStatus.SUCCEEDED, save_card=True,
+                                         trigger_amount__isnull=False, limit_threshold__isnull=False)
+              .order_by("-credited_at", "-id").values_list("trigger_amount", "limit_threshold").first())
+    return latest if latest else (None, None)
 
 
 def recent_auto_top_ups(customer_id: int, limit: int = 10) -> list[AutoTopUp]:

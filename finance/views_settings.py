@@ -82,10 +82,11 @@ def settings_edit(request, customer_id: int):
     current = PaymentSettings.objects.filter(customer=customer).first()
     can_change = request.user.has_perm("finance.change_paymentsettings")
     refresh_url = reverse("finance:settings-edit", args=[customer.pk])
+    card_amounts = selectors.card_choices(customer.pk, current)
     if request.method == "POST":
         if not can_change:
             raise PermissionDenied("Your role does not allow changing payment settings.")
-        form = PaymentSettingsForm(request.POST, current=current, refresh_url=refresh_url)
+        form = PaymentSettingsForm(request.POST, current=current, refresh_url=refresh_url, card_amounts=card_amounts)
         if form.is_valid():
             d = form.cleaned_data
             card = d["method"] == TopUpMethod.CARD
@@ -106,15 +107,16 @@ def settings_edit(request, customer_id: int):
                     return response
                 return redirect(url)
     elif request.htmx and "method" in request.GET:
-        # The method select changed: show the form for that method (card: the amounts become read only).
+        # The method select changed: show the form for that method (card: the customer's amounts, read only).
         chosen = request.GET.get("method")
-        form = PaymentSettingsForm(current=current, method=chosen, refresh_url=refresh_url, initial={
-            "method": chosen, "auto_top_up_enabled": request.GET.get("auto_top_up_enabled") == "on",
-            **({} if chosen == TopUpMethod.CARD else {
-                "trigger_amount": request.GET.get("trigger_amount", ""),
-                "limit_threshold": request.GET.get("limit_threshold", "")})})
+        initial = {"method": chosen, "auto_top_up_enabled": request.GET.get("auto_top_up_enabled") == "on"}
+        if chosen != TopUpMethod.CARD:
+            initial.update(trigger_amount=request.GET.get("trigger_amount", ""),
+                           limit_threshold=request.GET.get("limit_threshold", ""))
+        form = PaymentSettingsForm(current=current, method=chosen, refresh_url=refresh_url, card_amounts=card_amounts,
+                                   initial=initial)
     else:
-        form = PaymentSettingsForm(current=current, refresh_url=refresh_url)
+        form = PaymentSettingsForm(current=current, refresh_url=refresh_url, card_amounts=card_amounts)
     context = {"customer": customer, "settings": current, "form": form, "can_change": can_change,
                "recent": selectors.recent_auto_top_ups(customer.pk), "usable": customer.usable_credits,
                "has_card": bool(customer.stripe_customer_id and customer.stripe_payment_method_id)}

@@ -65,6 +65,7 @@ from ..models import (
 )
 from ..selectors_settings import (
     auto_top_up_key,
+    card_choices,
     classify_and_log_skips,
     open_auto_top_up_invoices,
     run_counts,
@@ -168,8 +169,7 @@ def payment_settings_update(*, customer_id: int, method: str, auto_top_up_enable
         if not _has_saved_card(customer):
             raise PaymentSettingsError(f"{customer.name} has no saved card. The card method becomes available "
                                        "once the customer saves a card during an online top-up in the portal.")
-        trigger = current.trigger_amount if current else None
-        threshold = current.limit_threshold if current else None
+        trigger, threshold = card_choices(customer.pk, current)
         given_trigger = _optional_amount(trigger_amount, field="Trigger amount")
         given_threshold = _optional_amount(limit_threshold, field="Limit threshold")
         if (given_trigger is not None and given_trigger != trigger) or (

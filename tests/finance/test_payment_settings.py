@@ -116,6 +116,14 @@ class TestTheCardMethod:
         ps.refresh_from_db()
         assert ps.trigger_amount == Decimal("80")
 
+    def test_switching_back_to_card_takes_the_customers_own_choice_from_the_portal(self, fake_stripe):
+        from tests.stripe.helpers import save_card as save_card_in_portal
+
+        cust = save_card_in_portal(fake_stripe, CustomerFactory())  # chose trigger 50, threshold 10
+        update(cust, method=TopUpMethod.CHEQUE_TT, trigger_amount="500", limit_threshold="100")
+        ps = update(cust, method=TopUpMethod.CARD, trigger_amount=None, limit_threshold=None)
+        assert (ps.method, ps.trigger_amount, ps.limit_threshold) == (TopUpMethod.CARD, Decimal("50"), Decimal("10"))
+
     def test_cannot_be_turned_on_before_the_customer_chose_the_amounts(self, fake_stripe):
         cust = save_card(fake_stripe, CustomerFactory())
         with pytest.raises(PaymentSettingsError, match="has not chosen a trigger amount and limit threshold yet"):
