@@ -213,6 +213,10 @@ def card_payment_fulfil(*, actor: Actor, checkout_session_id: str = "", payment_
     when the Stripe object is not one of ours)."""
     if bool(checkout_session_id) == bool(payment_intent_id):
         raise ValueError("Pass exactly one of checkout_session_id and payment_intent_id.")
+    known = (CardPayment.objects.filter(checkout_session_id=checkout_session_id) if checkout_session_id
+             else CardPayment.objects.filter(payment_intent_id=payment_intent_id)).first()
+    if known is not None and known.status == CardPaymentStatus.SUCCEEDED:
+        return known  # credited already: no need to ask Stripe again (a reload of the success page)
     facts = (gateway.checkout_session_facts(checkout_session_id) if checkout_session_id
              else gateway.payment_intent_facts(payment_intent_id))
     if facts.paid:

@@ -177,3 +177,21 @@ class TestContentSecurityPolicy:
         settings.STRIPE_API_BASE = ""
         policy = portal_client.get(reverse("portal:top-up"))["Content-Security-Policy"]
         assert "https://checkout.stripe.com" in policy
+
+
+class TestListsScale:
+    def test_notifications_and_audit_pages_keep_a_constant_number_of_queries(
+            self, portal_client, acme, django_assert_max_num_queries):
+        from audit.services import audit_record_access
+
+        for i in range(40):
+            NotificationFactory(customer=acme, subject=f"Notice {i}")
+            audit_record_access(actor=Actor(kind="customer", label="acme-portal"), action="access.sign_in",
+                                customer_id=acme.pk)
+        with django_assert_max_num_queries(7):
+            notifications = portal_client.get(reverse("portal:notifications"))
+        with django_assert_max_num_queries(7):
+            audit = portal_client.get(reverse("portal:audit"))
+        assert notifications.context["page"].paginator.count == 40
+        assert audit.context["page"].paginator.count == 41  # and the portal user's creation
+        assert len(audit.context["page"].object_list) == 25

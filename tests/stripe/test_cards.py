@@ -223,3 +223,13 @@ class TestOffSession:
             card_charge_off_session(customer_id=individual.pk, amount=Decimal("50"), idempotency_key="k",
                                     actor=STRIPE)
         assert not CardPayment.objects.exists()
+
+
+class TestNoNeedlessCalls:
+    def test_a_credited_payment_is_not_asked_about_again(self, fake_stripe, individual):
+        payment = start(individual)
+        pay(fake_stripe, payment)
+        card_payment_fulfil(checkout_session_id=payment.checkout_session_id, actor=CUSTOMER)
+        before = len(fake_stripe.requests)
+        card_payment_fulfil(checkout_session_id=payment.checkout_session_id, actor=CUSTOMER)
+        assert len(fake_stripe.requests) == before
