@@ -271,6 +271,34 @@ class TestCard:
         assert len(fake_stripe.events_of_type("payment_intent.succeeded")) == 1
 
 
+    def test_a_card_charge_left_in_progress_yesterday_is_recorded_from_its_card_payment_never_charged_again(
+            self, fake_stripe, monkeypatch):
+        from finance.services import auto_top_up as service
+
+        cust = card_customer(fake_stripe, credits="0", trigger="100", threshold="50")
+        real_settle = service._card_settle
+
+        def crash(*args, **kwargs):
+            raise RuntimeError("worker lost between Stripe and our record")
+
+        monkeypatch.setattr(service, "_card_settle", crash)
+        first = run()
+        (row,) = rows(cust)
+        assert row.status == AutoTopUpStatus.PENDING and decision_of(first, cust).decision == TopUpDecision.FAILED
+        assert "Unexpected error (RuntimeError)" in decision_of(first, cust).reason
+        assert credited(cust, TransactionKind.TOP_UP) == Decimal("100")  # Stripe charged, the card payment credited
+        monkeypatch.setattr(service, "_card_settle", real_settle)
+
+        with time_machine.travel(at_six(NEXT_DAY), tick=False):
+            next_run = run(NEXT_DAY)
+
+        row.refresh_from_db()
+        assert row.status == AutoTopUpStatus.FIRED and row.card_payment.status == CardPaymentStatus.SUCCEEDED
+        assert decision_of(next_run, cust).decision == TopUpDecision.SKIPPED_ABOVE_THRESHOLD  # 100 > 50 now
+        assert len(fake_stripe.events_of_type("payment_intent.succeeded")) == 1
+        assert credited(cust, TransactionKind.TOP_UP) == Decimal("100")
+
+
 class TestSkips:
     def test_above_the_threshold_is_skipped_and_logged_with_the_figures(self):
         wallet("1000")
