@@ -50,18 +50,17 @@ from customers.models import USAGE_KINDS, Bucket, Customer, InvoiceSetup, Transa
 from customers.money import ZERO
 
 from .. import settlement
-from ..locks import lock_invoice
 from ..models import CreditApplication, CreditSource, Invoice, InvoiceStatus, InvoiceType
-from ..selectors import billable_entries, billing_candidates, period_bounds, unapplied_due_credit
+from ..selectors import billable_entries, billing_candidates, open_invoices_outstanding, period_bounds
 from .common import (
     LineSpec,
     default_billing_to,
     local_date,
     payment_terms_days,
-    post_invoice_total,
     queue_email,
     snapshot,
     tax_rate,
+    totals_of,
 )
 from .lifecycle import create_invoice
 
@@ -79,6 +78,7 @@ AUDIT_EXEMPT = {
     "previous_period": "pure helper: a date computation, writes nothing",
     "period_key": "pure helper: formats the idempotency key, writes nothing",
     "monthly_lines": "pure helper: builds line specs from entries, writes nothing",
+    "plan_credit": "a read: works out the credit to apply, writes nothing",
 }
 
 
@@ -137,43 +137,76 @@ def _figures(customer: Customer) -> dict:
             "current_balance": customer.current_balance}
 
 
-def _apply_credit(invoice: Invoice, customer: Customer, at: dt.datetime) -> dict[str, Decimal]:
-    """Pay the new invoice from the customer's available credit (see the module's docstring)."""
-    invoice = lock_invoice(invoice.pk)
-    applied: dict[str, Decimal] = {}
-    outstanding = invoice.total - invoice.amount_paid - invoice.amount_credited
-    from_due = min(unapplied_due_credit(customer), outstanding)
-    if from_due > ZERO:
-        settlement.apply(invoice, from_due, at=at)
-        CreditApplication.objects.create(invoice=invoice, customer=customer, source=CreditSource.AMOUNT_DUE,
-                                         amount=from_due, created_at=at)
-        applied[CreditSource.AMOUNT_DUE] = from_due
-        outstanding -= from_due
+@dataclass(frozen=True)
+class CreditPlan:
+    """How much of the customer's credit pays the new invoice, worked out before any write."""
+
+    from_due: Decimal = ZERO
+    from_unbilled: Decimal = ZERO
+
+    @property
+    def total(self) -> Decimal:
+        return self.from_due + self.from_unbilled
+
+
+def plan_credit(customer: Customer, *, total: Decimal, billed: Decimal) -> CreditPlan:
+    """The credit to apply to a new invoice of `total` billing entries summing to `billed` (negative).
+
+    1. Unapplied CR in the amount due: amount due + what the open invoices still ask for (see
+       selectors.unapplied_due_credit). Issuing the new invoice moves both by its total, so the figure is the
+       same before and after: it is computed before the writes.
+    2. For `consolidated` customers, unbilled credit once the entries are billed, less what open reservations
+       hold (calls in flight keep their credit)."""
+    outstanding = total
+    from_due = min(max(customer.amount_due + open_invoices_outstanding(customer.pk), ZERO), outstanding)
+    outstanding -= from_due
+    from_unbilled = ZERO
     if customer.invoice_setup == InvoiceSetup.CONSOLIDATED and outstanding > ZERO:
-        from_unbilled = min(customer.amount_unbilled - customer.amount_reserved, outstanding)
-        if from_unbilled > ZERO:
-            common = {"kind": TransactionKind.CREDIT_APPLIED, "reference": invoice.number,
-                      "description": f"Credit applied to invoice {invoice.number}",
-                      "source_type": "invoices.invoice", "source_id": invoice.pk}
-            unbilled_leg, _ = ledger.post(customer, [
-                ledger.Entry(amount=-from_unbilled, bucket=Bucket.UNBILLED,
-                             idempotency_key=f"invoice:{invoice.pk}:credit:unbilled", **common),
-                ledger.Entry(amount=from_unbilled, bucket=Bucket.DUE,
-                             idempotency_key=f"invoice:{invoice.pk}:credit:due", **common),
-            ], at=at)
-            settlement.apply(invoice, from_unbilled, at=at)
-            CreditApplication.objects.create(invoice=invoice, customer=customer, source=CreditSource.UNBILLED,
-                                             amount=from_unbilled, transaction=unbilled_leg, created_at=at)
-            applied[CreditSource.UNBILLED] = from_unbilled
-    return applied
+        unbilled_after = customer.amount_unbilled - billed
+        from_unbilled = max(min(unbilled_after - customer.amount_reserved, outstanding), ZERO)
+    return CreditPlan(from_due=from_due, from_unbilled=from_unbilled)
+
+
+def _post_and_apply(invoice: Invoice, customer: Customer, plan: CreditPlan, at: dt.datetime) -> None:
+    """The invoice's total on the due side and, when unbilled credit pays it, the CREDIT_APPLIED pair, in one
+    ledger.post; then the credit applied to the invoice (settlement) and recorded. The invoice was inserted
+    by this transaction, so no other transaction can see it, let alone hold its lock."""
+    common = {"reference": invoice.number, "source_type": "invoices.invoice", "source_id": invoice.pk}
+    entries = [ledger.Entry(kind=TransactionKind.INVOICE, amount=-invoice.total, bucket=Bucket.DUE,
+                            description=f"Monthly invoice {invoice.number}",
+                            idempotency_key=f"invoice:{invoice.pk}:issue", **common)]
+    if plan.from_unbilled:
+        credit = {"kind": TransactionKind.CREDIT_APPLIED, "description": f"Credit applied to invoice {invoice.number}",
+                  **common}
+        entries += [
+            ledger.Entry(amount=-plan.from_unbilled, bucket=Bucket.UNBILLED,
+                         idempotency_key=f"invoice:{invoice.pk}:credit:unbilled", **credit),
+            ledger.Entry(amount=plan.from_unbilled, bucket=Bucket.DUE,
+                         idempotency_key=f"invoice:{invoice.pk}:credit:due", **credit),
+        ]
+    rows = ledger.post(customer, entries, at=at)
+    if plan.total:
+        settlement.apply(invoice, plan.total, at=at)
+        applications = []
+        if plan.from_due:
+            applications.append(CreditApplication(invoice=invoice, customer=customer, source=CreditSource.AMOUNT_DUE,
+                                                  amount=plan.from_due, created_at=at))
+        if plan.from_unbilled:
+            applications.append(CreditApplication(invoice=invoice, customer=customer, source=CreditSource.UNBILLED,
+                                                  amount=plan.from_unbilled, transaction=rows[1], created_at=at))
+        CreditApplication.objects.bulk_create(applications)
 
 
 @transaction.atomic
 def bill_customer_period(*, customer_id: int, period: str | dt.date, actor: Actor, at: dt.datetime | None = None,
-                         via_celery: bool = True) -> Invoice | None:
-    """Bill one customer's month: the monthly invoice, issued and emailed, with credit applied. Returns None
-    (changing nothing) when there is nothing to bill, the customer is never invoiced, or the month is
-    already billed."""
+                         via_celery: bool = True, send_email: bool = True) -> Invoice | None:
+    """Bill one customer's month: the monthly invoice, issued and emailed (unless send_email is False: then
+    issued as if marked as sent), with credit applied. Returns None (changing nothing) when there is nothing
+    to bill, the customer is never invoiced, or the month is already billed.
+
+    Reads and arithmetic come first; the series number (a lock every invoice of the series waits for) is
+    taken only when everything is known, so the part of the transaction that runs one customer at a time is
+    as short as it can be: a few multi-row INSERTs and UPDATEs, the audit event, the commit."""
     at = at or timezone.now()
     period = parse_period(period)
     _, end = period_bounds(period)
@@ -193,6 +226,8 @@ def bill_customer_period(*, customer_id: int, period: str | dt.date, actor: Acto
     if not entries:
         return None
     specs = monthly_lines(entries, period, tax_rate())
+    billed = sum((e[2] for e in entries), ZERO)
+    plan = plan_credit(customer, total=totals_of(specs).total, billed=billed)
     before = _figures(customer)
     issue_date = local_date(at)
     what = "usage" if customer.invoice_setup == InvoiceSetup.INDIVIDUAL else "consolidated"
@@ -200,17 +235,19 @@ def bill_customer_period(*, customer_id: int, period: str | dt.date, actor: Acto
         customer=customer, type=InvoiceType.MONTHLY, name=f"{period:%B %Y} {what} invoice",
         billing_to=default_billing_to(customer), specs=specs, issue_date=issue_date,
         due_date=issue_date + dt.timedelta(days=payment_terms_days()), source_key=key, period_start=period,
-        status=InvoiceStatus.SENT, sent_at=at)
+        status=InvoiceStatus.SENT, sent_at=at, twin_possible=False)
     ledger.mark_billed(customer, [e[0] for e in entries], document=invoice.number, at=at)
-    post_invoice_total(invoice, customer, at=at)
-    applied = _apply_credit(invoice, customer, at)
-    invoice.refresh_from_db()
-    note = queue_email(invoice, customer, at=at, actor=actor, via_celery=via_celery) if customer.billing_email else None
+    _post_and_apply(invoice, customer, plan, at)
+    note = None
+    if send_email and customer.billing_email:
+        note = queue_email(invoice, customer, at=at, actor=actor, via_celery=via_celery)
     audit_record(actor=actor, action="invoices.invoice.bill_monthly", app="invoices", obj=invoice,
                  customer_id=customer.pk, at=at, before=before,
                  after={**snapshot(invoice), **_figures(customer), "period": f"{period:%Y-%m}",
                         "entries_billed": len(entries), "subtotal": invoice.subtotal, "tax": invoice.tax,
-                        "credit_applied": applied, "notification": note.pk if note else None})
+                        "credit_applied": {k: v for k, v in (("amount_due", plan.from_due),
+                                                             ("unbilled", plan.from_unbilled)) if v},
+                        "notification": note.pk if note else None})
     return invoice
 
 
@@ -229,7 +266,8 @@ class BillingRunResult:
 
 
 def monthly_billing_run(*, period: str | dt.date, actor: Actor, at: dt.datetime | None = None,
-                        customer_ids: Iterable[int] | None = None, via_celery: bool = True) -> BillingRunResult:
+                        customer_ids: Iterable[int] | None = None, via_celery: bool = True,
+                        send_email: bool = True) -> BillingRunResult:
     """Bill every candidate customer of the period (selectors.billing_candidates: one query), each in its own
     short transaction (bill_customer_period records one audit event per invoice). A customer that fails is
     reported and the others are billed; running the same period again bills only what is left."""
@@ -243,7 +281,11 @@ def monthly_billing_run(*, period: str | dt.date, actor: Actor, at: dt.datetime 
     for customer_id in ids:
         try:
             invoice = bill_customer_period(customer_id=customer_id, period=period, actor=actor, at=at,
-                                           via_celery=via_celery)
+                                           via_celery=via_celery, send_email=send_email)
+        except BillingError as exc:
+            log.warning("Billing customer #%s for %s refused: %s", customer_id, period, exc)
+            result.failed.append((customer_id, str(exc)))
+            continue
         except Exception as exc:  # one customer's failure is reported, never stops the others
             log.exception("Billing customer #%s for %s failed", customer_id, period)
             result.failed.append((customer_id, str(exc) or type(exc).__name__))

@@ -162,18 +162,24 @@ def _check_source_key(source_key: str | None) -> str | None:
 def create_invoice(*, customer: Customer, type: str, name: str, billing_to: str, specs: list[LineSpec],
                    issue_date: dt.date, due_date: dt.date, source_key: str | None = None,
                    period_start: dt.date | None = None, status: str = InvoiceStatus.DRAFT,
-                   sent_at: dt.datetime | None = None) -> Invoice:
+                   sent_at: dt.datetime | None = None, twin_possible: bool = True) -> Invoice:
     """Insert an invoice and its lines with the next number of the series (inside the caller's
-    transaction). A concurrent twin with the same source key becomes DuplicateInvoiceError."""
+    transaction). A concurrent twin with the same source key becomes DuplicateInvoiceError; a caller that
+    has ruled a twin out under a lock (the billing run, under the customer's lock) passes
+    twin_possible=False and saves the savepoint."""
     totals = totals_of(specs)
     number = next_number(INVOICE_SERIES, issue_date.year)
+    fields = dict(number=number, customer=customer, type=type, status=status, name=name[:200],
+                  billing_to=billing_to, currency=customer.currency, issue_date=issue_date, due_date=due_date,
+                  period_start=period_start, subtotal=totals.subtotal, tax=totals.tax, total=totals.total,
+                  source_key=source_key, sent_at=sent_at)
+    if not twin_possible:
+        invoice = Invoice.objects.create(**fields)
+        save_lines(invoice, specs)
+        return invoice
     try:
         with transaction.atomic():
-            invoice = Invoice.objects.create(
-                number=number, customer=customer, type=type, status=status, name=name[:200],
-                billing_to=billing_to, currency=customer.currency, issue_date=issue_date, due_date=due_date,
-                period_start=period_start, subtotal=totals.subtotal, tax=totals.tax, total=totals.total,
-                source_key=source_key, sent_at=sent_at)
+            invoice = Invoice.objects.create(**fields)
     except IntegrityError:
         existing = Invoice.objects.filter(source_key=source_key).first() if source_key else None
         if existing is None:

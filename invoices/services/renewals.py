@@ -57,7 +57,7 @@ def renewal_key(subscription_id: int, period_start: dt.date) -> str:
 
 @transaction.atomic
 def subscription_renew(*, subscription_id: int, on_date: dt.date, actor: Actor, at: dt.datetime | None = None,
-                       via_celery: bool = True) -> Subscription:
+                       via_celery: bool = True, send_email: bool = True) -> Subscription:
     """Renew one period of a subscription due on or before `on_date`."""
     at = at or timezone.now()
     customer_id = Subscription.objects.filter(pk=subscription_id).values_list("customer_id", flat=True).first()
@@ -93,7 +93,7 @@ def subscription_renew(*, subscription_id: int, on_date: dt.date, actor: Actor, 
                 due_date=on_date + dt.timedelta(days=payment_terms_days()), source_key=key,
                 status=InvoiceStatus.DRAFT)
             issue(invoice, customer, at=at)
-            if customer.billing_email:
+            if send_email and customer.billing_email:
                 note = queue_email(invoice, customer, at=at, actor=actor, via_celery=via_celery)
     Subscription.objects.filter(pk=sub.pk).update(renewal_date=nxt)
     sub.refresh_from_db()
@@ -118,7 +118,7 @@ class RenewalRunResult:
 
 
 def renew_due_subscriptions(*, on_date: dt.date, actor: Actor, at: dt.datetime | None = None,
-                            via_celery: bool = True) -> RenewalRunResult:
+                            via_celery: bool = True, send_email: bool = True) -> RenewalRunResult:
     """Renew every active subscription due on or before `on_date` (one query for the candidates), each
     period in its own transaction; one that is several periods behind catches up period by period."""
     at = at or timezone.now()
@@ -129,7 +129,7 @@ def renew_due_subscriptions(*, on_date: dt.date, actor: Actor, at: dt.datetime |
         for _ in range(MAX_PERIODS_PER_RUN):
             try:
                 sub = subscription_renew(subscription_id=sub_id, on_date=on_date, actor=actor, at=at,
-                                         via_celery=via_celery)
+                                         via_celery=via_celery, send_email=send_email)
             except RenewalError:
                 break  # renewed by someone else meanwhile, or deactivated: nothing left to do
             except Exception as exc:  # one subscription's failure never stops the others

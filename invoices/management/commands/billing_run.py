@@ -18,8 +18,10 @@ class Command(BaseCommand):
                             help="Bill only this customer (by code); may be given more than once.")
         parser.add_argument("--email-now", action="store_true",
                             help="Send the invoice emails from this process instead of queueing them for a worker.")
+        parser.add_argument("--no-email", action="store_true",
+                            help="Issue the invoices without emailing them (as 'Mark as sent').")
 
-    def handle(self, *args, period=None, customer=(), email_now=False, **options):
+    def handle(self, *args, period=None, customer=(), email_now=False, no_email=False, **options):
         from django.utils import timezone
 
         try:
@@ -35,7 +37,7 @@ class Command(BaseCommand):
             ids = list(found.values())
         try:
             result = monthly_billing_run(period=month, customer_ids=ids, actor=Actor.system("billing_run command"),
-                                         via_celery=not email_now)
+                                         via_celery=not email_now, send_email=not no_email)
         except BillingError as exc:
             raise CommandError(str(exc))
         self.stdout.write(result.summary())
