@@ -50,7 +50,7 @@ def format_amount(amount: int, currency: str) -> str:
 
 def _document(title: str, body: str) -> str:
     return (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">'
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head>\n"
         f"<body>\n<p><small>fakestripe test mode</small></p>\n{body}\n</body></html>\n"
     )
