@@ -256,3 +256,17 @@ class TestInvoicePage:
     def test_unknown_invoice_is_404(self, finance_client):
         assert finance_client.get(reverse("invoices:detail", args=[999999])).status_code == 404
         assert finance_client.post(reverse("invoices:send", args=[999999])).status_code == 404
+
+
+class TestCreditNotesOnTheInvoicePage:
+    def test_shows_the_credit_notes_against_the_invoice(self, finance_client, customer):
+        from finance.services.credit_notes import credit_note_issue
+        from tests.invoices.factories import SYSTEM
+
+        invoice = purchase_invoice(customer, sent=True)
+        note = credit_note_issue(customer=customer, invoice=invoice, amount=Decimal("9"), reason="Goodwill",
+                                 actor=SYSTEM)
+        html = finance_client.get(reverse("invoices:detail", args=[invoice.pk])).content.decode()
+        assert 'id="credit-notes"' in html and note.number in html and "Goodwill" in html
+        assert 'data-total="amount_credited">9.00 SGD' in html and 'data-total="amount_due">100.00 SGD' in html
+        assert f"/credit-notes/new/?invoice={invoice.pk}" in html  # another credit note, from the ⋯ menu
