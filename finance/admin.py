@@ -22,6 +22,14 @@ class ServiceOnlyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False  # the change page is a read-only view; changes are the actions below
+
+    def has_service_permission(self, request) -> bool:
+        """Who may run this model's service actions: holders of its change permission."""
+        opts = self.model._meta
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
 
@@ -49,7 +57,7 @@ class PaymentAdmin(ServiceOnlyAdmin):
     actions = ["delete_payments"]
 
     @admin.action(description="Delete selected payments (nothing allocated or topped up)",
-                  permissions=["change"])
+                  permissions=["service"])
     def delete_payments(self, request, queryset):
         self.run_service(request, queryset, lambda p, actor: payment_delete(
             payment=p, actor=actor, reason="Deleted from Django admin"), "payment(s) deleted")
@@ -63,7 +71,7 @@ class AllocationAdmin(ServiceOnlyAdmin):
     list_select_related = ("payment", "invoice", "customer")
     actions = ["undo_allocations"]
 
-    @admin.action(description="Undo selected allocations", permissions=["change"])
+    @admin.action(description="Undo selected allocations", permissions=["service"])
     def undo_allocations(self, request, queryset):
         self.run_service(request, queryset.filter(reversed_at__isnull=True), lambda a, actor: allocation_reverse(
             allocation=a, actor=actor, reason="Undone from Django admin"), "allocation(s) undone")
@@ -77,7 +85,7 @@ class TopUpAdmin(ServiceOnlyAdmin):
     list_select_related = ("customer", "payment", "invoice")
     actions = ["remove_top_ups"]
 
-    @admin.action(description="Remove selected top-ups (credits unspent)", permissions=["change"])
+    @admin.action(description="Remove selected top-ups (credits unspent)", permissions=["service"])
     def remove_top_ups(self, request, queryset):
         self.run_service(request, queryset.filter(removed_at__isnull=True), lambda t, actor: top_up_remove(
             top_up=t, actor=actor, reason="Removed from Django admin"), "top-up(s) removed")
