@@ -69,7 +69,10 @@ def test_provision_a_top_up_invoice_and_see_the_credits(staff_page):
     invoice = top_up_invoice(cust, "100")
     pay = payment(cust, "150")
 
-    page.goto(f"/payments/for-invoice/{invoice.pk}/")
+    page.goto(f"/invoices/{invoice.pk}/")
+    page.click("#action-more")
+    page.get_by_role("menuitem", name="Payment").click()
+    expect(page).to_have_url(re.compile(rf"/payments/for-invoice/{invoice.pk}/$"))
     expect(page.locator(f"#pay-{pay.pk}")).to_be_checked()
     expect(page.locator("input[name=amount]")).to_have_value("100.000000")
     page.get_by_role("button", name="Assign & allocate").click()
