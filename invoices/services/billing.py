@@ -9,7 +9,11 @@ What is billed, by invoice setup:
   Unbilled CR (top-ups, master-account transfers, positive adjustments) is not a line: it is credit, and
   it pays the invoice (below).
 - `none`: never invoiced.
-Charges are negative entries; positive entries of a charge kind (corrections) are credit, not lines.
+Charges are negative entries; positive entries of a charge kind are credit, not lines, with one exception:
+staff's reversal of a charge billed by the same invoice (customers.adjustment_post with reverses_id, the
+exact opposite) nets into that charge's line, whatever its date, so a duplicate call is neither invoiced
+nor taxed. A reversal of a charge already invoiced is credit (for `consolidated` customers it pays the
+next invoice; correcting an issued invoice, tax included, is a credit note).
 
 Lines: usage is summed per kind (one "Calls" line standing for every call of the month, each call linked
 to that line by an InvoiceLineEntry row); any other charge gets a line of its own (InvoiceLine.transaction).
@@ -46,7 +50,7 @@ from audit.actors import Actor
 from audit.services import audit_record
 from customers import ledger
 from customers.locks import lock_customer
-from customers.models import USAGE_KINDS, Bucket, Customer, InvoiceSetup, TransactionKind
+from customers.models import USAGE_KINDS, Bucket, Customer, InvoiceSetup, Transaction, TransactionKind
 from customers.money import ZERO
 
 from .. import settlement
@@ -108,13 +112,24 @@ def period_key(customer_id: int, period: dt.date) -> str:
     return f"monthly:{customer_id}:{period:%Y-%m}"
 
 
-def monthly_lines(entries: Iterable[tuple], period: dt.date, rate: Decimal) -> list[LineSpec]:
+def monthly_lines(entries: Iterable[tuple], period: dt.date, rate: Decimal,
+                  reversals: Iterable[tuple] = ()) -> list[LineSpec]:
     """Lines for the entries (id, kind, amount, description): usage summed per kind, other charges one line
-    each. Amounts on lines are positive (an entry of -12.5 is a line of 12.5)."""
+    each. Amounts on lines are positive (an entry of -12.5 is a line of 12.5). `reversals` (id, reverses_id,
+    amount) are staff's exact opposites of some of these entries: each nets into the line of the entry it
+    reverses (a call rated twice and reversed is neither invoiced nor taxed)."""
+    entries = list(entries)
+    kind_of = {e[0]: e[1] for e in entries}
+    reversed_by: dict[int, list[tuple]] = defaultdict(list)
+    for rid, original, amount in reversals:
+        reversed_by[original].append((rid, amount))
     usage: dict[str, list[tuple]] = defaultdict(list)
     others: list[tuple] = []
     for entry in entries:
         (usage[entry[1]] if entry[1] in USAGE_KINDS else others).append(entry)
+    for original, rows in reversed_by.items():
+        if kind_of.get(original) in USAGE_KINDS:
+            usage[kind_of[original]] += [(rid, kind_of[original], amount, "") for rid, amount in rows]
     specs = []
     for kind in USAGE_ORDER:
         rows = usage.get(kind)
@@ -127,8 +142,13 @@ def monthly_lines(entries: Iterable[tuple], period: dt.date, rate: Decimal) -> l
             entry_ids=tuple(r[0] for r in rows)))
     for tid, kind, amount, description in others:
         label = TransactionKind(kind).label
-        specs.append(LineSpec(description=(f"{label}: {description}" if description else label)[:255],
-                              quantity=Decimal(1), unit_price=-amount, tax_rate=rate, kind=kind, transaction_id=tid))
+        text = f"{label}: {description}" if description else label
+        corrections = reversed_by.get(tid, [])
+        if corrections:
+            text += " (reversed)"
+        specs.append(LineSpec(description=text[:255], quantity=Decimal(1),
+                              unit_price=-amount - sum((a for _, a in corrections), ZERO), tax_rate=rate, kind=kind,
+                              transaction_id=tid, entry_ids=tuple(rid for rid, _ in corrections)))
     return specs
 
 
@@ -172,6 +192,8 @@ def _post_and_apply(invoice: Invoice, customer: Customer, plan: CreditPlan, at: 
     ledger.post; then the credit applied to the invoice (settlement) and recorded. The invoice was inserted
     by this transaction, so no other transaction can see it, let alone hold its lock."""
     common = {"reference": invoice.number, "source_type": "invoices.invoice", "source_id": invoice.pk}
+    if not invoice.total:
+        return
     entries = [ledger.Entry(kind=TransactionKind.INVOICE, amount=-invoice.total, bucket=Bucket.DUE,
                             description=f"Monthly invoice {invoice.number}",
                             idempotency_key=f"invoice:{invoice.pk}:issue", **common)]
@@ -225,18 +247,24 @@ def bill_customer_period(*, customer_id: int, period: str | dt.date, actor: Acto
                    .values_list("id", "kind", "amount", "description"))
     if not entries:
         return None
-    specs = monthly_lines(entries, period, tax_rate())
-    billed = sum((e[2] for e in entries), ZERO)
-    plan = plan_credit(customer, total=totals_of(specs).total, billed=billed)
+    reversals = list(Transaction.objects.filter(
+        customer_id=customer.pk, bucket=Bucket.UNBILLED, billed_at__isnull=True,
+        reverses_id__in=[e[0] for e in entries]).values_list("id", "reverses_id", "amount"))
+    specs = monthly_lines(entries, period, tax_rate(), reversals)
+    billed = sum((e[2] for e in entries), ZERO) + sum((r[2] for r in reversals), ZERO)
+    plan = plan_credit(customer, total=totals_of(specs).total, billed=billed)  # zero when the total is
     before = _figures(customer)
     issue_date = local_date(at)
     what = "usage" if customer.invoice_setup == InvoiceSetup.INDIVIDUAL else "consolidated"
+    total = totals_of(specs).total
+    status = settlement.status_for(total, ZERO, ZERO)  # a month whose charges were all reversed is settled
     invoice = create_invoice(
         customer=customer, type=InvoiceType.MONTHLY, name=f"{period:%B %Y} {what} invoice",
         billing_to=default_billing_to(customer), specs=specs, issue_date=issue_date,
         due_date=issue_date + dt.timedelta(days=payment_terms_days()), source_key=key, period_start=period,
-        status=InvoiceStatus.SENT, sent_at=at, twin_possible=False)
-    ledger.mark_billed(customer, [e[0] for e in entries], document=invoice.number, at=at)
+        status=status, sent_at=at, paid_at=at if status == InvoiceStatus.PAID else None, twin_possible=False)
+    ledger.mark_billed(customer, [e[0] for e in entries] + [r[0] for r in reversals], document=invoice.number,
+                       at=at)
     _post_and_apply(invoice, customer, plan, at)
     note = None
     if send_email and customer.billing_email:
@@ -244,7 +272,7 @@ def bill_customer_period(*, customer_id: int, period: str | dt.date, actor: Acto
     audit_record(actor=actor, action="invoices.invoice.bill_monthly", app="invoices", obj=invoice,
                  customer_id=customer.pk, at=at, before=before,
                  after={**snapshot(invoice), **_figures(customer), "period": f"{period:%Y-%m}",
-                        "entries_billed": len(entries), "subtotal": invoice.subtotal, "tax": invoice.tax,
+                        "entries_billed": len(entries) + len(reversals), "subtotal": invoice.subtotal, "tax": invoice.tax,
                         "credit_applied": {k: v for k, v in (("amount_due", plan.from_due),
                                                              ("unbilled", plan.from_unbilled)) if v},
                         "notification": note.pk if note else None})

@@ -268,3 +268,56 @@ class TestEmails:
         assert all(m.attachments[0][2] == "application/pdf" for m in mail.outbox)
         assert len(result.invoiced) == 2
         assert not Invoice.objects.filter(pk__in=result.invoiced, emailed_at__isnull=True).exists()
+
+
+class TestReversals:
+    """Staff's reversal of a charge (customers.adjustment_post with reverses_id) nets into that charge's line."""
+
+    def reverse(self, customer, entry, at=AT):
+        from customers.services import adjustment_post
+
+        return adjustment_post(customer_id=customer.pk, reverses_id=entry.pk, reason="Rated twice", actor=SYSTEM,
+                               at=at)
+
+    def test_a_duplicate_call_reversed_is_neither_invoiced_nor_taxed(self, customer):
+        usage(customer, "4.2", at=IN_FEB)
+        duplicate = usage(customer, "4.2", at=IN_FEB)
+        reversal = self.reverse(customer, duplicate)  # dated 1 March, before the run: still netted
+        before = balance(customer)
+        invoice = Invoice.objects.get(pk=run().invoiced[0])
+        (line,) = invoice.lines.all()
+        assert (line.amount, line.tax_amount) == (D("4.2"), D("0.378")) and "3 entries" in line.description
+        assert reversal.pk in set(InvoiceLineEntry.objects.filter(line=line).values_list("transaction_id", flat=True))
+        reversal.refresh_from_db()
+        assert reversal.billed_document == invoice.number
+        customer.refresh_from_db()
+        assert customer.amount_unbilled == 0 and customer.current_balance == before - D("0.378")
+        assert_ledger_consistent(customer)
+
+    def test_a_reversed_purchase_line_is_zero(self, consolidated):
+        sub = ledger_post(consolidated, TransactionKind.SUBSCRIPTION, D("-40"), at=IN_FEB, description="PBX")
+        usage(consolidated, "10", at=IN_FEB)
+        self.reverse(consolidated, sub, at=IN_FEB)
+        invoice = Invoice.objects.get(pk=run().invoiced[0])
+        lines = {ln.kind: ln for ln in invoice.lines.all()}
+        assert lines["subscription"].amount == 0 and lines["subscription"].description == "Subscription: PBX (reversed)"
+        assert invoice.subtotal == D("10")
+        assert_ledger_consistent(consolidated)
+
+    def test_a_month_whose_charges_were_all_reversed_gives_a_settled_zero_invoice(self, customer):
+        self.reverse(customer, usage(customer, "4.2", at=IN_FEB))
+        invoice = Invoice.objects.get(pk=run().invoiced[0])
+        assert (invoice.total, invoice.status) == (D("0"), InvoiceStatus.PAID) and invoice.paid_at == AT
+        assert not Transaction.objects.filter(kind=TransactionKind.INVOICE).exists()
+        assert run().invoiced == []  # billed: the month is done
+        assert_ledger_consistent(customer)
+
+    def test_the_reversal_of_a_charge_already_invoiced_is_credit(self, consolidated):
+        call = usage(consolidated, "4.2", at=IN_FEB)
+        run()
+        self.reverse(consolidated, call, at=dt.datetime(2026, 3, 3, tzinfo=SGT))
+        usage(consolidated, "10", at=dt.datetime(2026, 3, 5, tzinfo=SGT))
+        march = bill_customer_period(customer_id=consolidated.pk, period="2026-03", actor=SYSTEM,
+                                     at=dt.datetime(2026, 4, 1, 1, tzinfo=SGT), via_celery=False)
+        assert march.subtotal == D("10") and march.amount_paid == D("4.2")  # the reversal pays part of it
+        assert_ledger_consistent(consolidated)
