@@ -125,10 +125,20 @@ def invoice_history(invoice: Invoice, limit: int = 50) -> QuerySet[AuditEvent]:
 
 
 def invoice_transactions(invoice: Invoice, limit: int = 100) -> QuerySet[Transaction]:
-    """The ledger entries the invoice posted or billed (by its number)."""
+    """The ledger entries the invoice posted (its total, its charges, credit applied) or billed one by one;
+    the usage it bills in bulk is summed in its lines instead (see invoice_billed_usage)."""
     return Transaction.objects.filter(
         Q(billed_document=invoice.number) | Q(source_type="invoices.invoice", source_id=invoice.pk),
-        customer_id=invoice.customer_id).order_by("occurred_at", "id")[:limit]
+        customer_id=invoice.customer_id).exclude(kind__in=USAGE_KINDS, billed_document=invoice.number).order_by(
+        "occurred_at", "id")[:limit]
+
+
+def invoice_billed_usage(invoice: Invoice) -> dict:
+    """How many usage entries the invoice bills, and their sum (one aggregate)."""
+    from django.db.models import Count
+
+    return Transaction.objects.filter(customer_id=invoice.customer_id, billed_document=invoice.number,
+                                      kind__in=USAGE_KINDS).aggregate(count=Count("id"), total=Sum("amount"))
 
 
 # --- credit available to pay invoices ----------------------------------------------------------------------

@@ -174,6 +174,7 @@ def _detail_context(invoice: Invoice, **extra) -> dict:
         "notifications": selectors.invoice_notifications(invoice)[:20],
         "history": selectors.invoice_history(invoice),
         "transactions": selectors.invoice_transactions(invoice),
+        "billed_usage": selectors.invoice_billed_usage(invoice) if invoice.type == "monthly" else None,
         "credit_applications": invoice.credit_applications.all(),
         "void_refusal": void_refusal(invoice),
         "void_form": extra.pop("void_form", None) or VoidForm(),

@@ -270,3 +270,15 @@ class TestCreditNotesOnTheInvoicePage:
         assert 'id="credit-notes"' in html and note.number in html and "Goodwill" in html
         assert 'data-total="amount_credited">9.00 SGD' in html and 'data-total="amount_due">100.00 SGD' in html
         assert f"/credit-notes/new/?invoice={invoice.pk}" in html  # another credit note, from the ⋯ menu
+
+
+class TestMonthlyInvoicePage:
+    def test_sums_the_usage_it_bills_instead_of_listing_every_call(self, finance_client, customer):
+        from tests.invoices.factories import monthly_invoice, usage
+
+        for _ in range(30):
+            usage(customer, "0.5", at=dt.datetime(2026, 2, 10, tzinfo=dt.UTC))
+        invoice = monthly_invoice(customer, "2026-02")
+        html = finance_client.get(reverse("invoices:detail", args=[invoice.pk])).content.decode()
+        assert "Bills 30 usage entries" in html and "-15.00 SGD" in html
+        assert html.count("<td>Call</td>") == 0 and "Invoice issued" in html
