@@ -80,16 +80,25 @@ def reservation_reserve(
     return reservation
 
 
+def _already_resolved(reservation_id: int, status: str, resolved_at: dt.datetime) -> ReservationError:
+    label = ReservationStatus(status).label.lower()
+    return ReservationError(f"Reservation #{reservation_id} is already {label} (at {_utc(resolved_at)}): "
+                            "a reservation resolves once.")
+
+
 def _lock_open(reservation_id: int) -> tuple:
-    """Lock the reservation's customer, then the reservation; refuse one that is already resolved."""
-    customer_id = Reservation.objects.filter(pk=reservation_id).values_list("customer_id", flat=True).first()
-    if customer_id is None:
+    """Lock the reservation's customer, then the reservation; refuse one that is already resolved. A resolved
+    reservation never reopens (the database refuses it), so one seen resolved is refused without locking."""
+    row = Reservation.objects.filter(pk=reservation_id).values_list("customer_id", "status", "resolved_at").first()
+    if row is None:
         raise ReservationError(f"There is no reservation #{reservation_id}.")
+    customer_id, status, resolved_at = row
+    if status != ReservationStatus.OPEN:
+        raise _already_resolved(reservation_id, status, resolved_at)
     customer = locked_customer(customer_id, ReservationError)
     reservation = lock_reservation(reservation_id)
     if reservation.status != ReservationStatus.OPEN:
-        raise ReservationError(f"Reservation #{reservation.pk} is already {reservation.get_status_display().lower()}"
-                               f" (at {_utc(reservation.resolved_at)}): a reservation resolves once.")
+        raise _already_resolved(reservation.pk, reservation.status, reservation.resolved_at)
     return customer, reservation
 
 
