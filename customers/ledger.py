@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import Count, F, Sum
 
 from .models import PURCHASE_KINDS, USAGE_KINDS, Bucket, Customer, InvoiceSetup, Transaction, TransactionKind
 from .money import ZERO, quantize
@@ -86,12 +86,15 @@ def post(customer: Customer, entries: Iterable[Entry], *, at: dt.datetime) -> li
 def mark_billed(customer: Customer, transaction_ids: list[int], *, document: str, at: dt.datetime) -> Decimal:
     """An invoice bills these unbilled entries: they leave Expecting invoice (one-way mark; the invoice
     posts its own total on the due side). Returns their sum. Entries already billed are refused."""
-    qs = Transaction.objects.filter(pk__in=transaction_ids, customer=customer, bucket=Bucket.UNBILLED,
-                                    billed_at__isnull=True)
-    total = qs.aggregate(s=Sum("amount"))["s"] or ZERO
-    updated = qs.update(billed_at=at, billed_document=document)
-    if updated != len(set(transaction_ids)):
+    ids = set(transaction_ids)
+    qs = Transaction.objects.filter(pk__in=ids, customer=customer, bucket=Bucket.UNBILLED, billed_at__isnull=True)
+    found = qs.aggregate(s=Sum("amount"), n=Count("id"))
+    # Refuse before writing anything: a caller that catches the error inside its own transaction must not be
+    # left with entries marked billed and totals not moved.
+    if found["n"] != len(ids):
         raise ValueError("Some transactions are already billed or belong to another customer.")
+    total = found["s"] or ZERO
+    qs.update(billed_at=at, billed_document=document)
     _move_totals(customer, unbilled=-total, due=ZERO)
     return total
 

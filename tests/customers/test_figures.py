@@ -152,3 +152,19 @@ class TestCreditLimitResetsAfterBilling:
             bill(customer, [call], "INV-B")
         customer.refresh_from_db()
         assert customer.expecting_invoice == D("0") and customer.amount_due == D("-40")
+
+
+def test_a_refused_billing_changes_nothing_even_when_the_caller_carries_on():
+    """mark_billed refuses before it writes: a caller catching the error in its own transaction is not left
+    with entries marked billed and the totals not moved."""
+    customer = postpaid("100", invoice_setup=InvoiceSetup.CONSOLIDATED)
+    a = ledger_post(customer, TransactionKind.CALL, "-10")
+    b = ledger_post(customer, TransactionKind.CALL, "-5")
+    bill(customer, [b], "INV-1")
+    with transaction.atomic():
+        locked = lock_customer(customer.pk)
+        with pytest.raises(ValueError, match="already billed"):
+            ledger.mark_billed(locked, [a.pk, b.pk], document="INV-2", at=NOW)
+    a.refresh_from_db()
+    assert a.billed_at is None
+    assert ledger_mismatches() == []
