@@ -85,10 +85,15 @@ def customer_figures(customer: Customer) -> Figures:
 
 
 # --- The rows behind the figures ------------------------------------------------------------------------
+# The rows behind each figure. An entry billed by an invoice no longer counts (the invoice's total, on the
+# due side, stands for it), so only "balance" and its two parts add up to a figure.
+_UNBILLED = Q(bucket=Bucket.UNBILLED, billed_at__isnull=True)
+_DUE = Q(bucket=Bucket.DUE)
 TRANSACTION_VIEWS = {
-    "unbilled": ("Expecting invoice (unbilled)", Q(bucket=Bucket.UNBILLED, billed_at__isnull=True)),
-    "due": ("Amount due (billed side)", Q(bucket=Bucket.DUE)),
-    "billed": ("Billed by an invoice", Q(billed_at__isnull=False)),
+    "unbilled": ("Expecting invoice (unbilled)", _UNBILLED),
+    "due": ("Amount due (billed side)", _DUE),
+    "balance": ("Current balance (expecting invoice + amount due)", _UNBILLED | _DUE),
+    "billed": ("Billed by an invoice (counted by the invoice)", Q(billed_at__isnull=False)),
 }
 
 

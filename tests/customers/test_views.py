@@ -74,7 +74,7 @@ class TestCustomerList:
         with django_assert_max_num_queries(9):
             assert len(finance_client.get(url, {"page": 3}).context["page"].object_list) == 10
         body = finance_client.get(url, {"page": 1}).content.decode()
-        assert "-1.50 SGD <b>DR</b>" in body
+        assert '<span class="amount dr">-1.50  <b>DR</b></span>' in body
 
     def test_exports_the_filtered_customers_as_csv(self, finance_client):
         acme = postpaid("100", code="ACME", name="Acme")
@@ -122,6 +122,7 @@ class TestCustomerPage:
         assert f'href="/customers/{customer.pk}/transactions/?view=unbilled"' in body
         assert f'href="/customers/{customer.pk}/transactions/?view=due"' in body
         assert f'href="/customers/{customer.pk}/reservations/"' in body
+        assert f'href="/customers/{customer.pk}/transactions/?view=balance"' in body
         assert "2,000.00 credit limit" in body and "= 369.39" in body
 
     def test_an_unknown_customer_is_404(self, finance_client):
@@ -158,6 +159,8 @@ class TestTransactionsTab:
         assert [r.pk for g in unbilled["groups"] for r in g.rows] == [call.pk]
         due = finance_client.get(url, {"view": "due"}).context["summary"]
         assert due["total"] == customer.amount_due == D("-50")
+        balance = finance_client.get(url, {"view": "balance"}).context["summary"]
+        assert balance["total"] == customer.current_balance == D("-60")  # the billed -50 is counted once
         by_kind = finance_client.get(url, {"kind": "hardware"}).context["summary"]
         assert [r.pk for g in by_kind["groups"] for r in g.rows] == [billed.pk]
 
