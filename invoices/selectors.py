@@ -61,9 +61,15 @@ def invoice_list(*, q: str = "", type: str = "", status: str = "", customer_id: 
     return qs.order_by(*SORTS.get(sort, SORTS[DEFAULT_SORT]))
 
 
+def _text_cell(value: str) -> str:
+    """Free text a spreadsheet shows as text: a leading =, +, -, @ (a formula) is escaped with a quote."""
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 def invoice_csv_row(invoice: Invoice) -> list:
-    return [invoice.number, invoice.get_type_display(), invoice.get_status_display(), invoice.customer.code,
-            invoice.customer.name, invoice.name, invoice.issue_date.isoformat(), invoice.due_date.isoformat(),
+    return [invoice.number, invoice.get_type_display(), invoice.get_status_display(),
+            _text_cell(invoice.customer.code), _text_cell(invoice.customer.name), _text_cell(invoice.name),
+            invoice.issue_date.isoformat(), invoice.due_date.isoformat(),
             invoice.currency, invoice.subtotal, invoice.tax, invoice.total, invoice.amount_paid,
             invoice.amount_credited, amount_due(invoice)]
 

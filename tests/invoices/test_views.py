@@ -282,3 +282,10 @@ class TestMonthlyInvoicePage:
         html = finance_client.get(reverse("invoices:detail", args=[invoice.pk])).content.decode()
         assert "Bills 30 usage entries" in html and "-15.00 SGD" in html
         assert html.count("<td>Call</td>") == 0 and "Invoice issued" in html
+
+
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_escaped(finance_client):
+    evil = CustomerFactory(name="=HYPERLINK(\"http://x\")", code="EVIL")
+    top_up_invoice(evil, "10", name="@SUM(A1)")
+    rows = b"".join(finance_client.get(LIST, {"format": "csv"}).streaming_content).decode().splitlines()
+    assert "'=HYPERLINK" in rows[1] and "'@SUM(A1)" in rows[1]
