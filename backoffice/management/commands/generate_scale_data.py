@@ -1103,7 +1103,7 @@ def generate(opts: Options, log) -> dict[str, int]:
 
     if CustomerModel.objects.exists():
         raise GenerationError("This database already has customers: generate_scale_data fills an empty database "
-                              "(re-create it, e.g. bin/bench's run_all.sh drops and re-creates the bench database).")
+                              "(re-create it: bench/run_all.sh drops and re-creates the bench database).")
     for name in ("customers", "transactions", "invoices", "payments"):
         if getattr(opts, name) < 1:
             raise GenerationError(f"--{name} must be at least 1.")

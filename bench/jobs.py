@@ -1,0 +1,271 @@
+"""Bench 3, the scheduled jobs over the full data set: the daily auto top-up over 100,000 customers with 10%
+at or below their threshold, and the monthly billing run over 100,000 customers (the last generated month,
+which generate_scale_data leaves unbilled).
+
+Each job runs on a fresh copy of the bench database (CREATE DATABASE ... TEMPLATE), so the generated data
+stays as it was and the bench can be run again. The jobs run as the management commands run them (one
+process), through the real services; the billing run is also measured split over 2 processes in chunks of
+500 customers, as the Celery beat task hands it to the workers. Emails are queued to Celery (Redis db 7 by
+default; purged afterwards), as in production: rendering PDFs is the workers' job, not the run's.
+
+Baseline, in the same run and database: the floor cost of "each customer in its own short transaction"
+(BEGIN; lock the customer row; insert one row; COMMIT) for as many customers as the job handled one by one.
+
+    python -m bench.jobs [--keep] [--skip-auto-top-up] [--skip-billing]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import time
+from urllib.parse import urlparse
+
+from bench._common import REPO, Table, bench_env, database_url, fmt, machine_line, ratio, say
+
+CLONE = "ledgerdesk_bench_jobs"
+SHARE_DUE = 0.10
+
+
+def server_url(name: str) -> str:
+    return urlparse(database_url())._replace(path=f"/{name}").geturl()
+
+
+def clone(name: str) -> float:
+    """A fresh copy of the bench database; returns the seconds it took."""
+    import psycopg
+
+    template = urlparse(database_url()).path.lstrip("/")
+    started = time.perf_counter()
+    with psycopg.connect(server_url("postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return time.perf_counter() - started
+
+
+def drop(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(server_url("postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def in_clone(task: str, name: str, *extra: str) -> dict:
+    """Run `task` of this module in a subprocess whose Django uses the clone; returns its JSON answer."""
+    env = bench_env()
+    env["DATABASE_URL"] = env["BENCH_DATABASE_URL"] = server_url(name)
+    out = subprocess.run([sys.executable, "-m", "bench.jobs", "--task", task, *extra], env=env, cwd=REPO,
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# --- tasks run inside a clone -----------------------------------------------------------------------------
+def _setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    import django
+
+    django.setup()
+
+
+def _purge_celery() -> None:
+    import redis
+    from django.conf import settings
+
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+
+
+def floor(count: int) -> float:
+    """Seconds for `count` short transactions, each locking one customer row and inserting one row."""
+    from django.db import connection, transaction
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE UNLOGGED TABLE IF NOT EXISTS bench_floor (customer_id bigint, at timestamptz)")
+        cursor.execute("SELECT id FROM customers_customer ORDER BY id LIMIT %s", [count])
+        ids = [r[0] for r in cursor.fetchall()]
+    started = time.perf_counter()
+    for i in range(count):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT id FROM customers_customer WHERE id = %s FOR UPDATE", [ids[i % len(ids)]])
+            cursor.execute("INSERT INTO bench_floor VALUES (%s, now())", [ids[i % len(ids)]])
+    return time.perf_counter() - started
+
+
+PREPARE_AUTO_TOP_UP = """
+-- every customer gets auto top-up on (cheque/TT or master account: the card method needs Stripe; the
+-- finance bench bench/auto_top_up.py covers it against the fake Stripe), trigger 100; one customer in ten
+-- (id % 10 = 3) has its threshold at or above its usable credits, the others below them.
+INSERT INTO finance_paymentsettings (customer_id, method, trigger_amount, limit_threshold, auto_top_up_enabled,
+                                     updated_at, updated_by)
+SELECT c.id, 'cheque_tt', NULL, NULL, false, now(), 'bench'
+  FROM customers_customer c
+ WHERE NOT EXISTS (SELECT 1 FROM finance_paymentsettings s WHERE s.customer_id = c.id);
+UPDATE finance_paymentsettings s
+   SET auto_top_up_enabled = true,
+       method = CASE WHEN s.method = 'card' THEN 'cheque_tt' ELSE s.method END,
+       trigger_amount = 100,
+       limit_threshold = CASE WHEN c.id % 10 = 3
+                              THEN GREATEST(u.usable, 0) + 10
+                              ELSE GREATEST(u.usable - 10, 0.01) END
+  FROM customers_customer c,
+       LATERAL (SELECT c.credit_limit + c.amount_unbilled + GREATEST(c.amount_due, 0) - c.amount_reserved
+                       AS usable) u
+ WHERE c.id = s.customer_id;
+"""
+
+
+def task_auto_top_up(threads: int) -> dict:
+    from django.db import connection
+    from django.db.models import Count
+    from django.utils import timezone
+
+    from audit.actors import Actor
+    from finance.models import AutoTopUpDecision, AutoTopUpTrigger
+    from finance.services.auto_top_up import run_daily_auto_top_up
+
+    with connection.cursor() as cursor:
+        cursor.execute(PREPARE_AUTO_TOP_UP)
+        cursor.execute("ANALYZE finance_paymentsettings")
+        cursor.execute("""SELECT count(*), count(*) FILTER (WHERE c.credit_limit + c.amount_unbilled
+                          + GREATEST(c.amount_due, 0) - c.amount_reserved <= s.limit_threshold)
+                          FROM finance_paymentsettings s JOIN customers_customer c ON c.id = s.customer_id
+                          WHERE s.auto_top_up_enabled""")
+        enabled, due = cursor.fetchone()
+    connection.close()
+    started = time.perf_counter()
+    run = run_daily_auto_top_up(run_date=timezone.localdate(), actor=Actor.system("bench auto top-up"),
+                                trigger=AutoTopUpTrigger.COMMAND, email_via_celery=True, threads=threads)
+    seconds = time.perf_counter() - started
+    decisions = dict(AutoTopUpDecision.objects.filter(run=run).values("decision").annotate(n=Count("id"))
+                     .order_by().values_list("decision", "n"))
+    _purge_celery()
+    handled = run.fired_count + run.failed_count
+    return {"seconds": seconds, "enabled": enabled, "due": due, "customers": run.customers_count,
+            "fired": run.fired_count, "failed": run.failed_count, "skipped": run.skipped_count,
+            "decisions": decisions, "floor_seconds": floor(handled), "floor_count": handled}
+
+
+def _bill(period: str, ids: list[int]) -> None:
+    from django.db import connection
+
+    from audit.actors import Actor
+    from invoices.services.billing import monthly_billing_run
+
+    try:
+        result = monthly_billing_run(period=period, customer_ids=ids, actor=Actor.system("bench billing run"))
+        if result.failed:
+            raise SystemExit(f"{len(result.failed)} customers failed: {result.failed[:3]}")
+    finally:
+        connection.close()
+
+
+def task_billing(processes: int) -> dict:
+    from django.db import connection, connections
+    from django.utils import timezone
+
+    from customers.models import Customer, Transaction
+    from invoices.models import Invoice, InvoiceType
+    from invoices.selectors import billing_candidates
+    from invoices.services.billing import parse_period, previous_period
+
+    period = previous_period(timezone.now())
+    before_invoices = Invoice.objects.filter(type=InvoiceType.MONTHLY).count()
+    before_billed = Transaction.objects.filter(billed_at__isnull=False).count()
+    started = time.perf_counter()
+    candidates = billing_candidates(parse_period(period))
+    chunks = [candidates[i:i + 500] for i in range(0, len(candidates), 500)]
+    connections.close_all()
+    if processes == 1:
+        _bill(f"{period:%Y-%m}", candidates)
+    else:
+        ctx = mp.get_context("fork")
+        with ctx.Pool(processes) as pool:  # chunks of 500, as the beat task hands them to the workers
+            pool.starmap(_bill, [(f"{period:%Y-%m}", chunk) for chunk in chunks], chunksize=1)
+    seconds = time.perf_counter() - started
+    invoiced = Invoice.objects.filter(type=InvoiceType.MONTHLY).count() - before_invoices
+    billed = Transaction.objects.filter(billed_at__isnull=False).count() - before_billed
+    customers = Customer.objects.count()
+    _purge_celery()
+    result = {"seconds": seconds, "period": f"{period:%Y-%m}", "customers": customers,
+              "candidates": len(candidates), "invoiced": invoiced, "entries_billed": billed}
+    if processes == 1:
+        result.update(floor_seconds=floor(invoiced), floor_count=invoiced)
+    connection.close()
+    return result
+
+
+# --- the orchestration -------------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--keep", action="store_true", help="keep the copies of the database")
+    parser.add_argument("--skip-auto-top-up", action="store_true")
+    parser.add_argument("--skip-billing", action="store_true")
+    parser.add_argument("--auto-top-up-threads", type=int, default=1)
+    parser.add_argument("--task", help=argparse.SUPPRESS)
+    parser.add_argument("--arg", type=int, default=1, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.task:
+        _setup()
+        answer = {"auto_top_up": task_auto_top_up, "billing": task_billing}[args.task](args.arg)
+        print(json.dumps(answer, default=str))
+        return
+
+    os.environ.update(bench_env())
+    machine = machine_line()
+    table = Table(title="Scheduled jobs over the full data set (each on a fresh copy of the bench database)",
+                  columns=["job", "customers", "handled one by one", "wall s", "customers/s", "rows/s",
+                           "floor s (same count)", "job / floor"])
+    notes = [machine]
+    names = []
+    try:
+        if not args.skip_auto_top_up:
+            name = f"{CLONE}_atu"
+            names.append(name)
+            say(f"copying the bench database ({clone(name):.0f} s); daily auto top-up, "
+                f"{args.auto_top_up_threads} thread(s)")
+            r = in_clone("auto_top_up", name, "--arg", str(args.auto_top_up_threads))
+            handled = r["fired"] + r["failed"]
+            table.add(f"daily auto top-up ({args.auto_top_up_threads} thread)", r["customers"], handled, r["seconds"],
+                      r["customers"] / r["seconds"], f"{fmt(handled / r['seconds'])} top-ups/s", r["floor_seconds"],
+                      ratio(r["seconds"], r["floor_seconds"]))
+            notes.append(f"Auto top-up: {r['enabled']:,} customers with auto top-up on, {r['due']:,} at or below their "
+                         f"threshold; {r['fired']:,} topped up (a top-up invoice issued and sent, or a master-account "
+                         f"transfer), {r['failed']:,} failed, {r['skipped']:,} skipped by the one set-based "
+                         f"statement. Decisions: {r['decisions']}.")
+        if not args.skip_billing:
+            for processes in (1, 2):
+                name = f"{CLONE}_bill{processes}"
+                names.append(name)
+                say(f"copying the bench database ({clone(name):.0f} s); monthly billing run, {processes} process(es)")
+                r = in_clone("billing", name, "--arg", str(processes))
+                table.add(f"monthly billing run {r['period']} ({processes} process{'es' if processes > 1 else ''})",
+                          r["customers"], r["invoiced"], r["seconds"], r["customers"] / r["seconds"],
+                          f"{fmt(r['invoiced'] / r['seconds'])} invoices/s, "
+                          f"{fmt(r['entries_billed'] / r['seconds'], 0)} entries/s",
+                          r.get("floor_seconds", float("nan")),
+                          ratio(r["seconds"], r["floor_seconds"]) if "floor_seconds" in r else "")
+                if processes == 1:
+                    notes.append(f"Billing run {r['period']}: {r['candidates']:,} candidates (one query), "
+                                 f"{r['invoiced']:,} monthly invoices issued, {r['entries_billed']:,} ledger entries "
+                                 "billed (each linked to its invoice line), credit applied, emails queued.")
+    finally:
+        if not args.keep:
+            for name in names:
+                drop(name)
+    notes += [
+        "customers/s: customers of the data set over the wall time of the whole run (candidates found by one "
+        "statement, then each handled customer in its own short transaction with its audit event).",
+        "Floor: the same number of minimal transactions (BEGIN; SELECT the customer FOR UPDATE; INSERT one row; "
+        "COMMIT) from one process: what any design with one transaction per customer pays at least.",
+    ]
+    table.notes = notes
+    table.emit("jobs")
+
+
+if __name__ == "__main__":
+    main()
