@@ -117,9 +117,7 @@ def invoice_detail(invoice_id: int) -> Invoice:
 
 
 def invoice_lines(invoice: Invoice) -> list[InvoiceLine]:
-    from django.db.models import Count
-
-    return list(invoice.lines.annotate(entry_count=Count("entries")).order_by("position", "id"))
+    return list(invoice.lines.order_by("position", "id"))
 
 
 def invoice_notifications(invoice: Invoice) -> QuerySet[Notification]:

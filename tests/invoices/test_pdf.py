@@ -88,7 +88,7 @@ def test_a_paid_top_up_carries_a_paid_watermark(finance_client, customer):
     invoice = top_up_invoice(customer, "500", sent=True)
     settle(invoice, "500")
     text = assert_same_numbers(finance_client, invoice)
-    assert "PAID" in text and "Amount due 0.00 SGD" in text
+    assert "PAID" in text and "Amount due 0.00 SGD" in text and "Paid in full" in text
 
 
 def test_a_void_invoice_carries_a_void_watermark(finance_client, customer):
