@@ -40,9 +40,48 @@ def customer_choices():
     return Customer.objects.only("id", "name", "code", "currency").order_by("name", "id")
 
 
+# A <select> lists every customer while there are few of them. Past SELECT_LIMIT it would be megabytes (at
+# 100,000 customers the payment list was 7.5 MB and took 7 s to render: bench/README.md, "Pages under load"),
+# so the field becomes a text input for the customer's code. Decided when the form is rendered or cleaned,
+# with one bounded query.
+SELECT_LIMIT = 500
+
+
+def _many(queryset) -> bool:
+    return queryset.order_by()[:SELECT_LIMIT + 1].count() > SELECT_LIMIT
+
+
+class CustomerSelect(forms.Select):
+    """A <select> of the customers, or, past SELECT_LIMIT, a text input showing the chosen customer's code."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        queryset = getattr(self.choices, "queryset", None)
+        if queryset is None or not _many(queryset):
+            return super().render(name, value, attrs, renderer)
+        if value not in (None, "") and str(value).isdigit():  # a chosen customer (its pk): show its code
+            value = queryset.filter(pk=int(value)).values_list("code", flat=True).first() or value
+        text = forms.TextInput(attrs={**self.attrs, "placeholder": "Customer code", "autocomplete": "off"})
+        return text.render(name, value, attrs, renderer)
+
+
 class CustomerChoiceField(forms.ModelChoiceField):
+    widget = CustomerSelect
+
     def label_from_instance(self, obj):
         return f"{obj.name} ({obj.code}, {obj.currency})"
+
+    def to_python(self, value):
+        """The customer's pk (the <select>), or, when the field is a text input, its code (a pk is accepted
+        too, for links)."""
+        if value in self.empty_values or not _many(self.queryset):
+            return super().to_python(value)
+        text = str(value).strip()
+        found = self.queryset.filter(code__iexact=text).first()
+        if found is None and text.isdigit():
+            found = self.queryset.filter(pk=int(text)).first()
+        if found is None:
+            raise forms.ValidationError(f"There is no customer with the code {text}.", code="invalid_choice")
+        return found
 
 
 class PaymentForm(forms.Form):
