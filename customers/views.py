@@ -65,6 +65,12 @@ def _partial(request, template: str, name: str) -> str:
     return template
 
 
+def _text(value: str) -> str:
+    """Free text a spreadsheet must show as text: a leading =, +, -, @ (a formula) is escaped with a quote.
+    Amounts are written as numbers and never pass through here."""
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 def _stamp() -> str:
     return timezone.now().strftime("%Y%m%d-%H%M%S")
 
@@ -76,7 +82,8 @@ CUSTOMER_CSV_HEADER = ["code", "name", "account_type", "invoice_setup", "currenc
 
 
 def _customer_csv_row(c: Customer) -> list:
-    return [c.code, c.name, c.account_type, c.invoice_setup, c.currency, c.billing_email, c.credit_limit,
+    return [_text(c.code), _text(c.name), c.account_type, c.invoice_setup, c.currency, _text(c.billing_email),
+            c.credit_limit,
             c.amount_unbilled, c.amount_due, c.current_balance, c.amount_reserved, c.usable_credits,
             "yes" if c.show_invoices_tab else "no"]
 
@@ -161,8 +168,9 @@ def customer_transactions(request, pk: int):
 
         def row(t):
             figure = "billed" if t.billed_at else t.bucket
-            return [t.pk, t.occurred_at.isoformat(), t.kind, t.amount, customer.currency, figure, t.billed_document,
-                    t.billed_at.isoformat() if t.billed_at else "", t.reference, t.description]
+            return [t.pk, t.occurred_at.isoformat(), t.kind, t.amount, customer.currency, figure,
+                    _text(t.billed_document), t.billed_at.isoformat() if t.billed_at else "", _text(t.reference),
+                    _text(t.description)]
 
         return csv_response(f"transactions-{customer.code}-{_stamp()}.csv", TRANSACTION_CSV_HEADER, iterate(rows, row))
     context = _tab_context(request, customer, "transactions")
@@ -375,7 +383,7 @@ def wallet_detail(request, wallet_pk: int):
             f"wallet-{wallet.pk}-{_stamp()}.csv", ["id", "created_at", "amount", "currency", "customer", "reference"],
             iterate(selectors.master_wallet_entries(wallet),
                     lambda e: [e.pk, e.created_at.isoformat(), e.amount, wallet.currency,
-                               e.customer.code if e.customer else "", e.reference]))
+                               _text(e.customer.code) if e.customer else "", _text(e.reference)]))
     return _wallet_page(request, wallet, WalletFundForm())
 
 

@@ -176,6 +176,14 @@ class TestTransactionsTab:
         assert summary["shown"] == 100 and summary["count"] == 130 and summary["total"] == D("-130")
         assert "showing the latest 100" in response.content.decode()
 
+    def test_text_a_spreadsheet_would_run_as_a_formula_is_escaped(self, finance_client):
+        customer = postpaid("100", code="CSV2", name="=HYPERLINK(\"http://evil.test\")")
+        ledger_post(customer, TransactionKind.CALL, "-1", reference="@SUM(A1)", description="-2+3")
+        rows = csv_rows(finance_client.get(reverse("customers:list"), {"format": "csv"}))
+        assert rows[1][1] == "'=HYPERLINK(\"http://evil.test\")" and rows[1][7] == "-1.000000"
+        rows = csv_rows(finance_client.get(reverse("customers:transactions", args=[customer.pk]), {"format": "csv"}))
+        assert rows[1][3] == "-1.000000" and rows[1][8:] == ["'@SUM(A1)", "'-2+3"]
+
     def test_exports_all_the_filtered_transactions(self, finance_client):
         customer = postpaid("10000", code="CSV1")
         for _ in range(3):
