@@ -59,8 +59,11 @@ def _drop(name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def method_of(i: int) -> str:
-    return "master_account" if i % 10 < 5 else ("cheque_tt" if i % 10 < 9 else "card")
+def method_of(i: int, step: int) -> str:
+    """5 in 10 master account, 4 in 10 cheque/TT, 1 in 10 card: over all customers, and within each cohort
+    (whose members are `step` apart)."""
+    k = i // step
+    return "master_account" if k % 10 < 5 else ("cheque_tt" if k % 10 < 9 else "card")
 
 
 def cohort(i: int, share: float, offset: int) -> bool:
@@ -99,13 +102,13 @@ def seed(count: int, share: float, fake_stripe) -> dict:
                         amount=LOW if cohort(i, share, a_offset) else HIGH, occurred_at=now,
                         reference="bench opening credit") for pk, i in chunk])
         PaymentSettings.objects.bulk_create([
-            PaymentSettings(customer_id=pk, method=method_of(i), trigger_amount=TRIGGER, limit_threshold=THRESHOLD,
+            PaymentSettings(customer_id=pk, method=method_of(i, step), trigger_amount=TRIGGER, limit_threshold=THRESHOLD,
                             auto_top_up_enabled=True, updated_at=now, updated_by="bench") for pk, i in chunk])
     actor = Actor.system("bench")
     wallet = master_wallet_create(name="Bench master SGD", currency="SGD", actor=actor)
     master_wallet_fund(wallet_id=wallet.pk, amount=Decimal("1000000000"), reference="bench", actor=actor, at=now)
     client = stripe.StripeClient("sk_test_bench", base_addresses={"api": fake_stripe.url})
-    cards = [pk for pk, i in number_of.items() if method_of(i) == "card"
+    cards = [pk for pk, i in number_of.items() if method_of(i, step) == "card"
              and (cohort(i, share, a_offset) or cohort(i, share, b_offset))]
     say(f"saving {len(cards)} test cards on the fake Stripe")
     for pk in cards:
@@ -262,6 +265,9 @@ def main() -> None:
         "the notification and their audit events; emails are delivered by Celery workers, not in the run.",
         "Skips are written by the one set-based statement: a run's cost grows with the customers it tops up, "
         "not with the customers it looks at.",
+        f"At the measured {fmt(run1_seconds / run1.fired_count * 1000 if run1.fired_count else 0)} ms per top-up "
+        f"(1 thread), a day topping up 10% of {args.customers:,} customers would take "
+        f"{fmt(run1_seconds / run1.fired_count * args.customers * 0.10 / 60 if run1.fired_count else 0)} minutes.",
         "Target (issue 8): a run over 100,000 customers finishes in minutes.",
     ]
     table.emit("auto_top_up")

@@ -272,7 +272,8 @@ def _decide(*, customer_id: int, run_date: dt.date, actor: Actor, run_id: int | 
     existing = AutoTopUp.objects.select_for_update(of=("self",)).filter(customer_id=customer_id,
                                                                         run_date=run_date).first()
     if existing is not None:
-        if existing.status == AutoTopUpStatus.PENDING:
+        # Only a card claim is ever committed pending (the other methods settle in the claim's transaction).
+        if existing.status == AutoTopUpStatus.PENDING and existing.method == TopUpMethod.CARD:
             return _CardClaim(existing)  # a card charge a dead worker left in progress: resume it
         return _outcome(existing, TopUpDecision.SKIPPED_ALREADY_TODAY,
                         f"{existing.get_status_display()} earlier today.")

@@ -197,6 +197,17 @@ class TestChequeOrTelegraphicTransfer:
         assert Invoice.objects.filter(customer=cust, status=InvoiceStatus.SENT).count() == 1
         assert [(r.run_date, r.status) for r in rows(cust)] == [(RUN_DATE, "fired"), (NEXT_DAY, "fired")]
 
+    def test_an_invoice_the_invoices_service_refuses_fails_the_top_up_with_its_reason(self, settings):
+        cust = customer_with(TopUpMethod.CHEQUE_TT, credits="20", trigger="250", threshold="50")
+        settings.LEDGERDESK_MIN_TOP_UP = Decimal("500")  # raised after the settings were made
+        the_run = run()
+        (row,) = rows(cust)
+        assert (row.status, row.failure_code) == (AutoTopUpStatus.FAILED, "invoice_refused")
+        assert "at least 500.00 SGD" in row.reason
+        assert decision_of(the_run, cust).decision == TopUpDecision.FAILED
+        assert not Invoice.objects.filter(customer=cust).exists()  # nothing of the refused invoice is left
+        assert len(failure_notices(cust)) == 1
+
 
 class TestCard:
     def test_the_saved_card_is_charged_off_session_and_the_credits_added(self, fake_stripe,
