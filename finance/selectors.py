@@ -320,8 +320,12 @@ class AgedReport:
 # dozen times per invoice: 23 s for the page at 300,000 invoices, bench/README.md "Pages under load".)
 _AGED_INVOICES_SQL = """
 WITH inv AS ({invoices}),
-paid AS (SELECT invoice_id, SUM(amount) AS s FROM finance_allocation
-          WHERE created_at < %s AND (reversed_at IS NULL OR reversed_at >= %s) GROUP BY invoice_id),
+paid AS (SELECT invoice_id, SUM(amount) AS s
+           FROM (SELECT invoice_id, amount FROM finance_allocation
+                  WHERE created_at < %s AND (reversed_at IS NULL OR reversed_at >= %s)
+                 UNION ALL  -- credit the billing run applied (invoices.CreditApplication): paid too
+                 SELECT invoice_id, amount FROM invoices_creditapplication WHERE created_at < %s) applied
+          GROUP BY invoice_id),
 credited AS (SELECT invoice_id, SUM(amount) AS s FROM finance_creditnote
               WHERE created_at < %s AND invoice_id IS NOT NULL GROUP BY invoice_id),
 owed AS (SELECT inv.customer_id, inv.due_date, inv.total - COALESCE(paid.s, 0) - COALESCE(credited.s, 0) AS owed
@@ -355,8 +359,8 @@ SELECT l.customer_id, c.name, c.code, c.currency, SUM(l.left_)
 
 def aged_receivables(as_of: dt.date, *, customer_q: str = "", currency: str = "") -> AgedReport:
     """Outstanding per customer by days past due on `as_of`, from what was true at the end of that day:
-    invoices (not top-up) sent by then and not voided by then, less the allocations standing then and the
-    credit notes issued by then. One grouped query with conditional aggregation by due date, plus one for
+    invoices (not top-up) sent by then and not voided by then, less the allocations standing then, the credit
+    the billing run applied by then and the credit notes issued by then. One grouped query with conditional aggregation by due date, plus one for
     the cash still unallocated then (payments received by then, less allocations and top-ups standing
     then). The credits column is today's credit balance (it has no history to rebuild)."""
     from django.db import connection
@@ -375,7 +379,7 @@ def aged_receivables(as_of: dt.date, *, customer_q: str = "", currency: str = ""
               as_of - 90 * day, as_of - 91 * day]
     rows: dict[int, AgedRow] = {}
     with connection.cursor() as cursor:
-        cursor.execute(_AGED_INVOICES_SQL.format(invoices=inv_sql), [*inv_params, end, end, end, *bounds])
+        cursor.execute(_AGED_INVOICES_SQL.format(invoices=inv_sql), [*inv_params, end, end, end, end, *bounds])
         for cid, name, code, cur, current, d1_30, d31_60, d61_90, d90_plus in cursor.fetchall():
             rows[cid] = AgedRow(customer_id=cid, name=name, code=code, currency=cur, current=current, d1_30=d1_30,
                                 d31_60=d31_60, d61_90=d61_90, d90_plus=d90_plus)
