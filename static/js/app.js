@@ -7,7 +7,7 @@
   document.addEventListener("click", function (e) {
     var close = e.target.closest(".toast-close");
     if (close) { close.parentElement.remove(); }
-    var confirmEl = e.target.closest("[data-confirm]");
+    var confirmEl = e.target.closest("a[data-confirm], button[data-confirm]");
     if (confirmEl && !window.confirm(confirmEl.getAttribute("data-confirm"))) { e.preventDefault(); e.stopImmediatePropagation(); }
     var menu = e.target.closest("[data-menu-toggle]");
     document.querySelectorAll(".menu.open").forEach(function (m) { if (!menu || m !== menu.parentElement) m.classList.remove("open"); });
