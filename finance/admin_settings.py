@@ -18,7 +18,7 @@ class PaymentSettingsAdmin(ServiceOnlyAdmin):
     list_select_related = ("customer",)
     actions = ["turn_auto_top_up_off"]
 
-    @admin.action(description="Turn auto top-up off for the selected customers", permissions=["change"])
+    @admin.action(description="Turn auto top-up off for the selected customers", permissions=["service"])
     def turn_auto_top_up_off(self, request, queryset):
         self.run_service(request, queryset.filter(auto_top_up_enabled=True), lambda ps, actor: payment_settings_update(
             customer_id=ps.customer_id, method=ps.method, trigger_amount=ps.trigger_amount,
