@@ -6,7 +6,7 @@ Django's CaptureQueriesContext at two data sizes (a small database and the full 
 not grow with the data. Baseline, in the same server and run: a view that runs one query (bench/urls.py,
 mounted only under bench.settings), signed in like the staff pages.
 
-    python -m bench.pages [--seconds 15] [--connections 16] [--workers 4]
+    python -m bench.pages [--seconds 30] [--rounds 3] [--connections 16] [--workers 4] [--only WORDS]
 
 The small database (BENCH_SMALL_DATABASE_URL, default ledgerdesk_bench_small on the bench server) is
 created and filled with generate_scale_data at 1% scale when it does not exist.
@@ -264,7 +264,8 @@ def load(port: int, path: str, cookie: str, *, seconds: float, connections: int,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=15, help="measured seconds per page (default 15)")
+    parser.add_argument("--seconds", type=float, default=30, help="measured seconds per page (default 30)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over all the pages (default 3)")
     parser.add_argument("--connections", type=int, default=16, help="concurrent connections (default 16)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (default 4: 2 x cores)")
     parser.add_argument("--only", default="", help="comma-separated words: measure only the pages whose label has "
@@ -302,13 +303,23 @@ def main() -> None:
 
     proc, port = start_gunicorn(args.workers)
     try:
-        results: dict[str, LoadResult] = {}
         for label, url, who in prep["pages"]:
             status, _ = get(port, url, cookies[who])
             if status != 200:
                 raise SystemExit(f"{label}: {url} answered {status} under gunicorn")
-            say(f"load: {label} ({args.connections} connections, {args.seconds:.0f} s)")
-            results[label] = load(port, url, cookies[who], seconds=args.seconds, connections=args.connections)
+        # Rounds: every page (the baseline too) is measured in each round, so load that other work puts on
+        # the machine falls on all of them alike instead of on whichever page was measured at that moment.
+        results: dict[str, LoadResult] = {label: LoadResult() for label, _, _ in prep["pages"]}
+        for n in range(1, args.rounds + 1):
+            for label, url, who in prep["pages"]:
+                say(f"round {n}/{args.rounds}: {label} ({args.connections} connections, "
+                    f"{args.seconds / args.rounds:.0f} s)")
+                r = load(port, url, cookies[who], seconds=args.seconds / args.rounds, connections=args.connections)
+                total = results[label]
+                total.latencies += r.latencies
+                total.errors += r.errors
+                total.seconds += r.seconds
+                total.size = r.size or total.size
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -335,7 +346,8 @@ def main() -> None:
         f"full database {sizes}; small database: {small} (generate_scale_data).",
         f"gunicorn {args.workers} sync workers, DEBUG off, persistent database connections; load generator: "
         f"{args.connections} Python threads, one request after another each, {args.seconds:.0f} s measured per page "
-        "after 2 s of warm-up, on the same 2 cores as the server and PostgreSQL.",
+        f"in {args.rounds} rounds over all the pages (2 s of warm-up before each), on the same 2 cores as the "
+        "server and PostgreSQL.",
         "Queries: one request of each page after a warm-up request, counted with CaptureQueriesContext "
         "(session and user lookups included).",
         f"Targets (issue 9): queries constant in the data size; p95 within 5x the baseline's (worst page: "
