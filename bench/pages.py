@@ -320,6 +320,14 @@ def main() -> None:
                 total.errors += r.errors
                 total.seconds += r.seconds
                 total.size = r.size or total.size
+        alone: dict[str, float] = {}
+        for label, url, who in prep["pages"]:  # one connection: what a request costs when it waits for nothing
+            times = []
+            for _ in range(5):
+                started = time.perf_counter()
+                get(port, url, cookies[who])
+                times.append(time.perf_counter() - started)
+            alone[label] = median(times)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -328,8 +336,8 @@ def main() -> None:
     base_p95 = percentile(results[base_label].latencies, 95)
     table = Table(
         title="Pages under load: gunicorn, 16 connections, against a one-query view in the same server and run",
-        columns=["page", "p50 ms", "p95 ms", "req/s", "p95 / baseline p95", "queries (small -> full)", "constant",
-                 "KB", "errors"],
+        columns=["page", "p50 ms", "p95 ms", "req/s", "p95 / baseline p95", "alone ms", "alone / baseline",
+                 "queries (small -> full)", "constant", "KB", "errors"],
     )
     worst = 0.0
     for label, _url, _who in prep["pages"]:
@@ -338,8 +346,8 @@ def main() -> None:
         if label != base_label:
             worst = max(worst, p95 / base_p95 if base_p95 else float("nan"))
         small_n, full_n = small_counts.get(label), full_counts[label]
-        table.add(label, median(r.latencies) * 1000, p95 * 1000, r.rps, ratio(p95, base_p95),
-                  f"{small_n} -> {full_n}", "yes" if small_n == full_n else "NO", r.size / 1024, str(r.errors))
+        table.add(label, median(r.latencies) * 1000, p95 * 1000, r.rps, ratio(p95, base_p95), alone[label] * 1000,
+                  ratio(alone[label], alone[base_label]), f"{small_n} -> {full_n}", "yes" if small_n == full_n else "NO", r.size / 1024, str(r.errors))
     small = ", ".join(f"{v:,} {k}" for k, v in SMALL.items())
     table.notes = [
         machine,
@@ -348,6 +356,7 @@ def main() -> None:
         f"{args.connections} Python threads, one request after another each, {args.seconds:.0f} s measured per page "
         f"in {args.rounds} rounds over all the pages (2 s of warm-up before each), on the same 2 cores as the "
         "server and PostgreSQL.",
+        "alone: median of 5 requests on one connection after the load (no queueing): the cost of the page itself.",
         "Queries: one request of each page after a warm-up request, counted with CaptureQueriesContext "
         "(session and user lookups included).",
         f"Targets (issue 9): queries constant in the data size; p95 within 5x the baseline's (worst page: "
