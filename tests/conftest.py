@@ -53,16 +53,29 @@ def viewer_client(client, viewer_user):
 
 
 # --- Celery: one real in-process worker against the real Redis -----------------------------------------
-@pytest.fixture(scope="session")
-def celery_worker_session(django_db_setup, django_db_blocker):
+@pytest.fixture
+def celery_worker(transactional_db, django_db_blocker):
+    """A real worker (pool solo) on the real Redis, for this test only.
+
+    Started per test, after purging the queue, and stopped at the end: a worker left running for the
+    session would pick up tasks that other tests queue (invoice emails after commit, ...) and touch the
+    database while a later test flushes it."""
     from celery.contrib.testing.worker import start_worker
 
     from config.celery import app
 
     app.conf.task_always_eager = False
+    app.control.purge()
     with django_db_blocker.unblock(), start_worker(app, pool="solo", perform_ping_check=False,
                                                    shutdown_timeout=30) as worker:
         yield worker
+    app.control.purge()
+
+
+@pytest.fixture
+def celery_worker_session(celery_worker):
+    """The former session-wide worker's name; now the same per-test worker."""
+    return celery_worker
 
 
 # --- Browser: Debian's Chromium through Playwright (never a downloaded browser) --------------------------
