@@ -17,6 +17,15 @@
     var form = e.target;
     if (form.hasAttribute("data-confirm") && !window.confirm(form.getAttribute("data-confirm"))) { e.preventDefault(); }
   }, true);
+  // Filters: a text or search box in an auto-submit form searches on Enter, the Filter button or its own
+  // keyup trigger, never on blur too; otherwise typing then clicking Filter sends two requests and the
+  // late one can land over the next click (a sort, a page).
+  document.addEventListener("change", function (e) {
+    var t = e.target;
+    if (t.matches && t.matches("input[type=text], input[type=search], input:not([type])") && t.closest("form[data-autosubmit]")) {
+      e.stopPropagation();
+    }
+  }, true);
   // Filters: a change in an auto-submit form submits it (htmx takes over where hx-get is set).
   document.addEventListener("change", function (e) {
     var form = e.target.closest("form[data-autosubmit]");
