@@ -210,7 +210,7 @@ class TestOrganizationManagementList:
         html = response.content.decode()
         assert "Acme Telecom" in html and "Issue from master account" in html and "300.00 SGD" in html
         assert "Bare Networks" in html and "(not set)" in html
-        assert edit_url(set_up) in html and "🕒" in html
+        assert edit_url(set_up) in html and "img/clock.svg" in html
 
     def test_search_and_filters(self, finance_client):
         on = CustomerFactory(name="Acme Telecom", code="ACME")
