@@ -3,17 +3,15 @@ refuses UPDATE and DELETE anyway); superusers and staff with audit.view_auditeve
 
 from django.contrib import admin
 
+from common.admin import ReadOnlyAdmin
+
 from .models import AuditChainHead, AuditEvent
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
+class AuditReadOnlyAdmin(ReadOnlyAdmin):
+    """Not even a change page, and no actions (not even the bulk delete)."""
 
     def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
         return False
 
     def get_actions(self, request):
@@ -21,7 +19,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
+class AuditEventAdmin(AuditReadOnlyAdmin):
     list_display = ("id", "occurred_at", "actor_kind", "actor_label", "app", "action", "object_type",
                     "object_id", "customer_id")
     list_filter = ("app", "actor_kind", "occurred_at")
@@ -35,6 +33,6 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AuditChainHead)
-class AuditChainHeadAdmin(ReadOnlyAdmin):
+class AuditChainHeadAdmin(AuditReadOnlyAdmin):
     list_display = ("id", "last_id", "last_hash")
     readonly_fields = ("id", "last_id", "last_hash")

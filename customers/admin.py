@@ -1,12 +1,12 @@
 """Customers in Django admin: every field read only (money is never edited in place, and a save() here
 would skip the services' locks and audit). What admin can do goes through the services, as actions."""
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from audit.actors import Actor
+from common.admin import ServiceOnlyAdmin
 
 from .models import (
     Customer,
@@ -28,36 +28,13 @@ from .services import (
     subscription_update,
 )
 
-SERVICE_ERRORS = (CustomerError, ReservationError, SubscriptionError)
 
-
-class ServiceOnlyAdmin(admin.ModelAdmin):
-    """Browse and search; no add, no in-place change, no raw delete."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields] + list(self.readonly_fields)
-
-    def run_service(self, request, queryset, call, done: str) -> None:
-        ok = 0
-        actor = Actor.from_request(request)
-        for obj in queryset.order_by("pk"):
-            try:
-                call(obj, actor)
-                ok += 1
-            except SERVICE_ERRORS as exc:
-                self.message_user(request, f"{obj}: {exc}", level=messages.ERROR)
-        if ok:
-            self.message_user(request, f"{ok} {done}.", level=messages.SUCCESS)
+class CustomerServiceAdmin(ServiceOnlyAdmin):
+    service_errors = (CustomerError, ReservationError, SubscriptionError)
 
 
 @admin.register(Customer)
-class CustomerAdmin(ServiceOnlyAdmin):
+class CustomerAdmin(CustomerServiceAdmin):
     list_display = ("code", "name", "account_type", "invoice_setup", "currency", "credit_limit", "amount_unbilled",
                     "amount_due", "amount_reserved", "show_invoices_tab")
     list_filter = ("account_type", "invoice_setup", "currency", "show_invoices_tab")
@@ -71,7 +48,7 @@ class CustomerAdmin(ServiceOnlyAdmin):
 
 
 @admin.register(Transaction)
-class TransactionAdmin(ServiceOnlyAdmin):
+class TransactionAdmin(CustomerServiceAdmin):
     list_display = ("id", "occurred_at", "customer", "kind", "bucket", "amount", "billed_document", "reference")
     list_filter = ("kind", "bucket", ("billed_at", admin.EmptyFieldListFilter))
     search_fields = ("=id", "reference", "description", "idempotency_key", "billed_document", "customer__code",
@@ -82,7 +59,7 @@ class TransactionAdmin(ServiceOnlyAdmin):
 
 
 @admin.register(Reservation)
-class ReservationAdmin(ServiceOnlyAdmin):
+class ReservationAdmin(CustomerServiceAdmin):
     list_display = ("id", "created_at", "customer", "kind", "amount", "status", "expires_at", "committed_amount",
                     "reference")
     list_filter = ("status", "kind")
@@ -105,12 +82,12 @@ class ReservationAdmin(ServiceOnlyAdmin):
 
 
 @admin.register(MasterWallet)
-class MasterWalletAdmin(ServiceOnlyAdmin):
+class MasterWalletAdmin(CustomerServiceAdmin):
     list_display = ("name", "currency", "balance")
 
 
 @admin.register(MasterWalletEntry)
-class MasterWalletEntryAdmin(ServiceOnlyAdmin):
+class MasterWalletEntryAdmin(CustomerServiceAdmin):
     list_display = ("id", "created_at", "wallet", "amount", "customer", "transaction", "reference")
     list_filter = ("wallet",)
     search_fields = ("=id", "reference", "customer__code")
@@ -118,7 +95,7 @@ class MasterWalletEntryAdmin(ServiceOnlyAdmin):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(ServiceOnlyAdmin):
+class SubscriptionAdmin(CustomerServiceAdmin):
     list_display = ("id", "customer", "product", "kind", "quantity", "renewal_date", "renewal_price", "renewal_cost",
                     "margin_shown", "is_active")
     list_filter = ("kind", "is_active")
@@ -137,7 +114,7 @@ class SubscriptionAdmin(ServiceOnlyAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(ServiceOnlyAdmin):
+class NotificationAdmin(CustomerServiceAdmin):
     list_display = ("id", "sent_at", "customer", "kind", "channel", "recipient", "subject", "status")
     list_filter = ("kind", "channel", "status")
     search_fields = ("recipient", "subject", "customer__code", "customer__name")
@@ -145,7 +122,7 @@ class NotificationAdmin(ServiceOnlyAdmin):
 
 
 @admin.register(CustomerUser)
-class CustomerUserAdmin(ServiceOnlyAdmin):
+class CustomerUserAdmin(CustomerServiceAdmin):
     list_display = ("user", "customer")
     search_fields = ("user__username", "customer__code", "customer__name")
     list_select_related = ("user", "customer")

@@ -2,9 +2,9 @@
 is never edited in place, and a save() here would skip the services' locks and audit). What admin can do
 goes through the services, as actions: delete payments, undo allocations, remove top-ups."""
 
-from django.contrib import admin, messages
+from django.contrib import admin
 
-from audit.actors import Actor
+from common.admin import ServiceOnlyAdmin
 
 from .models import Allocation, CreditNote, Payment, TopUp, Withdrawal
 from .services._common import FinanceError
@@ -13,14 +13,10 @@ from .services.payments import payment_delete
 from .services.top_ups import top_up_remove
 
 
-class ServiceOnlyAdmin(admin.ModelAdmin):
-    """Browse and search; no add, no in-place change, no raw delete."""
+class FinanceServiceAdmin(ServiceOnlyAdmin):
+    """The change page is a read-only view too; the service actions need the model's change permission."""
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    service_errors = (FinanceError,)
 
     def has_change_permission(self, request, obj=None):
         return False  # the change page is a read-only view; changes are the actions below
@@ -30,24 +26,9 @@ class ServiceOnlyAdmin(admin.ModelAdmin):
         opts = self.model._meta
         return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
 
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def run_service(self, request, queryset, call, done: str):
-        ok = 0
-        actor = Actor.from_request(request)
-        for obj in queryset.order_by("pk"):
-            try:
-                call(obj, actor)
-                ok += 1
-            except FinanceError as exc:
-                self.message_user(request, f"{obj}: {exc}", level=messages.ERROR)
-        if ok:
-            self.message_user(request, f"{ok} {done}.", level=messages.SUCCESS)
-
 
 @admin.register(Payment)
-class PaymentAdmin(ServiceOnlyAdmin):
+class PaymentAdmin(FinanceServiceAdmin):
     list_display = ("id", "received_date", "customer", "amount", "currency", "amount_allocated", "amount_topped_up",
                     "status", "method", "reference", "assignment_changes")
     list_filter = ("status", "method", "currency", "received_date")
@@ -64,7 +45,7 @@ class PaymentAdmin(ServiceOnlyAdmin):
 
 
 @admin.register(Allocation)
-class AllocationAdmin(ServiceOnlyAdmin):
+class AllocationAdmin(FinanceServiceAdmin):
     list_display = ("id", "created_at", "source", "payment", "invoice", "customer", "amount", "reversed_at")
     list_filter = ("source", "reversed_at")
     search_fields = ("=id", "=payment__id", "invoice__number", "customer__name", "customer__code")
@@ -78,7 +59,7 @@ class AllocationAdmin(ServiceOnlyAdmin):
 
 
 @admin.register(TopUp)
-class TopUpAdmin(ServiceOnlyAdmin):
+class TopUpAdmin(FinanceServiceAdmin):
     list_display = ("id", "created_at", "customer", "payment", "invoice", "amount", "posted_to_ledger", "removed_at")
     list_filter = ("posted_to_ledger", "removed_at")
     search_fields = ("=id", "=payment__id", "invoice__number", "customer__name", "customer__code")
@@ -92,7 +73,7 @@ class TopUpAdmin(ServiceOnlyAdmin):
 
 
 @admin.register(CreditNote)
-class CreditNoteAdmin(ServiceOnlyAdmin):
+class CreditNoteAdmin(FinanceServiceAdmin):
     list_display = ("number", "issue_date", "customer", "invoice", "amount", "currency", "reason")
     search_fields = ("number", "reason", "customer__name", "customer__code", "invoice__number")
     list_select_related = ("customer", "invoice")
@@ -100,7 +81,7 @@ class CreditNoteAdmin(ServiceOnlyAdmin):
 
 
 @admin.register(Withdrawal)
-class WithdrawalAdmin(ServiceOnlyAdmin):
+class WithdrawalAdmin(FinanceServiceAdmin):
     list_display = ("id", "paid_date", "customer", "amount", "currency", "method", "reference")
     list_filter = ("method",)
     search_fields = ("=id", "reference", "customer__name", "customer__code")

@@ -4,13 +4,13 @@ goes through the service, as an action: turn auto top-up off."""
 
 from django.contrib import admin
 
-from .admin import ServiceOnlyAdmin
+from .admin import FinanceServiceAdmin
 from .models import AutoTopUp, AutoTopUpDecision, AutoTopUpRun, PaymentSettings
 from .services.auto_top_up import payment_settings_update
 
 
 @admin.register(PaymentSettings)
-class PaymentSettingsAdmin(ServiceOnlyAdmin):
+class PaymentSettingsAdmin(FinanceServiceAdmin):
     list_display = ("customer", "method", "trigger_amount", "limit_threshold", "auto_top_up_enabled", "updated_at",
                     "updated_by")
     list_filter = ("method", "auto_top_up_enabled")
@@ -26,7 +26,7 @@ class PaymentSettingsAdmin(ServiceOnlyAdmin):
 
 
 @admin.register(AutoTopUp)
-class AutoTopUpAdmin(ServiceOnlyAdmin):
+class AutoTopUpAdmin(FinanceServiceAdmin):
     list_display = ("run_date", "customer", "method", "amount", "currency", "status", "failure_code", "invoice",
                     "card_payment", "transfer_entry", "created_at", "completed_at")
     list_filter = ("status", "method", "run_date")
@@ -36,7 +36,7 @@ class AutoTopUpAdmin(ServiceOnlyAdmin):
 
 
 @admin.register(AutoTopUpRun)
-class AutoTopUpRunAdmin(ServiceOnlyAdmin):
+class AutoTopUpRunAdmin(FinanceServiceAdmin):
     list_display = ("id", "run_date", "trigger", "actor_label", "started_at", "finished_at", "customers_count",
                     "fired_count", "failed_count", "skipped_count")
     list_filter = ("trigger", "run_date")
@@ -44,7 +44,7 @@ class AutoTopUpRunAdmin(ServiceOnlyAdmin):
 
 
 @admin.register(AutoTopUpDecision)
-class AutoTopUpDecisionAdmin(ServiceOnlyAdmin):
+class AutoTopUpDecisionAdmin(FinanceServiceAdmin):
     list_display = ("run_date", "run", "customer", "decision", "method", "usable_credits", "limit_threshold",
                     "trigger_amount", "reason", "decided_at")
     list_filter = ("decision", "method", "run_date")

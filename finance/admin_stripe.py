@@ -6,6 +6,7 @@ for a payment whose webhook never arrived."""
 from django.contrib import admin, messages
 
 from audit.actors import Actor
+from common.admin import ReadOnlyAdmin
 
 from . import gateway
 from .models import CardPayment, CardPaymentStatus, StripeEvent
@@ -13,19 +14,8 @@ from .services._common import FinanceError
 from .services.cards import card_payment_fulfil
 
 
-class _ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-
 @admin.register(CardPayment)
-class CardPaymentAdmin(_ReadOnlyAdmin):
+class CardPaymentAdmin(ReadOnlyAdmin):
     list_display = ("id", "created_at", "customer", "purpose", "channel", "amount_charged", "currency", "status",
                     "card_brand", "card_last4", "credited_at", "invoice")
     list_filter = ("status", "purpose", "channel", "currency", "created_at")
@@ -57,7 +47,7 @@ class CardPaymentAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(StripeEvent)
-class StripeEventAdmin(_ReadOnlyAdmin):
+class StripeEventAdmin(ReadOnlyAdmin):
     list_display = ("event_id", "type", "object_id", "status", "received_at", "processed_at", "result")
     list_filter = ("status", "type", "received_at")
     search_fields = ("event_id", "object_id")

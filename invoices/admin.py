@@ -2,25 +2,12 @@
 save() here would skip the services' locks, numbering and audit). What admin can do goes through the
 services, as actions: send, mark as sent, void."""
 
-from django.contrib import admin, messages
+from django.contrib import admin
 
-from audit.actors import Actor
+from common.admin import ReadOnlyAdmin, ServiceOnlyAdmin
 
 from .models import CreditApplication, Invoice, InvoiceLine, InvoiceLineEntry, NumberSeries
 from .services import InvoiceError, invoice_mark_sent, invoice_send, invoice_void
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """No add, no in-place change, no raw delete."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
 
 
 class InvoiceLineInline(admin.TabularInline):
@@ -47,7 +34,7 @@ class CreditApplicationInline(admin.TabularInline):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(ReadOnlyAdmin):
+class InvoiceAdmin(ServiceOnlyAdmin):
     list_display = ("number", "type", "status", "customer", "issue_date", "due_date", "currency", "total",
                     "amount_paid", "amount_credited", "provisioned_at")
     list_filter = ("type", "status", "currency", "issue_date")
@@ -57,32 +44,25 @@ class InvoiceAdmin(ReadOnlyAdmin):
     inlines = [InvoiceLineInline, CreditApplicationInline]
     actions = ["send_invoices", "mark_invoices_sent", "void_invoices"]
 
-    def _run(self, request, queryset, call, done: str):
-        ok = 0
-        actor = Actor.from_request(request)
-        for invoice in queryset.order_by("pk"):
-            try:
-                call(invoice, actor)
-                ok += 1
-            except InvoiceError as exc:
-                self.message_user(request, f"{invoice.number}: {exc}", level=messages.ERROR)
-        if ok:
-            self.message_user(request, f"{ok} {done}.", level=messages.SUCCESS)
+    service_errors = (InvoiceError,)
+
+    def service_label(self, obj) -> str:
+        return obj.number
 
     @admin.action(description="Send selected invoices by email (drafts are issued first)", permissions=["change"])
     def send_invoices(self, request, queryset):
-        self._run(request, queryset, lambda inv, actor: invoice_send(invoice_id=inv.pk, actor=actor),
+        self.run_service(request, queryset, lambda inv, actor: invoice_send(invoice_id=inv.pk, actor=actor),
                   "invoice(s) sent")
 
     @admin.action(description="Mark selected drafts as sent (no email)", permissions=["change"])
     def mark_invoices_sent(self, request, queryset):
-        self._run(request, queryset, lambda inv, actor: invoice_mark_sent(invoice_id=inv.pk, actor=actor),
+        self.run_service(request, queryset, lambda inv, actor: invoice_mark_sent(invoice_id=inv.pk, actor=actor),
                   "invoice(s) marked as sent")
 
     @admin.action(description="Void selected invoices (drafts; top-ups awaiting payment, nothing allocated)",
                   permissions=["change"])
     def void_invoices(self, request, queryset):
-        self._run(request, queryset, lambda inv, actor: invoice_void(invoice_id=inv.pk, reason="Voided from Django admin",
+        self.run_service(request, queryset, lambda inv, actor: invoice_void(invoice_id=inv.pk, reason="Voided from Django admin",
                                                                       actor=actor), "invoice(s) voided")
 
 
