@@ -6,10 +6,9 @@ import datetime as dt
 import json
 
 from django.shortcuts import render
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from common.lists import csv_response, iterate, paginate, querystring_without_page, wants_csv
+from common.lists import csv_filename, csv_response, iterate, paginate, querystring_without_page, wants_csv
 from common.permissions import staff_view
 
 from . import selectors
@@ -44,8 +43,7 @@ def event_list(request):
     form = AuditFilterForm(request.GET or None)
     events = selectors.audit_events(**form.filters())
     if wants_csv(request):
-        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-        return csv_response(f"audit-{stamp}.csv", CSV_HEADER, iterate(events, _csv_row))
+        return csv_response(csv_filename("audit"), CSV_HEADER, iterate(events, _csv_row))
     page = paginate(request, events)
     page.object_list = selectors.attach_customer_labels(page.object_list)
     context = {"form": form, "page": page, "qs": querystring_without_page(request)}

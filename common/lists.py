@@ -7,7 +7,9 @@ import csv
 from collections.abc import Callable, Iterable
 
 from django.core.paginator import Paginator
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
 
 PER_PAGE = 25
 
@@ -51,3 +53,25 @@ def wants_csv(request: HttpRequest) -> bool:
 def iterate(queryset, row: Callable, chunk_size: int = 2000):
     for obj in queryset.iterator(chunk_size=chunk_size):
         yield row(obj)
+
+
+def csv_filename(prefix: str) -> str:
+    """`<prefix>-YYYYmmdd-HHMMSS.csv`: an export's name says when it was taken."""
+    return f"{prefix}-{timezone.now().strftime('%Y%m%d-%H%M%S')}.csv"
+
+
+def htmx_template(request: HttpRequest, template: str, target: str) -> str:
+    """The page, or only its `target` partial when htmx asks to swap that element."""
+    if request.htmx and request.htmx.target == target:
+        return f"{template}#{target}"
+    return template
+
+
+def list_page(request: HttpRequest, *, form, rows, template: str, target: str, csv_prefix: str,
+              csv_header: list[str], csv_row: Callable) -> HttpResponse:
+    """A plain list page: `?format=csv` streams every filtered row, otherwise one page of them with the
+    filter form (only the `target` table when htmx asks for it)."""
+    if wants_csv(request):
+        return csv_response(csv_filename(csv_prefix), csv_header, iterate(rows, csv_row))
+    context = {"form": form, "page": paginate(request, rows), "qs": querystring_without_page(request)}
+    return render(request, htmx_template(request, template, target), context)

@@ -12,7 +12,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audit.actors import Actor
 from audit.selectors import audit_events
-from common.lists import csv_response, iterate, paginate, querystring_without_page, wants_csv
+from common.lists import (
+    csv_filename,
+    csv_response,
+    htmx_template,
+    iterate,
+    list_page,
+    paginate,
+    querystring_without_page,
+    wants_csv,
+)
 from common.permissions import staff_view
 
 from . import selectors
@@ -58,21 +67,15 @@ def _go(request, url: str) -> HttpResponse:
     return redirect(url)
 
 
-def _partial(request, template: str, name: str) -> str:
-    """The page, or only its `name` partial when htmx asks for that target."""
-    if request.htmx and request.htmx.target == name:
-        return f"{template}#{name}"
-    return template
+def _form_page(request, template: str, fragment: str, context: dict) -> HttpResponse:
+    """A form page; for an htmx request only its `fragment` (the form again, with its errors)."""
+    return render(request, f"{template}#{fragment}" if request.htmx else template, context)
 
 
 def _text(value: str) -> str:
     """Free text a spreadsheet must show as text: a leading =, +, -, @ (a formula) is escaped with a quote.
     Amounts are written as numbers and never pass through here."""
     return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
-def _stamp() -> str:
-    return timezone.now().strftime("%Y%m%d-%H%M%S")
 
 
 # --- the list ------------------------------------------------------------------------------------------
@@ -92,11 +95,9 @@ def _customer_csv_row(c: Customer) -> list:
 @staff_view("customers.view_customer")
 def customer_list(request):
     form = CustomerFilterForm(request.GET or None, currencies=selectors.currencies())
-    customers = selectors.customer_list(**form.filters())
-    if wants_csv(request):
-        return csv_response(f"customers-{_stamp()}.csv", CUSTOMER_CSV_HEADER, iterate(customers, _customer_csv_row))
-    context = {"form": form, "page": paginate(request, customers), "qs": querystring_without_page(request)}
-    return render(request, _partial(request, "customers/customer_list.html", "customer-table"), context)
+    return list_page(request, form=form, rows=selectors.customer_list(**form.filters()),
+                     template="customers/customer_list.html", target="customer-table",
+                     csv_prefix="customers", csv_header=CUSTOMER_CSV_HEADER, csv_row=_customer_csv_row)
 
 
 @require_http_methods(["GET", "POST"])
@@ -112,8 +113,7 @@ def customer_new(request):
         else:
             messages.success(request, f"Customer {customer.code} created.")
             return _go(request, reverse("customers:detail", args=[customer.pk]))
-    template = "customers/customer_form.html"
-    return render(request, f"{template}#customer-form" if request.htmx else template, {"form": form, "customer": None})
+    return _form_page(request, "customers/customer_form.html", "customer-form", {"form": form, "customer": None})
 
 
 @require_http_methods(["GET", "POST"])
@@ -132,9 +132,7 @@ def customer_edit(request, pk: int):
         else:
             messages.success(request, f"Settings of {customer.code} saved.")
             return _go(request, reverse("customers:detail", args=[customer.pk]))
-    template = "customers/customer_form.html"
-    return render(request, f"{template}#customer-form" if request.htmx else template,
-                  {"form": form, "customer": customer})
+    return _form_page(request, "customers/customer_form.html", "customer-form", {"form": form, "customer": customer})
 
 
 # --- the customer page and its tabs --------------------------------------------------------------------
@@ -172,12 +170,12 @@ def customer_transactions(request, pk: int):
                     _text(t.billed_document), t.billed_at.isoformat() if t.billed_at else "", _text(t.reference),
                     _text(t.description)]
 
-        return csv_response(f"transactions-{customer.code}-{_stamp()}.csv", TRANSACTION_CSV_HEADER, iterate(rows, row))
+        return csv_response(csv_filename(f"transactions-{customer.code}"), TRANSACTION_CSV_HEADER, iterate(rows, row))
     context = _tab_context(request, customer, "transactions")
     context.update(form=form, summary=selectors.transaction_summary(customer, **filters),
                    view_label=selectors.TRANSACTION_VIEWS.get(filters.get("view", ""), ("",))[0],
                    qs=querystring_without_page(request), limit=selectors.LATEST_TRANSACTIONS)
-    return render(request, _partial(request, "customers/customer_transactions.html", "transaction-table"), context)
+    return render(request, htmx_template(request, "customers/customer_transactions.html", "transaction-table"), context)
 
 
 @require_GET
@@ -241,9 +239,8 @@ def _subscription_form(request, customer: Customer, subscription: Subscription |
                     "above the price.") if saved.margin < 0 else ""
             (messages.warning if note else messages.success)(request, f"Subscription {saved.product} saved.{note}")
             return _go(request, reverse("customers:subscriptions", args=[customer.pk]))
-    template = "customers/subscription_form.html"
-    return render(request, f"{template}#subscription-form" if request.htmx else template,
-                  {"form": form, "customer": customer, "subscription": subscription})
+    return _form_page(request, "customers/subscription_form.html", "subscription-form",
+                      {"form": form, "customer": customer, "subscription": subscription})
 
 
 @require_http_methods(["GET", "POST"])
@@ -267,7 +264,7 @@ def customer_notifications(request, pk: int):
     context = _tab_context(request, customer, "notifications")
     context.update(form=form, page=paginate(request, selectors.notifications_for(customer, **form.filters())),
                    qs=querystring_without_page(request))
-    return render(request, _partial(request, "customers/customer_notifications.html", "notification-table"), context)
+    return render(request, htmx_template(request, "customers/customer_notifications.html", "notification-table"), context)
 
 
 @require_GET
@@ -296,9 +293,8 @@ def adjustment_new(request, pk: int):
         else:
             messages.success(request, f"Adjustment #{row.pk} of {display(row.amount)} {customer.currency} posted.")
             return _go(request, reverse("customers:transactions", args=[customer.pk]))
-    template = "customers/adjustment_form.html"
-    return render(request, f"{template}#adjustment-form" if request.htmx else template,
-                  {"form": form, "customer": customer})
+    return _form_page(request, "customers/adjustment_form.html", "adjustment-form",
+                      {"form": form, "customer": customer})
 
 
 @require_http_methods(["GET", "POST"])
@@ -317,9 +313,7 @@ def transfer_new(request, pk: int):
             messages.success(request, f"{display(data['amount'])} {customer.currency} of credit issued to "
                                       f"{customer.code} from {data['wallet'].name}.")
             return _go(request, reverse("customers:detail", args=[customer.pk]))
-    template = "customers/transfer_form.html"
-    return render(request, f"{template}#transfer-form" if request.htmx else template,
-                  {"form": form, "customer": customer})
+    return _form_page(request, "customers/transfer_form.html", "transfer-form", {"form": form, "customer": customer})
 
 
 @require_http_methods(["GET", "POST"])
@@ -337,9 +331,8 @@ def portal_user_new(request, pk: int):
         else:
             messages.success(request, f"Portal login {data['username']} created for {customer.code}.")
             return _go(request, reverse("customers:detail", args=[customer.pk]))
-    template = "customers/portal_user_form.html"
-    return render(request, f"{template}#portal-user-form" if request.htmx else template,
-                  {"form": form, "customer": customer})
+    return _form_page(request, "customers/portal_user_form.html", "portal-user-form",
+                      {"form": form, "customer": customer})
 
 
 # --- master wallets ------------------------------------------------------------------------------------
@@ -361,8 +354,7 @@ def wallet_new(request):
         else:
             messages.success(request, f"Wallet {wallet.name} opened.")
             return _go(request, reverse("customers:wallet", args=[wallet.pk]))
-    template = "customers/masterwallet_form.html"
-    return render(request, f"{template}#wallet-form" if request.htmx else template, {"form": form})
+    return _form_page(request, "customers/masterwallet_form.html", "wallet-form", {"form": form})
 
 
 def _wallet_page(request, wallet: MasterWallet, form: WalletFundForm) -> HttpResponse:
@@ -380,7 +372,7 @@ def wallet_detail(request, wallet_pk: int):
     wallet = get_object_or_404(MasterWallet, pk=wallet_pk)
     if wants_csv(request):
         return csv_response(
-            f"wallet-{wallet.pk}-{_stamp()}.csv", ["id", "created_at", "amount", "currency", "customer", "reference"],
+            csv_filename(f"wallet-{wallet.pk}"), ["id", "created_at", "amount", "currency", "customer", "reference"],
             iterate(selectors.master_wallet_entries(wallet),
                     lambda e: [e.pk, e.created_at.isoformat(), e.amount, wallet.currency,
                                _text(e.customer.code) if e.customer else "", _text(e.reference)]))

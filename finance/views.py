@@ -8,12 +8,11 @@ from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.actors import Actor
 from audit.selectors import audit_events
-from common.lists import csv_response, iterate, paginate, querystring_without_page, wants_csv
+from common.lists import csv_response, htmx_template, list_page, paginate, querystring_without_page, wants_csv
 from common.permissions import staff_view
 from customers.models import Customer
 from customers.money import display
@@ -84,15 +83,9 @@ def _payment_row(p: Payment) -> list:
 @staff_view("finance.view_payment")
 def payment_list(request):
     form = PaymentFilterForm(request.GET or None)
-    payments = selectors.payments(**form.filters())
-    if wants_csv(request):
-        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-        return csv_response(f"payments-{stamp}.csv", PAYMENT_CSV, iterate(payments, _payment_row))
-    context = {"form": form, "page": paginate(request, payments), "qs": querystring_without_page(request)}
-    template = "finance/payment_list.html"
-    if request.htmx and request.htmx.target == "payment-table":
-        template += "#payment-table"
-    return render(request, template, context)
+    return list_page(request, form=form, rows=selectors.payments(**form.filters()),
+                     template="finance/payment_list.html", target="payment-table",
+                     csv_prefix="payments", csv_header=PAYMENT_CSV, csv_row=_payment_row)
 
 
 # --- Payments: record, edit, delete ---------------------------------------------------------------------------
@@ -292,10 +285,8 @@ def payment_allocate_view(request, pk: int):
         messages.success(request, f"{display(total)} {payment.currency} of payment #{pk} allocated to "
                                   f"{len(created)} invoice{'s' if len(created) != 1 else ''}.")
         return redirect("finance:payment-detail", pk=pk)
-    template = "finance/payment_allocate.html"
-    if request.htmx and request.htmx.target == "invoice-results":
-        template += "#invoice-results"
-    return render(request, template, _allocate_context(request, payment))
+    return render(request, htmx_template(request, "finance/payment_allocate.html", "invoice-results"),
+                  _allocate_context(request, payment))
 
 
 @require_GET
@@ -351,15 +342,9 @@ def _credit_note_row(n: CreditNote) -> list:
 @staff_view("finance.view_creditnote")
 def credit_note_list(request):
     form = CreditNoteFilterForm(request.GET or None)
-    notes = selectors.credit_notes(**form.filters())
-    if wants_csv(request):
-        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-        return csv_response(f"credit-notes-{stamp}.csv", CREDIT_NOTE_CSV, iterate(notes, _credit_note_row))
-    context = {"form": form, "page": paginate(request, notes), "qs": querystring_without_page(request)}
-    template = "finance/creditnote_list.html"
-    if request.htmx and request.htmx.target == "credit-note-table":
-        template += "#credit-note-table"
-    return render(request, template, context)
+    return list_page(request, form=form, rows=selectors.credit_notes(**form.filters()),
+                     template="finance/creditnote_list.html", target="credit-note-table",
+                     csv_prefix="credit-notes", csv_header=CREDIT_NOTE_CSV, csv_row=_credit_note_row)
 
 
 @require_http_methods(["GET", "POST"])
@@ -423,15 +408,9 @@ def _withdrawal_row(w: Withdrawal) -> list:
 @staff_view("finance.view_withdrawal")
 def withdrawal_list(request):
     form = WithdrawalFilterForm(request.GET or None)
-    rows = selectors.withdrawals(**form.filters())
-    if wants_csv(request):
-        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-        return csv_response(f"withdrawals-{stamp}.csv", WITHDRAWAL_CSV, iterate(rows, _withdrawal_row))
-    context = {"form": form, "page": paginate(request, rows), "qs": querystring_without_page(request)}
-    template = "finance/withdrawal_list.html"
-    if request.htmx and request.htmx.target == "withdrawal-table":
-        template += "#withdrawal-table"
-    return render(request, template, context)
+    return list_page(request, form=form, rows=selectors.withdrawals(**form.filters()),
+                     template="finance/withdrawal_list.html", target="withdrawal-table",
+                     csv_prefix="withdrawals", csv_header=WITHDRAWAL_CSV, csv_row=_withdrawal_row)
 
 
 @require_http_methods(["GET", "POST"])

@@ -15,7 +15,15 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from audit.actors import Actor
-from common.lists import csv_response, iterate, paginate, querystring_without_page, wants_csv
+from common.lists import (
+    csv_filename,
+    csv_response,
+    htmx_template,
+    iterate,
+    paginate,
+    querystring_without_page,
+    wants_csv,
+)
 from common.permissions import staff_view
 from customers.models import Customer
 
@@ -62,17 +70,13 @@ def settings_list(request):
     form = SettingsFilterForm(request.GET or None)
     customers = selectors.settings_list(**form.filters())
     if wants_csv(request):
-        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-        return csv_response(f"payment-settings-{stamp}.csv", SETTINGS_CSV, iterate(customers, _settings_row))
+        return csv_response(csv_filename("payment-settings"), SETTINGS_CSV, iterate(customers, _settings_row))
     page = paginate(request, customers)
     page.object_list = list(page.object_list)
     for c in page.object_list:
         c.ps = _settings_of(c)
     context = {"form": form, "page": page, "qs": querystring_without_page(request)}
-    template = "finance/settings_list.html"
-    if request.htmx and request.htmx.target == "settings-table":
-        template += "#settings-table"
-    return render(request, template, context)
+    return render(request, htmx_template(request, "finance/settings_list.html", "settings-table"), context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -120,10 +124,7 @@ def settings_edit(request, customer_id: int):
     context = {"customer": customer, "settings": current, "form": form, "can_change": can_change,
                "recent": selectors.recent_auto_top_ups(customer.pk), "usable": customer.usable_credits,
                "has_card": bool(customer.stripe_customer_id and customer.stripe_payment_method_id)}
-    template = "finance/settings_form.html"
-    if request.htmx and request.htmx.target == "settings-form":
-        template += "#settings-form"
-    return render(request, template, context)
+    return render(request, htmx_template(request, "finance/settings_form.html", "settings-form"), context)
 
 
 # --- Auto top-up runs -------------------------------------------------------------------------------------
@@ -160,7 +161,4 @@ def auto_top_up_runs(request):
     context = {"form": form, "day": day, "runs": runs, "totals": selectors.day_totals(day, runs),
                "page": paginate(request, decisions), "qs": querystring_without_page(request),
                "previous_day": day - dt.timedelta(days=1), "next_day": day + dt.timedelta(days=1)}
-    template = "finance/auto_top_up_runs.html"
-    if request.htmx and request.htmx.target == "decision-table":
-        template += "#decision-table"
-    return render(request, template, context)
+    return render(request, htmx_template(request, "finance/auto_top_up_runs.html", "decision-table"), context)

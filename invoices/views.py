@@ -7,11 +7,18 @@ from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.actors import Actor
-from common.lists import csv_response, iterate, paginate, querystring_without_page, wants_csv
+from common.lists import (
+    csv_filename,
+    csv_response,
+    htmx_template,
+    iterate,
+    paginate,
+    querystring_without_page,
+    wants_csv,
+)
 from common.permissions import staff_view
 from customers.models import Customer
 
@@ -51,8 +58,7 @@ def invoice_list(request):
     filters = form.filters()
     invoices = selectors.invoice_list(**filters)
     if wants_csv(request):
-        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-        return csv_response(f"invoices-{stamp}.csv", selectors.INVOICE_CSV_HEADER,
+        return csv_response(csv_filename("invoices"), selectors.INVOICE_CSV_HEADER,
                             iterate(invoices, selectors.invoice_csv_row))
     page = paginate(request, invoices)
     for invoice in page.object_list:
@@ -73,10 +79,7 @@ def invoice_list(request):
         "customer_filter": Customer.objects.filter(pk=customer_id).first() if customer_id else None,
         "without_customer": without_customer.urlencode(),
     }
-    template = "invoices/invoice_list.html"
-    if request.htmx and request.htmx.target == "invoice-table":
-        template += "#invoice-table"
-    return render(request, template, context)
+    return render(request, htmx_template(request, "invoices/invoice_list.html", "invoice-table"), context)
 
 
 @require_GET
