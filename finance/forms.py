@@ -84,7 +84,38 @@ class CustomerChoiceField(forms.ModelChoiceField):
         return found
 
 
-class PaymentForm(forms.Form):
+class CustomerForm(forms.Form):
+    """A form with a `customer` field whose choices are read when the form is built (not when the module is
+    imported), and whose `today_field`, if named, starts at today's date."""
+
+    today_field = ""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["customer"].queryset = customer_choices()
+        if self.today_field and not self.is_bound and self.today_field not in self.initial:
+            self.initial[self.today_field] = timezone.localdate()
+
+
+class ListFilterForm(CustomerForm):
+    """A list's filters: `filters()` gives the selector's keyword arguments (an unbound form filters nothing):
+    `customer_id`, the `text_filters` ("" when empty) and the `value_filters` (None when empty)."""
+
+    text_filters: tuple[str, ...] = ("q",)
+    value_filters: tuple[str, ...] = ()
+
+    def filters(self) -> dict:
+        if not self.is_bound:
+            return {}
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        customer = data.get("customer")
+        return {"customer_id": customer.pk if customer else None,
+                **{name: data.get(name) or "" for name in self.text_filters},
+                **{name: data.get(name) for name in self.value_filters}}
+
+
+class PaymentForm(CustomerForm):
     customer = CustomerChoiceField(queryset=customer_choices(), required=False, empty_label="— Unassigned —",
                                    help_text="May be left empty: assign the payment later from its page.")
     amount = AmountField(label="Amount")
@@ -97,18 +128,17 @@ class PaymentForm(forms.Form):
                                      help_text="The invoice number the payer quoted, if any.")
     remark = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
+    today_field = "received_date"
+
     def __init__(self, *args, editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["customer"].queryset = customer_choices()
-        if not self.is_bound and "received_date" not in self.initial:
-            self.initial["received_date"] = timezone.localdate()
         if not self.is_bound and "currency" not in self.initial:
             self.initial["currency"] = settings.LEDGERDESK_DEFAULT_CURRENCY
         if editing:
             del self.fields["customer"]  # assignment has its own action (5 changes at most)
 
 
-class PaymentFilterForm(forms.Form):
+class PaymentFilterForm(ListFilterForm):
     q = forms.CharField(required=False, label="Search", max_length=120,
                         widget=forms.TextInput(attrs={"type": "search",
                                                       "placeholder": "Reference, invoice #, customer, #id"}))
@@ -118,9 +148,8 @@ class PaymentFilterForm(forms.Form):
     received_from = forms.DateField(required=False, label="Received from", widget=DateInput)
     received_to = forms.DateField(required=False, label="Received to", widget=DateInput)
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["customer"].queryset = customer_choices()
+    text_filters = ("q", "method", "status")
+    value_filters = ("received_from", "received_to")
 
     def clean(self):
         data = super().clean()
@@ -129,20 +158,6 @@ class PaymentFilterForm(forms.Form):
             self.add_error("received_to", "The end date is before the start date.")
         return data
 
-    def filters(self) -> dict:
-        if not self.is_bound:
-            return {}
-        self.is_valid()
-        data = getattr(self, "cleaned_data", {})
-        customer = data.get("customer")
-        return {
-            "q": data.get("q") or "",
-            "customer_id": customer.pk if customer else None,
-            "method": data.get("method") or "",
-            "status": data.get("status") or "",
-            "received_from": data.get("received_from"),
-            "received_to": data.get("received_to") if "received_to" not in self.errors else None,
-        }
 
 
 class AssignForm(forms.Form):
@@ -177,7 +192,7 @@ class InvoiceSearchForm(forms.Form):
                 "issued_to": data.get("issued_to")}
 
 
-class CreditNoteForm(forms.Form):
+class CreditNoteForm(CustomerForm):
     customer = CustomerChoiceField(queryset=customer_choices())
     invoice_number = forms.CharField(max_length=32, required=False, label="Against invoice #",
                                      help_text="Leave empty for account credit.")
@@ -185,14 +200,10 @@ class CreditNoteForm(forms.Form):
     reason = forms.CharField(max_length=255, help_text="Printed on the credit note.")
     issue_date = forms.DateField(label="Issue date", widget=DateInput)
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["customer"].queryset = customer_choices()
-        if not self.is_bound and "issue_date" not in self.initial:
-            self.initial["issue_date"] = timezone.localdate()
+    today_field = "issue_date"
 
 
-class CreditNoteFilterForm(forms.Form):
+class CreditNoteFilterForm(ListFilterForm):
     q = forms.CharField(required=False, label="Search", max_length=120,
                         widget=forms.TextInput(attrs={"type": "search", "placeholder": "CN-…, invoice, reason"}))
     customer = CustomerChoiceField(queryset=customer_choices(), required=False, empty_label="All customers")
@@ -201,22 +212,11 @@ class CreditNoteFilterForm(forms.Form):
     issued_from = forms.DateField(required=False, label="Issued from", widget=DateInput)
     issued_to = forms.DateField(required=False, label="Issued to", widget=DateInput)
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["customer"].queryset = customer_choices()
-
-    def filters(self) -> dict:
-        if not self.is_bound:
-            return {}
-        self.is_valid()
-        data = getattr(self, "cleaned_data", {})
-        customer = data.get("customer")
-        return {"q": data.get("q") or "", "customer_id": customer.pk if customer else None,
-                "kind": data.get("kind") or "", "issued_from": data.get("issued_from"),
-                "issued_to": data.get("issued_to")}
+    text_filters = ("q", "kind")
+    value_filters = ("issued_from", "issued_to")
 
 
-class WithdrawalForm(forms.Form):
+class WithdrawalForm(CustomerForm):
     customer = CustomerChoiceField(queryset=customer_choices())
     amount = AmountField(label="Amount")
     method = forms.ChoiceField(choices=PaymentMethod.choices, initial=PaymentMethod.BANK_TRANSFER)
@@ -224,14 +224,10 @@ class WithdrawalForm(forms.Form):
     remark = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     paid_date = forms.DateField(label="Paid date", widget=DateInput)
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["customer"].queryset = customer_choices()
-        if not self.is_bound and "paid_date" not in self.initial:
-            self.initial["paid_date"] = timezone.localdate()
+    today_field = "paid_date"
 
 
-class WithdrawalFilterForm(forms.Form):
+class WithdrawalFilterForm(ListFilterForm):
     q = forms.CharField(required=False, label="Search", max_length=120,
                         widget=forms.TextInput(attrs={"type": "search", "placeholder": "Reference, customer"}))
     customer = CustomerChoiceField(queryset=customer_choices(), required=False, empty_label="All customers")
@@ -239,19 +235,8 @@ class WithdrawalFilterForm(forms.Form):
     paid_from = forms.DateField(required=False, label="Paid from", widget=DateInput)
     paid_to = forms.DateField(required=False, label="Paid to", widget=DateInput)
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["customer"].queryset = customer_choices()
-
-    def filters(self) -> dict:
-        if not self.is_bound:
-            return {}
-        self.is_valid()
-        data = getattr(self, "cleaned_data", {})
-        customer = data.get("customer")
-        return {"q": data.get("q") or "", "customer_id": customer.pk if customer else None,
-                "method": data.get("method") or "", "paid_from": data.get("paid_from"),
-                "paid_to": data.get("paid_to")}
+    text_filters = ("q", "method")
+    value_filters = ("paid_from", "paid_to")
 
 
 class AgedReceivablesForm(forms.Form):
