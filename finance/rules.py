@@ -1,5 +1,6 @@
 """The allocation rules as pure checks (no writes), shared by the allocate service (under its locks) and
-the read-only preview (without locks), so the preview refuses exactly what the service would."""
+the read-only preview (without locks), so the preview refuses exactly what the service would; and the last
+guard every finance service that applies money to an invoice or takes money off the billed side runs."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from decimal import Decimal
 from customers.models import Customer
 from customers.money import ZERO, MoneyError, display, parse_amount
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus, InvoiceType
+from invoices.selectors import unapplied_money
 
 from .models import MAX_ASSIGNMENT_CHANGES, Payment
 from .services._common import FinanceError
@@ -16,6 +18,27 @@ from .services._common import FinanceError
 
 class AllocationError(FinanceError):
     """An allocation (or its undo) refused; nothing was changed."""
+
+
+def money_in_refusal(unapplied: Decimal) -> str | None:
+    """Why a service's writes must not stand, or None: the money in that no invoice has used yet
+    (invoices.selectors.unapplied_money = amount due + outstanding on open purchase / monthly invoices) went
+    below zero, i.e. the customer's invoices were applied more money than came in."""
+    if unapplied >= ZERO:
+        return None
+    return (f"This would apply {display(-unapplied)} more to the customer's invoices than the money received "
+            "(payments, credit notes, credits) covers: the same money cannot settle two invoices.")
+
+
+def guard_money_in(customer: Customer, *, error: type[FinanceError]) -> None:
+    """The last guard, after a service's writes, under the customer's lock (the caller passes the row it
+    locked and posted through, so its amount due is current; one query). Each service's own checks keep
+    the figure up already (payment cash is never more than the unapplied money, credits are held to the
+    credit balance); this refuses, instead of committing, whatever a mistake in them would let through.
+    The database cannot hold a sum over several tables with a CHECK; check_finance reports it afterwards."""
+    refusal = money_in_refusal(unapplied_money(customer))
+    if refusal:
+        raise error(refusal)
 
 
 def invoice_refusal(invoice: Invoice) -> str | None:

@@ -29,6 +29,7 @@ from django.utils import timezone
 from customers.models import Customer, InvoiceSetup
 from customers.money import ZERO
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus, InvoiceType
+from invoices.selectors import unapplied_money
 
 from .models import Allocation, CreditNote, Payment, PaymentStatus, TopUp, Withdrawal
 
@@ -38,6 +39,16 @@ OUTSTANDING = ExpressionWrapper(F("total") - F("amount_paid") - F("amount_credit
 
 
 # --- A customer's credit position --------------------------------------------------------------------------
+def unallocated_cash(customer: Customer) -> Decimal:
+    """What the customer's assigned payments still have unallocated (not allocated to an invoice, not turned
+    into credits): the cash part of the money in that no invoice has used yet. One query. The billing run
+    asks for it too (registered in FinanceConfig.ready) and allocates it to the monthly invoice as ordinary
+    payment allocations (services.allocation.allocate_cash_locked), so a payment's unallocated amount is
+    always money still free to settle an invoice."""
+    return (Payment.objects.filter(customer_id=customer.pk, deleted_at__isnull=True)
+            .aggregate(s=Sum(UNALLOCATED))["s"] or ZERO)
+
+
 @dataclass(frozen=True)
 class CreditPosition:
     """What a customer has with us beyond what they owe, from their figures and open documents.
@@ -49,13 +60,26 @@ class CreditPosition:
     credit already used on invoices, usage not yet invoiced and reservations. Every operation moves it as
     expected: assigning a payment (+x due, +x unallocated) or sending an invoice (-x due, +x outstanding)
     leaves it; a top-up (-x unallocated) raises it; a call, a withdrawal or paying an invoice with credits
-    lowers it; allocating a payment (-x outstanding, -x unallocated) leaves it. It excludes the credit
-    limit (borrowed, not the customer's)."""
+    lowers it; allocating a payment (-x outstanding, -x unallocated) leaves it. It excludes the credit limit
+    (borrowed, not the customer's).
+
+    `unapplied` is the money in that no invoice has used yet (invoices.selectors.unapplied_money: amount due
+    + outstanding); it holds the unallocated cash and `free_credit`, the rest of it (an `individual`
+    customer's top-up credit, credit notes on account, credit moved over from unbilled)."""
 
     customer: Customer
     unallocated_cash: Decimal
     open_outstanding: Decimal
     credit_balance: Decimal
+
+    @property
+    def unapplied(self) -> Decimal:
+        return self.customer.amount_due + self.open_outstanding
+
+    @property
+    def free_credit(self) -> Decimal:
+        """Unapplied money on the billed side that is not payment cash."""
+        return self.unapplied - self.unallocated_cash
 
     @property
     def available_for_invoices(self) -> Decimal:
@@ -64,16 +88,14 @@ class CreditPosition:
 
     @property
     def withdrawable(self) -> Decimal:
-        """max(0, min(amount due, credit balance)); see services/withdrawals.py."""
-        return max(ZERO, min(self.customer.amount_due, self.credit_balance))
+        """max(0, min(amount due, credit balance, free credit)); see services/withdrawals.py."""
+        return max(ZERO, min(self.customer.amount_due, self.credit_balance, self.free_credit))
 
 
 def credit_position(customer: Customer) -> CreditPosition:
     """Two aggregate queries. Under the customer's lock (the services) the figures cannot move meanwhile."""
-    unallocated = (Payment.objects.filter(customer=customer, deleted_at__isnull=True)
-                   .aggregate(s=Sum(UNALLOCATED))["s"] or ZERO)
-    outstanding = (Invoice.objects.filter(customer=customer, status__in=OPEN_STATUSES)
-                   .exclude(type=InvoiceType.TOP_UP).aggregate(s=Sum(OUTSTANDING))["s"] or ZERO)
+    unallocated = unallocated_cash(customer)
+    outstanding = unapplied_money(customer) - customer.amount_due
     balance = customer.current_balance + outstanding - unallocated - customer.amount_reserved
     return CreditPosition(customer=customer, unallocated_cash=unallocated, open_outstanding=outstanding,
                           credit_balance=balance)
@@ -362,7 +384,8 @@ def aged_receivables(as_of: dt.date, *, customer_q: str = "", currency: str = ""
     invoices (not top-up) sent by then and not voided by then, less the allocations standing then, the credit
     the billing run applied by then and the credit notes issued by then. One grouped query with conditional aggregation by due date, plus one for
     the cash still unallocated then (payments received by then, less allocations and top-ups standing
-    then). The credits column is today's credit balance (it has no history to rebuild)."""
+    then: the billing run's use of a payment's cash is an allocation too). The credits column is today's
+    credit balance (it has no history to rebuild)."""
     from django.db import connection
 
     end = timezone.make_aware(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min))
@@ -424,11 +447,116 @@ def credit_balances(customer_ids: list[int]) -> dict[int, Decimal]:
             - c.amount_reserved for c in Customer.objects.filter(pk__in=customer_ids)}
 
 
-# --- Consistency (check_finance, tests) ---------------------------------------------------------------------
+# --- Consistency (check_finance, check_ledger, tests) ---------------------------------------------------------
+# Per customer, from the rows (not the cached totals): the money in on the billed side (every `due` entry but
+# the invoices' own totals: payments assigned, corrections, credit notes, credit moved over from unbilled,
+# withdrawals, the due leg of top-ups and their removal, individual customers' top-ups) against everything
+# applied to their purchase and monthly invoices (active allocations, the billing run's credit applications,
+# credit notes against an invoice). Applied more than came in means some money settled two invoices.
+# Top-up invoices are deposits: provisioning one moves money into credit, it settles no debt.
+_MONEY_APPLIED_SQL = """
+WITH applied AS (
+    SELECT customer_id, SUM(amount) AS s FROM (
+        SELECT a.customer_id, a.amount
+          FROM finance_allocation a JOIN invoices_invoice i ON i.id = a.invoice_id
+         WHERE a.reversed_at IS NULL AND i.type <> 'top_up'
+        UNION ALL
+        SELECT customer_id, amount FROM invoices_creditapplication
+        UNION ALL
+        SELECT customer_id, amount FROM finance_creditnote WHERE invoice_id IS NOT NULL
+    ) x GROUP BY customer_id
+), money_in AS (
+    SELECT t.customer_id, SUM(t.amount) AS s
+      FROM customers_transaction t
+     WHERE t.bucket = 'due' AND t.kind NOT IN ('invoice', 'invoice_void')
+       AND t.customer_id IN (SELECT customer_id FROM applied)
+     GROUP BY t.customer_id
+)
+SELECT c.id, c.code, COALESCE(m.s, 0), ap.s
+  FROM applied ap
+  JOIN customers_customer c ON c.id = ap.customer_id
+  LEFT JOIN money_in m ON m.customer_id = ap.customer_id
+ WHERE ap.s > COALESCE(m.s, 0)
+ ORDER BY c.id
+"""
+
+
+# Per customer, from the cached totals: the payments' unallocated cash is part of the money in that no invoice
+# has used yet (amount due + outstanding on open purchase / monthly invoices), so it can never be more. More
+# means some of that cash already paid an invoice without an allocation saying so (as the billing run's credit
+# did before it allocated payments' cash), and finance would let it be allocated a second time.
+_CASH_SQL = """
+WITH cash AS (
+    SELECT customer_id, SUM(amount - amount_allocated - amount_topped_up) AS s
+      FROM finance_payment
+     WHERE customer_id IS NOT NULL AND deleted_at IS NULL
+     GROUP BY customer_id
+    HAVING SUM(amount - amount_allocated - amount_topped_up) > 0
+), owed AS (
+    SELECT customer_id, SUM(total - amount_paid - amount_credited) AS s
+      FROM invoices_invoice
+     WHERE status IN ('sent', 'partially_paid') AND type <> 'top_up'
+       AND customer_id IN (SELECT customer_id FROM cash)
+     GROUP BY customer_id
+)
+SELECT c.id, c.code, cash.s, c.amount_due + COALESCE(owed.s, 0)
+  FROM cash
+  JOIN customers_customer c ON c.id = cash.customer_id
+  LEFT JOIN owed ON owed.customer_id = cash.customer_id
+ WHERE cash.s > c.amount_due + COALESCE(owed.s, 0)
+ ORDER BY c.id
+"""
+
+
+def money_applied_mismatches() -> list[tuple[int, str, Decimal, Decimal]]:
+    """Customers whose invoices were paid with more money than came in: (id, code, money in, applied).
+    One query, set-based. Equivalent to invoices.selectors.unapplied_money < 0 when the cached totals are
+    right (finance_mismatches checks those as well)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(_MONEY_APPLIED_SQL)
+        return list(cursor.fetchall())
+
+
+def cash_mismatches() -> list[tuple[int, str, Decimal, Decimal]]:
+    """Customers whose payments show more unallocated cash than the money in not yet used on an invoice:
+    (id, code, unallocated cash, unapplied money). One query."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(_CASH_SQL)
+        return list(cursor.fetchall())
+
+
+def _money_applied_lines() -> list[str]:
+    lines = [f"customer {code} (#{pk}): {applied} applied to its invoices (allocations, credit applications, "
+             f"credit notes) but only {money_in} came in; the same money settled more than one invoice"
+             for pk, code, money_in, applied in money_applied_mismatches()]
+    lines += [f"customer {code} (#{pk}): its payments show {cash} unallocated but only {unapplied} of the money in "
+              "is not yet used on an invoice; part of that cash already paid an invoice without an allocation"
+              for pk, code, cash, unapplied in cash_mismatches()]
+    return lines
+
+
+def money_applied_ledger_mismatches() -> list:
+    """The same checks in check_ledger's terms (customers.selectors.Mismatch): registered by FinanceConfig."""
+    from customers.selectors import Mismatch
+
+    return [Mismatch("customer", f"{code} (#{pk})", f"{applied} applied to its invoices (allocations, credit "
+                     f"applications, credit notes) exceeds the {money_in} that came in", None, None)
+            for pk, code, money_in, applied in money_applied_mismatches()] + [
+        Mismatch("customer", f"{code} (#{pk})", f"its payments show {cash} unallocated but only {unapplied} of the "
+                 "money in is not yet used on an invoice", None, None)
+        for pk, code, cash, unapplied in cash_mismatches()]
+
+
 def finance_mismatches() -> list[str]:
-    """Every cached finance total that differs from the rows it stands for (set-based, six queries):
+    """Every cached finance total that differs from the rows it stands for (set-based, eight queries):
     a payment's allocated / topped-up amounts, an invoice's paid / credited amounts (finance allocations,
-    the billing run's credit applications, credit notes), provisioning flags, and each top-up's ledger pair."""
+    the billing run's credit applications, credit notes), provisioning flags, each top-up's ledger pair;
+    and any customer whose invoices were applied more money than came in (money_applied_mismatches) or
+    whose payments show more unallocated cash than the money in not yet used (cash_mismatches)."""
     from customers.models import Bucket, Transaction
     from invoices.models import CreditApplication
 
@@ -474,4 +602,5 @@ def finance_mismatches() -> list[str]:
               .filter(~Q(unbilled=F("expected")) | ~Q(due=-F("expected")))):
         found.append(f"top-up #{t.pk}: ledger due {t.due} / unbilled {t.unbilled}, expected -{t.expected} / "
                      f"{t.expected}")
+    found += _money_applied_lines()
     return found

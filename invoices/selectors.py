@@ -153,11 +153,28 @@ def open_invoices_outstanding(customer_id: int) -> Decimal:
         s=Sum(F("total") - F("amount_paid") - F("amount_credited")))["s"] or ZERO
 
 
+def unapplied_money(customer: Customer) -> Decimal:
+    """Money in that no invoice has used yet: THE figure every application of money to an invoice must fit
+    within (the billing run's credit, finance's allocation of a payment, paying with credits), read under
+    the customer's row lock by the services.
+
+    The amount due nets what came in on the billed side (payments assigned, credit notes, unbilled credit
+    moved over by CREDIT_APPLIED, `individual` customers' top-ups; less withdrawals and, for consolidated /
+    none customers, the part of payments turned into unbilled credit) against the total of every issued
+    purchase and monthly invoice. Adding back what the open ones still ask for leaves
+
+        money in - (allocations + credit applications + credit notes on invoices) = amount due + outstanding
+
+    so it is never negative while no money settles two invoices (check_finance reports it otherwise; see
+    finance.selectors.money_applied_mismatches). Issuing an invoice moves both terms by its total and leaves
+    it; settling an invoice lowers it by the amount settled. Top-up invoices are deposits, not debts: not
+    counted. Not clamped: a negative figure is a fault to report, not to hide."""
+    return customer.amount_due + open_invoices_outstanding(customer.pk)
+
+
 def unapplied_due_credit(customer: Customer) -> Decimal:
-    """The CR in the customer's amount due that no invoice has used yet. Amount due nets every issued
-    invoice's total against what came in (payments, top-ups of `individual` customers, credit notes), so the
-    money not yet applied to an invoice is the amount due plus what the open invoices still ask for."""
-    return max(customer.amount_due + open_invoices_outstanding(customer.pk), ZERO)
+    """The CR in the customer's amount due that no invoice has used yet (unapplied_money, never below 0)."""
+    return max(unapplied_money(customer), ZERO)
 
 
 # --- the monthly billing run -------------------------------------------------------------------------------

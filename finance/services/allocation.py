@@ -3,7 +3,12 @@
 An allocation only says which invoice the money settles: for purchase and monthly invoices it changes no
 ledger figure, it calls invoices.settlement.apply. Allocating to a top-up invoice provisions it (see
 top_ups.provision_locked). Paying an invoice with the customer's credit is an allocation whose source is
-credit (invoice_pay_with_credits)."""
+credit (invoice_pay_with_credits). The monthly billing run pays its invoice with unallocated payment cash
+through allocate_cash_locked: ordinary payment allocations too.
+
+Money in that no invoice has used yet (invoices.selectors.unapplied_money) never goes below zero: each
+service checks its own figures (a payment's unallocated amount, the credit balance), then
+rules.guard_money_in after its writes."""
 
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from audit.services import audit_record
 from customers import ledger
 from customers.ledger import Entry
 from customers.locks import lock_customer
-from customers.models import Bucket, Customer, InvoiceSetup, Transaction, TransactionKind
+from customers.models import Bucket, Customer, Transaction, TransactionKind
 from customers.money import ZERO, display
 from invoices import settlement
 from invoices.locks import lock_invoice, lock_invoices
@@ -26,13 +31,17 @@ from invoices.models import Invoice, InvoiceType
 
 from ..locks import lock_allocation, lock_payment, lock_payments
 from ..models import Allocation, AllocationSource, Payment
-from ..rules import AllocationError, check_allocation, invoice_refusal, normalise_lines
+from ..rules import AllocationError, check_allocation, guard_money_in, invoice_refusal, normalise_lines
 from ..selectors import credit_position
 from ._common import checked_amount, label, payment_snapshot, when
 from .payments import PaymentError, assign_locked
 from .top_ups import TopUpError, provision_locked, remove_locked
 
 ALLOCATION_SOURCE = "finance.allocation"
+AUDIT_EXEMPT = {
+    "allocate_cash_locked": "primitive the monthly billing run calls under its locks (registered in "
+                            "FinanceConfig.ready); the run records the one audit event, listing these allocations",
+}
 
 
 @transaction.atomic
@@ -44,7 +53,8 @@ def payment_allocate(*, payment: Payment, lines: Sequence[tuple[int, object]], a
     ("Assign & allocate", one assignment change). Refused (nothing changed): an amount that is not a
     positive amount of at most 6 decimals, invoices of several customers, a payment of another customer,
     a currency mismatch, a void, draft or paid invoice, more than an invoice still owes, a top-up invoice
-    not sent or not paid in full, more than the payment has unallocated."""
+    not sent or not paid in full, more than the payment has unallocated (the billing run's use of it is an
+    allocation too, so that is money no invoice has used: the same money never settles two invoices)."""
     at = when(at)
     lines = normalise_lines(lines)
     invoice_ids = [i for i, _ in lines]
@@ -78,6 +88,7 @@ def payment_allocate(*, payment: Payment, lines: Sequence[tuple[int, object]], a
         created.append(allocation)
     Payment.objects.filter(pk=payment.pk).update(amount_allocated=F("amount_allocated") + total, updated_at=at)
     payment.refresh_from_db()
+    guard_money_in(customer, error=AllocationError)
     audit_record(actor=actor, app="finance", action="finance.payment.allocate", obj=payment,
                  customer_id=customer.pk, at=at, before=before,
                  after={**payment_snapshot(payment), "allocations": [
@@ -153,11 +164,13 @@ def invoice_pay_with_credits(*, invoice: Invoice, amount: object, actor: Actor,
 
     Money still unallocated on the customer's assigned payments is used first (oldest payment first, as
     ordinary payment allocations, so the same money can never be allocated again); the rest comes from the
-    customer's credit balance (selectors.credit_position) as one allocation whose source is credit. For
-    `individual` customers that credit already stands in the amount due: settlement only. For
-    consolidated / none customers the part taken from unbilled credit is moved to the billed side with a
-    CREDIT_APPLIED pair (unbilled -x, due +x). Refused when the credits fall short (the message says by
-    how much), for top-up invoices, and for invoices not awaiting payment."""
+    customer's credit balance (selectors.credit_position) as one allocation whose source is credit. The
+    part of that credit standing on the unbilled side (consolidated / none customers' top-ups; for any
+    setup an unbilled CR, such as a positive adjustment) is moved to the billed side with a CREDIT_APPLIED
+    pair (unbilled -x, due +x), so an invoice is always paid with money in on the billed side; the rest
+    already stands there (`individual` customers' top-ups, credit notes on account): settlement only.
+    Refused when the credits fall short (the message says by how much; not when the cash alone covers
+    the amount), for top-up invoices, and for invoices not awaiting payment."""
     at = when(at)
     amount = checked_amount(amount, error=AllocationError)
     try:
@@ -183,46 +196,31 @@ def invoice_pay_with_credits(*, invoice: Invoice, amount: object, actor: Actor,
     position = credit_position(customer)
     from_payments = min(amount, position.unallocated_cash)
     from_credit = amount - from_payments
-    if from_credit > position.credit_balance:
+    if from_credit > max(position.credit_balance, ZERO):  # no credit needed when the cash covers it
         short = from_credit - max(position.credit_balance, ZERO)
         raise AllocationError(f"{customer.name} has {display(position.available_for_invoices)} in credits; "
                               f"{display(amount)} is needed, short by {display(short)}.")
-    created: list[Allocation] = []
-    left = from_payments
-    for pk in sorted(payments):
-        if left <= ZERO:
-            break
-        payment = payments[pk]
-        take = min(left, payment.amount_unallocated)
-        if take <= ZERO:
-            continue
-        created.append(Allocation.objects.create(source=AllocationSource.PAYMENT, payment=payment, invoice=invoice,
-                                                 customer=customer, amount=take, created_at=at,
-                                                 created_by=label(actor)))
-        Payment.objects.filter(pk=pk).update(amount_allocated=F("amount_allocated") + take, updated_at=at)
-        left -= take
-    if left != ZERO:  # the payments were locked: their unallocated amounts cannot have moved
-        raise AllocationError("The customer's payments changed while paying; try again.")
+    created = _allocate_cash(customer, invoice, payments, from_payments, actor=actor, at=at)
     credit_allocation = None
     if from_credit > ZERO:
         credit_allocation = Allocation.objects.create(source=AllocationSource.CREDIT, payment=None, invoice=invoice,
                                                       customer=customer, amount=from_credit, created_at=at,
                                                       created_by=label(actor))
         created.append(credit_allocation)
-        if customer.invoice_setup != InvoiceSetup.INDIVIDUAL:
-            from_unbilled = min(from_credit, max(customer.amount_unbilled - customer.amount_reserved, ZERO))
-            if from_unbilled > ZERO:
-                ref = f"Credits applied to {invoice.number}"
-                ledger.post(customer, [
-                    Entry(kind=TransactionKind.CREDIT_APPLIED, amount=-from_unbilled, bucket=Bucket.UNBILLED,
-                          reference=invoice.number, description=ref, source_type=ALLOCATION_SOURCE,
-                          source_id=credit_allocation.pk),
-                    Entry(kind=TransactionKind.CREDIT_APPLIED, amount=from_unbilled, bucket=Bucket.DUE,
-                          reference=invoice.number, description=ref, source_type=ALLOCATION_SOURCE,
-                          source_id=credit_allocation.pk),
-                ], at=at)
+        from_unbilled = min(from_credit, max(customer.amount_unbilled - customer.amount_reserved, ZERO))
+        if from_unbilled > ZERO:
+            ref = f"Credits applied to {invoice.number}"
+            ledger.post(customer, [
+                Entry(kind=TransactionKind.CREDIT_APPLIED, amount=-from_unbilled, bucket=Bucket.UNBILLED,
+                      reference=invoice.number, description=ref, source_type=ALLOCATION_SOURCE,
+                      source_id=credit_allocation.pk),
+                Entry(kind=TransactionKind.CREDIT_APPLIED, amount=from_unbilled, bucket=Bucket.DUE,
+                      reference=invoice.number, description=ref, source_type=ALLOCATION_SOURCE,
+                      source_id=credit_allocation.pk),
+            ], at=at)
     before_paid = invoice.amount_paid
     settlement.apply(invoice, amount, at=at)
+    guard_money_in(customer, error=AllocationError)
     audit_record(actor=actor, app="finance", action="finance.invoice.pay_with_credits", obj=invoice,
                  customer_id=customer.pk, at=at,
                  before={"amount_paid": before_paid, "credit_balance": position.credit_balance},
@@ -230,3 +228,46 @@ def invoice_pay_with_credits(*, invoice: Invoice, amount: object, actor: Actor,
                         "from_payments": from_payments, "from_credit": from_credit,
                         "allocations": [{"id": a.pk, "payment": a.payment_id, "amount": a.amount} for a in created]})
     return created
+
+
+def _allocate_cash(customer: Customer, invoice: Invoice, payments: dict[int, Payment], amount, *, actor: Actor,
+                   at: dt.datetime) -> list[Allocation]:
+    """`amount` of the locked payments' unallocated cash allocated to `invoice`, oldest payment first, as
+    ordinary payment allocations (the caller settles the invoice)."""
+    created: list[Allocation] = []
+    left = amount
+    for pk in sorted(payments):
+        if left <= ZERO:
+            break
+        take = min(left, payments[pk].amount_unallocated)
+        if take <= ZERO:
+            continue
+        created.append(Allocation.objects.create(source=AllocationSource.PAYMENT, payment=payments[pk],
+                                                 invoice=invoice, customer=customer, amount=take, created_at=at,
+                                                 created_by=label(actor)))
+        Payment.objects.filter(pk=pk).update(amount_allocated=F("amount_allocated") + take, updated_at=at)
+        left -= take
+    if left != ZERO:  # the payments were locked: their unallocated amounts cannot have moved
+        raise AllocationError("The customer's payments changed meanwhile; try again.")
+    return created
+
+
+def allocate_cash_locked(customer: Customer, invoice: Invoice, amount, *, actor: Actor,
+                         at: dt.datetime) -> list[dict]:
+    """The monthly billing run paying its new invoice with money the customer paid us and finance has not
+    allocated yet ("money already received but not yet used on any invoice"): `amount` of the customer's
+    unallocated payment cash, oldest payment first, as ordinary payment allocations, and the invoice
+    settled by it. Recording it on the payments (rather than as a credit application naming no payment)
+    is what keeps the same money from being allocated again by staff, paid with as credits, topped up,
+    un-assigned or withdrawn afterwards.
+
+    Registered with invoices.services.billing in FinanceConfig.ready (invoices cannot import finance). The
+    run holds the customer's lock and created the invoice in its own transaction; this locks the payments
+    (customer -> invoice -> payments, the project's order) and returns what it allocated for the run's
+    audit event."""
+    ids = list(Payment.objects.filter(customer=customer, deleted_at__isnull=True,
+                                      amount__gt=F("amount_allocated") + F("amount_topped_up"))
+               .order_by("pk").values_list("pk", flat=True))
+    created = _allocate_cash(customer, invoice, lock_payments(ids), amount, actor=actor, at=at)
+    settlement.apply(invoice, amount, at=at)
+    return [{"payment": a.payment_id, "allocation": a.pk, "amount": a.amount} for a in created]

@@ -4,7 +4,11 @@ Ledger (DESIGN.md, decided): assigning a payment posts PAYMENT +amount on the cu
 un-assigning posts PAYMENT_UNASSIGNED -amount. Editing the amount of an assigned payment posts the
 difference as a PAYMENT entry (+ when raised, - when lowered: a correction is a new entry, never an edit).
 Deleting an assigned payment (only possible with nothing allocated or topped up) posts PAYMENT_UNASSIGNED
--amount, as an un-assignment would, without counting as an assignment change."""
+-amount, as an un-assignment would, without counting as an assignment change.
+
+Taking money off the billed side (un-assign, delete, lowering the amount) ends with rules.guard_money_in:
+money no invoice has used yet never goes below zero (a payment's unallocated amount is always such money,
+so this only catches a mistake)."""
 
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from customers.money import ZERO, display
 
 from ..locks import lock_payment
 from ..models import MAX_ASSIGNMENT_CHANGES, Payment, PaymentMethod
+from ..rules import guard_money_in
 from ._common import FinanceError, checked_amount, lock_payment_for_change, payment_snapshot, when
 
 SOURCE = "finance.payment"
@@ -141,6 +146,7 @@ def payment_update(*, payment: Payment, amount: object, received_date: dt.date, 
         ledger.post(customer, [_assignment_entry(
             payment, difference, TransactionKind.PAYMENT,
             f"Payment #{payment.pk} amount corrected from {payment.amount} to {amount}")], at=at)
+        guard_money_in(customer, error=PaymentError)
     payment.refresh_from_db()
     audit_record(actor=actor, app="finance", action="finance.payment.update", obj=payment,
                  customer_id=payment.customer_id, at=at,
@@ -163,6 +169,7 @@ def payment_delete(*, payment: Payment, actor: Actor, reason: str = "",
     if customer is not None:
         ledger.post(customer, [_assignment_entry(payment, -payment.amount, TransactionKind.PAYMENT_UNASSIGNED,
                                                  f"Payment #{payment.pk} deleted")], at=at)
+        guard_money_in(customer, error=PaymentError)
     payment.refresh_from_db()
     audit_record(actor=actor, app="finance", action="finance.payment.delete", obj=payment,
                  customer_id=payment.customer_id, at=at, before=before,
@@ -207,6 +214,7 @@ def payment_unassign(*, payment: Payment, actor: Actor, reason: str = "",
                                                  assignment_changes=F("assignment_changes") + 1, updated_at=at)
     ledger.post(customer, [_assignment_entry(payment, -payment.amount, TransactionKind.PAYMENT_UNASSIGNED,
                                              f"Payment #{payment.pk} un-assigned")], at=at)
+    guard_money_in(customer, error=PaymentError)
     payment.refresh_from_db()
     audit_record(actor=actor, app="finance", action="finance.payment.unassign", obj=payment,
                  customer_id=customer.pk, at=at, before=before, after=payment_snapshot(payment), reason=reason)

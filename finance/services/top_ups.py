@@ -28,6 +28,7 @@ from invoices.models import Invoice, InvoiceStatus
 
 from ..locks import lock_payment, lock_top_up
 from ..models import Allocation, Payment, TopUp
+from ..rules import guard_money_in
 from ..selectors import credit_position
 from ._common import FinanceError, checked_amount, label, lock_payment_for_change, payment_snapshot, when
 
@@ -76,10 +77,18 @@ def provision_locked(customer: Customer, invoice: Invoice, payment: Payment, all
 
 
 def _check_unspent(customer: Customer, top_up: TopUp) -> None:
+    """The top-up's credits must still be the customer's: the credit balance covers it, and a top-up that
+    stayed on the billed side (`individual` customers: nothing was posted) must still be money in that no
+    invoice has used and that is not payment cash (CreditPosition.free_credit): removing it gives it back
+    to the payment as unallocated cash, which must be money no invoice has used. (An individual customer's
+    unbilled CR, such as a positive adjustment, counts in the credit balance but is not that money.)"""
     position = credit_position(customer)
-    if position.credit_balance < top_up.amount:
+    unspent = position.credit_balance
+    if not top_up.posted_to_ledger:
+        unspent = min(unspent, position.free_credit)
+    if unspent < top_up.amount:
         raise TopUpError(
-            f"Only {display(max(position.credit_balance, ZERO))} of {customer.name}'s credits are unspent; this top-up of "
+            f"Only {display(max(unspent, ZERO))} of {customer.name}'s credits are unspent; this top-up of "
             f"{display(top_up.amount)} cannot be removed because part of its credits has already been spent "
             "(or is reserved, used on invoices or withdrawn).")
 
@@ -127,6 +136,7 @@ def payment_top_up(*, payment: Payment, amount: object, remark: str = "", actor:
     top_up = _create(customer, payment, amount, invoice=None, allocation=None, remark=remark, actor=actor, at=at)
     Payment.objects.filter(pk=payment.pk).update(amount_topped_up=F("amount_topped_up") + amount, updated_at=at)
     payment.refresh_from_db()
+    guard_money_in(customer, error=TopUpError)
     audit_record(actor=actor, app="finance", action="finance.payment.top_up", obj=payment,
                  customer_id=customer.pk, at=at, before=before,
                  after={**payment_snapshot(payment), "top_up": top_up.pk, "top_up_amount": amount,

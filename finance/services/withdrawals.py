@@ -1,12 +1,17 @@
 """Withdrawals: paying a customer's own credit back to them.
 
 Ledger (DESIGN.md, decided): WITHDRAWAL -amount on `due`. The most that can be withdrawn is
-`selectors.credit_position(customer).withdrawable` = max(0, min(amount due, credit balance)):
+`selectors.credit_position(customer).withdrawable` = max(0, min(amount due, credit balance, free credit)):
 - not more than the amount due, since the withdrawal is taken from the billed side and must not turn it
   into a debt (CR money owed on open invoices is not the customer's to take back);
 - not more than the credit balance, which leaves out the credit limit (borrowed, not the customer's),
   money still unallocated on payments (it may yet settle an invoice: top it up first), credits already
-  spent on usage or held by reservations, and credit already used on invoices."""
+  spent on usage or held by reservations, and credit already used on invoices;
+- not more than the free credit: money in on the billed side that no invoice has used and that is not
+  payment cash (CreditPosition.free_credit). A consolidated customer's top-up credit stands in unbilled:
+  it is in the credit balance but not on the billed side, so paying it out of the amount due would pay
+  out a payment's cash instead (the payment would still show it unallocated, ready to settle an invoice).
+Then rules.guard_money_in after the write."""
 
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from customers.models import Customer, TransactionKind
 from customers.money import display
 
 from ..models import PaymentMethod, Withdrawal
+from ..rules import guard_money_in
 from ..selectors import credit_position
 from ._common import FinanceError, checked_amount, label, when
 
@@ -63,6 +69,7 @@ def withdrawal_record(*, customer: Customer, amount: object, method: str, refere
                                  reference=withdrawal.reference or f"Withdrawal #{withdrawal.pk}",
                                  description=f"Withdrawal #{withdrawal.pk} ({withdrawal.get_method_display()})",
                                  source_type=SOURCE, source_id=withdrawal.pk)], at=at)
+    guard_money_in(customer, error=WithdrawalError)
     audit_record(actor=actor, app="finance", action="finance.withdrawal.record", obj=withdrawal,
                  customer_id=customer.pk, at=at, before=before,
                  after={"amount": amount, "method": method, "reference": withdrawal.reference,

@@ -22,12 +22,20 @@ one multi-row INSERT per invoice, instead of ~2M invoice lines and multi-thousan
 accounts; every billed transaction still points at the one line that billed it, and a transaction can be
 linked once only (unique), besides carrying the invoice number (billed_document).
 
-Credit applied to the new invoice (recorded as CreditApplication rows, so amount_paid stays explained):
-1. unapplied CR already in the amount due (overpayments, credit notes, and `individual` customers'
-   top-ups): settlement.apply only; no ledger movement (the money is already on the due side);
-2. for `consolidated` customers, unbilled credit not held by open reservations: one CREDIT_APPLIED pair
-   (unbilled -x, due +x) in one ledger.post, plus settlement.apply(x).
-Neither changes the current balance; the invoice shows as (partially) paid.
+Credit applied to the new invoice, out of the money in that no invoice has used yet
+(selectors.unapplied_money: amount due + what the open invoices still ask for), the same figure finance's
+allocations are held to, all under the customer's lock:
+1. what of it is not payment cash (credit notes on account, credit moved from unbilled, `individual`
+   customers' top-ups): settlement.apply, recorded as a CreditApplication (source amount_due); no ledger
+   movement (the money is already on the due side);
+2. money the customer paid that finance has not allocated yet: allocated by finance to the invoice, oldest
+   payment first, as ordinary payment allocations (the CashSource finance registers at start-up: invoices
+   cannot import finance). The payments then say their money is used, so it cannot be allocated, paid
+   with, topped up, un-assigned or withdrawn a second time;
+3. for `consolidated` customers, unbilled credit not held by open reservations: one CREDIT_APPLIED pair
+   (unbilled -x, due +x) in one ledger.post, plus settlement.apply(x), a CreditApplication (unbilled).
+None changes the current balance; the invoice shows as (partially) paid. Invoice.amount_paid = Σ finance's
+active allocations + Σ CreditApplication rows, always.
 
 Idempotent per customer and period: the invoice's source_key "monthly:<customer>:<YYYY-MM>" is unique and
 so is (customer, period_start) for monthly invoices, and the check runs under the customer's lock.
@@ -39,7 +47,7 @@ import datetime as dt
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -55,7 +63,7 @@ from customers.money import ZERO
 
 from .. import settlement
 from ..models import CreditApplication, CreditSource, Invoice, InvoiceStatus, InvoiceType
-from ..selectors import billable_entries, billing_candidates, open_invoices_outstanding, period_bounds
+from ..selectors import billable_entries, billing_candidates, period_bounds, unapplied_due_credit
 from .common import (
     LineSpec,
     default_billing_to,
@@ -83,11 +91,35 @@ AUDIT_EXEMPT = {
     "period_key": "pure helper: formats the idempotency key, writes nothing",
     "monthly_lines": "pure helper: builds line specs from entries, writes nothing",
     "plan_credit": "a read: works out the credit to apply, writes nothing",
+    "register_cash_source": "start-up wiring (FinanceConfig.ready): remembers finance's payment cash, writes nothing",
 }
 
 
 class BillingError(ValueError):
     """The run cannot bill this period or customer; the message says why."""
+
+
+@dataclass(frozen=True)
+class CashSource:
+    """Money customers paid that no invoice has used yet: finance's unallocated payments. Finance owns
+    payments and sits above invoices (invoices cannot import it), so it registers this at start-up
+    (FinanceConfig.ready). Both run inside bill_customer_period, under the customer's lock:
+    - available(customer) -> Decimal: the customer's unallocated payment cash;
+    - allocate(customer, invoice, amount, *, actor, at) -> list[dict]: allocate `amount` of it to the new
+      invoice as ordinary payment allocations and settle the invoice by it; returns what was allocated
+      (for the audit event).
+    Without one (finance not installed) all the unapplied money is applied as credit (CreditApplication)."""
+
+    available: Callable[[Customer], Decimal]
+    allocate: Callable[..., list[dict]]
+
+
+_cash_source: CashSource | None = None
+
+
+def register_cash_source(source: CashSource | None) -> None:
+    global _cash_source
+    _cash_source = source
 
 
 def parse_period(value: str | dt.date) -> dt.date:
@@ -159,41 +191,58 @@ def _figures(customer: Customer) -> dict:
 
 @dataclass(frozen=True)
 class CreditPlan:
-    """How much of the customer's credit pays the new invoice, worked out before any write."""
+    """How much of what the customer has with us pays the new invoice, worked out before any write."""
 
-    from_due: Decimal = ZERO
-    from_unbilled: Decimal = ZERO
+    from_due: Decimal = ZERO  # credit on the billed side that is not payment cash (CreditApplication)
+    from_unbilled: Decimal = ZERO  # consolidated customers' unbilled credit (CreditApplication + CREDIT_APPLIED)
+    from_payments: Decimal = ZERO  # unallocated payment cash (finance's allocations, CashSource)
+
+    @property
+    def credit(self) -> Decimal:
+        return self.from_due + self.from_unbilled
 
     @property
     def total(self) -> Decimal:
-        return self.from_due + self.from_unbilled
+        return self.from_due + self.from_unbilled + self.from_payments
 
 
-def plan_credit(customer: Customer, *, total: Decimal, billed: Decimal) -> CreditPlan:
-    """The credit to apply to a new invoice of `total` billing entries summing to `billed` (negative).
+def plan_credit(customer: Customer, *, total: Decimal, billed: Decimal,
+                cash: Callable[[Customer], Decimal] | None = None) -> CreditPlan:
+    """What pays a new invoice of `total` billing entries summing to `billed` (negative).
 
-    1. Unapplied CR in the amount due: amount due + what the open invoices still ask for (see
-       selectors.unapplied_due_credit). Issuing the new invoice moves both by its total, so the figure is the
-       same before and after: it is computed before the writes.
+    1. Money in that no invoice has used yet (selectors.unapplied_money, never below zero here), the one
+       figure finance's allocations and paying with credits are held to as well, all under the customer's
+       lock: money finance already allocated is not in it, so the run never applies it a second time.
+       Issuing the new invoice moves amount due and outstanding by its total, so the figure is the same
+       before and after: it is computed before the writes. Of it, first what is not payment cash
+       (`from_due`: credit notes on account, `individual` customers' top-ups: prepaid credit pays usage
+       first), then the payments' unallocated cash (`from_payments`, given by `cash`, finance's
+       CashSource.available; finance allocates it). Without `cash` all of it counts as credit.
     2. For `consolidated` customers, unbilled credit once the entries are billed, less what open reservations
        hold (calls in flight keep their credit)."""
     outstanding = total
-    from_due = min(max(customer.amount_due + open_invoices_outstanding(customer.pk), ZERO), outstanding)
+    unapplied = unapplied_due_credit(customer)
+    payments = min(cash(customer), unapplied) if cash is not None and unapplied > ZERO and outstanding > ZERO else ZERO
+    from_due = min(unapplied - payments, outstanding)
     outstanding -= from_due
+    from_payments = min(payments, outstanding)
+    outstanding -= from_payments
     from_unbilled = ZERO
     if customer.invoice_setup == InvoiceSetup.CONSOLIDATED and outstanding > ZERO:
         unbilled_after = customer.amount_unbilled - billed
         from_unbilled = max(min(unbilled_after - customer.amount_reserved, outstanding), ZERO)
-    return CreditPlan(from_due=from_due, from_unbilled=from_unbilled)
+    return CreditPlan(from_due=from_due, from_unbilled=from_unbilled, from_payments=from_payments)
 
 
-def _post_and_apply(invoice: Invoice, customer: Customer, plan: CreditPlan, at: dt.datetime) -> None:
+def _post_and_apply(invoice: Invoice, customer: Customer, plan: CreditPlan, *, actor: Actor,
+                    at: dt.datetime) -> list[dict]:
     """The invoice's total on the due side and, when unbilled credit pays it, the CREDIT_APPLIED pair, in one
-    ledger.post; then the credit applied to the invoice (settlement) and recorded. The invoice was inserted
-    by this transaction, so no other transaction can see it, let alone hold its lock."""
+    ledger.post; then the credit applied to the invoice (settlement) and recorded, and the payments' cash
+    allocated by finance (CashSource). The invoice was inserted by this transaction, so no other
+    transaction can see it, let alone hold its lock. Returns the payment allocations made."""
     common = {"reference": invoice.number, "source_type": "invoices.invoice", "source_id": invoice.pk}
     if not invoice.total:
-        return
+        return []
     entries = [ledger.Entry(kind=TransactionKind.INVOICE, amount=-invoice.total, bucket=Bucket.DUE,
                             description=f"Monthly invoice {invoice.number}",
                             idempotency_key=f"invoice:{invoice.pk}:issue", **common)]
@@ -207,8 +256,8 @@ def _post_and_apply(invoice: Invoice, customer: Customer, plan: CreditPlan, at: 
                          idempotency_key=f"invoice:{invoice.pk}:credit:due", **credit),
         ]
     rows = ledger.post(customer, entries, at=at)
-    if plan.total:
-        settlement.apply(invoice, plan.total, at=at)
+    if plan.credit:
+        settlement.apply(invoice, plan.credit, at=at)
         applications = []
         if plan.from_due:
             applications.append(CreditApplication(invoice=invoice, customer=customer, source=CreditSource.AMOUNT_DUE,
@@ -217,6 +266,9 @@ def _post_and_apply(invoice: Invoice, customer: Customer, plan: CreditPlan, at: 
             applications.append(CreditApplication(invoice=invoice, customer=customer, source=CreditSource.UNBILLED,
                                                   amount=plan.from_unbilled, transaction=rows[1], created_at=at))
         CreditApplication.objects.bulk_create(applications)
+    if plan.from_payments:
+        return _cash_source.allocate(customer, invoice, plan.from_payments, actor=actor, at=at)
+    return []
 
 
 @transaction.atomic
@@ -252,7 +304,8 @@ def bill_customer_period(*, customer_id: int, period: str | dt.date, actor: Acto
         reverses_id__in=[e[0] for e in entries]).values_list("id", "reverses_id", "amount"))
     specs = monthly_lines(entries, period, tax_rate(), reversals)
     billed = sum((e[2] for e in entries), ZERO) + sum((r[2] for r in reversals), ZERO)
-    plan = plan_credit(customer, total=totals_of(specs).total, billed=billed)  # zero when the total is
+    plan = plan_credit(customer, total=totals_of(specs).total, billed=billed,  # zero when the total is
+                       cash=_cash_source.available if _cash_source is not None else None)
     before = _figures(customer)
     issue_date = local_date(at)
     what = "usage" if customer.invoice_setup == InvoiceSetup.INDIVIDUAL else "consolidated"
@@ -265,7 +318,7 @@ def bill_customer_period(*, customer_id: int, period: str | dt.date, actor: Acto
         status=status, sent_at=at, paid_at=at if status == InvoiceStatus.PAID else None, twin_possible=False)
     ledger.mark_billed(customer, [e[0] for e in entries] + [r[0] for r in reversals], document=invoice.number,
                        at=at)
-    _post_and_apply(invoice, customer, plan, at)
+    paid_by_payments = _post_and_apply(invoice, customer, plan, actor=actor, at=at)
     note = None
     if send_email and customer.billing_email:
         note = queue_email(invoice, customer, at=at, actor=actor, via_celery=via_celery)
@@ -275,6 +328,7 @@ def bill_customer_period(*, customer_id: int, period: str | dt.date, actor: Acto
                         "entries_billed": len(entries) + len(reversals), "subtotal": invoice.subtotal, "tax": invoice.tax,
                         "credit_applied": {k: v for k, v in (("amount_due", plan.from_due),
                                                              ("unbilled", plan.from_unbilled)) if v},
+                        "paid_by_payments": paid_by_payments,
                         "notification": note.pk if note else None})
     return invoice
 

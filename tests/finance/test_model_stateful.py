@@ -132,6 +132,12 @@ class Model:
         outstanding = sum((i.outstanding for i in self.invoices.values() if i.customer == cid and not i.top_up), ZERO)
         return c.unbilled + c.due + outstanding - self.unallocated_cash(cid)
 
+    def free_credit(self, cid: int) -> Decimal:
+        """Money in not yet used on an invoice (amount due + outstanding) that is not payment cash."""
+        c = self.customers[cid]
+        outstanding = sum((i.outstanding for i in self.invoices.values() if i.customer == cid and not i.top_up), ZERO)
+        return c.due + outstanding - self.unallocated_cash(cid)
+
 
 class FinanceMachine(RuleBasedStateMachine):
     def __init__(self):
@@ -357,7 +363,7 @@ class FinanceMachine(RuleBasedStateMachine):
     def withdraw(self, data, amount, share):
         cid = data.draw(st.sampled_from(sorted(self.m.customers)))
         c = self.m.customers[cid]
-        withdrawable = max(ZERO, min(c.due, self.m.credit_balance(cid)))
+        withdrawable = max(ZERO, min(c.due, self.m.credit_balance(cid), self.m.free_credit(cid)))
         if share and withdrawable > 0:
             amount = (withdrawable / share).quantize(Decimal("0.000001"), rounding="ROUND_DOWN")
         call = lambda: withdrawal_record(customer=Customer(pk=cid), amount=amount, method="cash",  # noqa: E731
@@ -378,7 +384,7 @@ class FinanceMachine(RuleBasedStateMachine):
         from_payments = min(amount, cash)
         from_credit = amount - from_payments
         call = lambda: invoice_pay_with_credits(invoice=Invoice(pk=inv.pk), amount=amount, actor=SYSTEM)  # noqa: E731
-        if inv.top_up or not inv.open or amount > inv.outstanding or from_credit > self.m.credit_balance(cid):
+        if inv.top_up or not inv.open or amount > inv.outstanding or from_credit > max(self.m.credit_balance(cid), ZERO):
             return self._refused(call)
         rows = call()
         left = from_payments
@@ -390,7 +396,7 @@ class FinanceMachine(RuleBasedStateMachine):
         for row in rows:
             self.m.allocations[row.pk] = MAllocation(pk=row.pk, payment=row.payment_id, invoice=inv.pk,
                                                      amount=row.amount)
-            if row.payment_id is None and c.setup != InvoiceSetup.INDIVIDUAL:
+            if row.payment_id is None:  # unbilled credit first, moved to the billed side (any setup)
                 moved = min(row.amount, max(c.unbilled, ZERO))
                 self.m.allocations[row.pk].from_unbilled = moved
                 c.unbilled -= moved

@@ -6,7 +6,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from customers.selectors import ledger_mismatches
+from customers.selectors import ledger_mismatches, registered_mismatches
 
 
 class Command(BaseCommand):
@@ -14,7 +14,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         started = time.monotonic()
-        mismatches = ledger_mismatches()
+        mismatches = ledger_mismatches() + registered_mismatches()  # + the checks apps above register
         for mismatch in mismatches:
             self.stdout.write(f"MISMATCH {mismatch}")
         took = time.monotonic() - started
