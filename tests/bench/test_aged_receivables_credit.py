@@ -1,5 +1,5 @@
-"""Found by the bench data: an invoice the monthly billing run paid with the customer's credit
-(invoices.CreditApplication) is paid, so aged receivables must not show it as outstanding. At 100,000
+"""Found by the bench data: an invoice the monthly billing run paid with the customer's credit (here the
+unallocated cash of a payment, which the run allocates through finance) is paid, so aged receivables must not show it as outstanding. At 100,000
 customers 30,000 prepaid customers with no open invoice showed as owing."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import pytest
 from django.utils import timezone
 
 from customers.models import TransactionKind
+from finance.models import Allocation
 from finance.selectors import aged_receivables
-from invoices.models import CreditApplication, InvoiceStatus
+from invoices.models import InvoiceStatus
 from invoices.services.billing import bill_customer_period
 from tests.customers.factories import ledger_post
 from tests.finance.factories import SYSTEM, customer, payment
@@ -29,7 +30,7 @@ def test_an_invoice_paid_by_the_billing_runs_credit_is_not_outstanding():
     bill_at = timezone.make_aware(dt.datetime.combine((month + dt.timedelta(days=32)).replace(day=1), dt.time(2)))
     invoice = bill_customer_period(customer_id=cust.pk, period=month, actor=SYSTEM, at=bill_at, via_celery=True)
     assert invoice.status == InvoiceStatus.PAID
-    assert CreditApplication.objects.filter(invoice=invoice).exists()
+    assert Allocation.objects.filter(invoice=invoice, payment__customer=cust).exists()
 
     report = aged_receivables(timezone.localdate())
     assert [r for r in report.rows if r.customer_id == cust.pk and r.total] == []
