@@ -53,6 +53,28 @@ def test_a_wallet_balance_and_a_one_legged_transfer_are_reported():
         call_command("check_ledger", stdout=StringIO())
 
 
+def test_every_kind_of_broken_transfer_is_named():
+    """Both sides of a transfer are read: a customer leg without its wallet leg, a wallet leg without its
+    customer leg, and two legs that do not cancel out."""
+    from customers.models import MasterWalletEntry
+    from customers.selectors import ledger_mismatches
+
+    wallet = funded_wallet("50")
+    customer = postpaid("10")
+    no_wallet_leg = ledger_post(customer, TransactionKind.TRANSFER, "5")
+    uneven = ledger_post(customer, TransactionKind.TRANSFER, "3")
+    uneven_leg = MasterWalletEntry.objects.create(wallet=wallet, amount=D("-2"), customer=customer, transaction=uneven,
+                                     created_at=NOW)
+    orphan = MasterWalletEntry.objects.create(wallet=wallet, amount=D("-4"), customer=customer, created_at=NOW)
+    MasterWallet.objects.filter(pk=wallet.pk).update(balance=D("44"))  # keep the wallet's own total right
+    details = sorted(m.field for m in ledger_mismatches() if m.what == "transfer")
+    assert details == sorted([
+        f"transaction #{no_wallet_leg.pk} (5.000000) has no master-wallet leg",
+        f"transaction #{uneven.pk} is 3.000000 but its wallet entry #{uneven_leg.pk} is -2.000000",
+        f"master-wallet entry #{orphan.pk} (-4.000000) has no customer leg",
+    ])
+
+
 def test_the_check_runs_a_constant_number_of_queries(django_assert_max_num_queries):
     from customers.selectors import ledger_mismatches
 
