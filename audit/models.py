@@ -21,7 +21,8 @@ class AuditEvent(models.Model):
     - an INSERT must extend the chain: its id is the chain head's id + 1 and its prev_hash the head's hash
       (so ids are gapless and the chain cannot fork); the head (AuditChainHead) moves with it;
     - each row's hash is sha256(prev_hash | canonical content), recomputed by `manage.py verify_audit`.
-    Rows are written only by `audit.services.audit_record`."""
+    Rows are written only by `audit.services.audit_record` (and the customers' PL/pgSQL reservation functions,
+    with the same INSERT: the trigger assigns id, prev_hash and hash)."""
 
     occurred_at = models.DateTimeField(db_index=True)
     actor_kind = models.CharField(max_length=16, choices=ActorKind.CHOICES)

@@ -1,24 +1,24 @@
 """The one way to record an audit event. Every write service in every app calls `audit_record` inside
 its own transaction, so there is no change without its event and no event without its change.
 
-The chain (see docs/audit.md): every event's `hash` is sha256 of the previous event's hash and of the
-event's canonical content. Appends are serialised by a row lock on the chain head (AuditChainHead, id 1),
-held until the change commits, so each event's prev_hash is the hash of the event committed before it
-and its id is the head's id + 1. Call `audit_record` as the last step of a service: it takes the head's
-lock, and any lock taken after it would be taken in the wrong order.
+The chain (see docs/audit.md) is kept by the database: the insert trigger of audit_auditevent (migration
+0003) gives each event id = head + 1, prev_hash = the head's hash and hash = sha256(prev_hash | canonical
+content), computed by the SQL function audit_canonical, and moves the chain head (AuditChainHead, id 1),
+whose row lock it holds until the change commits. `audit_record` is one INSERT ... RETURNING; call it as the
+last step of a service: it takes the head's lock, and any lock taken after it would be taken in the wrong
+order. PL/pgSQL services (customers' reservations) insert their event the same way.
 
-Canonical content: the values exactly as they read back from PostgreSQL. Before/after are converted to
+Canonical content: `jsonb_build_object` of the hashed fields as text (jsonb orders keys by length, then
+bytes), occurred_at in UTC with microseconds, the IP as host() prints it. Before/after are converted to
 plain JSON values before the row is written (Decimal -> str, datetime/date/time -> ISO string,
 model -> pk, float -> its repr as a string, since jsonb rewrites numbers such as 1e+20), text loses NUL
-characters (PostgreSQL refuses them), the IP is the form PostgreSQL's inet prints, and the JSON is
-dumped with sorted keys (jsonb reorders keys). So hashing the row as written and the row as read back
-give the same result (tests/audit/test_hashing.py proves it)."""
+characters (PostgreSQL refuses them). `compute_hash` and `canonical_content` ask the same SQL functions
+about values held in Python (tests/audit/test_hashing.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
-import hashlib
 import ipaddress
 import json
 import uuid
@@ -126,49 +126,48 @@ def _clean_ip(value: Any) -> str | None:
     return str(address)
 
 
-def canonical_content_values(values: Mapping[str, Any]) -> str:
-    """The canonical text of an event's hashed fields, from a mapping (a row read with values()).
-
-    Stored values are plain JSON already (audit_record normalises them with `_jsonable` before hashing and
-    writing), so they are dumped as they are, which keeps `verify_audit` fast; a value json cannot dump (a
-    Decimal, a datetime) is normalised on the way."""
+def _hashed_values_json(values: Mapping[str, Any]) -> str:
     data = {name: values[name] for name in HASHED_FIELDS}
-    data["occurred_at"] = values["occurred_at"].astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=_jsonable)
+    data["occurred_at"] = values["occurred_at"].isoformat()
+    data["ip"] = str(data["ip"]) if data["ip"] else None
+    return json.dumps(data, default=_jsonable)
+
+
+# The canonical form and the hash are computed by the database (migration 0003: audit_canonical, audit_hash),
+# the one implementation the insert trigger and verify_audit use; these ask it about values held in Python.
+_CANONICAL_SQL = "SELECT audit_canonical(jsonb_populate_record(NULL::audit_auditevent, %s::jsonb))"
+_HASH_SQL = "SELECT audit_hash(%s, jsonb_populate_record(NULL::audit_auditevent, %s::jsonb))"
+
+
+def _as_values(event: AuditEvent | Mapping[str, Any]) -> Mapping[str, Any]:
+    return event if isinstance(event, Mapping) else {name: getattr(event, name) for name in HASHED_FIELDS}
+
+
+def canonical_content_values(values: Mapping[str, Any]) -> str:
+    """The canonical text of an event's hashed fields, from a mapping (a row read with values())."""
+    with connection.cursor() as cursor:
+        cursor.execute(_CANONICAL_SQL, [_hashed_values_json(values)])
+        return cursor.fetchone()[0]
 
 
 def canonical_content(event: AuditEvent) -> str:
-    return canonical_content_values({name: getattr(event, name) for name in HASHED_FIELDS})
+    return canonical_content_values(_as_values(event))
 
 
 def compute_hash(prev_hash: str, event: AuditEvent | Mapping[str, Any]) -> str:
     """sha256(prev_hash | canonical content) of an event or of a mapping of its hashed fields."""
-    content = canonical_content_values(event) if isinstance(event, Mapping) else canonical_content(event)
-    return hashlib.sha256(f"{prev_hash}|{content}".encode()).hexdigest()
+    with connection.cursor() as cursor:
+        cursor.execute(_HASH_SQL, [prev_hash, _hashed_values_json(_as_values(event))])
+        return cursor.fetchone()[0]
 
 
 # --- Writing -----------------------------------------------------------------------------------------
-_HEAD_FOR_UPDATE = "SELECT last_id, last_hash, host(%s::inet) FROM audit_auditchainhead WHERE id = 1 FOR UPDATE"
-# After a TRUNCATE (the test database's flush) the head is re-created from the last event.
-_HEAD_CREATE = f"""
-    INSERT INTO audit_auditchainhead (id, last_id, last_hash)
-    SELECT 1, COALESCE(MAX(id), 0),
-           COALESCE((SELECT hash FROM audit_auditevent ORDER BY id DESC LIMIT 1), '{GENESIS_HASH}')
-    FROM audit_auditevent
-    ON CONFLICT (id) DO NOTHING
-"""  # noqa: S608 (a constant)
-
-
-def _lock_chain_head(ip: str | None) -> tuple[int, str, str | None]:
-    """Lock the chain head until commit; return its id and hash, and the IP as PostgreSQL prints it."""
-    with connection.cursor() as cursor:
-        cursor.execute(_HEAD_FOR_UPDATE, [ip])
-        row = cursor.fetchone()
-        if row is None:
-            cursor.execute(_HEAD_CREATE)
-            cursor.execute(_HEAD_FOR_UPDATE, [ip])
-            row = cursor.fetchone()
-    return row[0], row[1], row[2]
+_COLUMNS = tuple(name for name in HASHED_FIELDS if name not in ("before", "after", "ip"))
+_INSERT = (
+    f"INSERT INTO audit_auditevent ({', '.join(_COLUMNS)}, before, after, ip) "  # noqa: S608 (constants)
+    f"VALUES ({', '.join(['%s'] * len(_COLUMNS))}, %s::jsonb, %s::jsonb, %s::inet) "
+    "RETURNING id, prev_hash, hash, host(ip)"
+)
 
 
 def audit_record(
@@ -222,11 +221,13 @@ def audit_record(
         request_id=_text(actor.request_id, 64),
         user_agent=_text(actor.user_agent, 400),
     )
-    last_id, last_hash, event.ip = _lock_chain_head(_clean_ip(actor.ip))
-    event.id = last_id + 1
-    event.prev_hash = last_hash
-    event.hash = compute_hash(event.prev_hash, event)
-    event.save(force_insert=True)
+    # The insert trigger assigns id, prev_hash and hash under the chain head's lock (held until commit).
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT, [*(getattr(event, name) for name in _COLUMNS),
+                                 json.dumps(event.before), json.dumps(event.after), _clean_ip(actor.ip)])
+        event.id, event.prev_hash, event.hash, event.ip = cursor.fetchone()
+    event._state.adding = False
+    event._state.db = connection.alias
     return event
 
 

@@ -1,43 +1,41 @@
-"""Walks the whole audit chain and names the first broken event (used by `manage.py verify_audit`).
+"""Checks the whole audit chain and names the first broken event (used by `manage.py verify_audit`).
 
-Constant memory and one indexed query per chunk: rows are read in id order by keyset pagination
-(`id > last seen`) with a plain cursor (no model instances), and each hash is recomputed with
-audit.services.compute_hash."""
+Set-based, in the database: each chunk of events (keyset pagination, `id > last seen`, in id order) is one
+statement that recomputes every hash with audit_hash (the same SQL function the insert trigger uses), pairs
+each row with the one before it (lag) and returns only the first broken row, or the chunk's last row. Python
+sees one row per chunk."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from django.db import connection
 
 from .models import AuditChainHead
-from .services import GENESIS_HASH, HASHED_FIELDS, compute_hash
+from .services import GENESIS_HASH
 
-_COLUMNS = ("id", "prev_hash", "hash", *HASHED_FIELDS)
-_JSON_COLUMNS = ("before", "after")
-_CHUNK_SQL = (
-    f"SELECT {', '.join(_COLUMNS)} FROM audit_auditevent WHERE id > %s ORDER BY id LIMIT %s"  # noqa: S608
+_CHUNK_SQL = """
+WITH chunk AS (
+    SELECT e.id, e.prev_hash, e.hash, audit_hash(e.prev_hash, e) AS computed
+    FROM audit_auditevent e WHERE e.id > %(after)s ORDER BY e.id LIMIT %(size)s
+), linked AS (
+    SELECT id, prev_hash, hash, computed,
+           COALESCE(lag(id) OVER w, %(prev_id)s) AS prev_id,
+           COALESCE(lag(hash) OVER w, %(prev_hash)s) AS expected_prev,
+           row_number() OVER w AS n
+    FROM chunk WINDOW w AS (ORDER BY id)
+), judged AS (
+    SELECT id, hash, prev_id, n,
+           CASE WHEN prev_id IS NOT NULL AND id <> prev_id + 1 THEN 'gap'
+                WHEN prev_hash <> expected_prev THEN 'link'
+                WHEN computed IS DISTINCT FROM hash THEN 'content'
+           END AS problem
+    FROM linked
 )
-
-
-def _chunks(chunk_size: int):
-    """Rows as {column: value}, in id order, chunk by chunk. jsonb arrives as text (Django's loader for
-    psycopg) and is parsed here, exactly as JSONField would."""
-    last = 0
-    while True:
-        with connection.cursor() as cursor:
-            cursor.execute(_CHUNK_SQL, [last, chunk_size])
-            rows = cursor.fetchall()
-        if not rows:
-            return
-        for row in rows:
-            values = dict(zip(_COLUMNS, row, strict=True))
-            for name in _JSON_COLUMNS:
-                if isinstance(values[name], str):
-                    values[name] = json.loads(values[name])
-            yield values
-        last = rows[-1][0]
+SELECT id, hash, prev_id, n, problem FROM judged
+WHERE problem IS NOT NULL OR n = (SELECT count(*) FROM chunk)
+ORDER BY id LIMIT 1
+"""
 
 
 @dataclass(frozen=True)
@@ -52,6 +50,15 @@ class ChainReport:
         return self.broken_id is None and not self.problem
 
 
+def _problem(kind: str, event_id: int, prev_id: int | None) -> str:
+    if kind == "gap":
+        return f"event #{event_id} follows #{prev_id}: {event_id - prev_id - 1} event(s) missing (deleted?)"
+    if kind == "link":
+        where = f"#{prev_id}" if prev_id is not None else "the chain's start (genesis)"
+        return f"event #{event_id} does not link to {where}: prev_hash differs (events deleted, moved or reordered?)"
+    return f"event #{event_id}'s content does not match its hash (edited?)"
+
+
 def verify_chain(*, chunk_size: int = 5000) -> ChainReport:
     """Check, in id order: ids follow one another with no gap, each prev_hash is the hash of the event
     before (the genesis hash for the first), each hash matches its event's content, and the chain ends at
@@ -59,22 +66,18 @@ def verify_chain(*, chunk_size: int = 5000) -> ChainReport:
     prev_id: int | None = None
     prev_hash = GENESIS_HASH
     count = 0
-    for values in _chunks(chunk_size):
-        event_id = values["id"]
-        if prev_id is not None and event_id != prev_id + 1:
-            missing = event_id - prev_id - 1
-            return ChainReport(count, prev_id, event_id,
-                               f"event #{event_id} follows #{prev_id}: {missing} event(s) missing (deleted?)")
-        if values["prev_hash"] != prev_hash:
-            where = f"#{prev_id}" if prev_id is not None else "the chain's start (genesis)"
-            return ChainReport(count, prev_id, event_id,
-                               f"event #{event_id} does not link to {where}: prev_hash differs "
-                               "(events deleted, moved or reordered?)")
-        if compute_hash(prev_hash, values) != values["hash"]:
-            return ChainReport(count, prev_id, event_id,
-                               f"event #{event_id}'s content does not match its hash (edited?)")
-        prev_id, prev_hash = event_id, values["hash"]
-        count += 1
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(_CHUNK_SQL, {"after": prev_id or 0, "size": chunk_size, "prev_id": prev_id,
+                                        "prev_hash": prev_hash})
+            row = cursor.fetchone()
+        if row is None:
+            break
+        event_id, event_hash, row_prev_id, n, kind = row
+        if kind is not None:
+            return ChainReport(count + n - 1, row_prev_id, event_id, _problem(kind, event_id, row_prev_id))
+        prev_id, prev_hash = event_id, event_hash
+        count += n
     head = AuditChainHead.objects.filter(id=1).values_list("last_id", "last_hash").first()
     if head is None:
         if count:
