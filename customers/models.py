@@ -6,8 +6,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Func, Q
 
 from .money import ZERO, MoneyField
 
@@ -21,6 +23,24 @@ class InvoiceSetup(models.TextChoices):
     INDIVIDUAL = "individual", "Individual invoices + monthly usage invoice"
     CONSOLIDATED = "consolidated", "One consolidated invoice a month"
     NONE = "none", "No invoices"
+
+
+# The customer list's search document: the words of the name and the code, lower-cased, accents removed (NFKD,
+# then the combining marks U+0300-U+036F dropped), split on anything that is not a letter or digit, as a
+# `simple` tsvector (no stemming, no stop words). The GIN index on it finds word prefixes ("logist:*") without
+# reading the table; the query must use this exact expression to use the index (selectors.customer_search),
+# and selectors.search_words normalises the typed text the same way. A plain SQL template (no parameters), so
+# the index and the query compile to the same text.
+SEARCH_DOCUMENT_SQL = (
+    "to_tsvector('simple'::regconfig, regexp_replace(regexp_replace(normalize(lower(%(expressions)s), NFKD), "
+    "'[\\u0300-\\u036f]', '', 'g'), '[^[:alnum:]]+', ' ', 'g'))"
+)
+
+
+def search_document() -> Func:
+    # keyword arguments in the order the migration writer sorts them, or makemigrations sees a change
+    return Func(F("name"), F("code"), arg_joiner=" || ' ' || ", output_field=SearchVectorField(),
+                template=SEARCH_DOCUMENT_SQL)
 
 
 class Customer(models.Model):
@@ -57,7 +77,11 @@ class Customer(models.Model):
             models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="customer_currency_iso"),
             models.CheckConstraint(condition=~Q(code=""), name="customer_code_not_empty"),
         ]
-        indexes = [models.Index(fields=["account_type", "invoice_setup"], name="customer_type_setup_idx")]
+        indexes = [
+            models.Index(fields=["account_type", "invoice_setup"], name="customer_type_setup_idx"),
+            GinIndex(search_document(), name="customer_search_idx"),
+            models.Index(fields=["currency"], name="customer_currency_idx"),  # selectors.currencies
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"
