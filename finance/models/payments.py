@@ -91,6 +91,10 @@ class Payment(models.Model):
             models.Index(fields=["status", "-received_date"], name="payment_status_date_idx"),
             models.Index(fields=["customer", "status"], name="payment_customer_status_idx"),
             models.Index(fields=["-received_date", "-id"], name="payment_received_idx"),
+            # Aged receivables as of today: the assigned payments with cash left, with what the report reads.
+            models.Index(fields=["customer"], name="payment_unallocated_cash_idx",
+                         include=["currency", "received_date", "amount", "amount_allocated", "amount_topped_up"],
+                         condition=Q(status__in=["unallocated", "partially_allocated"])),
         ]
 
     def __str__(self) -> str:

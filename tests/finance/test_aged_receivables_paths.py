@@ -1,0 +1,162 @@
+"""Aged receivables as of today reads the open invoices' cached amounts in one query
+(aged_receivables_open); as of a past day it rebuilds that day from the rows (aged_receivables_history).
+For today both must give exactly the same rows and totals, on a book with every state an invoice or a
+payment can be in, with the filters, and page by page."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from customers.models import InvoiceSetup, TransactionKind
+from finance.models import Allocation
+from finance.selectors import aged_receivables, aged_receivables_history, aged_receivables_open
+from finance.services.allocation import allocation_reverse, invoice_pay_with_credits, payment_allocate
+from finance.services.credit_notes import credit_note_issue
+from finance.services.payments import payment_delete
+from finance.services.top_ups import payment_top_up
+from invoices.models import CreditApplication, CreditSource, InvoiceStatus
+from invoices.services.billing import bill_customer_period
+from invoices.services.lifecycle import invoice_void
+from tests.customers.factories import ledger_post
+from tests.finance.factories import SYSTEM, customer, payment, purchase_invoice, top_up_invoice
+
+pytestmark = pytest.mark.django_db
+
+TODAY = timezone.localdate()
+DAY = dt.timedelta(days=1)
+
+
+def _at(days_ago: int) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(TODAY - days_ago * DAY, dt.time(10)))
+
+
+def _invoice(cust, total, *, issued_ago: int, due_ago: int):
+    return purchase_invoice(cust, total, issue_date=TODAY - issued_ago * DAY, due_date=TODAY - due_ago * DAY,
+                            at=_at(issued_ago))
+
+
+def _billed_with_credit(name: str):
+    """A consolidated customer whose monthly invoice the billing run paid in part with its top-up credit and an
+    account credit note (CreditApplication rows) and with a payment's cash (a finance allocation)."""
+    cust = customer(InvoiceSetup.CONSOLIDATED, name=name)
+    month = (TODAY.replace(day=1) - 40 * DAY).replace(day=1)
+    payment_top_up(payment=payment(cust, "30", received_date=month), amount="30", actor=SYSTEM, at=_at(60))
+    credit_note_issue(customer=cust, amount="5", reason="goodwill", actor=SYSTEM, at=_at(59))
+    cash = payment(cust, "20", received_date=month)
+    ledger_post(cust, TransactionKind.CALL, "-100", at=timezone.make_aware(
+        dt.datetime.combine(month + 3 * DAY, dt.time(10))))
+    run_at = timezone.make_aware(dt.datetime.combine((month + 32 * DAY).replace(day=1), dt.time(2)))
+    monthly = bill_customer_period(customer_id=cust.pk, period=month, actor=SYSTEM, at=run_at, via_celery=False,
+                                   send_email=False)
+    assert monthly.status == InvoiceStatus.PARTIALLY_PAID
+    assert set(CreditApplication.objects.filter(invoice=monthly).values_list("source", flat=True)) == {
+        CreditSource.UNBILLED, CreditSource.AMOUNT_DUE}
+    assert Allocation.objects.filter(invoice=monthly, payment=cash).exists()
+    return cust
+
+
+@pytest.fixture
+def book():
+    a = customer(name="alpha Traders")  # lower case: the order is by name, case-insensitive
+    current = _invoice(a, "50", issued_ago=0, due_ago=-10)
+    _invoice(a, "20", issued_ago=20, due_ago=10)  # 1-30
+    credited = _invoice(a, "70", issued_ago=60, due_ago=45)  # 31-60
+    _invoice(a, "30", issued_ago=80, due_ago=61)  # 61-90, on the boundary
+    part_paid = _invoice(a, "100", issued_ago=100, due_ago=91)  # 90+, on the boundary
+    paid = _invoice(a, "40", issued_ago=50, due_ago=40)
+    cancelled = _invoice(a, "25", issued_ago=50, due_ago=30)  # a credit note for all of it: void
+    _invoice(a, "12", issued_ago=5, due_ago=0)  # due today: current
+    _invoice(a, "13", issued_ago=40, due_ago=1)  # 1-30, on the boundary
+    pay = payment(a, "200", received_date=TODAY - 5 * DAY)
+    payment_allocate(payment=pay, lines=[(part_paid.pk, "40"), (paid.pk, "40")], actor=SYSTEM, at=_at(5))
+    (undone,) = payment_allocate(payment=pay, lines=[(current.pk, "10")], actor=SYSTEM, at=_at(4))
+    allocation_reverse(allocation=undone, actor=SYSTEM, reason="wrong invoice", at=_at(3))
+    credit_note_issue(customer=a, invoice=credited, amount="20", reason="discount", actor=SYSTEM, at=_at(3))
+    credit_note_issue(customer=a, invoice=cancelled, amount="25", reason="cancelled", actor=SYSTEM, at=_at(3))
+    top_up_invoice(a, "60")  # awaiting payment, but a deposit: never a receivable
+    invoice_void(invoice_id=top_up_invoice(a, "10").pk, reason="not wanted", actor=SYSTEM)
+    payment_allocate(payment=pay, lines=[(top_up_invoice(a, "30").pk, "30")], actor=SYSTEM)  # provisioned
+    payment_top_up(payment=payment(a, "30"), amount="10", actor=SYSTEM)  # 20 of it still cash
+    payment_delete(payment=payment(a, "15"), actor=SYSTEM, reason="duplicate")
+    payment(None, "99", currency="SGD")  # unassigned: nobody's cash yet
+
+    b = _billed_with_credit("Beta Holdings")
+    usd = customer(name="Gamma Corp", currency="USD")
+    _invoice(usd, "300", issued_ago=70, due_ago=65)
+    cash_only = customer(name="delta Cash")
+    payment(cash_only, "80")
+    settled = customer(name="Epsilon Settled")
+    inv = _invoice(settled, "60", issued_ago=10, due_ago=5)
+    payment_allocate(payment=payment(settled, "60"), lines=[(inv.pk, "60")], actor=SYSTEM)
+    paid_with_credits = customer(name="Zeta Credits")
+    payment_top_up(payment=payment(paid_with_credits, "50"), amount="50", actor=SYSTEM)
+    invoice_pay_with_credits(invoice=_invoice(paid_with_credits, "80", issued_ago=30, due_ago=20), amount="30",
+                             actor=SYSTEM)
+    return {"a": a, "b": b, "usd": usd, "cash_only": cash_only, "settled": settled}
+
+
+@pytest.mark.parametrize("filters", [{}, {"currency": "USD"}, {"currency": "SGD"}, {"customer_q": "ALPHA"},
+                                     {"customer_q": "nobody"}])
+def test_today_the_open_invoices_give_the_figures_the_history_gives(book, filters):
+    history = aged_receivables_history(TODAY, **filters)
+    fast = aged_receivables_open(TODAY, **filters)
+    assert list(fast.rows) == history.rows
+    assert fast.totals == history.totals
+    assert len(fast.rows) == len(history.rows)
+
+
+def test_the_book_has_every_bucket_and_each_kind_of_customer(book):
+    rows = {r.customer_id: r for r in aged_receivables_open(TODAY).rows}
+    a = rows[book["a"].pk]
+    assert [a.current, a.d1_30, a.d31_60, a.d61_90, a.d90_plus] == [Decimal(v) for v in ("62", "33", "50", "30", "60")]
+    assert a.unallocated_cash == Decimal("20") + Decimal("200") - 40 - 40 - 30
+    assert rows[book["b"].pk].total == Decimal("54")  # 109 (9 % tax) less 30 + 5 of credit and 20 of cash
+    assert rows[book["usd"].pk].currency == "USD" and rows[book["usd"].pk].d61_90 == Decimal("300")
+    assert rows[book["cash_only"].pk].total == 0 and rows[book["cash_only"].pk].unallocated_cash == Decimal("80")
+    assert book["settled"].pk not in rows
+    assert [r.name for r in aged_receivables_open(TODAY).rows][:2] == ["alpha Traders", "Beta Holdings"]
+
+
+def test_a_page_at_a_time_with_the_totals_over_every_customer(book):
+    for n in range(30):
+        _invoice(customer(name=f"Many {n:02}"), "10", issued_ago=40, due_ago=35)
+    history = aged_receivables_history(TODAY)
+    fast = aged_receivables_open(TODAY, window=(25, 25))
+    assert fast.totals == history.totals and len(fast.rows) == len(history.rows) == 35
+    assert fast.rows[25:35] == history.rows[25:35]  # the window fetched with the totals
+    assert fast.rows[3:7] == history.rows[3:7]  # any other slice: one more query
+    assert fast.rows[0] == history.rows[0] and fast.rows[-1] == history.rows[-1]
+
+
+def test_today_is_one_query_and_a_past_day_is_rebuilt(book, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        report = aged_receivables(TODAY, window=(0, 25))
+        assert len(report.rows) == 5
+        assert [r.name for r in report.rows[0:5]] == ["alpha Traders", "Beta Holdings", "delta Cash", "Gamma Corp",
+                                                      "Zeta Credits"]
+    tomorrow = aged_receivables(TODAY + DAY)
+    assert isinstance(tomorrow.rows, type(report.rows))
+    past = aged_receivables(TODAY - DAY)
+    assert isinstance(past.rows, list)
+    # yesterday: the invoice issued today did not exist, and every other one was a day less overdue
+    (a,) = [r for r in past.rows if r.customer_id == book["a"].pk]
+    assert [a.current, a.d1_30, a.d31_60, a.d61_90, a.d90_plus] == [Decimal(v) for v in ("25", "20", "80", "60", "0")]
+
+
+def test_the_page_shows_the_second_page_and_the_totals(finance_client, book):
+    for n in range(30):
+        _invoice(customer(name=f"Many {n:02}"), "10", issued_ago=40, due_ago=35)
+    url = reverse("finance:aged-receivables")
+    body = finance_client.get(url + "?page=2").content.decode()
+    # page 1: alpha, Beta, delta, Gamma, Many 00-20; page 2: Many 21-29, Zeta
+    assert "Many 21" in body and "Zeta Credits" in body and "Many 20" not in body and "alpha Traders" not in body
+    assert "Total USD" in body and "Total SGD" in body
+    body = finance_client.get(url + "?page=99").content.decode()  # past the end: the last page
+    assert "Many 21" in body and "Many 20" not in body
+    csv = b"".join(finance_client.get(url + "?format=csv").streaming_content).decode()
+    assert csv.count("\n") == 1 + 35 + 2  # header, every customer, a total per currency
