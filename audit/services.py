@@ -49,6 +49,7 @@ AUDIT_EXEMPT = {
     "canonical_content": "pure function: the hashed form of an event",
     "canonical_content_values": "pure function: the hashed form of an event's values",
     "compute_hash": "pure function: the chain hash of an event",
+    "audit_actor_columns": "pure function: an actor's validated columns for a service that audits in SQL",
 }
 
 _ACTOR_KINDS = {kind for kind, _ in ActorKind.CHOICES}
@@ -170,6 +171,24 @@ _INSERT = (
 )
 
 
+def audit_actor_columns(actor: Actor, at: dt.datetime) -> list:
+    """For a service whose audit event is inserted by SQL (a PL/pgSQL function): the actor's columns as
+    audit_record would write them, [actor_kind, actor_label, actor_user_id, request_id, ip, user_agent],
+    after the same checks of the actor and of `at`."""
+    _check_actor(actor)
+    if timezone.is_naive(at):
+        raise AuditError("audit time `at` must be timezone-aware.")
+    return [str(actor.kind), _text(actor.label, 150), _int_or_none(actor.user_id, "actor user id"),
+            _text(actor.request_id, 64), _clean_ip(actor.ip), _text(actor.user_agent, 400)]
+
+
+def _check_actor(actor: Actor) -> None:
+    if not isinstance(actor, Actor):
+        raise AuditError(f"audit actor must be an audit.actors.Actor, not {type(actor).__name__}.")
+    if actor.kind not in _ACTOR_KINDS:
+        raise AuditError(f"unknown actor kind {actor.kind!r}; expected one of {sorted(_ACTOR_KINDS)}.")
+
+
 def audit_record(
     *,
     actor: Actor,
@@ -189,10 +208,7 @@ def audit_record(
     object_type, object_id and object_repr unless they are passed; `at` defaults to now (UTC stored)."""
     if not connection.in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of the change it records.")
-    if not isinstance(actor, Actor):
-        raise AuditError(f"audit actor must be an audit.actors.Actor, not {type(actor).__name__}.")
-    if actor.kind not in _ACTOR_KINDS:
-        raise AuditError(f"unknown actor kind {actor.kind!r}; expected one of {sorted(_ACTOR_KINDS)}.")
+    _check_actor(actor)
     if app not in _APPS:
         raise AuditError(f"unknown audit app {app!r}; expected one of {sorted(_APPS)}.")
     if not action or len(action) > 80 or "." not in action:

@@ -1,4 +1,6 @@
-"""Posting to a customer's ledger: the only code that inserts Transactions or changes the running totals.
+"""Posting to a customer's ledger: the only Python code that inserts Transactions or changes the running totals
+(the other place is SQL: the reservation functions of migration 0006, which post a committed call's charge
+and move the reserved total, in one statement per operation).
 
 These are primitives, not services: they write no audit event of their own. The calling service (here or
 in a higher app) locks the customer first with customers.locks.lock_customer, posts, and records the one
@@ -97,11 +99,6 @@ def mark_billed(customer: Customer, transaction_ids: list[int], *, document: str
     qs.update(billed_at=at, billed_document=document)
     _move_totals(customer, unbilled=-total, due=ZERO)
     return total
-
-
-def move_reserved(customer: Customer, delta: Decimal) -> None:
-    Customer.objects.filter(pk=customer.pk).update(amount_reserved=F("amount_reserved") + delta)
-    customer.refresh_from_db(fields=["amount_unbilled", "amount_due", "amount_reserved"])
 
 
 def _move_totals(customer: Customer, *, unbilled: Decimal, due: Decimal) -> None:

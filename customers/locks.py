@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from django.db import transaction
 
-from .models import Customer, MasterWallet, Reservation, Subscription
+from .models import Customer, MasterWallet, Subscription
 
 
 def lock_customer(customer_id: int) -> Customer:
@@ -23,10 +23,6 @@ def lock_customers(customer_ids: Iterable[int]) -> dict[int, Customer]:
 
 def lock_master_wallet(wallet_id: int) -> MasterWallet:
     return MasterWallet.objects.select_for_update(of=("self",)).get(pk=wallet_id)
-
-
-def lock_reservation(reservation_id: int) -> Reservation:
-    return Reservation.objects.select_for_update(of=("self",)).get(pk=reservation_id)
 
 
 def lock_subscription(subscription_id: int) -> Subscription:

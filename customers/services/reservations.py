@@ -2,7 +2,13 @@
 usable credits), then exactly one of commit (posts the final charge, at most the amount reserved; the rest
 is released), release, or expiry once its timeout has passed. A late commit after the timeout is refused.
 
-Locks: the customer first (its reserved total moves), then the reservation."""
+The hot path of the telephony platform: each operation is ONE statement, a PL/pgSQL function (customers
+migration 0006) that locks the customer, then the reservation, checks the rule, writes the reservation, the
+charge, the running totals and the one audit event, and returns an outcome code mapped here to the
+ReservationError message. Outside a transaction the statement commits on its own (autocommit); inside the
+caller's atomic block it is part of that transaction.
+
+Locks: the customer first (its reserved total moves), then the reservation, then the audit chain head."""
 
 from __future__ import annotations
 
@@ -10,18 +16,25 @@ import datetime as dt
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection
 
 from audit.actors import Actor
-from audit.services import audit_record
+from audit.services import audit_actor_columns
 
-from .. import ledger
-from ..locks import lock_reservation
 from ..models import USAGE_KINDS, Reservation, ReservationStatus, TransactionKind
-from ..money import ZERO
-from ._common import amount_or_error, figures, locked_customer, money_text
+from ._common import amount_or_error, money_text
 
 MAX_TIMEOUT_SECONDS = 24 * 3600
+
+_RESERVE_SQL = (
+    "SELECT o.outcome, o.currency, o.usable, (o.reservation).* FROM customers_reservation_reserve("
+    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::inet, %s) o"
+)
+_RESOLVE_SQL = (
+    "SELECT o.outcome, o.currency, NULL, (o.reservation).* FROM customers_reservation_resolve("
+    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::inet, %s) o"
+)
+_FIELDS = [f.attname for f in Reservation._meta.concrete_fields]
 
 
 class ReservationError(ValueError):
@@ -32,7 +45,20 @@ def _utc(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-@transaction.atomic
+def _call(sql: str, params: list) -> tuple[str, str | None, Decimal | None, Reservation | None]:
+    """Run one reservation function; (outcome, the customer's currency, usable credits, the reservation)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        names = [column.name for column in cursor.description]
+    outcome, currency, usable = row[:3]
+    values = dict(zip(names[3:], row[3:], strict=True))
+    reservation = None
+    if values["id"] is not None:
+        reservation = Reservation.from_db(connection.alias, _FIELDS, [values[name] for name in _FIELDS])
+    return outcome, currency, usable, reservation
+
+
 def reservation_reserve(
     *,
     customer_id: int,
@@ -51,65 +77,51 @@ def reservation_reserve(
     timeout = settings.LEDGERDESK_RESERVATION_TIMEOUT_SECONDS if timeout_seconds is None else timeout_seconds
     if not 0 < timeout <= MAX_TIMEOUT_SECONDS:
         raise ReservationError(f"The timeout must be between 1 and {MAX_TIMEOUT_SECONDS} seconds.")
-    customer = locked_customer(customer_id, ReservationError)
-    if idempotency_key:
-        existing = Reservation.objects.filter(idempotency_key=idempotency_key).first()
-        if existing is not None:
-            if (existing.customer_id, existing.amount, existing.kind) != (customer.pk, amount, kind):
-                raise ReservationError(f"The idempotency key {idempotency_key!r} was already used for a "
-                                       "different reservation.")
-            return existing
-    usable = customer.usable_credits
-    if amount > usable:
-        raise ReservationError(f"Not enough usable credits: {money_text(usable, customer.currency)} available, "
-                               f"{money_text(amount, customer.currency)} asked.")
-    before = figures(customer)
-    try:
-        with transaction.atomic():
-            reservation = Reservation.objects.create(
-                customer=customer, kind=kind, amount=amount, reference=reference[:120],
-                idempotency_key=idempotency_key or None, created_at=at,
-                expires_at=at + dt.timedelta(seconds=timeout))
-    except IntegrityError:
+    actor_columns = audit_actor_columns(actor, at)
+    outcome, currency, usable, reservation = _call(_RESERVE_SQL, [
+        customer_id, str(kind), amount, reference[:120], idempotency_key or None, at,
+        at + dt.timedelta(seconds=timeout), *actor_columns])
+    if outcome == "no_customer":
+        raise ReservationError(f"There is no customer #{customer_id}.")
+    if outcome == "key_used":
         raise ReservationError(f"The idempotency key {idempotency_key!r} was already used for a different "
                                "reservation.")
-    ledger.move_reserved(customer, amount)
-    audit_record(actor=actor, action="customers.reservation.reserve", app="customers", obj=reservation,
-                 customer_id=customer.pk, before=before,
-                 after={**figures(customer), "amount": amount, "expires_at": reservation.expires_at}, at=at)
+    if outcome == "not_enough":
+        raise ReservationError(f"Not enough usable credits: {money_text(usable, currency)} available, "
+                               f"{money_text(amount, currency)} asked.")
+    assert outcome in ("ok", "existing") and reservation is not None, outcome
     return reservation
 
 
-def _already_resolved(reservation_id: int, status: str, resolved_at: dt.datetime) -> ReservationError:
-    label = ReservationStatus(status).label.lower()
-    return ReservationError(f"Reservation #{reservation_id} is already {label} (at {_utc(resolved_at)}): "
+def _already_resolved(reservation: Reservation) -> ReservationError:
+    label = ReservationStatus(reservation.status).label.lower()
+    return ReservationError(f"Reservation #{reservation.pk} is already {label} (at {_utc(reservation.resolved_at)}): "
                             "a reservation resolves once.")
 
 
-def _lock_open(reservation_id: int) -> tuple:
-    """Lock the reservation's customer, then the reservation; refuse one that is already resolved. A resolved
-    reservation never reopens (the database refuses it), so one seen resolved is refused without locking."""
-    row = Reservation.objects.filter(pk=reservation_id).values_list("customer_id", "status", "resolved_at").first()
-    if row is None:
+def _resolve(reservation_id: int, status: str, *, actor: Actor, at: dt.datetime, final: Decimal | None = None,
+             description: str = "", reason: str = "") -> Reservation:
+    """Commit, release or expire in one statement; the refusals as ReservationError."""
+    actor_columns = audit_actor_columns(actor, at)
+    outcome, currency, _, reservation = _call(_RESOLVE_SQL, [
+        reservation_id, str(status), final, description[:255], reason.replace("\x00", ""), at, *actor_columns])
+    if outcome == "missing":
         raise ReservationError(f"There is no reservation #{reservation_id}.")
-    customer_id, status, resolved_at = row
-    if status != ReservationStatus.OPEN:
-        raise _already_resolved(reservation_id, status, resolved_at)
-    customer = locked_customer(customer_id, ReservationError)
-    reservation = lock_reservation(reservation_id)
-    if reservation.status != ReservationStatus.OPEN:
-        raise _already_resolved(reservation.pk, reservation.status, reservation.resolved_at)
-    return customer, reservation
+    if outcome == "resolved":
+        raise _already_resolved(reservation)
+    if outcome == "expired":
+        raise ReservationError(f"Reservation #{reservation.pk} expired at {_utc(reservation.expires_at)}: "
+                               "a late commit is refused.")
+    if outcome == "over":
+        raise ReservationError(f"The final amount {money_text(final, currency)} is more than the "
+                               f"{money_text(reservation.amount, currency)} reserved.")
+    if outcome == "not_due":
+        raise ReservationError(f"Reservation #{reservation.pk} does not expire until "
+                               f"{_utc(reservation.expires_at)}.")
+    assert outcome == "ok" and reservation is not None, outcome
+    return reservation
 
 
-def _resolve(reservation: Reservation, status: str, at: dt.datetime, **fields) -> None:
-    updated = Reservation.objects.filter(pk=reservation.pk, status=ReservationStatus.OPEN).update(
-        status=status, resolved_at=at, **fields)
-    assert updated == 1, "the reservation is locked and open"
-    reservation.refresh_from_db()
-
-
-@transaction.atomic
 def reservation_commit(
     *,
     reservation_id: int,
@@ -121,29 +133,10 @@ def reservation_commit(
     """The call or SMS happened and cost `amount` (0 <= amount <= reserved): post that charge and release
     the rest. Refused once the reservation has expired, even if the expiry job has not run yet."""
     final = amount_or_error(amount, ReservationError, field="Final amount", allow_zero=True)
-    customer, reservation = _lock_open(reservation_id)
-    if at >= reservation.expires_at:
-        raise ReservationError(f"Reservation #{reservation.pk} expired at {_utc(reservation.expires_at)}: "
-                               "a late commit is refused.")
-    if final > reservation.amount:
-        raise ReservationError(f"The final amount {money_text(final, customer.currency)} is more than the "
-                               f"{money_text(reservation.amount, customer.currency)} reserved.")
-    before = figures(customer)
-    charge = None
-    if final > ZERO:
-        (charge,) = ledger.post(customer, [ledger.Entry(
-            kind=reservation.kind, amount=-final, reference=reservation.reference, description=description,
-            source_type="customers.reservation", source_id=reservation.pk)], at=at)
-    _resolve(reservation, ReservationStatus.COMMITTED, at, committed_amount=final, charge=charge)
-    ledger.move_reserved(customer, -reservation.amount)
-    audit_record(actor=actor, action="customers.reservation.commit", app="customers", obj=reservation,
-                 customer_id=customer.pk, before={**before, "status": ReservationStatus.OPEN},
-                 after={**figures(customer), "status": reservation.status, "committed_amount": final,
-                        "released": reservation.amount - final}, at=at)
-    return reservation
+    return _resolve(reservation_id, ReservationStatus.COMMITTED, actor=actor, at=at, final=final,
+                    description=description)
 
 
-@transaction.atomic
 def reservation_release(
     *,
     reservation_id: int,
@@ -152,17 +145,9 @@ def reservation_release(
     reason: str = "",
 ) -> Reservation:
     """The call or SMS did not happen: give the reserved credits back, charge nothing."""
-    customer, reservation = _lock_open(reservation_id)
-    before = figures(customer)
-    _resolve(reservation, ReservationStatus.RELEASED, at)
-    ledger.move_reserved(customer, -reservation.amount)
-    audit_record(actor=actor, action="customers.reservation.release", app="customers", obj=reservation,
-                 customer_id=customer.pk, before={**before, "status": ReservationStatus.OPEN},
-                 after={**figures(customer), "status": reservation.status}, reason=reason, at=at)
-    return reservation
+    return _resolve(reservation_id, ReservationStatus.RELEASED, actor=actor, at=at, reason=reason)
 
 
-@transaction.atomic
 def reservation_expire(
     *,
     reservation_id: int,
@@ -170,17 +155,7 @@ def reservation_expire(
     now: dt.datetime,
 ) -> Reservation:
     """Release a reservation whose timeout has passed (nobody committed or released it)."""
-    customer, reservation = _lock_open(reservation_id)
-    if now < reservation.expires_at:
-        raise ReservationError(f"Reservation #{reservation.pk} does not expire until "
-                               f"{_utc(reservation.expires_at)}.")
-    before = figures(customer)
-    _resolve(reservation, ReservationStatus.EXPIRED, now)
-    ledger.move_reserved(customer, -reservation.amount)
-    audit_record(actor=actor, action="customers.reservation.expire", app="customers", obj=reservation,
-                 customer_id=customer.pk, before={**before, "status": ReservationStatus.OPEN},
-                 after={**figures(customer), "status": reservation.status}, at=now)
-    return reservation
+    return _resolve(reservation_id, ReservationStatus.EXPIRED, actor=actor, at=now)
 
 
 def expire_due_reservations(*, now: dt.datetime, actor: Actor, limit: int | None = None) -> int:

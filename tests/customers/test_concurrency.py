@@ -191,3 +191,32 @@ def test_a_retried_charge_posts_once_under_concurrency():
     customer.refresh_from_db()
     assert customer.expecting_invoice == D("-2")
     assert AuditEvent.objects.filter(action="customers.charge.post").count() == 1
+
+
+def test_one_idempotency_key_from_16_threads_reserves_once_and_every_retry_gets_that_reservation():
+    customer, other = postpaid("1000", code="K1"), postpaid("1000", code="K2")
+    got, refused, lock = [], [], threading.Lock()
+
+    def retry(i):
+        target = other if i == 15 else customer  # one thread reuses the key for another customer
+        try:
+            r = reservation_reserve(customer_id=target.pk, amount=D("3"), actor=SYSTEM, at=NOW,
+                                    idempotency_key="call-77")
+        except ReservationError as exc:
+            assert "already used for a different reservation" in str(exc), exc
+            with lock:
+                refused.append(i)
+        else:
+            with lock:
+                got.append((r.pk, r.customer_id))
+
+    run_threads(16, retry)
+
+    reservation = Reservation.objects.get(idempotency_key="call-77")
+    assert set(got) == {(reservation.pk, reservation.customer_id)}
+    # whoever came first owns the key: the other customer's attempt, or every retry after it, is refused
+    assert sorted(refused) == ([15] if reservation.customer_id == customer.pk else list(range(15)))
+    customer.refresh_from_db(), other.refresh_from_db()
+    assert customer.amount_reserved + other.amount_reserved == D("3")
+    assert AuditEvent.objects.filter(action="customers.reservation.reserve").count() == 1
+    assert ledger_mismatches() == []

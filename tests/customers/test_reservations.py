@@ -158,3 +158,40 @@ class TestExpiry:
         monkeypatch.setattr(tasks, "expire_due_reservations", lambda **kw: calls.append(kw) or 3)
         assert tasks.expire_reservations.apply().get() == 3
         assert calls[0]["actor"].label == "expire-reservations"
+
+
+class TestOneStatement:
+    """Each operation is one PL/pgSQL function call (customers migration 0006): the customer's lock, the
+    rule, the writes and the audit event in one round trip, inside the caller's transaction when there is one."""
+
+    def test_reserve_and_commit_are_one_statement_each_and_audited(self):
+        from django.test.utils import CaptureQueriesContext
+
+        customer = postpaid("50")
+        with CaptureQueriesContext(connection) as reserved:
+            r = reserve(customer, "2")
+        with CaptureQueriesContext(connection) as committed:
+            c = reservation_commit(reservation_id=r.pk, amount=D("0.75"), actor=SYSTEM, at=LATER,
+                                   description="call 12 s")
+        assert len(reserved.captured_queries) == len(committed.captured_queries) == 1
+        assert (c.status, c.committed_amount, c.charge.amount) == (ReservationStatus.COMMITTED, D("0.75"), D("-0.75"))
+        assert c.charge.description == "call 12 s" and c.charge.source_id == r.pk
+        event = AuditEvent.objects.get(action="customers.reservation.commit")
+        assert event.object_id == str(r.pk) and event.object_repr == f"Reservation {r.pk} 2.000000 (committed)"
+        assert event.before["reserved_credits"] == "2.000000" and event.before["status"] == "open"
+        assert event.after == {"expecting_invoice": "-0.750000", "amount_due": "0.000000",
+                               "reserved_credits": "0.000000", "usable_credits": "49.250000",
+                               "status": "committed", "committed_amount": "0.750000", "released": "1.250000"}
+        assert ledger_mismatches() == []
+
+    def test_inside_the_callers_transaction_it_rolls_back_with_it(self):
+        customer = postpaid("50")
+        events = AuditEvent.objects.count()
+        with transaction.atomic():
+            r = reserve(customer, "2")
+            reservation_commit(reservation_id=r.pk, amount=D("1"), actor=SYSTEM, at=LATER)
+            transaction.set_rollback(True)
+        customer.refresh_from_db()
+        assert not Reservation.objects.filter(pk=r.pk).exists()
+        assert (customer.amount_reserved, customer.amount_unbilled) == (D("0"), D("0"))
+        assert AuditEvent.objects.count() == events
