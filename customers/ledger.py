@@ -1,5 +1,5 @@
 """Posting to a customer's ledger: the only Python code that inserts Transactions or changes the running totals
-(the other place is SQL: the reservation functions of migration 0006, which post a committed call's charge
+(the other place is SQL: the reservation functions of migration 0007, which post a committed call's charge
 and move the reserved total, in one statement per operation).
 
 These are primitives, not services: they write no audit event of their own. The calling service (here or

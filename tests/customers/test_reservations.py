@@ -161,7 +161,7 @@ class TestExpiry:
 
 
 class TestOneStatement:
-    """Each operation is one PL/pgSQL function call (customers migration 0006): the customer's lock, the
+    """Each operation is one PL/pgSQL function call (customers migration 0007): the customer's lock, the
     rule, the writes and the audit event in one round trip, inside the caller's transaction when there is one."""
 
     def test_reserve_and_commit_are_one_statement_each_and_audited(self):

@@ -180,7 +180,7 @@ DROP FUNCTION customers_usable_credits(customers_customer);
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("customers", "0005_reservation_guard"),
+        ("customers", "0006_customer_search"),
         ("audit", "0003_chain_in_sql"),
     ]
 
