@@ -6,7 +6,8 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterable
 
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Window
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -18,6 +19,27 @@ def paginate(request: HttpRequest, queryset, per_page: int = PER_PAGE):
     """A page of the queryset (1 COUNT + 1 SELECT), never an error for a bad page number."""
     paginator = Paginator(queryset, per_page)
     return paginator.get_page(request.GET.get("page"))
+
+
+def paginate_one_pass(request: HttpRequest, queryset, per_page: int = PER_PAGE):
+    """`paginate` reading the matching rows once instead of twice: the page's primary keys with the count of
+    every matching row beside them (`COUNT(*) OVER ()`, over the sort keys and ids only), then the page's rows
+    by primary key. For a filter that an index answers but whose rows PostgreSQL must still visit one by one
+    (a GIN search: COUNT then SELECT visit them twice), not for an unfiltered list (its COUNT is an index-only
+    scan and its page a LIMIT on an index). A page number that is not a page of rows (past the end, 0, not a
+    number) is answered by `paginate`, with its usual fallbacks."""
+    paginator = Paginator(queryset, per_page)
+    raw = request.GET.get("page") or "1"
+    number = int(raw) if raw.isdigit() else 0
+    if number < 1:
+        return paginator.get_page(raw)
+    offset = (number - 1) * per_page
+    head = list(queryset.annotate(_count=Window(Count("*"))).values_list("pk", "_count")[offset:offset + per_page])
+    if not head:
+        return paginator.get_page(raw)
+    paginator.count = head[0][1]  # a cached_property: the paginator will not count again
+    by_pk = {obj.pk: obj for obj in queryset.filter(pk__in=[pk for pk, _ in head])}
+    return Page([by_pk[pk] for pk, _ in head if pk in by_pk], number, paginator)  # a row gone since: left out
 
 
 def querystring_without_page(request: HttpRequest) -> str:
@@ -68,10 +90,11 @@ def htmx_template(request: HttpRequest, template: str, target: str) -> str:
 
 
 def list_page(request: HttpRequest, *, form, rows, template: str, target: str, csv_prefix: str,
-              csv_header: list[str], csv_row: Callable) -> HttpResponse:
+              csv_header: list[str], csv_row: Callable, one_pass: bool = False) -> HttpResponse:
     """A plain list page: `?format=csv` streams every filtered row, otherwise one page of them with the
     filter form (only the `target` table when htmx asks for it)."""
     if wants_csv(request):
         return csv_response(csv_filename(csv_prefix), csv_header, iterate(rows, csv_row))
-    context = {"form": form, "page": paginate(request, rows), "qs": querystring_without_page(request)}
+    page = (paginate_one_pass if one_pass else paginate)(request, rows)
+    context = {"form": form, "page": page, "qs": querystring_without_page(request)}
     return render(request, htmx_template(request, template, target), context)

@@ -97,7 +97,8 @@ def customer_list(request):
     form = CustomerFilterForm(request.GET or None, currencies=selectors.currencies())
     return list_page(request, form=form, rows=selectors.customer_list(**form.filters()),
                      template="customers/customer_list.html", target="customer-table",
-                     csv_prefix="customers", csv_header=CUSTOMER_CSV_HEADER, csv_row=_customer_csv_row)
+                     csv_prefix="customers", csv_header=CUSTOMER_CSV_HEADER, csv_row=_customer_csv_row,
+                     one_pass=bool(form.filters().get("q")))
 
 
 @require_http_methods(["GET", "POST"])

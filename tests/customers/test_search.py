@@ -111,3 +111,42 @@ def test_the_currency_filter_offers_the_currencies_in_use(customers, finance_cli
     assert [value for value, _ in form.fields["currency"].choices] == ["", "EUR", "SGD", "USD"]
     response = finance_client.get(reverse("customers:list"), {"currency": "EUR"})
     assert [c.code for c in response.context["page"]] == ["ZRE"]
+
+
+class TestSearchPagination:
+    """A search page reads the matching customers once: their count comes with the page's ids (COUNT(*) OVER
+    ()), not from a COUNT before the SELECT."""
+
+    @pytest.fixture
+    def thirty(self):
+        for i in range(30):
+            prepaid(name=f"Bulk Logistics {i:02d}", code=f"BULK{i:02d}")
+        prepaid(name="Other", code="OTHER")
+
+    def get(self, client, **params):
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as queries:
+            page = client.get(reverse("customers:list"), {"q": "logist", **params}).context["page"]
+        return page, [q["sql"] for q in queries.captured_queries]
+
+    def test_the_count_comes_with_the_page_in_one_query(self, thirty, finance_client):
+        page, sql = self.get(finance_client)
+        assert [c.code for c in page] == [f"BULK{i:02d}" for i in range(25)]
+        assert page.paginator.count == 30 and page.paginator.num_pages == 2 and page.has_next()
+        assert sum("OVER ()" in s for s in sql) == 1
+        assert not any('AS "__count"' in s for s in sql)
+
+    def test_the_next_page_and_pages_past_the_end(self, thirty, finance_client):
+        page, _ = self.get(finance_client, page=2)
+        assert [c.code for c in page] == [f"BULK{i:02d}" for i in range(25, 30)] and page.number == 2
+        assert page.start_index() == 26 and page.end_index() == 30 and not page.has_next()
+        for past in ("3", "99", "0", "x"):  # as paginate: past the end or 0 -> the last page, not a number -> 1
+            page, _ = self.get(finance_client, page=past)
+            assert page.paginator.count == 30
+            assert page.number == (1 if past == "x" else 2)
+
+    def test_no_match_is_an_empty_page(self, thirty, finance_client):
+        response = finance_client.get(reverse("customers:list"), {"q": "nobody"})
+        assert response.context["page"].paginator.count == 0
+        assert "No customers match" in response.content.decode()
