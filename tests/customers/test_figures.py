@@ -168,3 +168,14 @@ def test_a_refused_billing_changes_nothing_even_when_the_caller_carries_on():
     a.refresh_from_db()
     assert a.billed_at is None
     assert ledger_mismatches() == []
+
+
+def test_the_signed_figure_is_the_same_html_and_escapes_the_currency():
+    from decimal import Decimal
+
+    from customers.templatetags.money import signed
+
+    assert signed(Decimal("-1610.81544"), "SGD") == '<span class="amount dr">-1,610.81544 SGD <b>DR</b></span>'
+    assert signed(Decimal("65.5")) == '<span class="amount cr">65.50  <b>CR</b></span>'
+    assert signed(Decimal("1"), "<i>") == '<span class="amount cr">1.00 &lt;i&gt; <b>CR</b></span>'
+    assert signed(None) == ""

@@ -150,3 +150,4 @@ class TestSearchPagination:
         response = finance_client.get(reverse("customers:list"), {"q": "nobody"})
         assert response.context["page"].paginator.count == 0
         assert "No customers match" in response.content.decode()
+
