@@ -110,6 +110,14 @@ def test_today_the_open_invoices_give_the_figures_the_history_gives(book, filter
     assert len(fast.rows) == len(history.rows)
 
 
+def test_a_later_day_too_every_invoice_further_overdue(book):
+    """As of a later day nothing has happened since today either: the fast path serves it (buckets moved)."""
+    later = TODAY + 40 * DAY
+    history, fast = aged_receivables_history(later), aged_receivables(later)
+    assert list(fast.rows) == history.rows and fast.totals == history.totals
+    assert history.totals["SGD"]["current"] == 0  # everything due in ten days at most is overdue by then
+
+
 def test_the_book_has_every_bucket_and_each_kind_of_customer(book):
     rows = {r.customer_id: r for r in aged_receivables_open(TODAY).rows}
     a = rows[book["a"].pk]
