@@ -143,7 +143,9 @@ class Transaction(models.Model):
     """An immutable ledger entry. The database refuses DELETE, and UPDATE of anything except the one-way
     billing mark (billed_at / billed_document from empty to set). Corrections are opposite entries."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="transactions")
+    # Not indexed on its own: txn_customer_time_idx and txn_customer_kind_idx lead with customer (bench issue 9:
+    # every index is one more write on the ledger's hot path).
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="transactions", db_index=False)
     kind = models.CharField(max_length=24, choices=TransactionKind.choices)
     bucket = models.CharField(max_length=8, choices=Bucket.choices)
     amount = MoneyField(editable=False)
@@ -154,8 +156,10 @@ class Transaction(models.Model):
     # What caused it: "finance.payment", "invoices.invoice", "customers.reservation", ... and its id.
     source_type = models.CharField(max_length=40, blank=True)
     source_id = models.BigIntegerField(null=True, blank=True)
-    idempotency_key = models.CharField(max_length=120, null=True, blank=True, unique=True)
-    reverses = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    idempotency_key = models.CharField(max_length=120, null=True, blank=True)  # unique: txn_idempotency_key_unique
+    # Indexed by the partial unique txn_reversed_once (reverses IS NOT NULL), which serves every lookup by it.
+    reverses = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                 db_index=False)
     billed_at = models.DateTimeField(null=True, blank=True)
     billed_document = models.CharField(max_length=40, blank=True, help_text="Number of the invoice that billed it.")
 
@@ -169,6 +173,8 @@ class Transaction(models.Model):
                          condition=Q(bucket="unbilled", billed_at__isnull=True)),
         ]
         constraints = [
+            # A constraint rather than unique=True: no second (LIKE pattern) index nobody searches with.
+            models.UniqueConstraint(fields=["idempotency_key"], name="txn_idempotency_key_unique"),
             # A correction reverses an entry in full, once (a second reversal would double the correction).
             models.UniqueConstraint(fields=["reverses"], condition=Q(reverses__isnull=False),
                                     name="txn_reversed_once"),
@@ -196,12 +202,13 @@ class Reservation(models.Model):
     """Credits held for a call or SMS in flight (a two-phase transfer): reserve, then exactly one of
     commit, release or expiry."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="reservations")
+    # Not indexed on its own: reservation_customer_idx leads with customer.
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="reservations", db_index=False)
     kind = models.CharField(max_length=24, choices=TransactionKind.choices, default=TransactionKind.CALL)
     amount = MoneyField()
     status = models.CharField(max_length=10, choices=ReservationStatus.choices, default=ReservationStatus.OPEN)
     reference = models.CharField(max_length=120, blank=True)
-    idempotency_key = models.CharField(max_length=120, null=True, blank=True, unique=True)
+    idempotency_key = models.CharField(max_length=120, null=True, blank=True)  # reservation_idempotency_key_unique
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     resolved_at = models.DateTimeField(null=True, blank=True)
@@ -211,6 +218,7 @@ class Reservation(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
+            models.UniqueConstraint(fields=["idempotency_key"], name="reservation_idempotency_key_unique"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="reservation_amount_gt_0"),
             models.CheckConstraint(
                 condition=Q(committed_amount__isnull=True) | Q(committed_amount__lte=models.F("amount")),
