@@ -28,11 +28,11 @@ class AuditEventAdmin(AuditReadOnlyAdmin):
     list_per_page = 50
     fields = ("occurred_at", "actor_kind", "actor_label", "actor_user_id", "app", "action", "object_type",
               "object_id", "object_repr", "customer_id", "before", "after", "reason", "request_id", "ip",
-              "user_agent", "prev_hash", "hash")
+              "user_agent", "chain", "seq", "prev_hash", "hash")
     readonly_fields = fields
 
 
 @admin.register(AuditChainHead)
 class AuditChainHeadAdmin(AuditReadOnlyAdmin):
-    list_display = ("id", "last_id", "last_hash")
-    readonly_fields = ("id", "last_id", "last_hash")
+    list_display = ("id", "last_seq", "last_id", "last_hash")
+    readonly_fields = ("id", "last_seq", "last_id", "last_hash")

@@ -3,6 +3,12 @@ from django.db.models import Q
 
 from .actors import ActorKind
 
+# The trail is AUDIT_CHAINS independent hash chains (audit migration 0004): an event about customer c extends
+# chain c % AUDIT_CHAINS, an event about no customer extends chain 0. Appends to different chains never wait
+# for one another; each chain is gapless, linked and anchored by its own head. The same number is in the SQL
+# of the insert trigger; changing it needs a migration.
+AUDIT_CHAINS = 64
+
 
 class AuditApp(models.TextChoices):
     CUSTOMERS = "customers", "Customers"
@@ -16,13 +22,15 @@ class AuditApp(models.TextChoices):
 class AuditEvent(models.Model):
     """One append-only, hash-chained row per change.
 
-    The database itself keeps the trail honest (migrations 0001 and 0002):
+    The database itself keeps the trail honest (migrations 0001 to 0004):
     - UPDATE and DELETE are refused by a trigger, raw SQL included;
-    - an INSERT must extend the chain: its id is the chain head's id + 1 and its prev_hash the head's hash
-      (so ids are gapless and the chain cannot fork); the head (AuditChainHead) moves with it;
+    - an INSERT must extend its chain (`chain`: the customer's id % AUDIT_CHAINS, 0 without a customer): its
+      seq is that chain's head seq + 1 and its prev_hash the head's hash (so each chain is gapless and
+      cannot fork); the head (AuditChainHead) moves with it. The id is only the row's identity (a sequence:
+      a rolled-back change leaves an id unused, never a hole in a chain);
     - each row's hash is sha256(prev_hash | canonical content), recomputed by `manage.py verify_audit`.
     Rows are written only by `audit.services.audit_record` (and the customers' PL/pgSQL reservation functions,
-    with the same INSERT: the trigger assigns id, prev_hash and hash)."""
+    with the same INSERT: the trigger assigns chain, seq, prev_hash and hash)."""
 
     occurred_at = models.DateTimeField(db_index=True)
     actor_kind = models.CharField(max_length=16, choices=ActorKind.CHOICES)
@@ -41,8 +49,10 @@ class AuditEvent(models.Model):
     request_id = models.CharField(max_length=64, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=400, blank=True)
+    chain = models.PositiveSmallIntegerField()
+    seq = models.BigIntegerField(help_text="Position in its chain, from 1.")
     prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    hash = models.CharField(max_length=64)
 
     class Meta:
         ordering = ["-id"]
@@ -53,8 +63,10 @@ class AuditEvent(models.Model):
             models.Index(fields=["object_type", "object_id", "-id"], name="audit_object_idx"),
         ]
         constraints = [
-            # Each hash is followed at most once: a fork of the chain is impossible, whatever the code does.
-            models.UniqueConstraint(fields=["prev_hash"], name="audit_prev_hash_unique"),
+            # One event per position of a chain: a fork is impossible, whatever the code does (and the index
+            # verify_audit walks each chain by).
+            models.UniqueConstraint(fields=["chain", "seq"], name="audit_chain_seq_unique"),
+            models.CheckConstraint(condition=Q(chain__gte=0, chain__lt=AUDIT_CHAINS), name="audit_chain_range"),
         ]
 
     def __str__(self) -> str:
@@ -70,18 +82,20 @@ class AuditEvent(models.Model):
 
 
 class AuditChainHead(models.Model):
-    """The chain's anchor: the id and hash of its last row, one row only (id = 1).
+    """A chain's anchor: the seq, id and hash of its last event, one row per chain (id = the chain's number).
 
     Without it, deleting the newest rows would leave a shorter chain that still verifies. It moves only
     inside the insert trigger of AuditEvent (a trigger refuses any other UPDATE, and every DELETE);
-    `verify_audit` checks that the last row of the walk is the head."""
+    `verify_audit` checks that each chain's walk ends at its head."""
 
-    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    id = models.PositiveSmallIntegerField(primary_key=True)
+    last_seq = models.BigIntegerField(default=0)
     last_id = models.BigIntegerField()
     last_hash = models.CharField(max_length=64)
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=Q(id=1), name="audit_chainhead_singleton")]
+        constraints = [models.CheckConstraint(condition=Q(id__gte=0, id__lt=AUDIT_CHAINS),
+                                              name="audit_chainhead_range")]
 
     def __str__(self) -> str:
-        return f"audit chain head: event #{self.last_id} {self.last_hash[:12]}…"
+        return f"audit chain {self.id} head: #{self.last_seq} (event {self.last_id}) {self.last_hash[:12]}…"

@@ -1,10 +1,11 @@
 """The one way to record an audit event. Every write service in every app calls `audit_record` inside
 its own transaction, so there is no change without its event and no event without its change.
 
-The chain (see docs/audit.md) is kept by the database: the insert trigger of audit_auditevent (migration
-0003) gives each event id = head + 1, prev_hash = the head's hash and hash = sha256(prev_hash | canonical
-content), computed by the SQL function audit_canonical, and moves the chain head (AuditChainHead, id 1),
-whose row lock it holds until the change commits. `audit_record` is one INSERT ... RETURNING; call it as the
+The chains (see docs/audit.md) are kept by the database: the insert trigger of audit_auditevent (migrations
+0003, 0004) puts each event in its customer's chain (customer id % AUDIT_CHAINS; chain 0 without one), gives
+it seq = that chain's head + 1, prev_hash = the head's hash and hash = sha256(prev_hash | canonical content),
+computed by the SQL function audit_canonical, and moves that chain's head (AuditChainHead), whose row lock it
+holds until the change commits. `audit_record` is one INSERT ... RETURNING; call it as the
 last step of a service: it takes the head's lock, and any lock taken after it would be taken in the wrong
 order. PL/pgSQL services (customers' reservations) insert their event the same way.
 
@@ -167,7 +168,7 @@ _COLUMNS = tuple(name for name in HASHED_FIELDS if name not in ("before", "after
 _INSERT = (
     f"INSERT INTO audit_auditevent ({', '.join(_COLUMNS)}, before, after, ip) "  # noqa: S608 (constants)
     f"VALUES ({', '.join(['%s'] * len(_COLUMNS))}, %s::jsonb, %s::jsonb, %s::inet) "
-    "RETURNING id, prev_hash, hash, host(ip)"
+    "RETURNING id, chain, seq, prev_hash, hash, host(ip)"
 )
 
 
@@ -237,11 +238,11 @@ def audit_record(
         request_id=_text(actor.request_id, 64),
         user_agent=_text(actor.user_agent, 400),
     )
-    # The insert trigger assigns id, prev_hash and hash under the chain head's lock (held until commit).
+    # The insert trigger assigns chain, seq, prev_hash and hash under its chain head's lock (held to commit).
     with connection.cursor() as cursor:
         cursor.execute(_INSERT, [*(getattr(event, name) for name in _COLUMNS),
                                  json.dumps(event.before), json.dumps(event.after), _clean_ip(actor.ip)])
-        event.id, event.prev_hash, event.hash, event.ip = cursor.fetchone()
+        event.id, event.chain, event.seq, event.prev_hash, event.hash, event.ip = cursor.fetchone()
     event._state.adding = False
     event._state.db = connection.alias
     return event

@@ -1,9 +1,10 @@
-"""Checks the whole audit chain and names the first broken event (used by `manage.py verify_audit`).
+"""Checks every audit chain and names the first broken event (used by `manage.py verify_audit`).
 
-Set-based, in the database: each chunk of events (keyset pagination, `id > last seen`, in id order) is one
-statement that recomputes every hash with audit_hash (the same SQL function the insert trigger uses), pairs
-each row with the one before it (lag) and returns only the first broken row, or the chunk's last row. Python
-sees one row per chunk."""
+Chain by chain (0 to AUDIT_CHAINS - 1), set-based, in the database: each chunk of a chain's events (keyset
+pagination on the unique (chain, seq), `seq > last seen`) is one statement that recomputes every hash with
+audit_hash (the same SQL function the insert trigger uses), pairs each row with the one before it (lag) and
+returns only the first broken row, or the chunk's last row. Python sees one row per chunk. Each chain must
+then end at its head."""
 
 from __future__ import annotations
 
@@ -11,88 +12,102 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from .models import AuditChainHead
+from .models import AUDIT_CHAINS, AuditChainHead
 from .services import GENESIS_HASH
 
 _CHUNK_SQL = """
 WITH chunk AS (
-    SELECT e.id, e.prev_hash, e.hash, audit_hash(e.prev_hash, e) AS computed
-    FROM audit_auditevent e WHERE e.id > %(after)s ORDER BY e.id LIMIT %(size)s
+    SELECT e.id, e.seq, e.prev_hash, e.hash, audit_hash(e.prev_hash, e) AS computed
+    FROM audit_auditevent e WHERE e.chain = %(chain)s AND e.seq > %(after)s ORDER BY e.seq LIMIT %(size)s
 ), linked AS (
-    SELECT id, prev_hash, hash, computed,
+    SELECT id, seq, prev_hash, hash, computed,
            COALESCE(lag(id) OVER w, %(prev_id)s) AS prev_id,
+           COALESCE(lag(seq) OVER w, %(after)s) AS prev_seq,
            COALESCE(lag(hash) OVER w, %(prev_hash)s) AS expected_prev,
            row_number() OVER w AS n
-    FROM chunk WINDOW w AS (ORDER BY id)
+    FROM chunk WINDOW w AS (ORDER BY seq)
 ), judged AS (
-    SELECT id, hash, prev_id, n,
-           CASE WHEN prev_id IS NOT NULL AND id <> prev_id + 1 THEN 'gap'
+    SELECT id, seq, hash, prev_id, prev_seq, n,
+           CASE WHEN seq <> prev_seq + 1 THEN 'gap'
                 WHEN prev_hash <> expected_prev THEN 'link'
                 WHEN computed IS DISTINCT FROM hash THEN 'content'
            END AS problem
     FROM linked
 )
-SELECT id, hash, prev_id, n, problem FROM judged
+SELECT id, seq, hash, prev_id, prev_seq, n, problem FROM judged
 WHERE problem IS NOT NULL OR n = (SELECT count(*) FROM chunk)
-ORDER BY id LIMIT 1
+ORDER BY seq LIMIT 1
 """
 
 
 @dataclass(frozen=True)
 class ChainReport:
     count: int  # events walked (up to the break, when broken)
-    last_id: int | None  # id of the last event walked
+    last_id: int | None  # id of the newest event walked
     broken_id: int | None = None  # the first broken event (None: intact)
     problem: str = ""
+    chains: int = 0  # chains holding at least one event
 
     @property
     def ok(self) -> bool:
         return self.broken_id is None and not self.problem
 
 
-def _problem(kind: str, event_id: int, prev_id: int | None) -> str:
+def _problem(kind: str, chain: int, event_id: int, seq: int, prev_id: int | None, prev_seq: int) -> str:
     if kind == "gap":
-        return f"event #{event_id} follows #{prev_id}: {event_id - prev_id - 1} event(s) missing (deleted?)"
+        return (f"event #{event_id} is #{seq} of chain {chain} but follows #{prev_seq}: {seq - prev_seq - 1} "
+                "event(s) missing (deleted?)")
     if kind == "link":
-        where = f"#{prev_id}" if prev_id is not None else "the chain's start (genesis)"
-        return f"event #{event_id} does not link to {where}: prev_hash differs (events deleted, moved or reordered?)"
+        where = f"event #{prev_id}" if prev_id is not None else "the chain's start (genesis)"
+        return (f"event #{event_id} (chain {chain}) does not link to {where}: prev_hash differs (events deleted, "
+                "moved or reordered?)")
     return f"event #{event_id}'s content does not match its hash (edited?)"
 
 
-def verify_chain(*, chunk_size: int = 5000) -> ChainReport:
-    """Check, in id order: ids follow one another with no gap, each prev_hash is the hash of the event
-    before (the genesis hash for the first), each hash matches its event's content, and the chain ends at
-    the chain head. Stop at the first broken event."""
+def _verify_one(chain: int, head: tuple | None, chunk_size: int) -> tuple[int, int | None, int | None, str]:
+    """Walk one chain: (events walked, newest id walked, broken event id or None, problem or '')."""
     prev_id: int | None = None
-    prev_hash = GENESIS_HASH
-    count = 0
+    prev_seq, prev_hash, count, newest = 0, GENESIS_HASH, 0, None
     while True:
         with connection.cursor() as cursor:
-            cursor.execute(_CHUNK_SQL, {"after": prev_id or 0, "size": chunk_size, "prev_id": prev_id,
+            cursor.execute(_CHUNK_SQL, {"chain": chain, "after": prev_seq, "size": chunk_size, "prev_id": prev_id,
                                         "prev_hash": prev_hash})
             row = cursor.fetchone()
         if row is None:
             break
-        event_id, event_hash, row_prev_id, n, kind = row
+        event_id, seq, event_hash, row_prev_id, row_prev_seq, n, kind = row
         if kind is not None:
-            return ChainReport(count + n - 1, row_prev_id, event_id, _problem(kind, event_id, row_prev_id))
-        prev_id, prev_hash = event_id, event_hash
+            return count + n - 1, newest, event_id, _problem(kind, chain, event_id, seq, row_prev_id, row_prev_seq)
+        prev_id, prev_seq, prev_hash = event_id, seq, event_hash
+        newest = max(newest or 0, event_id)
         count += n
-    head = AuditChainHead.objects.filter(id=1).values_list("last_id", "last_hash").first()
     if head is None:
-        if count:
-            return ChainReport(count, prev_id, None, "the chain head is missing")
-        return ChainReport(0, None)
-    head_id, head_hash = head
-    last_id = prev_id or 0
-    if head_id > last_id:
-        return ChainReport(count, prev_id, head_id,
-                           f"the chain ends at #{last_id} but its head is #{head_id}: the newest events "
-                           "were deleted")
-    if head_id < last_id:
-        return ChainReport(count, prev_id, head_id + 1,
-                           f"the chain head is #{head_id} but events go on to #{last_id}: events were "
-                           "added around the chain")
+        return count, newest, None, f"chain {chain}'s head is missing" if count else ""
+    head_seq, head_id, head_hash = head
+    if head_seq > prev_seq:
+        return (count, newest, head_id, f"chain {chain} ends at #{prev_seq} but its head is #{head_seq} "
+                f"(event #{head_id}): the newest events were deleted")
+    if head_seq < prev_seq:
+        return (count, newest, prev_id, f"chain {chain}'s head is #{head_seq} but its events go on to "
+                f"#{prev_seq}: events were added around the chain")
     if head_hash != prev_hash:
-        return ChainReport(count, prev_id, prev_id, f"the chain head's hash differs from event #{last_id}'s")
-    return ChainReport(count, prev_id)
+        return count, newest, prev_id, f"chain {chain}'s head hash differs from event #{prev_id}'s"
+    return count, newest, None, ""
+
+
+def verify_chain(*, chunk_size: int = 5000) -> ChainReport:
+    """Check each chain in seq order: seqs follow one another from 1 with no gap, each prev_hash is the hash
+    of the event before in the chain (the genesis hash for the first), each hash matches its event's
+    content, and the chain ends at its head. Stop at the first broken event (lowest chain first)."""
+    heads = {chain: (seq, last_id, last_hash) for chain, seq, last_id, last_hash
+             in AuditChainHead.objects.values_list("id", "last_seq", "last_id", "last_hash")}
+    total, newest, chains = 0, None, 0
+    for chain in range(AUDIT_CHAINS):
+        count, chain_newest, broken_id, problem = _verify_one(chain, heads.get(chain), chunk_size)
+        total += count
+        chains += 1 if count else 0
+        if chain_newest is not None:
+            newest = max(newest or 0, chain_newest)
+        if problem:
+            return ChainReport(total, newest, broken_id, problem, chains)
+    return ChainReport(total, newest, chains=chains)

@@ -18,7 +18,7 @@ from .models import AuditEvent
 CSV_HEADER = [
     "id", "occurred_at_utc", "actor_kind", "actor", "actor_user_id", "app", "action", "object_type",
     "object_id", "object", "customer_id", "before", "after", "reason", "request_id", "ip", "user_agent",
-    "prev_hash", "hash",
+    "chain", "seq", "prev_hash", "hash",
 ]
 
 
@@ -33,7 +33,8 @@ def _csv_row(e: AuditEvent) -> list:
         e.actor_user_id if e.actor_user_id is not None else "", e.app, e.action, e.object_type,
         _cell(e.object_id), _cell(e.object_repr), e.customer_id if e.customer_id is not None else "",
         json.dumps(e.before, sort_keys=True), json.dumps(e.after, sort_keys=True), _cell(e.reason),
-        _cell(e.request_id), e.ip or "", _cell(e.user_agent), e.prev_hash, e.hash,
+        _cell(e.request_id), e.ip or "", _cell(e.user_agent), e.chain, e.seq, e.prev_hash,
+        e.hash,
     ]
 
 

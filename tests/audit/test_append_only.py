@@ -52,26 +52,41 @@ class TestAppendOnly:
         assert "chain head" in _refused("DELETE FROM audit_auditchainhead")
 
     def test_an_insert_that_does_not_extend_the_chain_is_refused(self):
-        event = record()
+        event = record()  # customer 42: chain 42
         columns = ("occurred_at, actor_kind, actor_label, app, action, object_type, object_id, object_repr, "
-                   "before, after, reason, request_id, user_agent")
-        values = "now(), 'staff', 'x', 'finance', 'finance.x.y', '', '', '', '{}', '{}', '', '', ''"
-        insert = f"INSERT INTO audit_auditevent (id, {columns}, prev_hash, hash) VALUES (%s, {values}, %s, %s)"
-        # a fork: a second event after the same predecessor
-        assert "does not extend the chain" in _refused(insert, [event.pk + 1, event.prev_hash, "f" * 64])
-        # a gap in the ids
-        assert "does not extend the chain" in _refused(insert, [event.pk + 2, event.hash, "e" * 64])
+                   "before, after, reason, request_id, user_agent, customer_id")
+        values = "now(), 'staff', 'x', 'finance', 'finance.x.y', '', '', '', '{}', '{}', '', '', '', 42"
+        insert = f"INSERT INTO audit_auditevent ({columns}, chain, seq, prev_hash) VALUES ({values}, %s, %s, %s)"
+        # a fork: a second event at the same position, after the same predecessor
+        assert "does not extend chain 42" in _refused(insert, [event.chain, event.seq, event.prev_hash])
+        # a gap in the chain
+        assert "does not extend chain 42" in _refused(insert, [event.chain, event.seq + 2, event.hash])
         # a new genesis
-        assert "does not extend the chain" in _refused(insert, [event.pk + 1, GENESIS_HASH, "d" * 64])
-        assert AuditChainHead.objects.get().last_id == event.pk
+        assert "does not extend chain 42" in _refused(insert, [event.chain, event.seq + 1, GENESIS_HASH])
+        # another customer's chain
+        assert "does not extend chain 42" in _refused(insert, [7, 1, GENESIS_HASH])
+        # a forged hash
+        assert "does not extend chain 42" in _refused(
+            f"INSERT INTO audit_auditevent ({columns}, hash) VALUES ({values}, %s)", ["f" * 64])
+        head = AuditChainHead.objects.get(id=event.chain)
+        assert (head.last_seq, head.last_id, head.last_hash) == (event.seq, event.pk, event.hash)
+
+    def test_the_right_values_given_by_hand_are_accepted(self):
+        event = record()
+        execute("INSERT INTO audit_auditevent (occurred_at, actor_kind, actor_label, app, action, object_type, "
+                "object_id, object_repr, before, after, reason, request_id, user_agent, customer_id, chain, seq, "
+                "prev_hash) VALUES (now(), 'staff', 'x', 'finance', 'finance.x.y', '', '', '', '{}', '{}', '', '', "
+                "'', 42, %s, %s, %s)", [event.chain, event.seq + 1, event.hash])
+        assert AuditChainHead.objects.get(id=event.chain).last_seq == event.seq + 1
+        assert verify_chain().ok
 
     def test_a_fork_is_refused_by_a_unique_constraint_even_without_the_trigger(self):
         event = record()
-        with pytest.raises(IntegrityError), transaction.atomic():
+        with pytest.raises(IntegrityError, match="audit_chain_seq_unique"), transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_auditevent_chain")
                 cursor.execute(
-                    "INSERT INTO audit_auditevent (id, occurred_at, actor_kind, actor_label, app, action, "
+                    "INSERT INTO audit_auditevent (occurred_at, actor_kind, actor_label, app, action, "
                     "object_type, object_id, object_repr, before, after, reason, request_id, user_agent, "
-                    "prev_hash, hash) VALUES (%s, now(), 'staff', 'x', 'finance', 'finance.x.y', '', '', '', "
-                    "'{}', '{}', '', '', '', %s, %s)", [event.pk + 1, event.prev_hash, "c" * 64])
+                    "chain, seq, prev_hash, hash) VALUES (now(), 'staff', 'x', 'finance', 'finance.x.y', '', '', "
+                    "'', '{}', '{}', '', '', '', %s, %s, %s, %s)", [event.chain, event.seq, event.prev_hash, "c" * 64])

@@ -88,12 +88,19 @@ class TestCanonicalHashing:
         assert stored.customer_id == 17
         assert compute_hash(stored.prev_hash, stored) == stored.hash
 
-    def test_ids_are_gapless_and_each_event_links_to_the_one_before(self):
+    def test_a_chain_is_gapless_and_each_event_links_to_the_one_before(self):
         first, second, third = record(), record(), record()
-        assert (second.pk, third.pk) == (first.pk + 1, first.pk + 2)
+        assert {first.chain, second.chain, third.chain} == {42}  # customer 42's chain
+        assert (first.seq, second.seq, third.seq) == (1, 2, 3)
         assert second.prev_hash == first.hash and third.prev_hash == second.hash
-        head = AuditChainHead.objects.get()
-        assert (head.last_id, head.last_hash) == (third.pk, third.hash)
+        head = AuditChainHead.objects.get(id=42)
+        assert (head.last_seq, head.last_id, head.last_hash) == (3, third.pk, third.hash)
+
+    def test_each_customer_has_its_chain_and_no_customer_is_chain_0(self):
+        events = [record(customer_id=c) for c in (5, 69, None, 133, 5)]
+        assert [(e.chain, e.seq) for e in events] == [(5, 1), (5, 2), (0, 1), (5, 3), (5, 4)]
+        assert events[1].prev_hash == events[0].hash and events[2].prev_hash == GENESIS_HASH
+        assert AuditChainHead.objects.get(id=5).last_id == events[-1].pk
 
     def test_the_first_event_links_to_the_genesis_hash(self):
         assert record().prev_hash == GENESIS_HASH

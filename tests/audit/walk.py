@@ -156,6 +156,7 @@ def check_scenario(service: str, scenario: Callable, **fixtures) -> None:
     stored = AuditEvent.objects.get(pk=event.pk)
     assert compute_hash(stored.prev_hash, stored) == stored.hash, (
         f"{service}: the event's hash does not verify once read back from PostgreSQL")
-    previous = AuditEvent.objects.filter(id=event.pk - 1).values_list("hash", flat=True).first()
+    previous = (AuditEvent.objects.filter(chain=stored.chain, seq=stored.seq - 1)
+                .values_list("hash", flat=True).first())
     if previous is not None:
         assert stored.prev_hash == previous, f"{service}: the event does not extend the chain"

@@ -1,4 +1,4 @@
-"""`manage.py verify_audit`: walks the audit chain; prints OK with the count, or names the first broken
+"""`manage.py verify_audit`: walks every audit chain; prints OK with the count, or names the first broken
 event and why (exit 1)."""
 
 from django.core.management.base import BaseCommand, CommandError
@@ -7,7 +7,7 @@ from audit.verify import verify_chain
 
 
 class Command(BaseCommand):
-    help = "Verify the audit trail's hash chain; exit 1 and name the first broken event if it is broken."
+    help = "Verify the audit trail's hash chains; exit 1 and name the first broken event if it is broken."
 
     def add_arguments(self, parser):
         parser.add_argument("--chunk-size", type=int, default=5000, help="Events read per query.")
@@ -21,7 +21,8 @@ class Command(BaseCommand):
                 returncode=1,
             )
         if report.count:
-            self.stdout.write(f"Audit chain OK: {report.count} events, up to #{report.last_id}: hashes and links "
-                              "verified, and the chain ends at its head.")
+            self.stdout.write(f"Audit chain OK: {report.count} events in {report.chains} chain(s), newest "
+                              f"#{report.last_id}: hashes and links "
+                              "verified, and each chain ends at its head.")
         else:
             self.stdout.write("Audit chain OK: no events yet.")
