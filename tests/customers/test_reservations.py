@@ -195,3 +195,32 @@ class TestOneStatement:
         assert not Reservation.objects.filter(pk=r.pk).exists()
         assert (customer.amount_reserved, customer.amount_unbilled) == (D("0"), D("0"))
         assert AuditEvent.objects.count() == events
+
+
+class TestHotPathPlans:
+    """The telephony hot path must not parse SQL per call: an SQL-language function that PostgreSQL does not
+    inline is parsed and planned on every call (it was 36% of the database's CPU in the ledger posting bench,
+    bench/README.md). track_functions counts every function that really runs; inlined ones never do."""
+
+    def _functions_called(self, operation) -> dict[str, tuple[str, int]]:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL track_functions = 'all'")
+            operation()
+            cursor.execute(
+                "SELECT p.proname, l.lanname, s.calls FROM pg_stat_xact_user_functions s "
+                "JOIN pg_proc p ON p.oid = s.funcid JOIN pg_language l ON l.oid = p.prolang")
+            return {name: (language, calls) for name, language, calls in cursor.fetchall()}
+
+    def test_reserve_and_commit_run_no_sql_function_and_inline_the_helpers(self):
+        customer = postpaid("50")
+
+        def operation():
+            r = reserve(customer, "1.00")
+            reservation_commit(reservation_id=r.pk, amount=D("0.75"), actor=SYSTEM, at=NOW)
+
+        called = self._functions_called(operation)
+        assert {"customers_reservation_reserve", "customers_reservation_resolve",
+                "customers_reservation_audit", "audit_chain_extend"} <= called.keys(), called
+        assert not [name for name, (language, _) in called.items() if language == "sql"], called
+        for inlined in ("customers_figures", "customers_usable_credits", "audit_canonical"):
+            assert inlined not in called, f"{inlined} ran as a function: not inlined (check its volatility)"
