@@ -89,6 +89,9 @@ class Payment(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "-received_date"], name="payment_status_date_idx"),
+            # The payment list's usual filters (status and method, received since): its COUNT is an index-only
+            # scan (bench issue 9: 10 -> 3.5 ms for 45,000 matching payments, was a heap visit per payment).
+            models.Index(fields=["status", "method", "-received_date"], name="payment_status_method_date_idx"),
             models.Index(fields=["customer", "status"], name="payment_customer_status_idx"),
             models.Index(fields=["-received_date", "-id"], name="payment_received_idx"),
             # Aged receivables as of today: the assigned payments with cash left, with what the report reads.
