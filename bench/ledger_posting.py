@@ -43,14 +43,26 @@ RESERVE = Decimal("1.00")
 FINAL = Decimal("0.75")
 CREDIT_LIMIT = Decimal("1000000000")
 
-# pgbench with one global row lock held to commit: every transaction takes branch 1's row first. The same
-# shape as an audited service (the audit chain head is one row every audited commit locks until it commits).
+# pgbench with one global row lock held to commit: every transaction takes branch 1's row first. The shape
+# every audited service had while the audit trail was one chain (one head row locked by every audited commit
+# until it committed); since audit migration 0004 a commit locks one of 64 chain heads.
 SERIAL_SCRIPT = """\\set aid random(1, 100000 * :scale)
 \\set delta random(-5000, 5000)
 BEGIN;
 SELECT bid FROM pgbench_branches WHERE bid = 1 FOR UPDATE;
 UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;
 END;
+"""
+
+
+# The same two calls as one ledger op, straight from pgbench (no Python, no Django): what the database alone
+# does per op, to tell the database's share of an op from the client's. Client n posts on the n-th distinct
+# bench customer (their ids are consecutive: made one after another by bench_customers).
+FUNCTIONS_SCRIPT = """\\set cid {first_id} + :client_id
+SELECT (o.reservation).id AS rid FROM customers_reservation_reserve(:cid, 'call', {reserve}, 'bench call', NULL, \
+now(), now() + interval '1 hour', 'system', 'bench pgbench', NULL, '', NULL::inet, '') o \\gset
+SELECT o.outcome FROM customers_reservation_resolve(:rid, 'committed', {final}, '', '', now(), 'system', \
+'bench pgbench', NULL, '', NULL::inet, '') o;
 """
 
 
@@ -203,8 +215,10 @@ def main() -> None:
         title="Ledger posting: reserve + commit through the services vs pgbench TPC-B-like (same database, same run)",
         columns=["clients", "pgbench tps", "ledger ops/s (distinct customers)", "ratio to pgbench",
                  "op p50 ms", "op p95 ms", "ledger ops/s (one hot customer)", "hot ratio",
-                 "pgbench + 1 global row lock tps"],
+                 "pgbench + 1 global row lock tps", "the 2 functions from pgbench, ops/s", "their ratio"],
     )
+    consecutive = distinct_ids == list(range(distinct_ids[0], distinct_ids[0] + len(distinct_ids)))
+    functions_script = FUNCTIONS_SCRIPT.format(first_id=distinct_ids[0], reserve=RESERVE, final=FINAL)
     for n in clients:
         say(f"{n} client(s): pgbench tpcb-like")
         tps = pgbench_run(binary, n, args.seconds)
@@ -214,8 +228,13 @@ def main() -> None:
         ops, lat = run_processes(distinct_ids[:n], args.seconds)
         say(f"{n} client(s): ledger, one hot customer")
         hot_ops, _ = run_processes([hot_id] * n, args.seconds)
+        functions_ops = None
+        if consecutive:
+            say(f"{n} client(s): the two functions from pgbench")
+            functions_ops = pgbench_run(binary, n, args.seconds, script=functions_script)
         table.add(str(n), tps, ops, ratio(ops, tps), median(lat) * 1000, percentile(lat, 95) * 1000, hot_ops,
-                  ratio(hot_ops, tps), serial_tps)
+                  ratio(hot_ops, tps), serial_tps, functions_ops if functions_ops is not None else "-",
+                  ratio(functions_ops, tps) if functions_ops is not None else "-")
 
     from django.db import connection
 
@@ -230,7 +249,11 @@ def main() -> None:
         "Target (issue 9): ratio >= 0.5 at 8 clients.",
         "Last column: pgbench's one-UPDATE transaction after taking one shared row lock (branch 1) FOR UPDATE: "
         "the ceiling of any design in which every commit holds one row lock until its WAL flush, as every "
-        "audited service holds the audit chain head.",
+        "audited service held the single audit chain head before it became 64 chains (audit migration 0004).",
+        "Last two columns: customers_reservation_reserve + customers_reservation_resolve called by pgbench on the "
+        "same distinct customers (no Python, no Django): the database's own cost of a ledger op; the gap to the "
+        "service path is the client's (Python, psycopg, the round trips) on the same 2 cores."
+        + ("" if consecutive else " Not measured: the bench customers' ids are not consecutive."),
     ]
     table.emit("ledger_posting")
 
