@@ -247,7 +247,8 @@ def main() -> None:
         f"{statements} SQL statements (BEGIN/COMMIT/savepoints included), 2 audit events. One pgbench transaction "
         "= 5 statements (TPC-B-like, scale 10).",
         "Target (issue 9): ratio >= 0.5 at 8 clients.",
-        "Last column: pgbench's one-UPDATE transaction after taking one shared row lock (branch 1) FOR UPDATE: "
+        "pgbench + 1 global row lock: pgbench's one-UPDATE transaction after taking one shared row lock (branch 1) "
+        "FOR UPDATE: "
         "the ceiling of any design in which every commit holds one row lock until its WAL flush, as every "
         "audited service held the single audit chain head before it became 64 chains (audit migration 0004).",
         "Last two columns: customers_reservation_reserve + customers_reservation_resolve called by pgbench on the "
