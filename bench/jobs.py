@@ -208,7 +208,7 @@ def main() -> None:
     parser.add_argument("--auto-top-up-threads", type=int, default=1)
     parser.add_argument("--billing-processes", default="1",
                         help="comma-separated process counts for the billing run, e.g. 1,2 (default 1: a full run "
-                             "takes about half an hour on 2 cores)")
+                             "takes about 12 minutes on 2 cores)")
     parser.add_argument("--task", help=argparse.SUPPRESS)
     parser.add_argument("--arg", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
