@@ -27,9 +27,18 @@ ALTER TABLE audit_auditevent DISABLE TRIGGER USER;
 ALTER TABLE audit_auditchainhead DISABLE TRIGGER USER;
 UPDATE audit_auditevent e SET seq = n.seq
 FROM (SELECT id, row_number() OVER (ORDER BY id) AS seq FROM audit_auditevent) n WHERE e.id = n.id;
-UPDATE audit_auditchainhead SET id = 0, last_seq = (SELECT count(*) FROM audit_auditevent) WHERE id = 1;
+-- the old head becomes chain 0's (an event it names that is gone leaves seq 0: verify_audit reports it)
+UPDATE audit_auditchainhead h SET id = 0,
+       last_seq = COALESCE((SELECT e.seq FROM audit_auditevent e WHERE e.id = h.last_id), 0)
+WHERE h.id = 1;
+-- no old head (a flushed test database): chain 0's head from its last event, as the insert trigger would
 INSERT INTO audit_auditchainhead (id, last_seq, last_id, last_hash)
-SELECT c, 0, 0, '{GENESIS}' FROM generate_series(0, {CHAINS - 1}) c
+SELECT 0, COALESCE(MAX(seq), 0), COALESCE(MAX(id), 0),
+       COALESCE((SELECT hash FROM audit_auditevent ORDER BY id DESC LIMIT 1), '{GENESIS}')
+FROM audit_auditevent
+ON CONFLICT (id) DO NOTHING;
+INSERT INTO audit_auditchainhead (id, last_seq, last_id, last_hash)
+SELECT c, 0, 0, '{GENESIS}' FROM generate_series(1, {CHAINS - 1}) c
 ON CONFLICT (id) DO NOTHING;
 ALTER TABLE audit_auditevent ENABLE TRIGGER USER;
 ALTER TABLE audit_auditchainhead ENABLE TRIGGER USER;
