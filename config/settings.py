@@ -104,7 +104,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Auth
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# backoffice.auth.CachedPermissionsBackend: ModelBackend keeping each user's permissions between requests while the
+# database's permissions version holds (bench issue 9).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "backoffice.auth.CachedPermissionsBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
