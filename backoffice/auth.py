@@ -18,6 +18,8 @@ from django.db import connection
 
 # user id -> (permissions version, the user's "app_label.codename" permissions)
 _cache: dict[int, tuple[int, frozenset[str]]] = {}
+# user id -> (permissions version, the user's role names): the layout shows them on every page
+_roles: dict[int, tuple[int, tuple[str, ...]]] = {}
 
 _VERSION_SQL = "SELECT version FROM backoffice_permissionsversion WHERE id = 1"
 
@@ -40,7 +42,7 @@ class CachedPermissionsBackend(ModelBackend):
             return user_obj._perm_cache
         if connection.in_atomic_block:
             return super().get_all_permissions(user_obj)
-        version = permissions_version()
+        version = user_obj._perm_version = permissions_version()
         cached = _cache.get(user_obj.pk)
         if version is not None and cached is not None and cached[0] == version:
             user_obj._perm_cache = set(cached[1])
@@ -49,3 +51,18 @@ class CachedPermissionsBackend(ModelBackend):
         if version is not None:
             _cache[user_obj.pk] = (version, frozenset(perms))
         return perms
+
+
+def role_names(user) -> tuple[str, ...]:
+    """The user's roles (group names, in name order), kept like the permissions: when this request has read
+    the permissions version (every back-office view checks a permission first), no query while it holds."""
+    if user.is_anonymous:
+        return ()
+    version = getattr(user, "_perm_version", None)
+    cached = _roles.get(user.pk)
+    if version is not None and cached is not None and cached[0] == version:
+        return cached[1]
+    names = tuple(user.groups.order_by("name").values_list("name", flat=True))
+    if version is not None and not connection.in_atomic_block:
+        _roles[user.pk] = (version, names)
+    return names

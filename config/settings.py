@@ -70,6 +70,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "csp.context_processors.nonce",
+                "backoffice.context_processors.staff_roles",
             ],
             "builtins": ["customers.templatetags.money"],
         },

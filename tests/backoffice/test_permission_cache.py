@@ -25,9 +25,9 @@ VIEW_PAYMENT = "finance.view_payment"  # both may
 
 @pytest.fixture(autouse=True)
 def _empty_cache():
-    auth._cache.clear()
+    auth._cache.clear(), auth._roles.clear()
     yield
-    auth._cache.clear()
+    auth._cache.clear(), auth._roles.clear()
 
 
 def request_user(user):
@@ -110,3 +110,27 @@ def test_an_inactive_user_has_no_permission_even_when_cached():
     assert check(user, VIEW_PAYMENT)[0] is True
     get_user_model().objects.filter(pk=user.pk).update(is_active=False)
     assert check(user, VIEW_PAYMENT)[0] is False
+
+
+def test_the_layout_roles_come_from_the_same_cache_and_follow_a_rename():
+    user = viewer_user()
+    fresh = request_user(user)
+    fresh.has_perm(VIEW_PAYMENT)  # every back-office view checks a permission first: the version is read
+    assert auth.role_names(fresh) == (VIEWER,)
+    again = request_user(user)
+    again.has_perm(VIEW_PAYMENT)
+    with CaptureQueriesContext(connection) as ctx:
+        assert auth.role_names(again) == (VIEWER,)
+    assert not ctx.captured_queries
+    Group.objects.filter(name=VIEWER).update(name="Read only")
+    renamed = request_user(user)
+    renamed.has_perm(VIEW_PAYMENT)
+    assert auth.role_names(renamed) == ("Read only",)
+
+
+def test_the_staff_layout_shows_the_roles(client):
+    user = viewer_user()
+    client.force_login(user, backend="backoffice.auth.CachedPermissionsBackend")
+    for _ in range(2):  # the first request fills the cache, the second reads it
+        page = client.get("/customers/").content.decode()
+        assert f"<small>{VIEWER}</small>" in page
