@@ -134,3 +134,12 @@ def test_the_staff_layout_shows_the_roles(client):
     for _ in range(2):  # the first request fills the cache, the second reads it
         page = client.get("/customers/").content.decode()
         assert f"<small>{VIEWER}</small>" in page
+
+
+@pytest.mark.parametrize("table", ["auth_user_groups", "auth_user_user_permissions", "auth_group_permissions",
+                                   "auth_group", "auth_permission", "django_content_type"])
+def test_every_table_permissions_are_made_of_moves_the_version(table):
+    before = auth.permissions_version()
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET id = id WHERE false")  # noqa: S608 - the names above
+    assert auth.permissions_version() == before + 1
