@@ -102,6 +102,13 @@ def verify_chain(*, chunk_size: int = 5000) -> ChainReport:
     heads = {chain: (seq, last_id, last_hash) for chain, seq, last_id, last_hash
              in AuditChainHead.objects.values_list("id", "last_seq", "last_id", "last_hash")}
     total, newest, chains = 0, None, 0
+    with connection.cursor() as cursor:  # the walk covers chains 0 to AUDIT_CHAINS - 1: nothing may hide elsewhere
+        cursor.execute("SELECT id, chain FROM audit_auditevent WHERE chain < 0 OR chain >= %s ORDER BY id LIMIT 1",
+                       [AUDIT_CHAINS])
+        outside = cursor.fetchone()
+    if outside is not None:
+        return ChainReport(0, None, outside[0], f"event #{outside[0]} is in chain {outside[1]}, outside the "
+                           f"{AUDIT_CHAINS} chains (added around them?)")
     for chain in range(AUDIT_CHAINS):
         count, chain_newest, broken_id, problem = _verify_one(chain, heads.get(chain), chunk_size)
         total += count

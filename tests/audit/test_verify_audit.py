@@ -220,3 +220,16 @@ class TestChainHead:
         second = record()
         assert second.prev_hash == first.hash and (second.chain, second.seq) == (first.chain, first.seq + 1)
         assert verify_chain().ok
+
+
+class TestOutsideTheChains:
+    def test_an_event_put_outside_the_64_chains_is_reported(self, db):
+        record()
+        event = record()
+        with transaction.atomic():
+            with triggers_disabled():
+                execute("ALTER TABLE audit_auditevent DROP CONSTRAINT audit_chain_range")
+                execute("UPDATE audit_auditevent SET chain = 99 WHERE id = %s", [event.pk])
+            report = verify_chain()
+            transaction.set_rollback(True)
+        assert report.broken_id == event.pk and "outside the 64 chains" in report.problem
