@@ -22,6 +22,15 @@ _cache: dict[int, tuple[int, frozenset[str]]] = {}
 _roles: dict[int, tuple[int, tuple[str, ...]]] = {}
 
 _VERSION_SQL = "SELECT version FROM backoffice_permissionsversion WHERE id = 1"
+# Staff are tens, but every signed-in user that checks a permission gets an entry: past this many the
+# process starts again from empty rather than grow without bound.
+MAX_CACHED_USERS = 10_000
+
+
+def _remember(store: dict, user_id: int, entry: tuple) -> None:
+    if len(store) >= MAX_CACHED_USERS:
+        store.clear()
+    store[user_id] = entry
 
 
 def permissions_version() -> int | None:
@@ -49,7 +58,7 @@ class CachedPermissionsBackend(ModelBackend):
             return user_obj._perm_cache
         perms = super().get_all_permissions(user_obj)
         if version is not None:
-            _cache[user_obj.pk] = (version, frozenset(perms))
+            _remember(_cache, user_obj.pk, (version, frozenset(perms)))
         return perms
 
 
@@ -64,5 +73,5 @@ def role_names(user) -> tuple[str, ...]:
         return cached[1]
     names = tuple(user.groups.order_by("name").values_list("name", flat=True))
     if version is not None and not connection.in_atomic_block:
-        _roles[user.pk] = (version, names)
+        _remember(_roles, user.pk, (version, names))
     return names

@@ -143,3 +143,12 @@ def test_every_table_permissions_are_made_of_moves_the_version(table):
     with connection.cursor() as cursor:
         cursor.execute(f"UPDATE {table} SET id = id WHERE false")  # noqa: S608 - the names above
     assert auth.permissions_version() == before + 1
+
+
+def test_the_cache_does_not_grow_without_bound(monkeypatch):
+    monkeypatch.setattr(auth, "MAX_CACHED_USERS", 2)
+    users = [viewer_user() for _ in range(3)]
+    for user in users:
+        assert check(user, VIEW_PAYMENT)[0] is True
+    assert len(auth._cache) <= 2 and users[-1].pk in auth._cache
+    assert check(users[0], VIEW_PAYMENT)[0] is True  # an evicted user is simply read again
