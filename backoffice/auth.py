@@ -27,10 +27,19 @@ _VERSION_SQL = "SELECT version FROM backoffice_permissionsversion WHERE id = 1"
 MAX_CACHED_USERS = 10_000
 
 
-def _remember(store: dict, user_id: int, entry: tuple) -> None:
+def _kept(store: dict, user_id: int, version: int | None):
+    """What `store` keeps for this user if it was read at this version, else None."""
+    entry = store.get(user_id) if version is not None else None
+    return entry[1] if entry is not None and entry[0] == version else None
+
+
+def _keep(store: dict, user_id: int, version: int | None, value) -> None:
+    """Keep a value read at this version, when it was read from committed data."""
+    if version is None or connection.in_atomic_block:
+        return
     if len(store) >= MAX_CACHED_USERS:
         store.clear()
-    store[user_id] = entry
+    store[user_id] = (version, value)
 
 
 def permissions_version() -> int | None:
@@ -52,13 +61,12 @@ class CachedPermissionsBackend(ModelBackend):
         if connection.in_atomic_block:
             return super().get_all_permissions(user_obj)
         version = user_obj._perm_version = permissions_version()
-        cached = _cache.get(user_obj.pk)
-        if version is not None and cached is not None and cached[0] == version:
-            user_obj._perm_cache = set(cached[1])
+        kept = _kept(_cache, user_obj.pk, version)
+        if kept is not None:
+            user_obj._perm_cache = set(kept)
             return user_obj._perm_cache
         perms = super().get_all_permissions(user_obj)
-        if version is not None:
-            _remember(_cache, user_obj.pk, (version, frozenset(perms)))
+        _keep(_cache, user_obj.pk, version, frozenset(perms))
         return perms
 
 
@@ -68,10 +76,8 @@ def role_names(user) -> tuple[str, ...]:
     if user.is_anonymous:
         return ()
     version = getattr(user, "_perm_version", None)
-    cached = _roles.get(user.pk)
-    if version is not None and cached is not None and cached[0] == version:
-        return cached[1]
-    names = tuple(user.groups.order_by("name").values_list("name", flat=True))
-    if version is not None and not connection.in_atomic_block:
-        _remember(_roles, user.pk, (version, names))
+    names = _kept(_roles, user.pk, version)
+    if names is None:
+        names = tuple(user.groups.order_by("name").values_list("name", flat=True))
+        _keep(_roles, user.pk, version, names)
     return names
