@@ -176,6 +176,39 @@ class TestTransactionsTab:
         assert summary["shown"] == 100 and summary["count"] == 130 and summary["total"] == D("-130")
         assert "showing the latest 100" in response.content.decode()
 
+    def test_each_row_shows_its_entry_escaped_with_its_figure_and_its_correction(self, finance_client, viewer):
+        from tests.customers.test_figures import bill
+
+        customer = postpaid("500", invoice_setup=InvoiceSetup.INDIVIDUAL)
+        at = NOW - dt.timedelta(days=2)
+        call = ledger_post(customer, TransactionKind.CALL, "-1.5", at=at, reference="<b>CDR-1</b>",
+                           description="Call to <script>x</script> " + "long " * 20)
+        billed = ledger_post(customer, TransactionKind.HARDWARE, "-50", at=at)
+        bill(customer, [billed], "INV-<9>")
+        wrong = ledger_post(customer, TransactionKind.SMS, "-0.05", at=at)
+        finance_client.post(reverse("customers:adjust", args=[customer.pk]), {"reverses": wrong.pk, "reason": "Test"})
+        correction = Transaction.objects.get(reverses=wrong)
+        url = reverse("customers:transactions", args=[customer.pk])
+        page = finance_client.get(url).content.decode()
+
+        def row(t):
+            start = page.index(f'<tr data-transaction="{t.pk}">')
+            return page[start:page.index("</tr>", start)]
+
+        local = timezone.localtime(at)
+        assert f'<td class="nowrap">{local:%Y-%m-%d %H:%M}</td><td class="mono">{call.pk}</td>' in row(call)
+        assert "<td>&lt;b&gt;CDR-1&lt;/b&gt;</td>" in row(call) and "<script>" not in page
+        assert "Call to &lt;script&gt;x&lt;/script&gt; long long" in row(call) and "long lo…</td>" in row(call)  # 60 characters
+        assert '<span class="badge badge-open">Unbilled</span>' in row(call)
+        assert '<span class="amount dr">-1.50 SGD <b>DR</b></span>' in row(call)
+        assert f'href="{url}adjust/?reverses={call.pk}">Reverse</a>' in row(call)
+        assert (f'title="Billed {timezone.localtime(NOW):%Y-%m-%d}">Billed · INV-&lt;9&gt;</span>' in row(billed)
+                and "Reverse</a>" in row(billed))  # a billed charge is corrected by a credit note, or reversed
+        assert '<small class="muted">reversed</small>' in row(wrong) and "Reverse</a>" not in row(wrong)
+        assert f'<small class="muted">reverses #{wrong.pk}</small>' in row(correction)
+        assert "Reverse</a>" not in row(correction)  # a correction is not corrected again
+        assert "Reverse</a>" not in viewer.get(url).content.decode()  # a Viewer may not post corrections
+
     def test_text_a_spreadsheet_would_run_as_a_formula_is_escaped(self, finance_client):
         customer = postpaid("100", code="CSV2", name="=HYPERLINK(\"http://evil.test\")")
         ledger_post(customer, TransactionKind.CALL, "-1", reference="@SUM(A1)", description="-2+3")
