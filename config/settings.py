@@ -72,7 +72,7 @@ TEMPLATES = [
                 "csp.context_processors.nonce",
                 "backoffice.context_processors.staff_roles",
             ],
-            "builtins": ["customers.templatetags.money"],
+            "builtins": ["customers.templatetags.money", "common.templatetags.row_urls"],
         },
     }
 ]
