@@ -350,7 +350,7 @@ def aged_receivables(as_of: dt.date, *, customer_q: str = "", currency: str = ""
     """Outstanding per customer by days past due on `as_of`, with the cash not yet allocated and each
     customer's credit balance beside it; totals per currency over all the customers. As of today (the
     default) or a later day, nothing has happened since that the cached totals do not hold: the report reads
-    the open invoices' cached amounts (aged_receivables_open, one query). As of a past day it rebuilds that
+    the open invoices' cached amounts (aged_receivables_open, two queries). As of a past day it rebuilds that
     day from the rows (aged_receivables_history). `window` (offset, limit) is the slice of rows the caller
     will show (a page), fetched with the totals by the same query."""
     if as_of >= timezone.localdate():
@@ -367,7 +367,9 @@ def aged_receivables(as_of: dt.date, *, customer_q: str = "", currency: str = ""
 # (invoice_open_receivable_idx, payment_unallocated_cash_idx: index-only scans) instead of every invoice,
 # allocation, credit note and payment of the book. One statement: per-customer figures (each invoice's owed
 # amount computed once and put in its bucket), the customers' rows joined once, then the totals per currency
-# (with the row count, for the paginator) and the requested slice in name order.
+# (with the row count, for the paginator) and the requested slice in name order. With a search it runs over
+# every open invoice; for every customer (no search) it runs for the page's customers only ({only}), which
+# _AGED_LISTED_SQL picks.
 _AGED_OPEN_SQL = """
 WITH inv_rows AS (  -- OFFSET 0: owed computed once per invoice, in the index's customer order (no hash)
     SELECT customer_id, total - amount_paid - amount_credited AS owed,
@@ -376,7 +378,7 @@ WITH inv_rows AS (  -- OFFSET 0: owed computed once per invoice, in the index's 
                 WHEN due_date >= %(as_of)s THEN 0 WHEN due_date >= %(d30)s THEN 1 WHEN due_date >= %(d60)s THEN 2
                 WHEN due_date >= %(d90)s THEN 3 ELSE 4 END AS bucket
       FROM invoices_invoice
-     WHERE status IN ('sent', 'partially_paid') AND NOT (type = 'top_up')
+     WHERE status IN ('sent', 'partially_paid') AND NOT (type = 'top_up') {only}
      ORDER BY customer_id OFFSET 0
 ), inv AS (
     SELECT customer_id, SUM(owed) AS open_all, COUNT(bucket) AS counted,
@@ -389,7 +391,7 @@ WITH inv_rows AS (  -- OFFSET 0: owed computed once per invoice, in the index's 
            SUM(amount - amount_allocated - amount_topped_up) FILTER (WHERE received_date <= %(as_of)s
                                                                      {pay_currency}) AS cash
       FROM finance_payment
-     WHERE status IN ('unallocated', 'partially_allocated')
+     WHERE status IN ('unallocated', 'partially_allocated') {only}
      GROUP BY customer_id
 ), r AS MATERIALIZED (
     SELECT c.id, c.name, c.code, c.currency,
@@ -438,10 +440,56 @@ class AgedRows:
         return iter(self._fetch(0, None)[2])
 
 
+# Every customer (no search): who is in the report and in which order come from finance.ReceivableCustomer
+# (kept by the database, one row per customer with an open invoice or cash left), so the page reads its 25
+# customers by the name index and only their invoices and payments; the buckets and the cash are totalled per
+# currency straight from the two covering indexes, without a customer in sight. An open invoice issued after
+# the day is not owed on it yet: those (rare: an issue date set ahead) are subtracted from the counts.
+_AGED_LISTED_SQL = """
+WITH future AS (
+    SELECT customer_id, count(*) AS n FROM invoices_invoice
+     WHERE issue_date > %(as_of)s AND status IN ('sent', 'partially_paid') AND NOT (type = 'top_up')
+     GROUP BY customer_id
+), owed AS (
+    SELECT currency, SUM(total - amount_paid - amount_credited) FILTER (WHERE due_date >= %(as_of)s) AS b0,
+           SUM(total - amount_paid - amount_credited) FILTER (WHERE due_date < %(as_of)s AND due_date >= %(d30)s) AS b1,
+           SUM(total - amount_paid - amount_credited) FILTER (WHERE due_date < %(d30)s AND due_date >= %(d60)s) AS b2,
+           SUM(total - amount_paid - amount_credited) FILTER (WHERE due_date < %(d60)s AND due_date >= %(d90)s) AS b3,
+           SUM(total - amount_paid - amount_credited) FILTER (WHERE due_date < %(d90)s) AS b4
+      FROM invoices_invoice
+     WHERE status IN ('sent', 'partially_paid') AND NOT (type = 'top_up') AND issue_date <= %(as_of)s
+           AND sent_at < %(end)s {inv_currency}
+     GROUP BY currency
+), cash AS (
+    SELECT currency, SUM(amount - amount_allocated - amount_topped_up) AS cash FROM finance_payment
+     WHERE status IN ('unallocated', 'partially_allocated') AND received_date <= %(as_of)s {pay_currency}
+     GROUP BY currency
+)
+(SELECT n.currency, n.count, COALESCE(o.b0, 0), COALESCE(o.b1, 0), COALESCE(o.b2, 0), COALESCE(o.b3, 0),
+        COALESCE(o.b4, 0), COALESCE(c.cash, 0), NULL::bigint
+   FROM (SELECT s.currency, count(*) FROM finance_receivablecustomer s
+          WHERE (s.cash_payments > 0 OR s.open_invoices > COALESCE((SELECT f.n FROM future f
+                                                                     WHERE f.customer_id = s.customer_id), 0))
+                {currency}
+          GROUP BY s.currency) n
+   LEFT JOIN owed o ON o.currency = n.currency LEFT JOIN cash c ON c.currency = n.currency)
+UNION ALL
+(SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, s.customer_id  -- by receivable_customer_order_idx
+   FROM finance_receivablecustomer s
+  WHERE (s.cash_payments > 0 OR s.open_invoices > COALESCE((SELECT f.n FROM future f
+                                                             WHERE f.customer_id = s.customer_id), 0))
+        {currency}
+  ORDER BY s.sort_name, s.customer_id LIMIT %(limit)s OFFSET %(offset)s)
+"""
+
+
 def aged_receivables_open(as_of: dt.date, *, customer_q: str = "", currency: str = "",
                           window: tuple[int, int | None] = (0, None)) -> AgedReport:
-    """aged_receivables for today or a later day, from the open invoices' cached amounts (see _AGED_OPEN_SQL):
-    the same figures as aged_receivables_history gives for that day, in one query."""
+    """aged_receivables for today or a later day, from the open invoices' cached amounts: the same figures as
+    aged_receivables_history gives for that day. Every customer: two queries (_AGED_LISTED_SQL for the totals
+    and the window's customers, _AGED_OPEN_SQL for their rows); a search: one (_AGED_OPEN_SQL over all the
+    open invoices, the search applied to their customers). The credits total, which needs every listed
+    customer's row, is given when the window is the whole report (the CSV) and is None for a page."""
     from django.db import connection
 
     end = timezone.make_aware(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min))
@@ -449,13 +497,12 @@ def aged_receivables_open(as_of: dt.date, *, customer_q: str = "", currency: str
     params: dict[str, object] = {"as_of": as_of, "end": end, "d30": as_of - 30 * day, "d60": as_of - 60 * day,
                                  "d90": as_of - 90 * day, "currency": currency}
     extra = {"inv_currency": "AND currency = %(currency)s" if currency else "",
-             "pay_currency": "AND currency = %(currency)s" if currency else "", "customer_q": ""}
+             "pay_currency": "AND currency = %(currency)s" if currency else "", "customer_q": "", "only": ""}
     if customer_q:
         params["like"] = f"%{connection.ops.prep_for_like_query(customer_q)}%"
         extra["customer_q"] = "AND (UPPER(c.name::text) LIKE UPPER(%(like)s) OR UPPER(c.code::text) LIKE UPPER(%(like)s))"
-    sql = _AGED_OPEN_SQL.format(**extra)
 
-    def fetch(offset: int, limit: int | None):
+    def rows_and_totals(sql: str, offset: int, limit: int | None):
         totals: dict[str, dict[str, Decimal]] = {}
         count = 0
         rows: list[AgedRow] = []
@@ -470,6 +517,37 @@ def aged_receivables_open(as_of: dt.date, *, customer_q: str = "", currency: str
                     rows.append(AgedRow(customer_id=cid, name=name, code=code, currency=cur, current=b0, d1_30=b1,
                                         d31_60=b2, d61_90=b3, d90_plus=b4, unallocated_cash=cash, credits=credits))
         return dict(sorted(totals.items())), count, rows
+
+    if customer_q:
+        sql = _AGED_OPEN_SQL.format(**extra)
+
+        def fetch(offset: int, limit: int | None):
+            return rows_and_totals(sql, offset, limit)
+    else:
+        listed_sql = _AGED_LISTED_SQL.format(currency="AND s.currency = %(currency)s" if currency else "", **extra)
+        rows_sql = _AGED_OPEN_SQL.format(**{**extra, "only": "AND customer_id = ANY(%(ids)s)"})
+
+        def fetch(offset: int, limit: int | None):
+            totals: dict[str, dict[str, Decimal]] = {}
+            count = 0
+            ids: list[int] = []
+            with connection.cursor() as cursor:
+                cursor.execute(listed_sql, {**params, "offset": offset, "limit": limit})
+                for cur, n, b0, b1, b2, b3, b4, cash, cid in cursor.fetchall():
+                    if cid is None:
+                        totals[cur] = {"current": b0, "d1_30": b1, "d31_60": b2, "d61_90": b3, "d90_plus": b4,
+                                       "total": b0 + b1 + b2 + b3 + b4, "unallocated_cash": cash, "credits": None}
+                        count += n
+                    else:
+                        ids.append(cid)
+            rows: list[AgedRow] = []
+            if ids:
+                params["ids"] = ids
+                shown, _, rows = rows_and_totals(rows_sql, 0, None)
+                if len(ids) == count:  # every listed customer: their credits are the total's
+                    for cur, t in totals.items():
+                        t["credits"] = shown[cur]["credits"] if cur in shown else ZERO
+            return dict(sorted(totals.items())), count, rows
 
     offset, limit = window
     totals, count, rows = fetch(offset, limit)
@@ -724,6 +802,25 @@ SELECT i.number, i.provisioned_at, active.invoice_id IS NOT NULL
         OR (active.invoice_id IS NULL AND i.provisioned_at IS NOT NULL))
  ORDER BY i.issue_date DESC, i.id DESC
 """
+# finance.ReceivableCustomer against the invoices and payments it counts (kept by triggers, migration 0007).
+_RECEIVABLE_CUSTOMERS_SQL = """
+WITH expected AS (
+    SELECT c.id AS customer_id, c.currency, lower(c.name) AS sort_name, COALESCE(i.n, 0) AS open_invoices,
+           COALESCE(p.n, 0) AS cash_payments
+      FROM (SELECT customer_id, count(*) AS n FROM invoices_invoice
+             WHERE status IN ('sent', 'partially_paid') AND type <> 'top_up' GROUP BY customer_id) i
+      FULL JOIN (SELECT customer_id, count(*) AS n FROM finance_payment
+                  WHERE status IN ('unallocated', 'partially_allocated') GROUP BY customer_id) p
+             ON p.customer_id = i.customer_id
+      JOIN customers_customer c ON c.id = COALESCE(i.customer_id, p.customer_id)
+)
+SELECT COALESCE(e.customer_id, r.customer_id), e.open_invoices, e.cash_payments, r.open_invoices,
+       r.cash_payments, r.sort_name = e.sort_name AND r.currency = e.currency
+  FROM expected e FULL JOIN finance_receivablecustomer r ON r.customer_id = e.customer_id
+ WHERE r.customer_id IS NULL OR e.customer_id IS NULL OR r.open_invoices <> e.open_invoices
+       OR r.cash_payments <> e.cash_payments OR r.sort_name <> e.sort_name OR r.currency <> e.currency
+ ORDER BY 1
+"""
 _TOP_UP_LEDGER_SQL = """
 WITH ledger AS (SELECT source_id, SUM(amount) FILTER (WHERE bucket = 'due') AS due,
                        SUM(amount) FILTER (WHERE bucket = 'unbilled') AS unbilled
@@ -737,10 +834,23 @@ SELECT id, due, unbilled, expected FROM top_ups
 """
 
 
+def _receivable_line(cid: int, invoices, cash, kept_invoices, kept_cash, same_name) -> str:
+    where = f"customer #{cid} in the aged receivables list (finance.ReceivableCustomer)"
+    if kept_invoices is None:
+        return f"{where}: missing, with {invoices} open invoices and {cash} payments with cash"
+    if invoices is None:
+        return f"{where}: listed with {kept_invoices} open invoices and {kept_cash} payments with cash, has none"
+    if (kept_invoices, kept_cash) != (invoices, cash):
+        return (f"{where}: {kept_invoices} open invoices and {kept_cash} payments with cash kept, {invoices} and "
+                f"{cash} in the rows")
+    return f"{where}: its name or currency kept is not the customer's"
+
+
 def finance_mismatches() -> list[str]:
-    """Every cached finance total that differs from the rows it stands for (set-based, six queries):
+    """Every cached finance total that differs from the rows it stands for (set-based, seven queries):
     a payment's allocated / topped-up amounts, an invoice's paid / credited amounts (finance allocations,
-    the billing run's credit applications, credit notes), provisioning flags, each top-up's ledger pair;
+    the billing run's credit applications, credit notes), provisioning flags, each top-up's ledger pair,
+    the aged receivables list of customers (finance.ReceivableCustomer);
     and any customer whose invoices were applied more money than came in (money_applied_mismatches) or
     whose payments show more unallocated cash than the money in not yet used (cash_mismatches)."""
     from django.db import connection
@@ -760,5 +870,7 @@ def finance_mismatches() -> list[str]:
         cursor.execute(_TOP_UP_LEDGER_SQL)
         found += [f"top-up #{pk}: ledger due {due} / unbilled {unbilled}, expected -{expected} / {expected}"
                   for pk, due, unbilled, expected in cursor.fetchall()]
+        cursor.execute(_RECEIVABLE_CUSTOMERS_SQL)
+        found += [_receivable_line(*row) for row in cursor.fetchall()]
     found += _money_applied_lines()
     return found
