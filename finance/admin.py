@@ -4,9 +4,9 @@ goes through the services, as actions: delete payments, undo allocations, remove
 
 from django.contrib import admin
 
-from common.admin import ServiceOnlyAdmin
+from common.admin import ReadOnlyAdmin, ServiceOnlyAdmin
 
-from .models import Allocation, CreditNote, Payment, TopUp, Withdrawal
+from .models import Allocation, CreditNote, Payment, ReceivableCustomer, TopUp, Withdrawal
 from .services._common import FinanceError
 from .services.allocation import allocation_reverse
 from .services.payments import payment_delete
@@ -91,3 +91,16 @@ class WithdrawalAdmin(FinanceServiceAdmin):
 # Card payments and Stripe events (admin_stripe.py, the card work owns that file); payment settings and
 # the auto top-up log (admin_settings.py).
 from . import admin_settings, admin_stripe  # noqa: E402,F401
+
+
+@admin.register(ReceivableCustomer)
+class ReceivableCustomerAdmin(ReadOnlyAdmin):
+    """Kept by the database's triggers (finance/models/receivables.py): browsed, never changed here."""
+
+    list_display = ("customer_id", "sort_name", "currency", "open_invoices", "cash_payments")
+    list_filter = ("currency",)
+    search_fields = ("sort_name",)
+    ordering = ("sort_name", "customer_id")
+
+    def has_change_permission(self, request, obj=None):
+        return False
