@@ -6,7 +6,7 @@ from django.contrib import admin
 
 from common.admin import ReadOnlyAdmin, ServiceOnlyAdmin
 
-from .models import Allocation, CreditNote, Payment, ReceivableCustomer, TopUp, Withdrawal
+from .models import Allocation, CreditNote, Payment, ReceivableAmount, ReceivableCustomer, TopUp, Withdrawal
 from .services._common import FinanceError
 from .services.allocation import allocation_reverse
 from .services.payments import payment_delete
@@ -101,6 +101,19 @@ class ReceivableCustomerAdmin(ReadOnlyAdmin):
     list_filter = ("currency",)
     search_fields = ("sort_name",)
     ordering = ("sort_name", "customer_id")
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ReceivableAmount)
+class ReceivableAmountAdmin(ReadOnlyAdmin):
+    """Deltas the database inserts and folds (finance/models/receivables.py): browsed, never changed here."""
+
+    list_display = ("id", "currency", "due_date", "owed", "invoices")
+    list_filter = ("currency",)
+    date_hierarchy = "due_date"
+    ordering = ("-due_date", "currency", "-id")
 
     def has_change_permission(self, request, obj=None):
         return False

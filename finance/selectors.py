@@ -442,23 +442,27 @@ class AgedRows:
 
 # Every customer (no search): who is in the report and in which order come from finance.ReceivableCustomer
 # (kept by the database, one row per customer with an open invoice or cash left), so the page reads its 25
-# customers by the name index and only their invoices and payments; the buckets and the cash are totalled per
-# currency straight from the two covering indexes, without a customer in sight. An open invoice issued after
-# the day is not owed on it yet: those (rare: an issue date set ahead) are subtracted from the counts.
+# customers by the name index and only their invoices and payments; the buckets come from what open invoices
+# owe per currency and due date (finance.ReceivableAmount, deltas kept by the same triggers) and the cash from
+# its covering index, without a customer in sight. An open invoice issued after the day is not owed on it yet:
+# those (rare: an issue date set ahead) are subtracted from the counts and the amounts. (Every open invoice was
+# sent before now, so before the end of today or any later day.)
 _AGED_LISTED_SQL = """
 WITH future AS (
     SELECT customer_id, count(*) AS n FROM invoices_invoice
      WHERE issue_date > %(as_of)s AND status IN ('sent', 'partially_paid') AND NOT (type = 'top_up')
      GROUP BY customer_id
-), owed AS (
-    SELECT currency, SUM(total - amount_paid - amount_credited) FILTER (WHERE due_date >= %(as_of)s) AS b0,
-           SUM(total - amount_paid - amount_credited) FILTER (WHERE due_date < %(as_of)s AND due_date >= %(d30)s) AS b1,
-           SUM(total - amount_paid - amount_credited) FILTER (WHERE due_date < %(d30)s AND due_date >= %(d60)s) AS b2,
-           SUM(total - amount_paid - amount_credited) FILTER (WHERE due_date < %(d60)s AND due_date >= %(d90)s) AS b3,
-           SUM(total - amount_paid - amount_credited) FILTER (WHERE due_date < %(d90)s) AS b4
-      FROM invoices_invoice
-     WHERE status IN ('sent', 'partially_paid') AND NOT (type = 'top_up') AND issue_date <= %(as_of)s
-           AND sent_at < %(end)s {inv_currency}
+), owed AS (  -- per currency and due date from the deltas (~300 folded rows), less what is not owed yet on the day
+    SELECT currency, SUM(owed) FILTER (WHERE due_date >= %(as_of)s) AS b0,
+           SUM(owed) FILTER (WHERE due_date < %(as_of)s AND due_date >= %(d30)s) AS b1,
+           SUM(owed) FILTER (WHERE due_date < %(d30)s AND due_date >= %(d60)s) AS b2,
+           SUM(owed) FILTER (WHERE due_date < %(d60)s AND due_date >= %(d90)s) AS b3,
+           SUM(owed) FILTER (WHERE due_date < %(d90)s) AS b4
+      FROM (SELECT currency, due_date, owed FROM finance_receivableamount WHERE TRUE {inv_currency}
+            UNION ALL
+            SELECT currency, due_date, -(total - amount_paid - amount_credited) FROM invoices_invoice
+             WHERE issue_date > %(as_of)s AND status IN ('sent', 'partially_paid') AND NOT (type = 'top_up')
+                   {inv_currency}) d
      GROUP BY currency
 ), cash AS (
     SELECT currency, SUM(amount - amount_allocated - amount_topped_up) AS cash FROM finance_payment
@@ -821,6 +825,19 @@ SELECT COALESCE(e.customer_id, r.customer_id), e.open_invoices, e.cash_payments,
        OR r.cash_payments <> e.cash_payments OR r.sort_name <> e.sort_name OR r.currency <> e.currency
  ORDER BY 1
 """
+# finance.ReceivableAmount (deltas) against what the open invoices owe, per currency and due date.
+_RECEIVABLE_AMOUNTS_SQL = """
+WITH kept AS (SELECT currency, due_date, SUM(owed) AS owed, SUM(invoices) AS invoices
+                FROM finance_receivableamount GROUP BY currency, due_date),
+     rows_ AS (SELECT currency, due_date, SUM(total - amount_paid - amount_credited) AS owed, count(*) AS invoices
+                 FROM invoices_invoice WHERE status IN ('sent', 'partially_paid') AND type <> 'top_up'
+                GROUP BY currency, due_date)
+SELECT COALESCE(k.currency, r.currency), COALESCE(k.due_date, r.due_date), COALESCE(k.owed, 0),
+       COALESCE(k.invoices, 0), COALESCE(r.owed, 0), COALESCE(r.invoices, 0)
+  FROM kept k FULL JOIN rows_ r ON r.currency = k.currency AND r.due_date = k.due_date
+ WHERE COALESCE(k.owed, 0) <> COALESCE(r.owed, 0) OR COALESCE(k.invoices, 0) <> COALESCE(r.invoices, 0)
+ ORDER BY 1, 2
+"""
 _TOP_UP_LEDGER_SQL = """
 WITH ledger AS (SELECT source_id, SUM(amount) FILTER (WHERE bucket = 'due') AS due,
                        SUM(amount) FILTER (WHERE bucket = 'unbilled') AS unbilled
@@ -847,10 +864,10 @@ def _receivable_line(cid: int, invoices, cash, kept_invoices, kept_cash, same_na
 
 
 def finance_mismatches() -> list[str]:
-    """Every cached finance total that differs from the rows it stands for (set-based, seven queries):
+    """Every cached finance total that differs from the rows it stands for (set-based, eight queries):
     a payment's allocated / topped-up amounts, an invoice's paid / credited amounts (finance allocations,
     the billing run's credit applications, credit notes), provisioning flags, each top-up's ledger pair,
-    the aged receivables list of customers (finance.ReceivableCustomer);
+    the aged receivables list of customers and amounts per due date (finance.ReceivableCustomer, ReceivableAmount);
     and any customer whose invoices were applied more money than came in (money_applied_mismatches) or
     whose payments show more unallocated cash than the money in not yet used (cash_mismatches)."""
     from django.db import connection
@@ -872,5 +889,9 @@ def finance_mismatches() -> list[str]:
                   for pk, due, unbilled, expected in cursor.fetchall()]
         cursor.execute(_RECEIVABLE_CUSTOMERS_SQL)
         found += [_receivable_line(*row) for row in cursor.fetchall()]
+        cursor.execute(_RECEIVABLE_AMOUNTS_SQL)
+        found += [f"open invoices in {cur} due {due.isoformat()} (finance.ReceivableAmount): {kept_n} owing "
+                  f"{kept_owed} kept, {n} owing {owed} in the rows"
+                  for cur, due, kept_owed, kept_n, owed, n in cursor.fetchall()]
     found += _money_applied_lines()
     return found

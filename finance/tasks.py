@@ -36,3 +36,15 @@ def daily_auto_top_up(self, run_date: str | None = None) -> dict:
 def deliver_auto_top_up_notice(notification_id: int) -> str:
     """Email one queued auto top-up notice (a top-up made, or failed)."""
     return auto_top_up_notice_deliver(notification_id=notification_id, actor=Actor.system(JOB_LABEL)).status
+
+
+@shared_task(name="finance.tasks.fold_receivable_amounts", acks_late=True)
+def fold_receivable_amounts() -> int:
+    """Fold finance.ReceivableAmount's deltas into one row per currency and due date (every 10 minutes,
+    CELERY_BEAT_SCHEDULE "fold-receivable-amounts"), so the aged receivables totals sum a few hundred rows.
+    Safe to run at any time and twice at once (finance_receivable_amounts_fold, finance migration 0008)."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT finance_receivable_amounts_fold()")
+        return cursor.fetchone()[0]

@@ -11,11 +11,20 @@ or customer change that moves them, whatever path made it: counts move by +1 / -
 upsert), so concurrent changes add up; a row whose counts reach zero is deleted. The services lock the
 customer before its invoices and payments, so two transactions never move one customer's row in opposite
 orders. `finance_mismatches` recomputes every row from the invoices and payments (check_finance).
+
+The report's totals per currency and bucket come from ReceivableAmount: what open invoices owe, per currency
+and due date, as deltas (finance migration 0008). A due date is shared by every customer billed that day (a
+billing run's 56,000 invoices share one), so a total kept in one row per due date, updated under its lock,
+would queue every invoice of the run on it and could deadlock two allocations across invoices taken in
+different due-date orders. Deltas are only inserted, never locked; the report sums them per due date, and
+`finance_receivable_amounts_fold()` (a periodic task) folds them into one row per currency and due date.
 """
 
 from django.db import models
 
-__all__ = ["ReceivableCustomer"]
+from customers.money import MoneyField
+
+__all__ = ["ReceivableAmount", "ReceivableCustomer"]
 
 
 class ReceivableCustomer(models.Model):
@@ -36,3 +45,19 @@ class ReceivableCustomer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sort_name}: {self.open_invoices} open invoices, {self.cash_payments} payments with cash"
+
+
+class ReceivableAmount(models.Model):
+    """A change of what open invoices owe in one currency and due date: the sum of every row of a currency and
+    due date is what its open invoices still owe, and `invoices` how many there are."""
+
+    currency = models.CharField(max_length=3)
+    due_date = models.DateField()
+    owed = MoneyField(help_text="Signed: more owed (an invoice sent) or less (paid, credited, voided).")
+    invoices = models.IntegerField(help_text="Signed: +1 an invoice opened, -1 one closed, 0 an amount change.")
+
+    class Meta:
+        verbose_name = "receivable amount (delta)"
+
+    def __str__(self) -> str:
+        return f"{self.currency} due {self.due_date}: {self.owed:+} ({self.invoices:+} invoices)"

@@ -5,7 +5,15 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from finance.models import Allocation, CreditNote, Payment, ReceivableCustomer, TopUp, Withdrawal
+from finance.models import (
+    Allocation,
+    CreditNote,
+    Payment,
+    ReceivableAmount,
+    ReceivableCustomer,
+    TopUp,
+    Withdrawal,
+)
 from finance.services.allocation import payment_allocate
 from finance.services.credit_notes import credit_note_issue
 from finance.services.top_ups import payment_top_up
@@ -31,7 +39,7 @@ def test_every_model_is_listed_and_read_only(admin_client):
     credit_note_issue(customer=cust, amount="5", reason="r", actor=SYSTEM)
     withdrawal_record(customer=cust, amount="5", method="cash", actor=SYSTEM)
     purchase_invoice(cust, "20")  # open: the customer is in the aged receivables list
-    for model in (Payment, Allocation, TopUp, CreditNote, Withdrawal, ReceivableCustomer):
+    for model in (Payment, Allocation, TopUp, CreditNote, Withdrawal, ReceivableCustomer, ReceivableAmount):
         name = model._meta.model_name
         assert admin_client.get(reverse(f"admin:finance_{name}_changelist")).status_code == 200
         obj = model.objects.first()

@@ -1,5 +1,6 @@
-"""finance.ReceivableCustomer: who is in today's aged receivables report, kept by the database's triggers in the
-same transaction as each invoice, payment and customer change; check_finance recomputes it."""
+"""finance.ReceivableCustomer (who is in today's aged receivables report) and finance.ReceivableAmount (what open
+invoices owe per currency and due date, as deltas): kept by the database's triggers in the same transaction as
+each invoice, payment and customer change, folded by a periodic task; check_finance recomputes both."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import pytest
 from django.db import connection
 
 from customers.services.accounts import customer_update
-from finance.models import ReceivableCustomer
+from finance.models import ReceivableAmount, ReceivableCustomer
 from finance.selectors import aged_receivables, finance_mismatches
 from finance.services.allocation import payment_allocate
 from finance.services.credit_notes import credit_note_issue
 from finance.services.payments import payment_assign, payment_delete, payment_unassign
+from finance.tasks import fold_receivable_amounts
 from tests.finance.factories import SYSTEM, customer, payment, purchase_invoice, top_up_invoice
 
 D = Decimal
@@ -140,3 +142,85 @@ def test_concurrent_invoices_payments_and_allocations_keep_every_count():
     # each "4" payment leaves its invoice open (6 owed) and each "15" one leaves 5 of cash: both are listed
     assert sum(invoices for invoices, _, _ in counts.values()) > 0
     assert sum(cash for _, cash, _ in counts.values()) > 0
+
+
+def owed_by_due_date() -> dict:
+    totals: dict = {}
+    for row in ReceivableAmount.objects.all():
+        key = (row.currency, row.due_date)
+        owed, n = totals.get(key, (D(0), 0))
+        totals[key] = (owed + row.owed, n + row.invoices)
+    return {k: v for k, v in totals.items() if v != (D(0), 0)}
+
+
+@pytest.mark.django_db
+def test_what_open_invoices_owe_per_due_date_follows_every_change_and_folds():
+    from django.utils import timezone
+
+    today = timezone.localdate()
+    due = today + timezone.timedelta(days=10)
+    cust = customer(name="Delta Co")
+    first = purchase_invoice(cust, "30", due_date=due)
+    second = purchase_invoice(cust, "50", due_date=due)
+    purchase_invoice(cust, "7", sent=False, due_date=due)  # a draft owes nothing yet
+    pay = payment(cust, "45")
+    payment_allocate(payment=pay, lines=[(first.pk, "30"), (second.pk, "15")], actor=SYSTEM)
+    credit_note_issue(customer=cust, invoice=second, amount="5", reason="discount", actor=SYSTEM)
+    assert owed_by_due_date() == {(cust.currency, due): (D("30"), 1)}  # 50 - 15 - 5, one invoice open
+    assert ReceivableAmount.objects.count() > 1  # deltas, one per change
+    assert fold_receivable_amounts() > 1
+    assert [(r.due_date, r.owed, r.invoices) for r in ReceivableAmount.objects.all()] == [(due, D("30"), 1)]
+    credit_note_issue(customer=cust, invoice=second, amount="30", reason="settled", actor=SYSTEM)
+    fold_receivable_amounts()
+    assert not ReceivableAmount.objects.exists()  # nothing owed on that day: the folded row goes too
+    assert finance_mismatches() == []
+
+
+@pytest.mark.django_db
+def test_check_finance_names_an_amount_kept_wrong():
+    from django.utils import timezone
+
+    due = timezone.localdate()
+    cust = customer(name="Epsilon Co")
+    purchase_invoice(cust, "20", due_date=due)
+    ReceivableAmount.objects.create(currency=cust.currency, due_date=due, owed=D("5"), invoices=0)  # a bad fix
+    assert finance_mismatches() == [f"open invoices in {cust.currency} due {due.isoformat()} "
+                                    "(finance.ReceivableAmount): 1 owing 25.000000 kept, 1 owing 20.000000 in the rows"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.celery
+def test_the_fold_runs_on_the_worker_while_invoices_change(celery_worker_session):
+    """The beat task on a real worker, folding while 4 threads keep issuing and paying invoices: deltas
+    inserted during a fold stay for the next one, so the sums per due date never change by folding."""
+    from django.utils import timezone
+
+    customers = [customer(name=f"Fold {n}") for n in range(4)]
+    due = timezone.localdate() + timezone.timedelta(days=5)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def work(n: int) -> None:
+        try:
+            while not stop.is_set():
+                invoice = purchase_invoice(customers[n], "10", due_date=due)
+                payment_allocate(payment=payment(customers[n], "4"), lines=[(invoice.pk, "4")], actor=SYSTEM)
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        folded = [fold_receivable_amounts.delay().get(timeout=60) for _ in range(3)]
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=120)
+    assert errors == [] and sum(folded) > 0
+    assert finance_mismatches() == []
+    fold_receivable_amounts.delay().get(timeout=60)
+    (row,) = ReceivableAmount.objects.all()
+    assert row.owed == 6 * row.invoices and finance_mismatches() == []
