@@ -82,10 +82,6 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/ledgerdesk")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False  # services own their transactions
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
-# Server-side binding: psycopg sends the parameters apart from the statement, so a statement a connection runs
-# again and again (the session and user lookups, a list's count and page) is prepared after 5 runs and no longer
-# parsed and planned every time (bench issue 9). Off with DATABASE_SERVER_SIDE_BINDING=0.
-DATABASES["default"]["OPTIONS"] = {"server_side_binding": env.bool("DATABASE_SERVER_SIDE_BINDING", default=True)}
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_ledgerdesk")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
