@@ -10,7 +10,6 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.db.models import Sum
 
 from customers.models import InvoiceSetup, Transaction, TransactionKind
@@ -22,32 +21,11 @@ from finance.services.allocation import payment_allocate
 from finance.services.payments import PaymentError, payment_assign, payment_unassign
 from invoices.models import InvoiceType
 from tests.finance.factories import SYSTEM, customer, monthly_invoice, payment, top_up_invoice
+from tests.threads import run_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 THREADS = 16
-
-
-def _run(workers: int, target) -> list[BaseException]:
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(workers)
-
-    def wrapped(n):
-        try:
-            barrier.wait()
-            target(n)
-        except BaseException as exc:  # noqa: BLE001 - collected and re-raised by the test
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=wrapped, args=(n,)) for n in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
-    return errors
-
 
 @pytest.mark.parametrize("setup", [InvoiceSetup.CONSOLIDATED, InvoiceSetup.INDIVIDUAL])
 def test_200_concurrent_allocations_of_one_payment_across_5_invoices(setup):
@@ -79,7 +57,7 @@ def test_200_concurrent_allocations_of_one_payment_across_5_invoices(setup):
             with lock:
                 outcomes[result] += 1
 
-    errors = _run(THREADS, work)
+    errors = run_threads(THREADS, work)
     assert not errors, errors
     assert sum(outcomes.values()) == attempts
     assert outcomes["ok"] > 0 and outcomes["refused"] > 0
@@ -127,7 +105,7 @@ def test_assign_and_unassign_racing_never_pass_5_changes():
             with lock:
                 successes[done] += 1
 
-    errors = _run(8, work)
+    errors = run_threads(8, work)
     assert not errors, errors
     pay.refresh_from_db()
     assert pay.assignment_changes == successes["assign"] + successes["unassign"] <= 5

@@ -5,11 +5,11 @@ each invoice, payment and customer change, folded by a periodic task; check_fina
 from __future__ import annotations
 
 import random
-import threading
 from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from customers.services.accounts import customer_update
 from finance.models import ReceivableAmount, ReceivableCustomer
@@ -19,6 +19,7 @@ from finance.services.credit_notes import credit_note_issue
 from finance.services.payments import payment_assign, payment_delete, payment_unassign
 from finance.tasks import fold_receivable_amounts
 from tests.finance.factories import SYSTEM, customer, payment, purchase_invoice, top_up_invoice
+from tests.threads import run_threads, start_threads
 
 D = Decimal
 
@@ -76,15 +77,9 @@ def test_the_report_pages_in_name_order_from_the_list():
     names = ["delta", "Alpha", "charlie", "Bravo", "echo"]
     for name in names:
         purchase_invoice(customer(name=name), "10")
-    report = aged_receivables(aged_today(), window=(1, 2))
+    report = aged_receivables(timezone.localdate(), window=(1, 2))
     assert len(report.rows) == 5 and [r.name for r in report.rows[1:3]] == ["Bravo", "charlie"]
     assert [r.name for r in report.rows] == ["Alpha", "Bravo", "charlie", "delta", "echo"]
-
-
-def aged_today():
-    from django.utils import timezone
-
-    return timezone.localdate()
 
 
 @pytest.mark.django_db
@@ -114,28 +109,16 @@ def test_concurrent_invoices_payments_and_allocations_keep_every_count():
     the counts move under the row lock of each upsert, so none is lost, and every row matches the invoices
     and payments it counts."""
     customers = [customer(name=f"Shared {n}") for n in range(4)]
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(8)
 
     def work(n: int) -> None:
         rng = random.Random(n)
-        try:
-            barrier.wait()
-            for _ in range(6):
-                cust = rng.choice(customers)
-                invoice = purchase_invoice(cust, "10")
-                pay = payment(cust, rng.choice(["4", "10", "15"]))
-                payment_allocate(payment=pay, lines=[(invoice.pk, str(min(pay.amount, D("10"))))], actor=SYSTEM)
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
-            errors.append(exc)
-        finally:
-            connection.close()
+        for _ in range(6):
+            cust = rng.choice(customers)
+            invoice = purchase_invoice(cust, "10")
+            pay = payment(cust, rng.choice(["4", "10", "15"]))
+            payment_allocate(payment=pay, lines=[(invoice.pk, str(min(pay.amount, D("10"))))], actor=SYSTEM)
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
+    errors = run_threads(8, work)
     assert errors == []
     assert finance_mismatches() == []
     counts = listed()
@@ -155,8 +138,6 @@ def owed_by_due_date() -> dict:
 
 @pytest.mark.django_db
 def test_what_open_invoices_owe_per_due_date_follows_every_change_and_folds():
-    from django.utils import timezone
-
     today = timezone.localdate()
     due = today + timezone.timedelta(days=10)
     cust = customer(name="Delta Co")
@@ -178,8 +159,6 @@ def test_what_open_invoices_owe_per_due_date_follows_every_change_and_folds():
 
 @pytest.mark.django_db
 def test_check_finance_names_an_amount_kept_wrong():
-    from django.utils import timezone
-
     due = timezone.localdate()
     cust = customer(name="Epsilon Co")
     purchase_invoice(cust, "20", due_date=due)
@@ -193,25 +172,14 @@ def test_check_finance_names_an_amount_kept_wrong():
 def test_the_fold_runs_on_the_worker_while_invoices_change(celery_worker_session):
     """The beat task on a real worker, folding while 4 threads issue and part-pay invoices: deltas inserted
     during a fold stay for the next one, so the sums per due date never change by folding."""
-    from django.utils import timezone
-
     customers = [customer(name=f"Fold {n}") for n in range(4)]
     due = timezone.localdate() + timezone.timedelta(days=5)
-    errors: list[BaseException] = []
-
     def work(n: int) -> None:
-        try:
-            for _ in range(6):
-                invoice = purchase_invoice(customers[n], "10", due_date=due)
-                payment_allocate(payment=payment(customers[n], "4"), lines=[(invoice.pk, "4")], actor=SYSTEM)
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
-            errors.append(exc)
-        finally:
-            connection.close()
+        for _ in range(6):
+            invoice = purchase_invoice(customers[n], "10", due_date=due)
+            payment_allocate(payment=payment(customers[n], "4"), lines=[(invoice.pk, "4")], actor=SYSTEM)
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
+    threads, errors = start_threads(4, work)
     folded = []
     while any(t.is_alive() for t in threads):  # fold on the worker for as long as the threads write
         folded.append(fold_receivable_amounts.delay().get(timeout=60))
