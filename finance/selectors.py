@@ -448,11 +448,14 @@ class AgedRows:
 # those (rare: an issue date set ahead) are subtracted from the counts and the amounts. (Every open invoice was
 # sent before now, so before the end of today or any later day.)
 _AGED_LISTED_SQL = """
-WITH future AS (
-    SELECT customer_id, count(*) AS n FROM invoices_invoice
-     WHERE issue_date > %(as_of)s AND status IN ('sent', 'partially_paid') AND NOT (type = 'top_up')
-     GROUP BY customer_id
-), owed AS (  -- per currency and due date from the deltas (~300 folded rows), less what is not owed yet on the day
+WITH ahead AS MATERIALIZED (  -- open invoices issued after the day (rare): not owed on it yet
+    SELECT customer_id, currency, due_date, total - amount_paid - amount_credited AS owed FROM invoices_invoice
+     WHERE issue_date > %(as_of)s AND status IN ('sent', 'partially_paid') AND NOT (type = 'top_up') {inv_currency}
+), listed AS NOT MATERIALIZED (  -- inlined where it is read: the page walks receivable_customer_order_idx
+    SELECT s.customer_id, s.currency, s.sort_name FROM finance_receivablecustomer s
+     WHERE (s.cash_payments > 0
+            OR s.open_invoices > (SELECT count(*) FROM ahead a WHERE a.customer_id = s.customer_id)) {currency}
+), owed AS (  -- per currency and due date from the deltas (~300 folded rows), less what is not owed yet
     SELECT currency, SUM(owed) FILTER (WHERE due_date >= %(as_of)s) AS b0,
            SUM(owed) FILTER (WHERE due_date < %(as_of)s AND due_date >= %(d30)s) AS b1,
            SUM(owed) FILTER (WHERE due_date < %(d30)s AND due_date >= %(d60)s) AS b2,
@@ -460,9 +463,7 @@ WITH future AS (
            SUM(owed) FILTER (WHERE due_date < %(d90)s) AS b4
       FROM (SELECT currency, due_date, owed FROM finance_receivableamount WHERE TRUE {inv_currency}
             UNION ALL
-            SELECT currency, due_date, -(total - amount_paid - amount_credited) FROM invoices_invoice
-             WHERE issue_date > %(as_of)s AND status IN ('sent', 'partially_paid') AND NOT (type = 'top_up')
-                   {inv_currency}) d
+            SELECT currency, due_date, -owed FROM ahead) d
      GROUP BY currency
 ), cash AS (
     SELECT currency, SUM(amount - amount_allocated - amount_topped_up) AS cash FROM finance_payment
@@ -471,20 +472,17 @@ WITH future AS (
 )
 (SELECT n.currency, n.count, COALESCE(o.b0, 0), COALESCE(o.b1, 0), COALESCE(o.b2, 0), COALESCE(o.b3, 0),
         COALESCE(o.b4, 0), COALESCE(c.cash, 0), NULL::bigint
-   FROM (SELECT s.currency, count(*) FROM finance_receivablecustomer s
-          WHERE (s.cash_payments > 0 OR s.open_invoices > COALESCE((SELECT f.n FROM future f
-                                                                     WHERE f.customer_id = s.customer_id), 0))
-                {currency}
-          GROUP BY s.currency) n
+   FROM (SELECT currency, count(*) FROM listed GROUP BY currency) n
    LEFT JOIN owed o ON o.currency = n.currency LEFT JOIN cash c ON c.currency = n.currency)
 UNION ALL
-(SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, s.customer_id  -- by receivable_customer_order_idx
-   FROM finance_receivablecustomer s
-  WHERE (s.cash_payments > 0 OR s.open_invoices > COALESCE((SELECT f.n FROM future f
-                                                             WHERE f.customer_id = s.customer_id), 0))
-        {currency}
-  ORDER BY s.sort_name, s.customer_id LIMIT %(limit)s OFFSET %(offset)s)
+(SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, customer_id
+   FROM listed ORDER BY sort_name, customer_id LIMIT %(limit)s OFFSET %(offset)s)
 """
+
+
+def _open_totals(b0, b1, b2, b3, b4, cash, credits) -> dict[str, Decimal | None]:
+    return {"current": b0, "d1_30": b1, "d31_60": b2, "d61_90": b3, "d90_plus": b4, "total": b0 + b1 + b2 + b3 + b4,
+            "unallocated_cash": cash, "credits": credits}
 
 
 def aged_receivables_open(as_of: dt.date, *, customer_q: str = "", currency: str = "",
@@ -506,16 +504,15 @@ def aged_receivables_open(as_of: dt.date, *, customer_q: str = "", currency: str
         params["like"] = f"%{connection.ops.prep_for_like_query(customer_q)}%"
         extra["customer_q"] = "AND (UPPER(c.name::text) LIKE UPPER(%(like)s) OR UPPER(c.code::text) LIKE UPPER(%(like)s))"
 
-    def rows_and_totals(sql: str, offset: int, limit: int | None):
+    def rows_and_totals(sql: str, offset: int, limit: int | None, **more):
         totals: dict[str, dict[str, Decimal]] = {}
         count = 0
         rows: list[AgedRow] = []
         with connection.cursor() as cursor:
-            cursor.execute(sql, {**params, "offset": offset, "limit": limit})
+            cursor.execute(sql, {**params, **more, "offset": offset, "limit": limit})
             for cid, name, code, cur, b0, b1, b2, b3, b4, cash, credits, n in cursor.fetchall():
                 if cid is None:
-                    totals[cur] = {"current": b0, "d1_30": b1, "d31_60": b2, "d61_90": b3, "d90_plus": b4,
-                                   "total": b0 + b1 + b2 + b3 + b4, "unallocated_cash": cash, "credits": credits}
+                    totals[cur] = _open_totals(b0, b1, b2, b3, b4, cash, credits)
                     count += n
                 else:
                     rows.append(AgedRow(customer_id=cid, name=name, code=code, currency=cur, current=b0, d1_30=b1,
@@ -539,15 +536,13 @@ def aged_receivables_open(as_of: dt.date, *, customer_q: str = "", currency: str
                 cursor.execute(listed_sql, {**params, "offset": offset, "limit": limit})
                 for cur, n, b0, b1, b2, b3, b4, cash, cid in cursor.fetchall():
                     if cid is None:
-                        totals[cur] = {"current": b0, "d1_30": b1, "d31_60": b2, "d61_90": b3, "d90_plus": b4,
-                                       "total": b0 + b1 + b2 + b3 + b4, "unallocated_cash": cash, "credits": None}
+                        totals[cur] = _open_totals(b0, b1, b2, b3, b4, cash, None)
                         count += n
                     else:
                         ids.append(cid)
             rows: list[AgedRow] = []
             if ids:
-                params["ids"] = ids
-                shown, _, rows = rows_and_totals(rows_sql, 0, None)
+                shown, _, rows = rows_and_totals(rows_sql, 0, None, ids=ids)
                 if len(ids) == count:  # every listed customer: their credits are the total's
                     for cur, t in totals.items():
                         t["credits"] = shown[cur]["credits"] if cur in shown else ZERO
