@@ -88,32 +88,31 @@ class WithdrawalAdmin(FinanceServiceAdmin):
     list_select_related = ("customer",)
     date_hierarchy = "paid_date"
 
-# Card payments and Stripe events (admin_stripe.py, the card work owns that file); payment settings and
-# the auto top-up log (admin_settings.py).
-from . import admin_settings, admin_stripe  # noqa: E402,F401
+
+class KeptByDatabaseAdmin(ReadOnlyAdmin):
+    """Rows the database's triggers keep (finance/models/receivables.py): browsed, never changed here, and no
+    action (check_finance names a wrong row; `SELECT finance_receivables_rebuild()` mends them)."""
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(ReceivableCustomer)
-class ReceivableCustomerAdmin(ReadOnlyAdmin):
-    """Kept by the database's triggers (finance/models/receivables.py): browsed, never changed here."""
-
+class ReceivableCustomerAdmin(KeptByDatabaseAdmin):
     list_display = ("customer_id", "sort_name", "currency", "open_invoices", "cash_payments")
     list_filter = ("currency",)
     search_fields = ("sort_name",)
     ordering = ("sort_name", "customer_id")
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(ReceivableAmount)
-class ReceivableAmountAdmin(ReadOnlyAdmin):
-    """Deltas the database inserts and folds (finance/models/receivables.py): browsed, never changed here."""
-
+class ReceivableAmountAdmin(KeptByDatabaseAdmin):
     list_display = ("id", "currency", "due_date", "owed", "invoices")
     list_filter = ("currency",)
     date_hierarchy = "due_date"
     ordering = ("-due_date", "currency", "-id")
 
-    def has_change_permission(self, request, obj=None):
-        return False
+
+# Card payments and Stripe events (admin_stripe.py, the card work owns that file); payment settings and
+# the auto top-up log (admin_settings.py).
+from . import admin_settings, admin_stripe  # noqa: E402,F401
