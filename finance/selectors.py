@@ -455,6 +455,14 @@ WITH ahead AS MATERIALIZED (  -- open invoices issued after the day (rare): not 
     SELECT s.customer_id, s.currency, s.sort_name FROM finance_receivablecustomer s
      WHERE (s.cash_payments > 0
             OR s.open_invoices > (SELECT count(*) FROM ahead a WHERE a.customer_id = s.customer_id)) {currency}
+), counted AS (  -- how many are listed: every row (each has an open invoice or cash), less those whose every
+                 -- open invoice is ahead of the day; not `listed` counted, whose test runs once per row
+    SELECT currency, count(*) AS n FROM finance_receivablecustomer s WHERE TRUE {currency} GROUP BY currency
+    UNION ALL
+    SELECT s.currency, -count(*) FROM (SELECT customer_id, count(*) AS n FROM ahead GROUP BY customer_id) a
+      JOIN finance_receivablecustomer s ON s.customer_id = a.customer_id
+     WHERE s.cash_payments = 0 AND s.open_invoices <= a.n {currency}
+     GROUP BY s.currency
 ), owed AS (  -- per currency and due date from the deltas (~300 folded rows), less what is not owed yet
     SELECT currency, SUM(owed) FILTER (WHERE due_date >= %(as_of)s) AS b0,
            SUM(owed) FILTER (WHERE due_date < %(as_of)s AND due_date >= %(d30)s) AS b1,
@@ -472,7 +480,7 @@ WITH ahead AS MATERIALIZED (  -- open invoices issued after the day (rare): not 
 )
 (SELECT n.currency, n.count, COALESCE(o.b0, 0), COALESCE(o.b1, 0), COALESCE(o.b2, 0), COALESCE(o.b3, 0),
         COALESCE(o.b4, 0), COALESCE(c.cash, 0), NULL::bigint
-   FROM (SELECT currency, count(*) FROM listed GROUP BY currency) n
+   FROM (SELECT currency, SUM(n)::bigint AS count FROM counted GROUP BY currency HAVING SUM(n) > 0) n
    LEFT JOIN owed o ON o.currency = n.currency LEFT JOIN cash c ON c.currency = n.currency)
 UNION ALL
 (SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, customer_id

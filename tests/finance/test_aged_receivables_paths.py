@@ -172,3 +172,29 @@ def test_the_page_shows_the_second_page_and_the_totals(finance_client, book):
     assert "Many 21" in body and "Many 20" not in body
     csv = b"".join(finance_client.get(url + "?format=csv").streaming_content).decode()
     assert csv.count("\n") == 1 + 35 + 2  # header, every customer, a total per currency
+
+
+@pytest.mark.parametrize("filters", [{}, {"currency": "SGD"}, {"currency": "USD"}])
+def test_an_invoice_issued_ahead_of_the_day_is_not_owed_on_it(book, filters):
+    """An open invoice dated after the day (an issue date set ahead) is neither counted nor listed: a customer
+    whose every open invoice is ahead drops out of the count, one with cash or another invoice stays."""
+    only_ahead = customer(name="Eta Ahead")
+    _invoice(only_ahead, "45", issued_ago=-3, due_ago=-20)
+    ahead_and_owing = customer(name="Theta Both")
+    _invoice(ahead_and_owing, "15", issued_ago=-2, due_ago=-30)
+    _invoice(ahead_and_owing, "25", issued_ago=10, due_ago=2)
+    ahead_with_cash = customer(name="Iota Cash")
+    _invoice(ahead_with_cash, "35", issued_ago=-1, due_ago=-15)
+    payment(ahead_with_cash, "5")
+
+    history = aged_receivables_history(TODAY, **filters)
+    fast = aged_receivables_open(TODAY, **filters)
+    assert list(fast.rows) == history.rows and fast.totals == history.totals
+    assert len(fast.rows) == len(history.rows)
+    names = {row.name for row in history.rows}
+    if filters.get("currency") != "USD":
+        assert {"Theta Both", "Iota Cash"} <= names and "Eta Ahead" not in names
+        page = aged_receivables_open(TODAY, window=(0, 2), **filters)
+        assert len(page.rows) == len(history.rows)  # the count, from the page's query, leaves Eta out too
+    assert aged_receivables_open(TODAY + 5 * DAY, **filters).totals == aged_receivables_history(TODAY + 5 * DAY,
+                                                                                                **filters).totals
