@@ -76,6 +76,20 @@ class TestCustomerList:
         body = finance_client.get(url, {"page": 1}).content.decode()
         assert '<span class="amount dr">-1.50  <b>DR</b></span>' in body
 
+    def test_each_row_shows_its_customer_escaped_with_its_link_and_figures(self, finance_client):
+        acme = postpaid("100", name='Acme <b>"&"</b> Ltd', code="ACME", invoice_setup=InvoiceSetup.CONSOLIDATED)
+        ledger_post(acme, TransactionKind.CALL, "-12.5")
+        page = finance_client.get(reverse("customers:list")).content.decode()
+        start = page.index('<tr data-customer="ACME">')
+        row = page[start:page.index("</tr>", start)]
+        assert (f'<a hx-boost="false" href="{reverse("customers:detail", args=[acme.pk])}">'
+                "Acme &lt;b&gt;&quot;&amp;&quot;&lt;/b&gt; Ltd</a>") in row and "<b>\"" not in page
+        assert '<small class="mono">ACME</small>' in row
+        assert '<span class="badge badge-postpaid">Postpaid</span>' in row and "<td>Consolidated</td>" in row
+        assert ['<span class="amount dr">-12.50  <b>DR</b></span>', '<span class="amount cr">0.00  <b>CR</b></span>',
+                '<span class="amount dr">-12.50  <b>DR</b></span>', '<span class="amount cr">87.50  <b>CR</b></span>'
+                ] == [cell.split("</td>")[0] for cell in row.split('<td class="num">')[1:]]
+
     def test_exports_the_filtered_customers_as_csv(self, finance_client):
         acme = postpaid("100", code="ACME", name="Acme")
         ledger_post(acme, TransactionKind.CALL, "-12.345678")
