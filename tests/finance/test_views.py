@@ -81,6 +81,27 @@ class TestPaymentList:
         assert rows[0][0] == "id" and [r[0] for r in rows[1:]] == [str(p2.pk)]
         assert rows[1][rows[0].index("amount")] == "20.000000"
 
+    def test_each_row_shows_its_payment_escaped_with_its_link(self, finance_client):
+        acme = customer(name="Acme <i>&</i> Co", code="ACME9")
+        assigned = payment(acme, "1234.5", reference='TT "<1>"', invoice_number="INV-<2>", method="cheque",
+                           received_date=TODAY - dt.timedelta(days=3))
+        unassigned = payment(None, "20", currency="SGD")
+        page = finance_client.get(reverse("finance:payment-list")).content.decode()
+
+        def row(p):
+            start = page.index(f'<tr data-payment-id="{p.pk}">')
+            return page[start:page.index("</tr>", start)]
+
+        detail = reverse("finance:payment-detail", args=[assigned.pk])
+        assert (f"<td>{assigned.pk}</td><td>{(TODAY - dt.timedelta(days=3)).isoformat()}</td>"
+                '<td>Acme &lt;i&gt;&amp;&lt;/i&gt; Co <small class="muted">ACME9</small></td><td>Cheque</td>'
+                "<td>TT &quot;&lt;1&gt;&quot;</td><td>INV-&lt;2&gt;</td>"
+                '<td class="num">1,234.50 SGD</td><td class="num">1,234.50</td>'
+                '<td><span class="badge badge-unallocated">Unallocated</span></td>') in row(assigned)
+        assert f'href="{detail}" title="View payment #{assigned.pk}"' in row(assigned) and "<i>" not in page
+        assert '<td><span class="muted">Unassigned</span></td>' in row(unassigned)
+        assert "<td>—</td><td>—</td>" in row(unassigned)
+
     def test_htmx_returns_the_table_fragment(self, finance_client):
         payment(None, "10")
         response = finance_client.get(reverse("finance:payment-list"), HTTP_HX_REQUEST="true",
