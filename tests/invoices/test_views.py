@@ -66,6 +66,22 @@ class TestList:
         assert "The end date is before the start date." in response.content.decode()
         assert numbers(response) == [some_invoices[2].number]
 
+    def test_each_row_shows_its_invoice_escaped_with_its_link(self, finance_client):
+        odd = CustomerFactory(name="Odd <b>&</b> Co", code="ODD1")
+        long_name = 'Hardware "<one>" ' + "x" * 40
+        invoice = top_up_invoice(odd, "1234.5", sent=True, name=long_name, issue_date=dt.date(2026, 3, 2),
+                                 due_date=dt.date(2026, 3, 16))
+        page = finance_client.get(LIST).content.decode()
+        start = page.index(f'<tr data-invoice="{invoice.number}">')
+        row = page[start:page.index("</tr>", start)]
+        href = reverse("invoices:detail", args=[invoice.pk])
+        assert f'<td><a hx-boost="false" href="{href}" class="mono">{invoice.number}</a></td>' in row
+        assert ("<td>Odd &lt;b&gt;&amp;&lt;/b&gt; Co<br><small>ODD1</small></td><td>Top-up</td>"
+                "<td>Hardware &quot;&lt;one&gt;&quot; " + "x" * 22 + "…</td>"  # 40 characters
+                "<td>2026-03-02</td><td>2026-03-16</td>") in row and "<b>&" not in page
+        assert '<td><span class="badge badge-sent">Awaiting payment</span></td>' in row
+        assert '<td class="num">1,234.50 SGD</td><td class="num">1,234.50 SGD</td>' in row
+
     def test_htmx_gets_the_table_only(self, finance_client, some_invoices):
         response = finance_client.get(LIST, {"type": "purchase"}, **HTMX)
         html = response.content.decode()
