@@ -79,7 +79,8 @@ class Invoice(models.Model):
         indexes = [
             models.Index(fields=["customer", "status"], name="invoice_customer_status_idx"),
             models.Index(fields=["status", "due_date"], name="invoice_status_due_idx"),
-            models.Index(fields=["type", "status", "-issue_date"], name="invoice_type_status_idx"),
+            # The list filtered by type and status, in its default order: the page is the first 25 entries
+            models.Index(fields=["type", "status", "-issue_date", "-id"], name="invoice_type_status_idx"),
             models.Index(fields=["-issue_date", "-id"], name="invoice_issue_date_idx"),
             models.Index(fields=["customer", "-issue_date", "-id"], name="invoice_customer_issued_idx"),
             # Aged receivables as of today (finance.selectors.aged_receivables_open): the open purchase and
