@@ -73,6 +73,7 @@ TEMPLATES = [
                 "backoffice.context_processors.staff_roles",
             ],
             "builtins": ["customers.templatetags.money", "common.templatetags.row_urls"],
+            "libraries": {"nav_urls": "common.templatetags.nav_urls"},  # `common` is not an app
         },
     }
 ]
