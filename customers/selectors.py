@@ -3,6 +3,7 @@ invoice setup, and the ledger check (every running total against its rows, set-b
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -147,15 +148,44 @@ def transactions_for(customer: Customer, *, kind: str = "", view: str = "") -> Q
     return qs.order_by("-occurred_at", "-id")
 
 
+@dataclass(slots=True)
+class TransactionRow:
+    """One entry as the transactions tab shows it: the columns it reads, not a model instance (100 of them
+    read as values 0.6 ms quicker than as instances, bench issue 9)."""
+
+    pk: int
+    kind: str
+    bucket: str
+    amount: Decimal
+    occurred_at: dt.datetime
+    reference: str
+    description: str
+    reverses_id: int | None
+    billed_at: dt.datetime | None
+    billed_document: str
+    is_reversed: bool
+
+    COLUMNS = ("pk", "kind", "bucket", "amount", "occurred_at", "reference", "description", "reverses_id",
+               "billed_at", "billed_document", "is_reversed")
+
+    @property
+    def is_reversible(self) -> bool:
+        """A charge that is not itself a correction (and, with is_reversed, not corrected yet)."""
+        return self.kind in REVERSIBLE_KINDS and self.reverses_id is None
+
+    def get_kind_display(self) -> str:
+        return TransactionKind(self.kind).label
+
+
 @dataclass
 class TransactionGroup:
     kind: str
     label: str
-    rows: list[Transaction] = field(default_factory=list)
+    rows: list[TransactionRow] = field(default_factory=list)
     subtotal: Decimal = ZERO
 
 
-def group_by_kind(rows: Iterable[Transaction]) -> list[TransactionGroup]:
+def group_by_kind(rows: Iterable[TransactionRow]) -> list[TransactionGroup]:
     """Rows grouped by kind, in TransactionKind's order, each with its subtotal."""
     groups: dict[str, TransactionGroup] = {}
     for row in rows:
@@ -173,9 +203,8 @@ def transaction_summary(customer: Customer, *, kind: str = "", view: str = "") -
     figure with more than 100 rows behind it still adds up on the page). Three queries."""
     qs = transactions_for(customer, kind=kind, view=view)
     reversed_ = Transaction.objects.filter(reverses_id=OuterRef("pk"))
-    latest = list(qs.annotate(is_reversed=Exists(reversed_))[:LATEST_TRANSACTIONS])
-    for row in latest:
-        row.is_reversible = row.kind in REVERSIBLE_KINDS and row.reverses_id is None
+    latest = [TransactionRow(*values) for values in qs.annotate(is_reversed=Exists(reversed_)).values_list(
+        *TransactionRow.COLUMNS)[:LATEST_TRANSACTIONS]]
     totals = qs.aggregate(count=Count("id"), total=Sum("amount"))
     return {
         "groups": group_by_kind(latest),
