@@ -15,9 +15,12 @@ from django.utils import timezone
 PER_PAGE = 25
 
 
-def paginate(request: HttpRequest, queryset, per_page: int = PER_PAGE):
-    """A page of the queryset (1 COUNT + 1 SELECT), never an error for a bad page number."""
+def paginate(request: HttpRequest, queryset, per_page: int = PER_PAGE, count: int | None = None):
+    """A page of the queryset (1 COUNT + 1 SELECT), never an error for a bad page number. `count`, when the
+    caller knows how many rows the queryset has (a count the database keeps), saves the COUNT."""
     paginator = Paginator(queryset, per_page)
+    if count is not None:
+        paginator.count = count  # a cached_property: the paginator will not count
     return paginator.get_page(request.GET.get("page"))
 
 
@@ -101,11 +104,14 @@ def htmx_template(request: HttpRequest, template: str, target: str) -> str:
 
 
 def list_page(request: HttpRequest, *, form, rows, template: str, target: str, csv_prefix: str,
-              csv_header: list[str], csv_row: Callable, one_pass: bool = False) -> HttpResponse:
+              csv_header: list[str], csv_row: Callable, one_pass: bool = False,
+              count: Callable[[], int | None] | None = None) -> HttpResponse:
     """A plain list page: `?format=csv` streams every filtered row, otherwise one page of them with the
-    filter form (only the `target` table when htmx asks for it)."""
+    filter form (only the `target` table when htmx asks for it). `count()`, if given, says how many rows
+    there are without counting them (None: count them)."""
     if wants_csv(request):
         return csv_response(csv_filename(csv_prefix), csv_header, iterate(rows, csv_row))
-    page = (paginate_one_pass if one_pass else paginate)(request, rows)
+    known = count() if count is not None else None
+    page = paginate_one_pass(request, rows) if one_pass else paginate(request, rows, count=known)
     context = {"form": form, "page": page, "qs": querystring_without_page(request)}
     return render(request, htmx_template(request, template, target), context)

@@ -109,6 +109,8 @@ CELERY_BEAT_SCHEDULE = {
     "daily-auto-top-up": {"task": "finance.tasks.daily_auto_top_up", "schedule": crontab(hour=6, minute=0)},
     # aged receivables: its per-due-date deltas folded (finance/models/receivables.py)
     "fold-receivable-amounts": {"task": "finance.tasks.fold_receivable_amounts", "schedule": crontab(minute="*/10")},
+    # the payment list: its per-day counts folded (finance/models/counts.py)
+    "fold-payment-counts": {"task": "finance.tasks.fold_payment_counts", "schedule": crontab(minute="5-59/10")},
 }
 
 # --- Auth

@@ -6,7 +6,8 @@ from django.contrib import admin
 
 from common.admin import ReadOnlyAdmin, ServiceOnlyAdmin
 
-from .models import Allocation, CreditNote, Payment, ReceivableAmount, ReceivableCustomer, TopUp, Withdrawal
+from .models import (Allocation, CreditNote, Payment, PaymentCount, ReceivableAmount, ReceivableCustomer, TopUp,
+                     Withdrawal)
 from .services._common import FinanceError
 from .services.allocation import allocation_reverse
 from .services.payments import payment_delete
@@ -90,8 +91,9 @@ class WithdrawalAdmin(FinanceServiceAdmin):
 
 
 class KeptByDatabaseAdmin(ReadOnlyAdmin):
-    """Rows the database's triggers keep (finance/models/receivables.py): browsed, never changed here, and no
-    action (check_finance names a wrong row; `SELECT finance_receivables_rebuild()` mends them)."""
+    """Rows the database's triggers keep (finance/models/receivables.py, counts.py): browsed, never changed here,
+    and no action (check_finance names a wrong row; `SELECT finance_receivables_rebuild()` or
+    `finance_payment_counts_rebuild()` mends them)."""
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -103,6 +105,14 @@ class ReceivableCustomerAdmin(KeptByDatabaseAdmin):
     list_filter = ("currency",)
     search_fields = ("sort_name",)
     ordering = ("sort_name", "customer_id")
+
+
+@admin.register(PaymentCount)
+class PaymentCountAdmin(KeptByDatabaseAdmin):
+    list_display = ("id", "status", "method", "received_date", "payments")
+    list_filter = ("status", "method")
+    date_hierarchy = "received_date"
+    ordering = ("-received_date", "status", "method", "-id")
 
 
 @admin.register(ReceivableAmount)

@@ -91,7 +91,9 @@ def _payment_row(p: Payment) -> list:
 @staff_view("finance.view_payment")
 def payment_list(request):
     form = PaymentFilterForm(request.GET or None)
-    return list_page(request, form=form, rows=selectors.payments(**form.filters()),
+    filters = form.filters()
+    return list_page(request, form=form, rows=selectors.payments(**filters),
+                     count=lambda: selectors.payment_count(**filters),
                      template="finance/payment_list.html", target="payment-table",
                      csv_prefix="payments", csv_header=PAYMENT_CSV, csv_row=_payment_row)
 

@@ -1072,11 +1072,14 @@ TABLES = ["customers.Customer", "customers.Transaction", "customers.Reservation"
           "finance.Allocation", "finance.TopUp", "finance.CreditNote", "finance.PaymentSettings"]
 
 
-# The triggers that keep finance.ReceivableCustomer (finance migration 0007)
-RECEIVABLE_TRIGGERS = [("invoices_invoice", "finance_receivable_invoice_added"),
+# The triggers that keep finance.ReceivableCustomer / ReceivableAmount (finance migrations 0007, 0008) and
+# finance.PaymentCount (0009)
+KEPT_BY_TRIGGERS = [("invoices_invoice", "finance_receivable_invoice_added"),
                        ("invoices_invoice", "finance_receivable_invoice_changed"),
                        ("finance_payment", "finance_receivable_payment_added"),
-                       ("finance_payment", "finance_receivable_payment_changed")]
+                       ("finance_payment", "finance_receivable_payment_changed"),
+                       ("finance_payment", "finance_payment_counted"),
+                       ("finance_payment", "finance_payment_recounted")]
 
 
 def drop_indexes_and_foreign_keys(cursor, tables: list[str]) -> list[str]:
@@ -1129,15 +1132,16 @@ def generate(opts: Options, log) -> dict[str, int]:
         cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
         tables = [apps.get_model(label)._meta.db_table for label in TABLES]
         restore = drop_indexes_and_foreign_keys(cursor, tables)
-        # finance.ReceivableCustomer is rebuilt once from the rows instead of moved row by row by its triggers
-        for table, trigger in RECEIVABLE_TRIGGERS:
+        # the tables the finance triggers keep are rebuilt once from the rows instead of moved row by row
+        for table, trigger in KEPT_BY_TRIGGERS:
             cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")
         counts = write(world, cursor, offsets, log)
         log(f"written in {time.monotonic() - started:.0f}s; building {len(restore)} indexes and foreign keys")
         for statement in restore:
             cursor.execute(statement)
         cursor.execute("SELECT finance_receivables_rebuild()")
-        for table, trigger in RECEIVABLE_TRIGGERS:
+        cursor.execute("SELECT finance_payment_counts_rebuild()")
+        for table, trigger in KEPT_BY_TRIGGERS:
             cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}")
         for label in TABLES:
             table = apps.get_model(label)._meta.db_table
@@ -1146,7 +1150,7 @@ def generate(opts: Options, log) -> dict[str, int]:
     if not connection.in_atomic_block:  # VACUUM cannot run inside a transaction (the smoke test's)
         log(f"committed in {time.monotonic() - started:.0f}s; VACUUM ANALYZE")
         with connection.cursor() as cursor:
-            for label in [*TABLES, "finance.ReceivableCustomer"]:
+            for label in [*TABLES, "finance.ReceivableCustomer", "finance.PaymentCount"]:
                 cursor.execute(f'VACUUM (ANALYZE) "{apps.get_model(label)._meta.db_table}"')
     log(f"done in {time.monotonic() - started:.0f}s")
     return counts
