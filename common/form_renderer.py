@@ -48,7 +48,7 @@ def _formatted(value) -> str:
     if isinstance(value, tuple):
         value = str(value)
     try:
-        out = "%s" % value
+        out = "%s" % value  # noqa: UP031 - exactly what stringformat:"s" does (a dict or a tuple as %s shows it)
     except (ValueError, TypeError):
         out = ""
     return out if isinstance(value, SafeData) else html.escape(out)

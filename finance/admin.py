@@ -6,8 +6,16 @@ from django.contrib import admin
 
 from common.admin import ReadOnlyAdmin, ServiceOnlyAdmin
 
-from .models import (Allocation, CreditNote, Payment, PaymentCount, ReceivableAmount, ReceivableCustomer, TopUp,
-                     Withdrawal)
+from .models import (
+    Allocation,
+    CreditNote,
+    Payment,
+    PaymentCount,
+    ReceivableAmount,
+    ReceivableCustomer,
+    TopUp,
+    Withdrawal,
+)
 from .services._common import FinanceError
 from .services.allocation import allocation_reverse
 from .services.payments import payment_delete
