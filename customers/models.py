@@ -129,6 +129,9 @@ USAGE_KINDS = frozenset({TransactionKind.CALL, TransactionKind.SMS, TransactionK
                          TransactionKind.NUMBER_ACTIVATION})
 PURCHASE_KINDS = frozenset({TransactionKind.SUBSCRIPTION, TransactionKind.ADD_ON, TransactionKind.SERVICE,
                             TransactionKind.HARDWARE})
+# The charges: what charge_post posts, and what the transactions tab offers to reverse (other kinds are
+# corrected in the app that owns them: finance, invoices)
+CHARGE_KINDS = USAGE_KINDS | PURCHASE_KINDS
 
 
 class Bucket(models.TextChoices):

@@ -15,7 +15,7 @@ from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 
 from .models import (
-    PURCHASE_KINDS,
+    CHARGE_KINDS,
     USAGE_KINDS,
     Bucket,
     Customer,
@@ -33,7 +33,6 @@ from .models import (
 from .money import ZERO
 
 LATEST_TRANSACTIONS = 100
-REVERSIBLE_KINDS = USAGE_KINDS | PURCHASE_KINDS  # charges; other kinds are corrected by the app that made them
 
 
 # --- The customer list ----------------------------------------------------------------------------------
@@ -171,7 +170,7 @@ class TransactionRow:
     @property
     def is_reversible(self) -> bool:
         """A charge that is not itself a correction (and, with is_reversed, not corrected yet)."""
-        return self.kind in REVERSIBLE_KINDS and self.reverses_id is None
+        return self.kind in CHARGE_KINDS and self.reverses_id is None
 
     def get_kind_display(self) -> str:
         return TransactionKind(self.kind).label

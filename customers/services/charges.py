@@ -15,12 +15,9 @@ from audit.actors import Actor
 from audit.services import audit_record
 
 from .. import ledger
-from ..models import PURCHASE_KINDS, USAGE_KINDS, Transaction, TransactionKind
+from ..models import CHARGE_KINDS, USAGE_KINDS, Transaction, TransactionKind
 from ..money import ZERO
 from ._common import amount_or_error, figures, locked_customer, money_text
-
-CHARGE_KINDS = USAGE_KINDS | PURCHASE_KINDS
-REVERSIBLE_KINDS = CHARGE_KINDS  # other kinds are corrected in the app that owns them (finance, invoices)
 
 
 class ChargeError(ValueError):
@@ -170,7 +167,7 @@ def adjustment_post(
         original = Transaction.objects.filter(pk=reverses_id, customer_id=customer.pk).first()
         if original is None:
             raise ChargeError(f"Transaction #{reverses_id} is not on {customer.code}'s account.")
-        if original.kind not in REVERSIBLE_KINDS:
+        if original.kind not in CHARGE_KINDS:
             raise ChargeError(f"A {original.get_kind_display().lower()} entry is corrected in the app that made it "
                               "(a credit note, a payment un-assignment, a top-up removal), not by an adjustment.")
         if original.amount == ZERO:
