@@ -95,13 +95,24 @@ def credit_position(customer: Customer) -> CreditPosition:
 
 
 # --- Payments -----------------------------------------------------------------------------------------------
+def _by_status_method_dates(qs: QuerySet, *, status: str, method: str, received_from: dt.date | None,
+                            received_to: dt.date | None) -> QuerySet:
+    """The payment list's filters that both the payments and their kept counts have (the same column names):
+    a status (deleted payments only when asked for), a method, received dates."""
+    qs = qs.filter(status=status) if status else qs.exclude(status=PaymentStatus.DELETED)
+    if method:
+        qs = qs.filter(method=method)
+    if received_from:
+        qs = qs.filter(received_date__gte=received_from)
+    if received_to:
+        qs = qs.filter(received_date__lte=received_to)
+    return qs
+
+
 def payments(*, q: str = "", customer_id: int | None = None, method: str = "", status: str = "",
              received_from: dt.date | None = None, received_to: dt.date | None = None) -> QuerySet[Payment]:
-    qs = Payment.objects.select_related("customer")
-    if status:
-        qs = qs.filter(status=status)
-    else:
-        qs = qs.exclude(status=PaymentStatus.DELETED)
+    qs = _by_status_method_dates(Payment.objects.select_related("customer"), status=status, method=method,
+                                 received_from=received_from, received_to=received_to)
     if q:
         term = q.strip()
         cond = (Q(reference__icontains=term) | Q(invoice_number__icontains=term) | Q(remark__icontains=term)
@@ -112,12 +123,6 @@ def payments(*, q: str = "", customer_id: int | None = None, method: str = "", s
         qs = qs.filter(cond)
     if customer_id:
         qs = qs.filter(customer_id=customer_id)
-    if method:
-        qs = qs.filter(method=method)
-    if received_from:
-        qs = qs.filter(received_date__gte=received_from)
-    if received_to:
-        qs = qs.filter(received_date__lte=received_to)
     return qs.order_by("-received_date", "-id")
 
 
@@ -128,14 +133,8 @@ def payment_count(*, q: str = "", customer_id: int | None = None, method: str = 
     None for a search or a customer, whose payments must be counted."""
     if q or customer_id:
         return None
-    counts = PaymentCount.objects.filter(status=status) if status else PaymentCount.objects.exclude(
-        status=PaymentStatus.DELETED)
-    if method:
-        counts = counts.filter(method=method)
-    if received_from:
-        counts = counts.filter(received_date__gte=received_from)
-    if received_to:
-        counts = counts.filter(received_date__lte=received_to)
+    counts = _by_status_method_dates(PaymentCount.objects.all(), status=status, method=method,
+                                     received_from=received_from, received_to=received_to)
     return counts.aggregate(n=Sum("payments"))["n"] or 0
 
 
