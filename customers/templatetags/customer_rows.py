@@ -9,6 +9,7 @@ from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 
 from common.escaping import esc
+from common.templatetags.row_urls import with_pk
 from customers.templatetags.money import signed
 
 register = template.Library()
@@ -19,7 +20,7 @@ def customer_row(c, customer_url: str):
     code = esc(c.code)
     return mark_safe(
         f'<tr data-customer="{code}">'
-        f'<td><a hx-boost="false" href="{esc(customer_url.format(int(c.pk)))}">{esc(c.name)}</a><br>'
+        f'<td><a hx-boost="false" href="{esc(with_pk(customer_url, c.pk))}">{esc(c.name)}</a><br>'
         f'<small class="mono">{code}</small></td>'
         f'<td><span class="badge badge-{esc(c.account_type)}">{esc(c.get_account_type_display())}</span></td>'
         f"<td>{esc(capfirst(c.invoice_setup))}</td><td>{esc(c.currency)}</td>"

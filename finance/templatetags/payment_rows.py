@@ -8,6 +8,7 @@ from django import template
 from django.utils.safestring import mark_safe
 
 from common.escaping import esc
+from common.templatetags.row_urls import with_pk
 from customers.money import display
 
 register = template.Library()
@@ -25,5 +26,5 @@ def payment_row(p, payment_url: str, eye_icon: str):
         f"<td>{esc(p.invoice_number) if p.invoice_number else '—'}</td>"
         f'<td class="num">{display(p.amount)} {esc(p.currency)}</td><td class="num">{display(p.amount_unallocated)}</td>'
         f'<td><span class="badge badge-{esc(p.status)}">{esc(p.status_label)}</span></td>'
-        f'<td><a class="icon-btn" hx-boost="false" href="{esc(payment_url.format(pk))}" title="View payment #{pk}" '
+        f'<td><a class="icon-btn" hx-boost="false" href="{esc(with_pk(payment_url, pk))}" title="View payment #{pk}" '
         f'aria-label="View payment #{pk}"><img class="icon" src="{esc(eye_icon)}" alt=""></a></td></tr>')
