@@ -61,6 +61,8 @@ class Customer(models.Model):
     stripe_payment_method_id = models.CharField(max_length=64, blank=True)
     card_brand = models.CharField(max_length=20, blank=True)
     card_last4 = models.CharField(max_length=4, blank=True)
+    card_exp_month = models.PositiveSmallIntegerField(null=True, blank=True, help_text="The saved card's expiry month.")
+    card_exp_year = models.PositiveSmallIntegerField(null=True, blank=True, help_text="The saved card's expiry year.")
     # Running totals (cache of the ledger).
     amount_unbilled = MoneyField(editable=False, help_text="Expecting invoice: sum of unbilled entries.")
     amount_due = MoneyField(editable=False, help_text="Amount due: sum of entries on the billed side.")

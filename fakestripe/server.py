@@ -82,6 +82,11 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         lambda state, ids, params, req: state.retrieve("payment_method", ids["id"], params),
     ),
     (
+        "POST",
+        re.compile(r"/v1/payment_methods/(?P<id>[^/]+)/detach"),
+        lambda state, ids, params, req: state.detach_payment_method(ids["id"], params, req),
+    ),
+    (
         "GET",
         re.compile(r"/v1/charges/(?P<id>[^/]+)"),
         lambda state, ids, params, req: state.retrieve("charge", ids["id"], params),

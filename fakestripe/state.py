@@ -342,6 +342,23 @@ class StripeState:
             self._emit("payment_method.attached", method, CUSTOMER_ACTION)
             return copy.deepcopy(method)
 
+    def detach_payment_method(self, method_id: str, params: Params, request: RequestInfo) -> StripeObject:
+        """``POST /v1/payment_methods/{id}/detach``: the card leaves its customer for good (it can never be
+        charged or attached again); a method attached to nobody is a 400. Emits ``payment_method.detached``."""
+        reject_unknown(params, {"expand"})
+        with self.lock:
+            method = self._get("payment_method", method_id)
+            if method["customer"] is None:
+                raise StripeError(
+                    400,
+                    "The payment method you provided is not attached to a customer so detachment is impossible.",
+                    code="payment_method_unexpected_state",
+                )
+            method["customer"] = None
+            self._store.spent.add(method_id)
+            self._emit("payment_method.detached", method, request)
+            return self._render(method, expand_paths(params))
+
     def _new_payment_method(self, card: TestCard, customer_id: str | None, email: str | None) -> StripeObject:
         method = objects.payment_method(card, customer_id=customer_id, email=email)
         self._store.objects[method["id"]] = method

@@ -103,6 +103,8 @@ class PaymentFacts:
     payment_method_id: str = ""
     card_brand: str = ""
     card_last4: str = ""
+    card_exp_month: int = 0
+    card_exp_year: int = 0
     failure_message: str = ""
     failure_code: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
@@ -161,9 +163,19 @@ def _api(call):
         raise GatewayError(_error_message(error), code=getattr(error, "code", "") or "") from error
 
 
-def _card_of(payment_method: Any) -> tuple[str, str]:
+def _card_of(payment_method: Any) -> tuple[str, str, int, int]:
+    """Brand, last 4 and expiry (month, year; 0 when Stripe gives none) of a card PaymentMethod."""
     card = _get(payment_method, "card")
-    return str(_get(card, "brand", "")), str(_get(card, "last4", ""))
+    return (str(_get(card, "brand", "")), str(_get(card, "last4", "")), _small_int(_get(card, "exp_month", 0)),
+            _small_int(_get(card, "exp_year", 0)))
+
+
+def _small_int(value: Any) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return 0
+    return number if 0 < number < 10000 else 0
 
 
 def _metadata(obj: Any) -> dict[str, str]:
@@ -185,7 +197,7 @@ def _intent_facts(intent: Any, *, checkout_session_id: str = "", metadata: dict 
     error = _get(intent, "last_payment_error")
     if not method and error:
         method = _get(error, "payment_method")
-    brand, last4 = _card_of(method) if method and not isinstance(method, str) else ("", "")
+    brand, last4, exp_month, exp_year = _card_of(method) if method and not isinstance(method, str) else ("", "", 0, 0)
     return PaymentFacts(
         paid=paid,
         status=status,
@@ -197,6 +209,8 @@ def _intent_facts(intent: Any, *, checkout_session_id: str = "", metadata: dict 
         payment_method_id=_id(method) if paid else "",
         card_brand=brand,
         card_last4=last4,
+        card_exp_month=exp_month if paid else 0,
+        card_exp_year=exp_year if paid else 0,
         failure_message=str(_get(error, "message", "")) if error else "",
         failure_code=str(_get(error, "decline_code", "") or _get(error, "code", "")) if error else "",
         metadata={**_metadata(intent), **(metadata or {})},
@@ -302,6 +316,16 @@ def payment_intent_charge_off_session(*, amount: Decimal, currency: str, stripe_
             payment_intent_id=facts.payment_intent_id,
         )
     return facts
+
+
+def payment_method_detach(payment_method_id: str) -> None:
+    """Detach a saved card from its Stripe customer, so it can never be charged again. A card Stripe no
+    longer knows or that is attached to nobody counts as detached."""
+    try:
+        _api(lambda: _client().v1.payment_methods.detach(payment_method_id))
+    except GatewayError as error:
+        if error.code not in ("resource_missing", "payment_method_unexpected_state"):
+            raise
 
 
 # --- where the customer pays ----------------------------------------------------------------------------

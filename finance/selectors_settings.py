@@ -24,7 +24,7 @@ from django.db.models import (
 from django.db.models.functions import Greatest
 
 from customers.models import Customer
-from customers.money import ZERO
+from customers.money import ZERO, display
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceType
 
 from .models import (
@@ -258,3 +258,60 @@ def run_counts(run_id: int) -> dict[str, int]:
         failed=Count("id", filter=Q(decision=TopUpDecision.FAILED)),
         skipped=Count("id", filter=Q(decision__startswith="skipped_")),
     )
+
+
+# --- What the next automatic top-ups will do (the portal's confirmation) ----------------------------------
+@dataclass(frozen=True)
+class TopUpProjection:
+    """What the daily job will do for a customer whose usable credits are `usable_credits` now, if nothing
+    else is spent: it tops up by `trigger_amount` each day while they are at or below `limit_threshold`.
+    A read: the portal says this instead of promising a single top-up that the numbers already contradict."""
+
+    usable_credits: Decimal
+    trigger_amount: Decimal
+    limit_threshold: Decimal
+    currency: str
+
+    @property
+    def top_ups_needed(self) -> int:
+        """How many daily top-ups bring usable credits above the threshold (0: above it already)."""
+        if self.usable_credits > self.limit_threshold:
+            return 0
+        # The smallest n with usable + n * trigger > threshold (at the threshold exactly, the job tops up again).
+        return int((self.limit_threshold - self.usable_credits) // self.trigger_amount) + 1
+
+    @property
+    def after_next(self) -> Decimal:
+        """Usable credits after the next top-up (the same figure when none is due)."""
+        return self.usable_credits + (self.trigger_amount if self.top_ups_needed else ZERO)
+
+    @property
+    def after_all(self) -> Decimal:
+        return self.usable_credits + self.trigger_amount * self.top_ups_needed
+
+    def sentence(self) -> str:
+        def amount(value: Decimal) -> str:
+            return f"{display(value)} {self.currency}"
+
+        now, top_up, threshold = amount(self.usable_credits), amount(self.trigger_amount), amount(self.limit_threshold)
+        needed = self.top_ups_needed
+        if needed == 0:
+            return (f"Your usable credits are {now}: an automatic top-up of {top_up} happens on the day they "
+                    f"fall to {threshold} or below.")
+        start = f"Your usable credits are {now}: the next daily top-up of {top_up} brings them to {amount(self.after_next)}"
+        if needed == 1:
+            return f"{start}, above {threshold}."
+        still = "still at" if self.after_next == self.limit_threshold else "still under"
+        if needed == 2:
+            return f"{start}, {still} {threshold}, so another follows the day after."
+        return (f"{start}, {still} {threshold}, so more follow on the days after: {needed} daily top-ups in all "
+                f"bring them to {amount(self.after_all)}, if nothing else is spent.")
+
+
+def auto_top_up_projection(*, usable_credits: Decimal, trigger_amount: Decimal, limit_threshold: Decimal,
+                           currency: str) -> TopUpProjection:
+    """The projection of the daily auto top-ups from these figures (see TopUpProjection)."""
+    if trigger_amount <= ZERO:
+        raise ValueError("The trigger amount must be more than zero.")
+    return TopUpProjection(usable_credits=usable_credits, trigger_amount=trigger_amount,
+                           limit_threshold=limit_threshold, currency=currency)

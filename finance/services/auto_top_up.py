@@ -196,10 +196,12 @@ def payment_settings_update(*, customer_id: int, method: str, auto_top_up_enable
 
 @transaction.atomic
 def payment_settings_update_from_portal(*, customer_id: int, trigger_amount: object, limit_threshold: object,
-                                        actor: Actor, auto_top_up_enabled: bool = True,
+                                        actor: Actor, auto_top_up_enabled: bool | None = True,
                                         at: dt.datetime | None = None) -> PaymentSettings:
     """The customer chose auto top-up by card during an online top-up in the portal (after the card was
-    saved): method card, their trigger amount and limit threshold, auto top-up on (or off)."""
+    saved), or changed the amounts on the portal's Cards page: method card, their trigger amount and limit
+    threshold, auto top-up on (or off). `auto_top_up_enabled=None` keeps it as it is (decided under the
+    customer's lock) when the method is card already, and turns it on otherwise."""
     at = when(at)
     customer = _locked_customer(customer_id, PaymentSettingsError)
     if not _has_saved_card(customer):
@@ -209,10 +211,42 @@ def payment_settings_update_from_portal(*, customer_id: int, trigger_amount: obj
     threshold = checked_amount(limit_threshold, error=PaymentSettingsError, field="Limit threshold")
     _check_trigger_minimum(trigger, customer.currency)
     current = PaymentSettings.objects.filter(customer_id=customer.pk).first()
+    if auto_top_up_enabled is None:
+        auto_top_up_enabled = current.auto_top_up_enabled if current and current.method == TopUpMethod.CARD else True
     wanted = {"method": TopUpMethod.CARD.value, "trigger_amount": trigger, "limit_threshold": threshold,
               "auto_top_up_enabled": bool(auto_top_up_enabled)}
     return _save_settings(customer=customer, current=current, wanted=wanted,
                           action="finance.payment_settings.update_from_portal", actor=actor, at=at)
+
+
+@transaction.atomic
+def payment_settings_switch_from_portal(*, customer_id: int, enabled: bool, actor: Actor,
+                                        at: dt.datetime | None = None) -> PaymentSettings:
+    """The customer turns automatic top-ups by card off, or on again, in the portal (Cards and auto
+    top-up). Off: only top-ups by card (a method staff chose stays theirs to change). On: only with a
+    saved card and the amounts the customer chose (`card_choices`), the trigger still at least the minimum
+    top-up; the method becomes card, as when a card is saved during a top-up. Already so: no change."""
+    at = when(at)
+    customer = _locked_customer(customer_id, PaymentSettingsError)
+    current = PaymentSettings.objects.filter(customer_id=customer.pk).first()
+    if enabled:
+        if not _has_saved_card(customer):
+            raise PaymentSettingsError("There is no saved card on this account: save a card during an online "
+                                       "top-up to turn on automatic top-ups by card.")
+        trigger, threshold = card_choices(customer.pk, current)
+        if trigger is None or threshold is None:
+            raise PaymentSettingsError("Choose how much each automatic top-up adds and at which level of usable "
+                                       "credits it happens first.")
+        _check_trigger_minimum(trigger, customer.currency)
+    else:
+        if current is None or current.method != TopUpMethod.CARD:
+            raise PaymentSettingsError("Your account has no automatic top-ups by card to turn off. Top-ups by "
+                                       "another method are arranged with our finance team.")
+        trigger, threshold = current.trigger_amount, current.limit_threshold
+    wanted = {"method": TopUpMethod.CARD.value, "trigger_amount": trigger, "limit_threshold": threshold,
+              "auto_top_up_enabled": bool(enabled)}
+    return _save_settings(customer=customer, current=current, wanted=wanted,
+                          action="finance.payment_settings.switch_from_portal", actor=actor, at=at)
 
 
 # --- One customer -------------------------------------------------------------------------------------

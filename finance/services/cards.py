@@ -45,6 +45,7 @@ from ..models import (
 from ..selectors import credit_position
 from ._common import FinanceError
 from .allocation import invoice_pay_with_credits
+from .receipts import _queue_receipt_email
 
 logger = logging.getLogger(__name__)
 
@@ -489,12 +490,13 @@ def _apply_paid(facts: gateway.PaymentFacts, *, actor: Actor, now: dt.datetime |
         card_last4=(facts.card_last4 or payment.card_last4)[:4],
     )
     payment.refresh_from_db()
-    card_saved = _remember_card(customer, payment)
+    card_saved = _remember_card(customer, payment, expiry=(facts.card_exp_month, facts.card_exp_year))
     if card_saved:
         _apply_auto_top_up_choices(payment, actor=actor, now=now)
     if payment.invoice_id:
         _pay_invoice(payment, actor=actor, now=now)
         customer.refresh_from_db(fields=["amount_unbilled", "amount_due", "amount_reserved"])
+    _queue_receipt_email(payment, customer, at=now)
     audit_record(
         actor=actor, action="finance.card_payment.fulfil", app=APP, obj=payment, customer_id=customer.pk,
         before=before,
@@ -508,11 +510,12 @@ def _apply_paid(facts: gateway.PaymentFacts, *, actor: Actor, now: dt.datetime |
     return payment, True
 
 
-def _remember_card(customer: Customer, payment: CardPayment) -> bool:
+def _remember_card(customer: Customer, payment: CardPayment, *, expiry: tuple[int, int] = (0, 0)) -> bool:
     """Keep the Stripe customer for the next Checkout, and the card when the customer asked to save it.
-    A saved card and its Stripe customer are kept together: the Stripe customer id is only replaced
-    without a card when no saved card belongs to the old one."""
-    fields: dict[str, str] = {}
+    The card's expiry (month, year) is Stripe's, read with the payment. A saved card and its Stripe
+    customer are kept together: the Stripe customer id is only replaced without a card when no saved card
+    belongs to the old one."""
+    fields: dict[str, object] = {}
     if (payment.stripe_customer_id and payment.stripe_customer_id != customer.stripe_customer_id
             and not customer.stripe_payment_method_id):
         fields["stripe_customer_id"] = payment.stripe_customer_id
@@ -520,7 +523,8 @@ def _remember_card(customer: Customer, payment: CardPayment) -> bool:
     if saved:
         fields.update(stripe_customer_id=payment.stripe_customer_id,
                       stripe_payment_method_id=payment.payment_method_id,
-                      card_brand=payment.card_brand, card_last4=payment.card_last4)
+                      card_brand=payment.card_brand, card_last4=payment.card_last4,
+                      card_exp_month=expiry[0] or None, card_exp_year=expiry[1] or None)
     if fields:
         Customer.objects.filter(pk=customer.pk).update(**fields)
         for name, value in fields.items():

@@ -130,3 +130,8 @@ SCENARIOS.update(_CARD_SCENARIOS)
 from tests.audit.scenarios_finance_settings import SCENARIOS as _SETTINGS_SCENARIOS  # noqa: E402
 
 SCENARIOS.update(_SETTINGS_SCENARIOS)
+
+# The portal's Cards and Payments pages: tests/audit/scenarios_finance_portal_cards.py.
+from tests.audit.scenarios_finance_portal_cards import SCENARIOS as _PORTAL_CARD_SCENARIOS  # noqa: E402
+
+SCENARIOS.update(_PORTAL_CARD_SCENARIOS)

@@ -1,0 +1,87 @@
+"""The receipt email of a paid card payment: queued in the fulfilment's transaction (a customers.Notification,
+kind payment_receipt, status queued, the body rendered from templates/finance/email/card_receipt.txt) and
+delivered right after commit, with the receipt PDF attached, never while a lock is held. As with invoice
+emails, the notification row is created directly: the fulfilment records the one audit event of its
+transaction, and the delivery records its own."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.template.loader import render_to_string
+
+from audit.actors import Actor
+from audit.services import audit_record
+from customers.models import Customer, Notification, NotificationKind
+from customers.money import display
+
+from ..models import CardPayment, CardPaymentChannel
+from ..receipts import render_receipt_pdf
+from ..selectors_receipts import receipt, receipt_filename
+from ._common import FinanceError, when
+
+logger = logging.getLogger(__name__)
+
+APP = "finance"
+SOURCE_TYPE = "finance.cardpayment"
+RECEIPT_JOB = "card-receipt"
+
+
+class ReceiptError(FinanceError):
+    """The notification is not a card receipt waiting to be sent."""
+
+
+def _receipt_body(payment: CardPayment) -> str:
+    shown = receipt(payment)
+    return render_to_string("finance/email/card_receipt.txt", {"receipt": shown, "amount": display(shown.amount)})
+
+
+def _queue_receipt_email(payment: CardPayment, customer: Customer, *, at: dt.datetime) -> Notification | None:
+    """Called by the card fulfilment, inside its transaction, once the payment is credited: a Checkout
+    payment's receipt is emailed to the billing address after commit. An automatic top-up's customer gets
+    the auto top-up notice instead (its receipt is on the Payments page); no billing email: nothing."""
+    if payment.channel != CardPaymentChannel.CHECKOUT or not customer.billing_email:
+        return None
+    shown = receipt(payment)
+    note = Notification.objects.create(
+        customer=customer, kind=NotificationKind.PAYMENT_RECEIPT, channel="email", recipient=customer.billing_email,
+        subject=f"Receipt {shown.number}: {display(shown.amount)} {shown.currency} received, thank you"[:200],
+        body=_receipt_body(payment), status="queued", source_type=SOURCE_TYPE, source_id=payment.pk, sent_at=at)
+    transaction.on_commit(
+        lambda: card_receipt_email_deliver(notification_id=note.pk, actor=Actor.system(RECEIPT_JOB)), robust=True)
+    return note
+
+
+@transaction.atomic
+def card_receipt_email_deliver(*, notification_id: int, actor: Actor, at: dt.datetime | None = None) -> Notification:
+    """Send a queued card receipt once, with its PDF: queued -> sent (or failed, with the mail server's or
+    the renderer's error kept on the notification). Called again it finds it no longer queued and sends
+    nothing."""
+    at = when(at)
+    note = (Notification.objects.select_for_update(of=("self",))
+            .filter(pk=notification_id, kind=NotificationKind.PAYMENT_RECEIPT, source_type=SOURCE_TYPE).first())
+    if note is None:
+        raise ReceiptError(f"There is no card receipt email #{notification_id}.")
+    if note.status != "queued":
+        return note
+    payment = CardPayment.objects.select_related("customer", "invoice").get(pk=note.source_id)
+    error = ""
+    try:
+        message = EmailMessage(subject=note.subject, body=note.body, to=[note.recipient],
+                               from_email=settings.DEFAULT_FROM_EMAIL)
+        message.attach(receipt_filename(payment), render_receipt_pdf(payment), "application/pdf")
+        message.send(fail_silently=False)
+        status = "sent"
+    except Exception as exc:  # the mail server's or the renderer's failure is recorded, not raised
+        logger.exception("Card receipt email %s failed", notification_id)
+        status, error = "failed", f"{type(exc).__name__}: {exc}"[:500]
+    Notification.objects.filter(pk=note.pk).update(status=status, sent_at=at)
+    note.refresh_from_db()
+    audit_record(actor=actor, action="finance.card_payment.receipt_email", app=APP, obj=payment,
+                 customer_id=payment.customer_id, before={"notification": note.pk, "status": "queued"},
+                 after={"notification": note.pk, "status": status, "recipient": note.recipient}, reason=error, at=at)
+    return note
