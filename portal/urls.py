@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_cards
 
 app_name = "portal"
 
@@ -19,6 +19,12 @@ urlpatterns = [
     path("top-up/", views.top_up, name="top-up"),
     path("card/success/", views.card_success, name="card-success"),
     path("card/cancelled/", views.card_cancelled, name="card-cancelled"),
+    path("card/", views_cards.card_settings, name="card-settings"),
+    path("card/amounts/", views_cards.card_settings_amounts, name="card-settings-amounts"),
+    path("card/auto-top-up/", views_cards.card_settings_switch, name="card-settings-switch"),
+    path("card/remove/", views_cards.card_remove, name="card-remove"),
+    path("payments/", views_cards.payments, name="payments"),
+    path("payments/<int:card_payment_id>/receipt/", views_cards.payment_receipt, name="payment-receipt"),
     path("transactions/", views.transactions, name="transactions"),
     path("notifications/", views.notifications, name="notifications"),
     path("audit/", views.audit_trail, name="audit"),

@@ -1,0 +1,30 @@
+"""Forms of the portal's Cards and auto top-up page and its Payments page: they validate input only; the
+services decide (the trigger's minimum, the saved card)."""
+
+from __future__ import annotations
+
+from django import forms
+
+from finance.selectors_receipts import PaymentKind
+
+from .forms import MoneyInput
+
+
+class AutoTopUpAmountsForm(forms.Form):
+    trigger_amount = MoneyInput(label="Each automatic top-up adds",
+                                help_text="How much one automatic top-up charges to your card.")
+    limit_threshold = MoneyInput(label="When usable credits fall to",
+                                 help_text="The daily check tops up when your usable credits are at or below this.")
+
+
+class PaymentFilterForm(forms.Form):
+    kind = forms.ChoiceField(required=False, label="Type", choices=[("", "All types"), *PaymentKind.CHOICES])
+    date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", "The end date is before the start date.")
+        return data
