@@ -46,11 +46,18 @@ def _queue_receipt_email(payment: CardPayment, customer: Customer, *, at: dt.dat
     the auto top-up notice instead (its receipt is on the Payments page); no billing email: nothing."""
     if payment.channel != CardPaymentChannel.CHECKOUT or not customer.billing_email:
         return None
-    shown = receipt(payment)
-    note = Notification.objects.create(
-        customer=customer, kind=NotificationKind.PAYMENT_RECEIPT, channel="email", recipient=customer.billing_email,
-        subject=f"Receipt {shown.number}: {display(shown.amount)} {shown.currency} received, thank you"[:200],
-        body=_receipt_body(payment), status="queued", source_type=SOURCE_TYPE, source_id=payment.pk, sent_at=at)
+    try:
+        with transaction.atomic():  # a receipt that cannot be written never holds up the credit itself
+            shown = receipt(payment)
+            note = Notification.objects.create(
+                customer=customer, kind=NotificationKind.PAYMENT_RECEIPT, channel="email",
+                recipient=customer.billing_email,
+                subject=f"Receipt {shown.number}: {display(shown.amount)} {shown.currency} received, thank you"[:200],
+                body=_receipt_body(payment), status="queued", source_type=SOURCE_TYPE, source_id=payment.pk,
+                sent_at=at)
+    except Exception:  # logged; the receipt stays downloadable from the Payments page
+        logger.exception("Card payment %s: receipt email not queued", payment.pk)
+        return None
     transaction.on_commit(
         lambda: card_receipt_email_deliver(notification_id=note.pk, actor=Actor.system(RECEIPT_JOB)), robust=True)
     return note

@@ -62,16 +62,14 @@ def saved_card_remove(*, customer_id: int, actor: Actor, at: dt.datetime | None 
     method_id = customer.stripe_payment_method_id
     settings = PaymentSettings.objects.filter(customer_id=customer.pk).first()
     turn_off = settings is not None and settings.method == TopUpMethod.CARD and settings.auto_top_up_enabled
-    before = {"card": card, "payment_method_id": method_id,
-              "auto_top_up_enabled": settings.auto_top_up_enabled if settings else False}
+    before = {"card": card, "auto_top_up_enabled": settings.auto_top_up_enabled if settings else False}
     Customer.objects.filter(pk=customer.pk).update(stripe_payment_method_id="", card_brand="", card_last4="",
                                                    card_exp_month=None, card_exp_year=None)
     if turn_off:
         PaymentSettings.objects.filter(pk=settings.pk).update(auto_top_up_enabled=False, updated_at=at,
                                                               updated_by=label(actor))
     audit_record(actor=actor, action="finance.saved_card.remove", app=APP, obj=customer, customer_id=customer.pk,
-                 before=before, after={"card": "", "payment_method_id": "",
-                                       "auto_top_up_enabled": False if turn_off else before["auto_top_up_enabled"]},
+                 before=before, after={"card": "", "auto_top_up_enabled": False if turn_off else before["auto_top_up_enabled"]},
                  at=at)
     transaction.on_commit(lambda: _detach(method_id), robust=True)
     return CardRemoval(card=card, auto_top_up_turned_off=turn_off)
