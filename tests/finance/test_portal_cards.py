@@ -169,6 +169,24 @@ class TestSavedCardRemove:
 
 @pytest.mark.django_db(transaction=True)
 class TestConcurrency:
+    def test_removing_the_card_while_turning_auto_top_up_on_never_leaves_it_on_without_a_card(self, fake_stripe):
+        for _ in range(3):
+            cust = save_card(fake_stripe, customer())
+            payment_settings_switch_from_portal(customer_id=cust.pk, enabled=False, actor=CUSTOMER)
+
+            def work(n, cust=cust):
+                try:
+                    if n == 0:
+                        saved_card_remove(customer_id=cust.pk, actor=CUSTOMER)
+                    else:
+                        payment_settings_switch_from_portal(customer_id=cust.pk, enabled=True, actor=CUSTOMER)
+                except PaymentSettingsError:
+                    pass  # went second: the card was gone
+
+            assert run_threads(2, work) == []
+            assert not PaymentSettings.objects.get(customer=cust).auto_top_up_enabled
+            assert Customer.objects.get(pk=cust.pk).stripe_payment_method_id == ""
+
     def test_removing_the_card_while_the_amounts_change_never_leaves_auto_top_up_on_without_a_card(
             self, fake_stripe):
         """Both lock the customer: whichever goes second sees the other's result (amounts after the removal

@@ -201,3 +201,15 @@ class TestPaymentsPage:
         _, card = history
         page = text(portal_client.get(reverse("portal:card-success"), {"session_id": card.checkout_session_id}))
         assert reverse("portal:payment-receipt", args=[card.pk]) in page
+
+
+class TestQueries:
+    def test_the_payments_page_reads_a_constant_number_of_queries(self, portal_client, acme, fake_stripe,
+                                                                   django_assert_max_num_queries):
+        bank = payment(acme, "1000", reference="MANY")
+        for _ in range(6):
+            invoice = purchase_invoice(acme, "10")
+            payment_allocate(payment=bank, lines=[(invoice.pk, D("10"))], actor=SYSTEM)
+            start(acme, "20")
+        with django_assert_max_num_queries(8):
+            assert portal_client.get(PAYMENTS).status_code == 200
