@@ -3,11 +3,13 @@ is not found (404), never shown."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from audit.actors import ActorKind
 from audit.models import AuditEvent
@@ -16,6 +18,8 @@ from customers.money import ZERO
 from finance.models import CardPayment
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus, InvoiceType
 from invoices.services.pdf import pdf_filename, render_invoice_pdf
+
+from . import audit_visibility
 
 LATEST_TRANSACTIONS = 100
 HOME_TRANSACTIONS = 8
@@ -91,10 +95,12 @@ def notifications(customer: Customer, *, kind: str = "") -> QuerySet[Notificatio
 
 
 def audit_trail(customer: Customer, *, q: str = "") -> QuerySet[AuditEvent]:
-    """Every audit event about this customer (their own changes, staff's, the system's and Stripe's)."""
-    qs = AuditEvent.objects.filter(customer_id=customer.pk)
+    """The audit events about this customer that the portal shows them (portal.audit_visibility: the
+    allow-list of actions and fields, never a draft's); the search looks at what the page shows: the
+    action's label and the object."""
+    qs = AuditEvent.objects.filter(customer_id=customer.pk).filter(audit_visibility.visible())
     if q:
-        qs = qs.filter(Q(action__icontains=q) | Q(object_repr__icontains=q))
+        qs = qs.filter(Q(action__in=audit_visibility.actions_labelled(q)) | Q(object_repr__icontains=q))
     return qs.order_by("-id")
 
 
@@ -125,13 +131,36 @@ def actor_shown(event: AuditEvent, customer: Customer) -> str:
     return ACTOR_SHOWN.get(event.actor_kind, event.actor_kind)
 
 
-def changes(event: AuditEvent) -> list[tuple[str, object, object]]:
-    """(field, before, after) for each field the event changed."""
-    before, after = event.before or {}, event.after or {}
-    keys = list(dict.fromkeys([*before.keys(), *after.keys()]))
-    return [(k.replace("_", " "), before.get(k, ""), after.get(k, "")) for k in keys
-            if before.get(k) != after.get(k)]
+def what(event: AuditEvent) -> str:
+    """The action in the customer's words (`Master account transfer`)."""
+    return audit_visibility.label(event.action)
 
 
-def changes_text(event: AuditEvent) -> str:
-    return "; ".join(f"{k}: {b} -> {a}" if b != "" else f"{k}: {a}" for k, b, a in changes(event))
+def changes(event: AuditEvent, customer: Customer) -> list[tuple[str, str, str]]:
+    """(label, before, after) of each field the customer may see (portal.audit_visibility)."""
+    return audit_visibility.changes(event.action, event.before, event.after, customer.currency)
+
+
+def changes_text(event: AuditEvent, customer: Customer) -> str:
+    return "; ".join(f"{k}: {b} -> {a}" if b != "" else f"{k}: {a}" for k, b, a in changes(event, customer))
+
+
+def local_time(at: dt.datetime) -> str:
+    """The time in the operator's time zone with its offset named: `2026-12-07 14:05:09 +08:00`."""
+    local = timezone.localtime(at)
+    return f"{local:%Y-%m-%d %H:%M:%S} {_offset(local)}"
+
+
+def local_time_iso(at: dt.datetime) -> str:
+    """ISO 8601 with the offset, for CSV: `2026-12-07T14:05:09+08:00`."""
+    return timezone.localtime(at).isoformat(timespec="seconds")
+
+
+def time_zone_shown() -> str:
+    """`Asia/Singapore (UTC+08:00)`: what the page says its times are."""
+    now = timezone.localtime()
+    return f"{timezone.get_current_timezone_name()} (UTC{_offset(now)})"
+
+
+def _offset(local: dt.datetime) -> str:
+    return local.isoformat()[-6:]

@@ -332,14 +332,17 @@ def audit_trail(request):
     q = request.GET.get("q", "").strip()[:100]
     qs = selectors.audit_trail(customer, q=q)
     if wants_csv(request):
-        return csv_response(f"audit-{customer.code}.csv", ["Time (UTC)", "Who", "Action", "Object", "Changes"],
-                            iterate(qs, lambda e: [e.occurred_at.isoformat(), selectors.actor_shown(e, customer),
-                                                   e.action, e.object_repr, selectors.changes_text(e)]))
+        return csv_response(f"audit-{customer.code}.csv", ["Time", "Who", "What", "Object", "Changes"],
+                            iterate(qs, lambda e: [selectors.local_time_iso(e.occurred_at),
+                                                   selectors.actor_shown(e, customer), selectors.what(e),
+                                                   e.object_repr, selectors.changes_text(e, customer)]))
     page = paginate(request, qs)
     for event in page.object_list:
         event.who = selectors.actor_shown(event, customer)
-        event.changes = selectors.changes(event)
+        event.what = selectors.what(event)
+        event.when = selectors.local_time(event.occurred_at)
+        event.changes = selectors.changes(event, customer)
     return render(request, "portal/audit_list.html", {
         "customer": customer, "page": page, "q": q, "qs": querystring_without_page(request),
+        "time_zone": selectors.time_zone_shown(),
     })
-

@@ -158,9 +158,9 @@ class TestAuditTrail:
         customer_update(customer_id=globex.pk, name="Globex Renamed",
                         actor=Actor(kind="staff", label="finance-jane", user_id=99))
         html = portal_client.get(reverse("portal:audit")).content.decode()
-        assert "customers.customer.update" in html and "Acme Renamed" in html
+        assert "Account details changed" in html and "Acme Renamed" in html
         assert "Finance team" in html and "finance-jane" not in html
-        assert "access.sign_in" in html and "acme-portal" in html
+        assert "Signed in to the portal" in html and "acme-portal" in html
         assert "Globex Renamed" not in html
 
 
