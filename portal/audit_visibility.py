@@ -83,6 +83,7 @@ class Field:
     key: str
     label: str
     show: Show = text
+    now_only: bool = False  # show what it is after the event, not what it was (an invoice issued: not "Draft ->")
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ INVOICE = Field("invoice", "Invoice")
 NUMBER = Field("number", "Invoice")
 TOTAL = Field("total", "Total", money)
 INVOICE_STATUS = Field("status", "Status", choice(InvoiceStatus))
+ISSUED_STATUS = Field("status", "Status", choice(InvoiceStatus), now_only=True)
 INVOICE_TYPE = Field("type", "Type", choice(InvoiceType))
 ACCOUNT = (Field("name", "Name"), Field("code", "Account code"), Field("billing_email", "Billing email"),
            Field("currency", "Currency"), Field("account_type", "Account type", choice(AccountType)),
@@ -195,9 +197,9 @@ SHOWN: dict[str, Shown] = {
         NUMBER, INVOICE_TYPE, Field("name", "Name"), TOTAL, Field("issue_date", "Issued"),
         Field("due_date", "Due"), INVOICE_STATUS)),
     "invoices.invoice.send": Shown("Invoice issued and emailed", (
-        NUMBER, INVOICE_TYPE, TOTAL, INVOICE_STATUS, Field("emailed_to", "Emailed to"))),
+        NUMBER, INVOICE_TYPE, TOTAL, ISSUED_STATUS, Field("emailed_to", "Emailed to"))),
     "invoices.invoice.resend": Shown("Invoice emailed again", (NUMBER, Field("emailed_to", "Emailed to"))),
-    "invoices.invoice.mark_sent": Shown("Invoice issued", (NUMBER, INVOICE_TYPE, TOTAL, INVOICE_STATUS)),
+    "invoices.invoice.mark_sent": Shown("Invoice issued", (NUMBER, INVOICE_TYPE, TOTAL, ISSUED_STATUS)),
     "invoices.invoice.email": Shown("Invoice emailed", EMAIL),
     "invoices.invoice.void": Shown("Invoice voided", (NUMBER, TOTAL, INVOICE_STATUS)),
     "invoices.invoice.bill_monthly": Shown("Monthly invoice issued", (
@@ -252,7 +254,7 @@ def changes(action: str, before: dict | None, after: dict | None, currency: str)
             continue
         if a is MISSING:
             rows.append((f.label, "", f.show(b, currency)))
-        elif b is MISSING or b == a:
+        elif b is MISSING or b == a or f.now_only:
             rows.append((f.label, "", f.show(a, currency)))
         else:
             rows.append((f.label, f.show(b, currency), f.show(a, currency)))

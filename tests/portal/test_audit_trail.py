@@ -116,7 +116,7 @@ class TestDrafts:
         invoice_mark_sent(invoice_id=draft.pk, actor=STAFF)
         html = _page(portal_client)
         assert "Invoice issued" in html and draft.number in html and "31.50 SGD" in html
-        assert "Invoice created" not in html  # its creation was a draft's event, and stays hidden
+        assert "Invoice created" not in html and "Draft" not in html  # its creation was a draft's event
 
     def test_a_deleted_draft_leaves_nothing(self, portal_client, acme):
         event = record(actor=STAFF, action="invoices.invoice.create", app="invoices", object_type="invoices.invoice",
