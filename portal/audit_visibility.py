@@ -47,6 +47,10 @@ def money(value: object, currency: str) -> str:
     return f"{display(amount)} {currency}"
 
 
+def text_or_none(value: object, currency: str) -> str:
+    return str(value) if value else "None"
+
+
 def yes_no(value: object, currency: str) -> str:
     return "Yes" if value else "No"
 
@@ -184,9 +188,13 @@ SHOWN: dict[str, Shown] = {
         Field("invoice_payment_error", "Invoice not paid"), Field("card_saved", "Card saved", yes_no), USABLE)),
     "finance.card_payment.fail": Shown("Card payment failed", (CARD_STATUS, Field("failure_reason", "Reason"))),
     "finance.card_payment.cancel": Shown("Card payment cancelled", (CARD_STATUS,)),
+    "finance.card_payment.receipt_email": Shown("Card payment receipt emailed", EMAIL),
+    "finance.saved_card.remove": Shown("Saved card removed", (
+        Field("card", "Card", text_or_none), Field("auto_top_up_enabled", "Automatic top-up", yes_no))),
     # payment settings and the daily automatic top-up
     "finance.payment_settings.update": Shown("Payment settings changed", PAYMENT_SETTINGS),
     "finance.payment_settings.update_from_portal": Shown("Payment settings changed", PAYMENT_SETTINGS),
+    "finance.payment_settings.switch_from_portal": Shown("Automatic top-up switched", PAYMENT_SETTINGS),
     "finance.auto_top_up.fire": Shown("Automatic top-up", (
         AMOUNT, Field("method", "Method", choice(TopUpMethod)), INVOICE)),
     "finance.auto_top_up.fail": Shown("Automatic top-up failed", (

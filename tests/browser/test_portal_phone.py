@@ -21,10 +21,14 @@ SHOTS = pathlib.Path(os.environ.get("PORTAL_SHOTS", "/tmp/portal-shots"))
 def acme_with_history(transactional_db):
     """A customer with something on every page: credits, open / paid / monthly invoices (one whose number,
     name and amounts are long), transactions, notifications, card payments and an audit trail."""
+    from django.utils import timezone
+
     from audit.actors import Actor
-    from customers.models import NotificationKind
+    from customers.models import Customer, NotificationKind
     from customers.services import master_wallet_transfer
+    from finance.models import CardPayment, CardPaymentPurpose, CardPaymentStatus
     from finance.services.allocation import invoice_pay_with_credits
+    from finance.services.auto_top_up import payment_settings_update_from_portal
     from tests.customers.factories import NotificationFactory, funded_wallet, portal_user, top_up
     from tests.finance.factories import customer, monthly_invoice, purchase_invoice
 
@@ -40,6 +44,16 @@ def acme_with_history(transactional_db):
     invoice_pay_with_credits(invoice=paid, amount=Decimal("60"), actor=staff)
     monthly_invoice(acme, "1610.81544")
     big = purchase_invoice(acme, "98765.43")  # more than the credits: the pay page offers a card top-up
+    # a saved card and card auto top-up (as a portal top-up with "save card" leaves them), and a card payment
+    Customer.objects.filter(pk=acme.pk).update(stripe_customer_id="cus_phone", stripe_payment_method_id="pm_phone",
+                                               card_brand="visa", card_last4="4242", card_exp_month=12,
+                                               card_exp_year=2030)
+    payment_settings_update_from_portal(customer_id=acme.pk, trigger_amount=Decimal("30"),
+                                        limit_threshold=Decimal("20"), actor=staff)
+    CardPayment.objects.create(customer=acme, purpose=CardPaymentPurpose.TOP_UP, channel="checkout",
+                               idempotency_key="phone-1", amount=Decimal("50"),
+                               amount_charged=Decimal("50"), currency="SGD", status=CardPaymentStatus.FAILED,
+                               failure_reason="Your card was declined.", created_at=timezone.now())
     for i in range(3):
         NotificationFactory(customer=acme, kind=NotificationKind.INVOICE,
                             subject=f"Your invoice INV-2026-00000{i} from Ledgerdesk Reseller Pte Ltd is ready")
@@ -103,6 +117,10 @@ PAGES = [
                                            "button:has-text('Top up by card and pay')"]),
     ("top-up", "/portal/top-up/", ["input[name=amount]", "button:has-text('Continue to payment')",
                                    "main .amount"]),
+    ("card", "/portal/card/", ["[data-card]", "[data-auto-top-up] .badge", "[data-trigger-amount]",
+                               "button:has-text('Remove card')", "button:has-text('Save amounts')"]),
+    ("payments", "/portal/payments/", ["tr[data-payment] td.num", "tr[data-payment] .badge",
+                                       "a:has-text('Export CSV')"]),
     ("transactions", "/portal/transactions/", ["main td.num .amount", "a:has-text('Export CSV')"]),
     ("notifications", "/portal/notifications/", ["main td .badge", "a:has-text('Export CSV')"]),
     ("audit", "/portal/audit/", ["#audit-events td[data-label=What]", "#audit-events .diff .ins",
