@@ -152,3 +152,12 @@ class TestWords:
         assert "Master account transfer" in _page(portal_client, q="TRANSFER")
         assert "Master account transfer" not in _page(portal_client, q="master_wallet")  # the code
         assert "Master account transfer" not in _page(portal_client, q="Operator float")  # a hidden field
+
+    def test_a_removed_card_reads_as_the_card_and_what_became_of_auto_top_up(self, portal_client, acme):
+        record(actor=Actor(kind="customer", label="acme-portal"), action="finance.saved_card.remove",
+               app="finance", object_type="customers.customer", object_id=acme.pk, customer_id=acme.pk,
+               before={"card": "Visa ending 4242, expires 12/2030", "auto_top_up_enabled": True},
+               after={"card": "", "auto_top_up_enabled": False})
+        rows = _csv(portal_client)
+        assert rows[1][1:3] == ["acme-portal", "Saved card removed"]
+        assert rows[1][4] == "Card: Visa ending 4242, expires 12/2030 -> None; Automatic top-up: Yes -> No"
