@@ -188,6 +188,10 @@ SHOWN: dict[str, Shown] = {
         Field("invoice_payment_error", "Invoice not paid"), Field("card_saved", "Card saved", yes_no), USABLE)),
     "finance.card_payment.fail": Shown("Card payment failed", (CARD_STATUS, Field("failure_reason", "Reason"))),
     "finance.card_payment.cancel": Shown("Card payment cancelled", (CARD_STATUS,)),
+    # (expire and start_failed come with the card payments work of issue 19: an open Checkout that Stripe
+    # expired, and a Checkout the processor refused to open; its raw error stays in the log and our trail)
+    "finance.card_payment.expire": Shown("Card payment expired", (CARD_STATUS,)),
+    "finance.card_payment.start_failed": Shown("Card payment could not be started", (AMOUNT, INVOICE)),
     "finance.card_payment.receipt_email": Shown("Card payment receipt emailed", EMAIL),
     "finance.saved_card.remove": Shown("Saved card removed", (
         Field("card", "Card", text_or_none), Field("auto_top_up_enabled", "Automatic top-up", yes_no))),

@@ -161,3 +161,14 @@ class TestWords:
         rows = _csv(portal_client)
         assert rows[1][1:3] == ["acme-portal", "Saved card removed"]
         assert rows[1][4] == "Card: Visa ending 4242, expires 12/2030 -> None; Automatic top-up: Yes -> No"
+
+    def test_a_card_payment_the_processor_refused_shows_our_words_not_its_error(self, portal_client, acme):
+        record(actor=Actor(kind="customer", label="acme-portal"), action="finance.card_payment.start_failed",
+               app="finance", object_type="customers.customer", object_id=acme.pk, customer_id=acme.pk,
+               reason="Stripe: Invalid API Key provided: sk_live_****1234",
+               after={"amount": "25", "currency": "SGD", "invoice": "",
+                      "processor_error": "Invalid API Key provided: sk_live_****1234",
+                      "processor_code": "api_key_invalid"})
+        html = _page(portal_client)
+        assert "Card payment could not be started" in html and "25.00 SGD" in html
+        assert "API Key" not in html and "sk_live" not in html and "api_key_invalid" not in html
