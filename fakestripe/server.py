@@ -68,6 +68,11 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ),
     (
         "POST",
+        re.compile(r"/v1/checkout/sessions/(?P<id>[^/]+)/expire"),
+        lambda state, ids, params, req: state.expire_checkout_session(ids["id"], params, req),
+    ),
+    (
+        "POST",
         re.compile(r"/v1/payment_intents"),
         lambda state, ids, params, req: state.create_payment_intent(params, req),
     ),
@@ -111,6 +116,16 @@ class RequestRecord:
     stripe_version: str | None
     status: int
     request_id: str
+
+
+@dataclass
+class _Failure:
+    """An error the fake answers instead of handling a request (``FakeStripe.fail_next``)."""
+
+    method: str
+    path: re.Pattern[str]
+    error: StripeError
+    times: int
 
 
 @dataclass
@@ -189,6 +204,7 @@ class FakeStripe:
         )
         self._idempotency = IdempotencyCache()
         self._requests: list[RequestRecord] = []
+        self._failures: list[_Failure] = []
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -345,12 +361,32 @@ class FakeStripe:
         """Do what the hosted page's Pay button does, without HTTP (``LookupError`` for an unknown session)."""
         return self._state.pay_checkout_session(session_id, card)
 
+    def fail_next(
+        self,
+        method: str,
+        path: str,
+        *,
+        status: int = 500,
+        message: str = "An unknown error occurred",
+        type: str = "api_error",
+        code: str | None = None,
+        times: int = 1,
+    ) -> None:
+        """Answer the next ``times`` requests whose method and path (a regex, matched in full, e.g.
+        ``/v1/checkout/sessions``) match with this Stripe error instead of handling them, as Stripe does
+        when it is in trouble or refuses a request. Nothing changes in the fake's state for them."""
+        with self._state.lock:
+            self._failures.append(
+                _Failure(method.upper(), re.compile(path), StripeError(status, message, type=type, code=code), times)
+            )
+
     def reset(self) -> None:
-        """Forget all objects, events, requests, idempotency keys and queued webhooks."""
+        """Forget all objects, events, requests, idempotency keys, queued webhooks and injected failures."""
         with self._state.lock:
             self._state.reset()
             self._idempotency.clear()
             self._requests.clear()
+            self._failures.clear()
         self._dispatcher.clear()
 
     # request handling (called from server threads) -------------------------------------------------
@@ -380,6 +416,7 @@ class FakeStripe:
     ) -> _Response:
         try:
             _authenticate(headers.get("authorization"))
+            self._injected_failure(method, path)
             handler, path_params = _route(method, path)
             if request.idempotency_key is None:
                 return _Response(200, handler(self._state, path_params, params, request))
@@ -391,6 +428,15 @@ class FakeStripe:
         except Exception:  # a bug in the fake: Stripe's 500 shape, logged with traceback
             logger.exception("fakestripe failed on %s %s", method, path)
             return _Response(500, {"error": {"type": "api_error", "message": "fakestripe internal error"}})
+
+    def _injected_failure(self, method: str, path: str) -> None:
+        with self._state.lock:
+            for failure in self._failures:
+                if failure.method == method and failure.path.fullmatch(path):
+                    failure.times -= 1
+                    if failure.times <= 0:
+                        self._failures.remove(failure)
+                    raise failure.error
 
     def _idempotent(
         self,

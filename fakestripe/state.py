@@ -214,7 +214,10 @@ class StripeState:
         """``GET /v1/<resource>/{id}``: 404 ``resource_missing`` for an unknown id; honours ``expand``."""
         reject_unknown(params, {"expand"})
         with self.lock:
-            return self._render(self._get(kind, object_id), expand_paths(params))
+            found = self._get(kind, object_id)
+            if kind == "checkout.session":
+                self._lapse(found)
+            return self._render(found, expand_paths(params))
 
     # rendering and expansion -----------------------------------------------------------------------
     def _render(self, obj: StripeObject, paths: Iterable[str]) -> StripeObject:
@@ -417,10 +420,37 @@ class StripeState:
             self._store.checkout[session["id"]] = _CheckoutExtras(line_items, intent_data, customer_creation)
             return self._render(session, expand_paths(params))
 
+    def expire_checkout_session(self, session_id: str, params: Params, request: RequestInfo) -> StripeObject:
+        """``POST /v1/checkout/sessions/{id}/expire``: an open session can no longer be paid (status
+        ``expired``, emits ``checkout.session.expired``); a session that is not open is a 400, as at Stripe
+        (a paid one stays paid)."""
+        reject_unknown(params, {"expand"})
+        with self.lock:
+            session = self._get("checkout.session", session_id)
+            self._lapse(session)
+            if session["status"] != "open":
+                raise StripeError(
+                    400,
+                    'Only Checkout Sessions with a status in ["open"] can be expired. This Checkout Session '
+                    f'has a status of "{session["status"]}".',
+                )
+            self._expire(session, request)
+            return self._render(session, expand_paths(params))
+
+    def _lapse(self, session: StripeObject) -> None:
+        """Stripe expires an open session by itself once its ``expires_at`` has passed."""
+        if session["status"] == "open" and session["expires_at"] <= objects.now():
+            self._expire(session, CUSTOMER_ACTION)
+
+    def _expire(self, session: StripeObject, request: RequestInfo) -> None:
+        session.update(status="expired", url=None)
+        self._emit("checkout.session.expired", session, request)
+
     def checkout_view(self, session_id: str) -> tuple[StripeObject, list[StripeObject]]:
         """The session and its line items, for the hosted page (``LookupError`` if unknown)."""
         with self.lock:
             session = self._checkout_session(session_id)
+            self._lapse(session)
             return copy.deepcopy(session), copy.deepcopy(self._store.checkout[session_id].line_items)
 
     def _checkout_session(self, session_id: str) -> StripeObject:
@@ -441,6 +471,7 @@ class StripeState:
         """
         with self.lock:
             session = self._checkout_session(session_id)
+            self._lapse(session)
             if session["status"] != "open":
                 return CheckoutResult(
                     False, copy.deepcopy(session), error="This Checkout Session is no longer active."
