@@ -107,6 +107,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(day_of_month=1, hour=1, minute=0),
     },
     "daily-auto-top-up": {"task": "finance.tasks.daily_auto_top_up", "schedule": crontab(hour=6, minute=0)},
+    # Checkout payments left open past their session's lifetime: expired at Stripe and marked expired
+    "expire-card-payments": {"task": "finance.tasks.expire_card_payments", "schedule": crontab(minute="*/15")},
     # aged receivables: its per-due-date deltas folded (finance/models/receivables.py)
     "fold-receivable-amounts": {"task": "finance.tasks.fold_receivable_amounts", "schedule": crontab(minute="*/10")},
     # the payment list: its per-day counts folded (finance/models/counts.py)

@@ -10,6 +10,7 @@ gets credited, so the excess becomes credits (DESIGN.md "Money")."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, Decimal
@@ -29,12 +30,14 @@ NETWORK_RETRIES = 2  # safe: every POST carries an idempotency key
 
 
 class GatewayError(Exception):
-    """Stripe could not be reached or refused the request; the message is safe to show to a user."""
+    """Stripe could not be reached or refused the request. The message is Stripe's own (for the log and the
+    audit trail); customers are told in our words (finance.services.cards)."""
 
-    def __init__(self, message: str, *, code: str = "") -> None:
+    def __init__(self, message: str, *, code: str = "", status: int = 0) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        self.status = status  # Stripe's HTTP status (0: no answer)
 
 
 class CardDeclined(GatewayError):
@@ -77,6 +80,14 @@ def chargeable(amount: Decimal, currency: str) -> Decimal:
     return from_minor(to_minor(amount, currency), currency)
 
 
+def display_charge(amount: Decimal, currency: str) -> str:
+    """What the card is charged for `amount`, for a page: rounded up to the minor unit and shown with
+    exactly its decimals (35.004 SGD -> "35.01"; 1234 JPY -> "1,234"), grouped like money.display."""
+    places = exponent(currency)
+    charged = chargeable(amount, currency).quantize(Decimal(1).scaleb(-places))
+    return f"{charged:,f}"
+
+
 # --- plain results ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CheckoutSession:
@@ -84,6 +95,7 @@ class CheckoutSession:
     url: str
     amount: Decimal
     currency: str
+    expires_at: dt.datetime | None = None  # when Stripe stops accepting payment on it (24 h by default)
 
 
 @dataclass(frozen=True)
@@ -108,6 +120,7 @@ class PaymentFacts:
     failure_message: str = ""
     failure_code: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    session_status: str = ""  # a Checkout Session's own status: open, complete or expired
 
 
 # --- the client --------------------------------------------------------------------------------------
@@ -160,7 +173,8 @@ def _api(call):
         raise GatewayError("The card processor could not be reached. Please try again in a moment.",
                            code="connection") from error
     except stripe.StripeError as error:
-        raise GatewayError(_error_message(error), code=getattr(error, "code", "") or "") from error
+        raise GatewayError(_error_message(error), code=getattr(error, "code", "") or "",
+                           status=getattr(error, "http_status", 0) or 0) from error
 
 
 def _card_of(payment_method: Any) -> tuple[str, str, int, int]:
@@ -252,8 +266,26 @@ def checkout_session_create(*, amount: Decimal, currency: str, description: str,
             params["customer_email"] = customer_email
     params = {k: v for k, v in params.items() if v is not None}
     session = _api(lambda: _client().v1.checkout.sessions.create(params, {"idempotency_key": idempotency_key}))
+    expires = _get(session, "expires_at")
     return CheckoutSession(id=str(session.id), url=str(session.url or ""), amount=from_minor(units, currency),
-                           currency=currency.upper())
+                           currency=currency.upper(),
+                           expires_at=dt.datetime.fromtimestamp(int(expires), tz=dt.UTC) if expires else None)
+
+
+def checkout_session_expire(session_id: str) -> PaymentFacts:
+    """Make an open Checkout Session unpayable (Stripe's checkout.sessions.expire), then return the session
+    as Stripe has it: `paid` when the customer paid it before it could be expired (Stripe refuses to expire
+    a session that is not open; that refusal is not an error here, the facts say what it is instead).
+    Raises GatewayError when Stripe cannot be reached or does not know the session."""
+    try:
+        _api(lambda: _client().v1.checkout.sessions.expire(session_id, {}, {"idempotency_key":
+                                                                           f"expire:{session_id}"}))
+    except CardDeclined:
+        raise
+    except GatewayError as error:
+        if error.status != 400 or error.code == "resource_missing":
+            raise
+    return checkout_session_facts(session_id)
 
 
 def checkout_session_facts(session_id: str) -> PaymentFacts:
@@ -266,7 +298,7 @@ def checkout_session_facts(session_id: str) -> PaymentFacts:
     if intent and not isinstance(intent, str):
         facts = _intent_facts(intent, checkout_session_id=str(session.id), metadata=meta)
         paid = facts.paid and _get(session, "payment_status") == "paid"
-        return replace(facts, paid=paid,
+        return replace(facts, paid=paid, session_status=str(_get(session, "status", "")),
                        stripe_customer_id=facts.stripe_customer_id or _id(_get(session, "customer")))
     return PaymentFacts(
         paid=False,
@@ -277,6 +309,7 @@ def checkout_session_facts(session_id: str) -> PaymentFacts:
         payment_intent_id=_id(intent),
         stripe_customer_id=_id(_get(session, "customer")),
         metadata=meta,
+        session_status=str(_get(session, "status", "")),
     )
 
 

@@ -17,6 +17,9 @@ from audit.actors import Actor
 
 from .models import AutoTopUpTrigger
 from .services.auto_top_up import JOB_LABEL, auto_top_up_notice_deliver, run_daily_auto_top_up
+from .services.cards import card_payments_expire
+
+CARD_EXPIRY_LABEL = "card-payment-expiry"
 
 
 @shared_task(name="finance.tasks.daily_auto_top_up", bind=True, acks_late=True, reject_on_worker_lost=True)
@@ -36,6 +39,14 @@ def daily_auto_top_up(self, run_date: str | None = None) -> dict:
 def deliver_auto_top_up_notice(notification_id: int) -> str:
     """Email one queued auto top-up notice (a top-up made, or failed)."""
     return auto_top_up_notice_deliver(notification_id=notification_id, actor=Actor.system(JOB_LABEL)).status
+
+
+@shared_task(name="finance.tasks.expire_card_payments", acks_late=True, reject_on_worker_lost=True)
+def expire_card_payments() -> int:
+    """Expire the Checkout payments whose session lifetime is over (CELERY_BEAT_SCHEDULE
+    "expire-card-payments", every 15 minutes): expired at Stripe, marked expired, one audit event each.
+    Safe to run twice at once or again after a crash (a closed payment is left alone)."""
+    return card_payments_expire(actor=Actor.system(CARD_EXPIRY_LABEL))
 
 
 @shared_task(name="finance.tasks.fold_receivable_amounts", acks_late=True)

@@ -15,8 +15,8 @@ from audit.actors import ActorKind
 from audit.models import AuditEvent
 from customers.models import Customer, Notification, Transaction
 from customers.money import ZERO
-from finance.models import CardPayment
-from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus, InvoiceType
+from finance.models import CardPayment, CardPaymentStatus
+from invoices.models import OPEN_STATUSES, Invoice, InvoiceLine, InvoiceStatus, InvoiceType
 from invoices.services.pdf import pdf_filename, render_invoice_pdf
 
 from . import audit_visibility
@@ -105,7 +105,17 @@ def audit_trail(customer: Customer, *, q: str = "") -> QuerySet[AuditEvent]:
 
 
 def card_payments(customer: Customer) -> QuerySet[CardPayment]:
-    return CardPayment.objects.filter(customer=customer).select_related("invoice").order_by("-created_at", "-id")
+    """The customer's card payment history: paid, failed and those still in flight (awaiting payment).
+    Cancelled and expired ones took no money and leave the history (they stay in the audit trail)."""
+    return (CardPayment.objects.filter(customer=customer)
+            .exclude(status__in=[CardPaymentStatus.CANCELLED, CardPaymentStatus.EXPIRED])
+            .select_related("invoice").order_by("-created_at", "-id"))
+
+
+def invoice_lines(invoice: Invoice) -> list[InvoiceLine]:
+    """The invoice's lines as the customer sees them on the pay page (description, quantity, unit price,
+    tax, amount)."""
+    return list(invoice.lines.order_by("position", "id"))
 
 
 def invoice_pdf_response(invoice: Invoice) -> HttpResponse:

@@ -20,8 +20,9 @@ from common.lists import csv_response, iterate, paginate, querystring_without_pa
 from customers.models import NotificationKind
 from customers.money import display
 from finance import gateway
-from finance.models import CardPayment
+from finance.models import OPEN_CHECKOUT_STATUSES, CardPayment
 from finance.services import cards
+from invoices.models import InvoiceType
 
 from . import selectors
 from .forms import (
@@ -149,41 +150,40 @@ def invoice_pdf(request, invoice_id: int):
 @leads_to_checkout
 def invoice_pay(request, invoice_id: int):
     """`$`: credits first. When they cover the invoice one click pays it; when they fall short, the page
-    says by how much and offers a card top-up of the shortfall (or more), which then pays the invoice."""
+    says by how much and offers a card top-up of the shortfall (or more), which then pays the invoice.
+    A purchase invoice that is paid already (in another tab, say) shows as paid, with nothing to press."""
     _invoices_tab(request)
     customer = request.customer
     invoice = selectors.invoice_for_customer(request.customer, invoice_id)
-    if not selectors.is_payable_in_portal(invoice):
+    if invoice.type != InvoiceType.PURCHASE:
         messages.info(request, f"Invoice {invoice.number} cannot be paid here "
                                f"({invoice.get_type_display().lower()}, {invoice.get_status_display().lower()}).")
         return redirect("portal:invoice-list")
-    error = ""
     if request.method == "POST":
         try:
             cards.invoice_self_pay_with_credits(invoice_id=invoice.pk, customer_id=customer.pk,
                                                 actor=Actor.from_request(request))
         except cards.FinanceError as exc:
-            error = str(exc)
-        else:
-            messages.success(request, f"Invoice {invoice.number} is paid with your credits.")
-            return redirect("portal:invoice-list")
-    shortfall = cards.card_payment_shortfall(customer=customer, invoice=invoice)
-    card_form = CardShortfallForm(initial={"amount": display(shortfall)}, shortfall=shortfall, currency=customer.currency)
-    return render(request, "portal/invoice_pay.html", {
-        "customer": customer, "invoice": invoice, "shortfall": shortfall, "error": error,
-        "credits": invoice.amount_outstanding - shortfall if shortfall else invoice.amount_outstanding,
-        "card_form": card_form, "card_charge": gateway.chargeable(shortfall, customer.currency) if shortfall else None,
-    })
+            if not _still_payable(invoice):
+                return _invoice_paid_meanwhile(request, invoice, exc)
+            return _pay_page(request, invoice, error=str(exc))
+        messages.success(request, f"Invoice {invoice.number} is paid with your credits.")
+        return redirect("portal:invoice-list")
+    return _pay_page(request, invoice)
 
 
 @require_POST
 @portal_view
 @leads_to_checkout
 def invoice_pay_by_card(request, invoice_id: int):
-    """Top up the shortfall (or more) by card on Stripe's Checkout page; the credit then pays the invoice."""
+    """Top up the shortfall (or more) by card on Stripe's Checkout page; the credit then pays the invoice.
+    A second click (another tab) is sent to the same open Checkout, or to a new one once the first is
+    expired at Stripe; an invoice paid meanwhile shows as paid."""
     _invoices_tab(request)
     customer = request.customer
     invoice = selectors.invoice_for_customer(request.customer, invoice_id)
+    if not selectors.is_payable_in_portal(invoice):
+        return _invoice_paid_meanwhile(request, invoice)
     shortfall = cards.card_payment_shortfall(customer=customer, invoice=invoice)
     form = CardShortfallForm(request.POST, shortfall=shortfall, currency=customer.currency)
     error = ""
@@ -193,12 +193,41 @@ def invoice_pay_by_card(request, invoice_id: int):
                 customer_id=customer.pk, invoice_id=invoice.pk, amount=form.cleaned_data["amount"],
                 actor=Actor.from_request(request), **_return_urls(request))
         except cards.FinanceError as exc:
+            if not _still_payable(invoice):
+                return _invoice_paid_meanwhile(request, invoice, exc)
             error = str(exc)
         else:
             return _to_checkout(payment)
+    return _pay_page(request, invoice, error=error, card_form=form)
+
+
+def _still_payable(invoice) -> bool:
+    invoice.refresh_from_db()
+    return selectors.is_payable_in_portal(invoice)
+
+
+def _invoice_paid_meanwhile(request, invoice, exc: Exception | None = None) -> HttpResponseRedirect:
+    """The losing side of a pay race: a fresh page of the invoice as it is now (paid, nothing to press),
+    after a redirect, so a reload does not post again."""
+    messages.info(request, str(exc) if isinstance(exc, cards.InvoiceAlreadyPaid)
+                  else f"Invoice {invoice.number} is {invoice.get_status_display().lower()}: nothing is left to pay.")
+    response = redirect("portal:invoice-pay", invoice_id=invoice.pk)
+    response.status_code = 303
+    return response
+
+
+def _pay_page(request, invoice, *, error: str = "", card_form: CardShortfallForm | None = None):
+    customer = request.customer
+    payable = selectors.is_payable_in_portal(invoice)
+    shortfall = cards.card_payment_shortfall(customer=customer, invoice=invoice) if payable else None
+    if payable and card_form is None:
+        card_form = CardShortfallForm(initial={"amount": display(shortfall)}, shortfall=shortfall,
+                                      currency=customer.currency)
     return render(request, "portal/invoice_pay.html", {
-        "customer": customer, "invoice": invoice, "shortfall": shortfall, "error": error,
-        "credits": invoice.amount_outstanding - shortfall, "card_form": form,
+        "customer": customer, "invoice": invoice, "payable": payable, "shortfall": shortfall, "error": error,
+        "lines": selectors.invoice_lines(invoice),
+        "credits": (invoice.amount_outstanding - shortfall) if shortfall else invoice.amount_outstanding,
+        "card_form": card_form,
         "card_charge": gateway.chargeable(shortfall, customer.currency) if shortfall else None,
     })
 
@@ -270,19 +299,32 @@ def card_success(request):
     })
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @portal_view
 def card_cancelled(request):
-    """The customer left Stripe's page without paying (Stripe puts no session id in the cancel URL, so it
-    carries our card payment's id, looked up within the customer)."""
-    payment_id = request.GET.get("payment", "")
-    if not payment_id.isdigit():
+    """Where Stripe sends the customer who left its page without paying (Stripe puts no session id in the
+    cancel URL, so it carries our card payment's id, looked up within the customer). GET only shows the
+    payment; the "Cancel this payment" button POSTs, which expires the session at Stripe first (a payment
+    made meanwhile is credited instead)."""
+    payment_id = (request.POST if request.method == "POST" else request.GET).get("payment", "")
+    if not (payment_id.isascii() and payment_id.isdigit()) or len(payment_id) > 18:
         raise Http404("No card payment.")
     payment = get_object_or_404(CardPayment, customer=request.customer, pk=int(payment_id))
-    payment = cards.card_payment_cancel(card_payment_id=payment.pk, customer_id=request.customer.pk,
-                                        actor=Actor.from_request(request))
+    problem = ""
+    if request.method == "POST":
+        try:
+            payment = cards.card_payment_cancel(card_payment_id=payment.pk, customer_id=request.customer.pk,
+                                                actor=Actor.from_request(request))
+        except cards.FinanceError as exc:
+            problem = str(exc)
+        else:
+            response = redirect(f"{reverse('portal:card-cancelled')}?payment={payment.pk}")
+            response.status_code = 303
+            return response
+    request.customer.refresh_from_db()
     return render(request, "portal/card_result.html", {
-        "customer": request.customer, "payment": payment, "cancelled": True,
+        "customer": request.customer, "payment": payment, "problem": problem, "cancel_page": True,
+        "cancellable": payment.channel == "checkout" and payment.status in OPEN_CHECKOUT_STATUSES,
         "figures": selectors.figures(request.customer),
     })
 

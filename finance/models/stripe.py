@@ -31,6 +31,22 @@ class CardPaymentStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "Paid"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Expired"
+
+
+# A Checkout payment is open while its session can still be paid at Stripe: awaiting payment, or declined
+# once (the session stays open for another card). At most one is open per invoice, and one per customer for
+# top-ups (the partial unique indexes below); cancelling or expiring it expires the session at Stripe first.
+OPEN_CHECKOUT_STATUSES = (CardPaymentStatus.PENDING, CardPaymentStatus.FAILED)
+OPEN_CHECKOUT = Q(channel="checkout", status__in=["pending", "failed"])
+
+
+class CardPaymentInvoiceOutcome(models.TextChoices):
+    """What a succeeded invoice payment did with its credit (empty: not an invoice payment, or not paid)."""
+
+    NONE = "", "-"
+    PAID = "paid", "Paid the invoice"
+    KEPT_AS_CREDIT = "kept_as_credit", "Kept as credit (the invoice was already paid or could not be paid)"
 
 
 class CardPayment(models.Model):
@@ -62,6 +78,12 @@ class CardPayment(models.Model):
     failure_reason = models.CharField(max_length=500, blank=True)
     invoice_payment_error = models.CharField(max_length=500, blank=True,
                                              help_text="Why the credit could not pay the invoice (it stays as credit).")
+    # Set when an invoice payment is credited: the credit paid the invoice, or it stays as credit on the
+    # account (the invoice was paid meanwhile, e.g. with credits in another tab); receipts read this.
+    invoice_outcome = models.CharField(max_length=16, choices=CardPaymentInvoiceOutcome.choices, blank=True,
+                                       default=CardPaymentInvoiceOutcome.NONE)
+    expires_at = models.DateTimeField(null=True, blank=True,
+                                      help_text="When Stripe stops accepting payment on the Checkout Session.")
     credit_transaction = models.OneToOneField("customers.Transaction", on_delete=models.PROTECT, null=True,
                                               blank=True, related_name="card_payment")
     created_by = models.CharField(max_length=150, blank=True)
@@ -69,6 +91,7 @@ class CardPayment(models.Model):
     credited_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -91,6 +114,16 @@ class CardPayment(models.Model):
                 condition=Q(save_card=False) | (Q(trigger_amount__gt=0) & Q(limit_threshold__gt=0)),
                 name="card_payment_auto_top_up_choices",
             ),
+            models.CheckConstraint(
+                condition=Q(invoice_outcome="") | (Q(purpose="invoice") & Q(status="succeeded")),
+                name="card_payment_outcome_only_paid_invoice",
+            ),
+            # One open Checkout per invoice, and one open Checkout top-up per customer: a second click
+            # reuses the open session or expires it at Stripe first (no invoice charged twice).
+            models.UniqueConstraint(fields=["invoice"], condition=OPEN_CHECKOUT & Q(purpose="invoice"),
+                                    name="card_payment_one_open_checkout_per_invoice"),
+            models.UniqueConstraint(fields=["customer"], condition=OPEN_CHECKOUT & Q(purpose="top_up"),
+                                    name="card_payment_one_open_checkout_top_up"),
         ]
         indexes = [
             models.Index(fields=["customer", "-created_at"], name="card_payment_customer_idx"),
@@ -103,6 +136,11 @@ class CardPayment(models.Model):
     @property
     def is_credited(self) -> bool:
         return self.credited_at is not None
+
+    @property
+    def kept_as_credit(self) -> bool:
+        """An invoice payment whose money stayed as credit on the account (the invoice was already paid)."""
+        return self.invoice_outcome == CardPaymentInvoiceOutcome.KEPT_AS_CREDIT
 
 
 class StripeEventStatus(models.TextChoices):
@@ -137,5 +175,5 @@ class StripeEvent(models.Model):
         return self.status != StripeEventStatus.RECEIVED
 
 
-__all__ = ["CardPayment", "CardPaymentChannel", "CardPaymentPurpose", "CardPaymentStatus", "StripeEvent",
-           "StripeEventStatus"]
+__all__ = ["OPEN_CHECKOUT", "OPEN_CHECKOUT_STATUSES", "CardPayment", "CardPaymentChannel",
+           "CardPaymentInvoiceOutcome", "CardPaymentPurpose", "CardPaymentStatus", "StripeEvent", "StripeEventStatus"]

@@ -17,11 +17,13 @@ import datetime as dt
 import json
 import logging
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.actors import Actor
@@ -31,12 +33,15 @@ from customers.locks import lock_customer
 from customers.models import Customer, TransactionKind
 from customers.money import ZERO, quantize
 from invoices.locks import lock_invoice
-from invoices.models import OPEN_STATUSES, Invoice, InvoiceType
+from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus, InvoiceType
 
 from .. import gateway
 from ..models import (
+    OPEN_CHECKOUT,
+    OPEN_CHECKOUT_STATUSES,
     CardPayment,
     CardPaymentChannel,
+    CardPaymentInvoiceOutcome,
     CardPaymentPurpose,
     CardPaymentStatus,
     StripeEvent,
@@ -68,6 +73,10 @@ class CardPaymentError(FinanceError):
     """A card payment that cannot be started or applied; the message says why, for the customer."""
 
 
+class InvoiceAlreadyPaid(CardPaymentError):
+    """The invoice is no longer open (paid in another tab, say): the losing side of a pay race."""
+
+
 # --- reads the services and the portal share ------------------------------------------------------------
 def card_payment_shortfall(*, customer: Customer, invoice: Invoice) -> Decimal:
     """How much the customer's credits fall short of the invoice's outstanding amount (0 when they
@@ -83,6 +92,8 @@ def _check_invoice_payable(invoice: Invoice, customer_id: int) -> None:
     if invoice.type != InvoiceType.PURCHASE:
         raise CardPaymentError(f"Invoice {invoice.number} is a {invoice.get_type_display().lower()} invoice; "
                                "only purchase invoices can be paid here.")
+    if invoice.status == InvoiceStatus.PAID:
+        raise InvoiceAlreadyPaid(f"Invoice {invoice.number} is already paid.")
     if invoice.status not in OPEN_STATUSES:
         raise CardPaymentError(f"Invoice {invoice.number} is {invoice.get_status_display().lower()}; "
                                "only invoices awaiting payment or partially paid can be paid.")
@@ -99,10 +110,12 @@ def invoice_self_pay_with_credits(*, invoice_id: int, customer_id: int, actor: A
     """The portal's `$` when the credits cover the invoice: pay what a purchase invoice still owes with the
     customer's credits (finance's invoice_pay_with_credits, which records the one audit event). Refused
     for another customer's invoice, for monthly and top-up invoices, and when the credits fall short (the
-    message says by how much)."""
-    invoice = Invoice.objects.filter(pk=invoice_id, customer_id=customer_id).first()
-    if invoice is None:
+    message says by how much). The invoice is checked under its lock, so of two tabs paying at once one
+    pays and the other is told the invoice is paid (InvoiceAlreadyPaid)."""
+    if not Invoice.objects.filter(pk=invoice_id, customer_id=customer_id).exists():
         raise CardPaymentError("This invoice does not belong to your account.")
+    lock_customer(customer_id)
+    invoice = lock_invoice(invoice_id)
     _check_invoice_payable(invoice, customer_id)
     invoice_pay_with_credits(invoice=invoice, amount=invoice.amount_outstanding, actor=actor, at=now)
     invoice.refresh_from_db()
@@ -110,7 +123,32 @@ def invoice_self_pay_with_credits(*, invoice_id: int, customer_id: int, actor: A
 
 
 # --- Checkout (portal) ------------------------------------------------------------------------------------
-@transaction.atomic
+START_FAILED = "The card payment could not be started. Please try again later."
+CANCEL_FAILED = "The card payment could not be cancelled just now. Please try again later."
+# An open session this close to its expiry is replaced rather than reused: the customer needs time to pay.
+REUSE_MARGIN = dt.timedelta(minutes=15)
+SESSION_LIFETIME = dt.timedelta(hours=24)  # Stripe's default, for rows whose session did not say
+# Concurrent clicks with different amounts replace each other's open payment (the last one wins); each
+# round one of them gets through, so a few rounds are enough for the tabs a customer can have open.
+START_ATTEMPTS = 10
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    """A validated request for a Checkout payment."""
+
+    customer: Customer
+    invoice: Invoice | None
+    amount: Decimal
+    save_card: bool
+    trigger_amount: Decimal | None
+    limit_threshold: Decimal | None
+
+
+class _OpenTaken(Exception):
+    """A concurrent start committed the open Checkout payment this one wanted to create."""
+
+
 def card_top_up_start(*, customer_id: int, amount: Decimal, actor: Actor, success_url: str, cancel_url: str,
                       invoice_id: int | None = None, save_card: bool = False,
                       trigger_amount: Decimal | None = None, limit_threshold: Decimal | None = None,
@@ -121,8 +159,40 @@ def card_top_up_start(*, customer_id: int, amount: Decimal, actor: Actor, succes
     With `save_card` the card is kept for automatic top-ups of `trigger_amount` whenever usable credits
     fall to `limit_threshold`. `success_url` must contain {CHECKOUT_SESSION_ID} (Stripe fills it in);
     `{CARD_PAYMENT_ID}` in `cancel_url` becomes our row's id (Stripe fills nothing in there). Returns the row, whose
-    `checkout_url` the customer is sent to. Nothing is credited here."""
+    `checkout_url` the customer is sent to. Nothing is credited here.
+
+    At most one Checkout is open per invoice (and one top-up per customer), held by the database's partial
+    unique indexes: when one is open already (a second tab, a second click), the same request reuses its
+    session while Stripe still has it open and it is not about to expire; otherwise the open one is expired
+    at Stripe first (or credited, if Stripe says it was paid meanwhile) and a new one is started. Two
+    concurrent starts meet at the index: the second waits for the first to commit, then reuses its row.
+
+    Stripe's own error never reaches the customer: it goes to the log and the audit trail
+    (finance.card_payment.start_failed), and the CardPaymentError says START_FAILED."""
     now = now or timezone.now()
+    for _attempt in range(START_ATTEMPTS):
+        wanted = _checkout_wanted(customer_id=customer_id, amount=amount, invoice_id=invoice_id,
+                                  save_card=save_card, trigger_amount=trigger_amount,
+                                  limit_threshold=limit_threshold, success_url=success_url)
+        try:
+            current = _open_checkout(wanted)
+            if current is not None:
+                reused = _reuse_or_close(current, wanted, actor=actor, now=now)
+                if reused is not None:
+                    return reused
+                continue  # closed (expired, or credited: the invoice may be paid now): look again
+            return _checkout_create(wanted, actor=actor, success_url=success_url, cancel_url=cancel_url, now=now)
+        except _OpenTaken:
+            continue
+        except gateway.GatewayError as error:
+            _start_failed(wanted, error, actor=actor, now=now)
+            raise CardPaymentError(START_FAILED) from error
+    logger.warning("Card payment for customer %s not started: other starts kept replacing the open one", customer_id)
+    raise CardPaymentError(START_FAILED)
+
+
+def _checkout_wanted(*, customer_id: int, amount: Decimal, invoice_id: int | None, save_card: bool,
+                     trigger_amount: Decimal | None, limit_threshold: Decimal | None, success_url: str) -> _Wanted:
     customer = Customer.objects.get(pk=customer_id)
     amount = quantize(Decimal(amount))
     minimum = settings.LEDGERDESK_MIN_TOP_UP
@@ -151,22 +221,66 @@ def card_top_up_start(*, customer_id: int, amount: Decimal, actor: Actor, succes
         trigger_amount = limit_threshold = None
     if "{CHECKOUT_SESSION_ID}" not in success_url:
         raise CardPaymentError("The success URL must carry {CHECKOUT_SESSION_ID}.")
+    return _Wanted(customer=customer, invoice=invoice, amount=amount, save_card=save_card,
+                   trigger_amount=trigger_amount, limit_threshold=limit_threshold)
 
-    payment = CardPayment.objects.create(
-        customer=customer,
-        purpose=CardPaymentPurpose.INVOICE if invoice else CardPaymentPurpose.TOP_UP,
-        channel=CardPaymentChannel.CHECKOUT,
-        invoice=invoice,
-        amount=amount,
-        amount_charged=gateway.chargeable(amount, customer.currency),
-        currency=customer.currency,
-        idempotency_key=f"new:{uuid.uuid4().hex}",  # replaced by the row's own key below
-        save_card=save_card,
-        trigger_amount=trigger_amount,
-        limit_threshold=limit_threshold,
-        created_by=actor.label,
-        created_at=now,
-    )
+
+def _open_checkout(wanted: _Wanted) -> CardPayment | None:
+    """The open Checkout payment the request would compete with (the partial unique indexes' rows)."""
+    qs = CardPayment.objects.filter(OPEN_CHECKOUT)
+    if wanted.invoice is not None:
+        return qs.filter(purpose=CardPaymentPurpose.INVOICE, invoice=wanted.invoice).first()
+    return qs.filter(purpose=CardPaymentPurpose.TOP_UP, customer=wanted.customer).first()
+
+
+def _session_expires_at(payment: CardPayment) -> dt.datetime:
+    return payment.expires_at or payment.created_at + SESSION_LIFETIME
+
+
+def _reuse_or_close(payment: CardPayment, wanted: _Wanted, *, actor: Actor, now: dt.datetime) -> CardPayment | None:
+    """The open payment itself when it is the same request and Stripe still has its session open with
+    time to pay; else None, once it is closed (expired at Stripe, or credited when it was paid)."""
+    same = (payment.amount == wanted.amount and payment.save_card == wanted.save_card
+            and payment.trigger_amount == wanted.trigger_amount and payment.limit_threshold == wanted.limit_threshold)
+    if same and _session_expires_at(payment) - now > REUSE_MARGIN:
+        facts = gateway.checkout_session_facts(payment.checkout_session_id)
+        if facts.session_status == "open" and not facts.paid:
+            return payment
+        if facts.paid:
+            _apply_paid(facts, actor=actor, now=now)
+            return None
+    _close_open_checkout(payment, to=CardPaymentStatus.EXPIRED, actor=actor, now=now,
+                         reason="replaced by a new card payment")
+    return None
+
+
+@transaction.atomic
+def _checkout_create(wanted: _Wanted, *, actor: Actor, success_url: str, cancel_url: str,
+                     now: dt.datetime) -> CardPayment:
+    """Our row, then its Checkout Session at Stripe, in one transaction: a concurrent start for the same
+    invoice (or top-up) waits at the unique index until this one commits, then finds this row."""
+    customer, invoice, amount = wanted.customer, wanted.invoice, wanted.amount
+    try:
+        with transaction.atomic():
+            payment = CardPayment.objects.create(
+                customer=customer,
+                purpose=CardPaymentPurpose.INVOICE if invoice else CardPaymentPurpose.TOP_UP,
+                channel=CardPaymentChannel.CHECKOUT,
+                invoice=invoice,
+                amount=amount,
+                amount_charged=gateway.chargeable(amount, customer.currency),
+                currency=customer.currency,
+                idempotency_key=f"new:{uuid.uuid4().hex}",  # replaced by the row's own key below
+                save_card=wanted.save_card,
+                trigger_amount=wanted.trigger_amount,
+                limit_threshold=wanted.limit_threshold,
+                created_by=actor.label,
+                created_at=now,
+            )
+    except IntegrityError as error:
+        if _constraint_of(error) in OPEN_CHECKOUT_INDEXES:
+            raise _OpenTaken from error
+        raise
     payment.idempotency_key = f"card-payment:{payment.pk}:checkout"
     description = (f"Payment of invoice {invoice.number}" if invoice else "Account top-up") + f" ({customer.code})"
     create = partial(
@@ -178,31 +292,84 @@ def card_top_up_start(*, customer_id: int, amount: Decimal, actor: Actor, succes
         cancel_url=cancel_url.replace("{CARD_PAYMENT_ID}", str(payment.pk)),
         metadata={"card_payment": str(payment.pk), "customer": str(customer.pk), "purpose": payment.purpose},
         customer_email=customer.billing_email,
-        save_card=save_card,
+        save_card=wanted.save_card,
     )
     try:
-        try:
-            session = create(idempotency_key=payment.idempotency_key, stripe_customer_id=customer.stripe_customer_id)
-        except gateway.GatewayError as error:
-            if not (customer.stripe_customer_id and error.code == "resource_missing"):
-                raise
-            # The Stripe customer we kept is gone (deleted at Stripe, another Stripe account): Checkout
-            # makes a new one, which fulfilment keeps.
-            payment.idempotency_key += ":new-customer"
-            session = create(idempotency_key=payment.idempotency_key, stripe_customer_id="")
+        session = create(idempotency_key=payment.idempotency_key, stripe_customer_id=customer.stripe_customer_id)
     except gateway.GatewayError as error:
-        raise CardPaymentError(f"The card payment could not be started: {error.message}") from error
+        if not (customer.stripe_customer_id and error.code == "resource_missing"):
+            raise
+        # The Stripe customer we kept is gone (deleted at Stripe, another Stripe account): Checkout
+        # makes a new one, which fulfilment keeps.
+        payment.idempotency_key += ":new-customer"
+        session = create(idempotency_key=payment.idempotency_key, stripe_customer_id="")
     payment.checkout_session_id = session.id
     payment.checkout_url = session.url
-    payment.save(update_fields=["idempotency_key", "checkout_session_id", "checkout_url"])
+    payment.expires_at = session.expires_at or now + SESSION_LIFETIME
+    payment.save(update_fields=["idempotency_key", "checkout_session_id", "checkout_url", "expires_at"])
     audit_record(
         actor=actor, action="finance.card_payment.start", app=APP, obj=payment, customer_id=customer.pk,
         after={"purpose": payment.purpose, "amount": payment.amount, "amount_charged": payment.amount_charged,
                "currency": payment.currency, "invoice": invoice.number if invoice else "",
-               "checkout_session_id": session.id, "save_card": save_card,
-               "trigger_amount": trigger_amount, "limit_threshold": limit_threshold},
+               "checkout_session_id": session.id, "save_card": wanted.save_card,
+               "trigger_amount": wanted.trigger_amount, "limit_threshold": wanted.limit_threshold,
+               "expires_at": payment.expires_at.isoformat()},
         at=now,
     )
+    return payment
+
+
+OPEN_CHECKOUT_INDEXES = frozenset({"card_payment_one_open_checkout_per_invoice",
+                                   "card_payment_one_open_checkout_top_up"})
+
+
+def _constraint_of(error: IntegrityError) -> str:
+    diag = getattr(error.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", "") or ""
+
+
+@transaction.atomic
+def _start_failed(wanted: _Wanted, error: gateway.GatewayError, *, actor: Actor, now: dt.datetime) -> None:
+    """Stripe refused or could not be reached: its words go to the log and the audit trail, not the page."""
+    logger.error("Card payment for %s could not be started: %s (code %r, status %s)", wanted.customer.code,
+                 error.message, error.code, error.status)
+    audit_record(
+        actor=actor, action="finance.card_payment.start_failed", app=APP, obj=wanted.customer,
+        customer_id=wanted.customer.pk, reason=f"Stripe: {error.message}"[:500],
+        after={"amount": wanted.amount, "currency": wanted.customer.currency,
+               "invoice": wanted.invoice.number if wanted.invoice else "",
+               "processor_error": error.message[:500], "processor_code": error.code},
+        at=now,
+    )
+
+
+def _close_open_checkout(payment: CardPayment, *, to: str, actor: Actor, now: dt.datetime,
+                         reason: str = "") -> CardPayment:
+    """Close an open Checkout payment (cancelled by the customer, or expired): its session is expired at
+    Stripe first, so nothing can be paid on it afterwards; if Stripe says it was paid before that, it is
+    credited instead (_apply_paid). Raises GatewayError when Stripe cannot be asked (nothing changes)."""
+    facts = gateway.checkout_session_expire(payment.checkout_session_id)
+    if facts.paid:
+        return _apply_paid(facts, actor=actor, now=now, reason=reason)[0] or payment
+    if facts.session_status != "expired":
+        raise gateway.GatewayError(f"Stripe reports the session {payment.checkout_session_id} as "
+                                   f"{facts.session_status or 'unknown'} after expiring it.", code="not_expired")
+    return _mark_closed(payment.pk, to=to, actor=actor, now=now, reason=reason)
+
+
+@transaction.atomic
+def _mark_closed(card_payment_id: int, *, to: str, actor: Actor, now: dt.datetime, reason: str) -> CardPayment:
+    payment = _lock_card_payment(card_payment_id)
+    if payment.status not in OPEN_CHECKOUT_STATUSES:
+        return payment  # credited or closed meanwhile
+    before = {"status": payment.status}
+    stamp = {"cancelled_at": now} if to == CardPaymentStatus.CANCELLED else {"expired_at": now}
+    CardPayment.objects.filter(pk=payment.pk).update(status=to, **stamp)
+    payment.refresh_from_db()
+    action = "finance.card_payment.cancel" if to == CardPaymentStatus.CANCELLED else "finance.card_payment.expire"
+    audit_record(actor=actor, action=action, app=APP, obj=payment, customer_id=payment.customer_id,
+                 before=before, after={"status": payment.status, "checkout_session": "expired at Stripe"},
+                 reason=reason, at=now)
     return payment
 
 
@@ -237,23 +404,46 @@ def card_payment_fail(*, actor: Actor, payment_intent_id: str, now: dt.datetime 
     return _apply_failed(facts, actor=actor, now=now)[0]
 
 
-@transaction.atomic
 def card_payment_cancel(*, card_payment_id: int, customer_id: int, actor: Actor,
                         now: dt.datetime | None = None) -> CardPayment:
-    """The customer came back from Checkout without paying. The row is marked cancelled (a payment
-    Stripe later confirms is still credited: money received always counts)."""
+    """The customer cancels a Checkout payment they did not finish (the button on the cancel page). Its
+    session is expired at Stripe first, so a payment can no longer land on a cancelled row; if Stripe says it
+    was paid before that, the payment is credited instead and returned succeeded. Anything not open (paid,
+    cancelled, expired, an off-session charge) is returned unchanged. Raises CardPaymentError when Stripe
+    cannot be asked (nothing changes; Stripe's words go to the log)."""
     now = now or timezone.now()
-    payment = _lock_card_payment(card_payment_id)
-    if payment.customer_id != customer_id:
+    payment = CardPayment.objects.filter(pk=card_payment_id).first()
+    if payment is None or payment.customer_id != customer_id:
         raise CardPaymentError("This card payment does not belong to your account.")
-    if payment.status not in (CardPaymentStatus.PENDING, CardPaymentStatus.FAILED):
+    if payment.channel != CardPaymentChannel.CHECKOUT or payment.status not in OPEN_CHECKOUT_STATUSES:
         return payment
-    before = {"status": payment.status}
-    CardPayment.objects.filter(pk=payment.pk).update(status=CardPaymentStatus.CANCELLED, cancelled_at=now)
-    payment.refresh_from_db()
-    audit_record(actor=actor, action="finance.card_payment.cancel", app=APP, obj=payment,
-                 customer_id=payment.customer_id, before=before, after={"status": payment.status}, at=now)
-    return payment
+    try:
+        return _close_open_checkout(payment, to=CardPaymentStatus.CANCELLED, actor=actor, now=now,
+                                    reason="cancelled by the customer")
+    except gateway.GatewayError as error:
+        logger.error("Card payment %s could not be cancelled: %s", payment.pk, error.message)
+        raise CardPaymentError(CANCEL_FAILED) from error
+
+
+def card_payments_expire(*, actor: Actor, now: dt.datetime | None = None) -> int:
+    """The beat job: open Checkout payments whose session has passed its lifetime (Stripe's expires_at, or
+    24 h) are expired at Stripe and marked expired, one audit event each; one Stripe says was paid is
+    credited instead. A payment Stripe cannot be asked about now is left for the next run. Returns how
+    many were closed."""
+    now = now or timezone.now()
+    stale = (CardPayment.objects.filter(OPEN_CHECKOUT)
+             .filter(Q(expires_at__lte=now) | Q(expires_at__isnull=True, created_at__lte=now - SESSION_LIFETIME))
+             .order_by("pk"))
+    closed = 0
+    for payment in stale:
+        try:
+            _close_open_checkout(payment, to=CardPaymentStatus.EXPIRED, actor=actor, now=now,
+                                 reason="the Checkout Session's lifetime is over")
+        except (gateway.GatewayError, CardPaymentError) as error:
+            logger.warning("Card payment %s not expired this time: %s", payment.pk, error)
+            continue
+        closed += 1
+    return closed
 
 
 # --- Off-session (daily auto top-up) ----------------------------------------------------------------------
@@ -503,7 +693,7 @@ def _apply_paid(facts: gateway.PaymentFacts, *, actor: Actor, now: dt.datetime |
         after={"status": payment.status, "credited": facts.amount, "currency": payment.currency,
                "payment_intent_id": payment.payment_intent_id, "card": card, "card_saved": card_saved,
                "invoice": payment.invoice.number if payment.invoice_id else "",
-               "invoice_payment_error": payment.invoice_payment_error,
+               "invoice_payment_error": payment.invoice_payment_error, "invoice_outcome": payment.invoice_outcome,
                "usable_credits": customer.usable_credits, "current_balance": customer.current_balance},
         reason=reason, at=now,
     )
@@ -550,17 +740,20 @@ def _apply_auto_top_up_choices(payment: CardPayment, *, actor: Actor, now: dt.da
 
 def _pay_invoice(payment: CardPayment, *, actor: Actor, now: dt.datetime) -> None:
     """The card top-up was for an invoice: pay what it still owes with the credits, in the same
-    transaction (the invoice is locked already). If it can no longer be paid (paid meanwhile, voided), the
-    money stays as credit and the reason is kept."""
+    transaction (the invoice is locked already). If it can no longer be paid (paid meanwhile, e.g. with
+    credits in another tab; voided), the money stays as credit, the reason is kept, and the row's
+    invoice_outcome says KEPT_AS_CREDIT (the card result page and the receipt tell the customer)."""
     invoice = lock_invoice(payment.invoice_id)
+    outcome, error_text = CardPaymentInvoiceOutcome.PAID, ""
     try:
         with transaction.atomic():
             if invoice.amount_outstanding <= ZERO:
-                raise FinanceError(f"Invoice {invoice.number} has nothing left to pay.")
+                raise FinanceError(f"Invoice {invoice.number} was already paid.")
             invoice_pay_with_credits(invoice=invoice, amount=invoice.amount_outstanding, actor=actor, at=now)
     except FinanceError as error:
-        CardPayment.objects.filter(pk=payment.pk).update(invoice_payment_error=str(error)[:500])
-        payment.invoice_payment_error = str(error)[:500]
+        outcome, error_text = CardPaymentInvoiceOutcome.KEPT_AS_CREDIT, str(error)[:500]
+    CardPayment.objects.filter(pk=payment.pk).update(invoice_outcome=outcome, invoice_payment_error=error_text)
+    payment.invoice_outcome, payment.invoice_payment_error = outcome, error_text
 
 
 @transaction.atomic

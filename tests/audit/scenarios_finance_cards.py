@@ -4,14 +4,17 @@ calls the service once."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
+from audit.actors import Actor
 from fakestripe import DECLINE_GENERIC
 from finance.services.cards import (
     card_charge_off_session,
     card_payment_cancel,
     card_payment_fail,
     card_payment_fulfil,
+    card_payments_expire,
     card_top_up_start,
     invoice_self_pay_with_credits,
     stripe_event_process,
@@ -65,6 +68,13 @@ def _event(fake_stripe):
     return lambda: stripe_event_process(event=event, actor=STRIPE)
 
 
+@needs("fake_stripe")
+def _expire(fake_stripe):
+    payment = start(customer())
+    later = payment.expires_at + dt.timedelta(minutes=1)
+    return lambda: card_payments_expire(actor=Actor.system("card-payment-expiry"), now=later)
+
+
 def _self_pay():
     cust = customer()
     top_up(cust, "100")
@@ -80,4 +90,5 @@ SCENARIOS = {
     "finance.services.cards.card_charge_off_session": _off_session,
     "finance.services.cards.stripe_event_process": _event,
     "finance.services.cards.invoice_self_pay_with_credits": _self_pay,
+    "finance.services.cards.card_payments_expire": _expire,
 }

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from customers.models import Transaction, TransactionKind
 from fakestripe import DECLINE_GENERIC, SUCCESS_VISA
-from finance.models import Allocation, CardPayment, CardPaymentStatus
+from finance.models import Allocation, CardPayment, CardPaymentInvoiceOutcome, CardPaymentStatus
 from invoices.models import InvoiceStatus
 from tests.customers.factories import top_up
 from tests.finance.factories import monthly_invoice, purchase_invoice, top_up_invoice
@@ -73,7 +73,8 @@ class TestCreditsFallShort:
         invoice = purchase_invoice(acme, "60.004")
         html = portal_client.get(pay_url(invoice)).content.decode()
         assert "you are <strong>35.004 SGD</strong> short" in html
-        assert 'value="35.004"' in html and "35.01 SGD for the shortfall" in html
+        assert 'value="35.004"' in html
+        assert "Your card is charged <strong>35.01 SGD</strong> for the shortfall (cards are charged in whole" in html
 
     def test_posting_pay_with_too_little_credit_changes_nothing_and_says_why(self, portal_client, acme):
         top_up(acme, "25")
@@ -105,6 +106,8 @@ class TestCreditsFallShort:
         acme.refresh_from_db()
         assert invoice.status == InvoiceStatus.PAID
         assert acme.usable_credits == Decimal("5")  # 25 + 40 - 60
+        payment.refresh_from_db()
+        assert payment.invoice_outcome == CardPaymentInvoiceOutcome.PAID and not payment.kept_as_credit
         assert Transaction.objects.filter(kind=TransactionKind.TOP_UP, source_id=payment.pk).count() == 1
 
     def test_a_declined_card_pays_nothing_and_holds_nothing(self, portal_client, acme, fake_stripe):
@@ -128,7 +131,8 @@ class TestCreditsFallShort:
         cancel = fake_stripe.get(payment.checkout_session_id)["cancel_url"]
         assert cancel == f"http://testserver{reverse('portal:card-cancelled')}?payment={payment.pk}"
         html = portal_client.get(cancel).content.decode()
-        assert f"invoice {invoice.number} is still open" in html
+        assert f"no payment was taken yet for invoice {invoice.number}" in html
+        assert "The last attempt failed: Your card was declined." in html
 
     def test_an_invoice_paid_meanwhile_leaves_the_card_money_as_credit(self, portal_client, acme, fake_stripe):
         top_up(acme, "25")
@@ -139,8 +143,11 @@ class TestCreditsFallShort:
         portal_client.post(pay_url(invoice))  # paid with credits from elsewhere before the card completes
         fake_stripe.pay_checkout_session(payment.checkout_session_id, SUCCESS_VISA)
         html = portal_client.get(f"{reverse('portal:card-success')}?session_id={payment.checkout_session_id}")
-        assert "The money stays as credit" in html.content.decode()
+        assert (f"Invoice {invoice.number} was already paid; the 35.00 SGD stays as credit on your account."
+                in html.content.decode())
         payment.refresh_from_db()
         acme.refresh_from_db()
-        assert payment.status == CardPaymentStatus.SUCCEEDED and "nothing left to pay" in payment.invoice_payment_error
+        assert payment.status == CardPaymentStatus.SUCCEEDED and payment.kept_as_credit
+        assert CardPayment.objects.filter(invoice_outcome=CardPaymentInvoiceOutcome.KEPT_AS_CREDIT).get() == payment
+        assert payment.invoice_payment_error == f"Invoice {invoice.number} was already paid."
         assert acme.usable_credits == Decimal("100")  # 25 + 100 - 60 + 35

@@ -33,8 +33,9 @@ def test_lists_are_read_only(admin_client, fake_stripe, individual):
     assert payment.status == CardPaymentStatus.PENDING
 
 
-def test_asking_stripe_again_credits_a_paid_payment_whose_webhook_never_came(admin_client, fake_stripe, individual):
-    paid, unpaid = start(individual, "30"), start(individual, "40")
+def test_asking_stripe_again_credits_a_paid_payment_whose_webhook_never_came(admin_client, fake_stripe, individual,
+                                                                            consolidated):
+    paid, unpaid = start(individual, "30"), start(consolidated, "40")  # one open top-up per customer
     pay(fake_stripe, paid)
     response = admin_client.post(reverse("admin:finance_cardpayment_changelist"),
                                  {"action": "confirm_with_stripe", "_selected_action": [paid.pk, unpaid.pk]})

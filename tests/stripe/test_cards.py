@@ -46,7 +46,7 @@ class TestCheckoutTopUp:
 
     def test_stripe_down_refuses_with_a_message_and_leaves_no_row(self, fake_stripe, individual, settings):
         settings.STRIPE_API_BASE = "http://127.0.0.1:9"
-        with pytest.raises(CardPaymentError, match="could not be reached"):
+        with pytest.raises(CardPaymentError, match=r"^The card payment could not be started\. Please try again later\.$"):
             start(individual)
         assert not CardPayment.objects.exists()
 
@@ -151,14 +151,34 @@ class TestCheckoutTopUp:
         assert payment.status == CardPaymentStatus.SUCCEEDED
         assert credits_of(individual) == [(Bucket.DUE, Decimal("25"))]
 
-    def test_cancel_marks_it_and_a_later_confirmed_payment_is_still_credited(self, fake_stripe, individual):
+    def test_cancel_expires_the_session_at_stripe_so_nothing_can_be_paid_on_it_later(self, fake_stripe, individual):
         payment = start(individual)
         cancelled = card_payment_cancel(card_payment_id=payment.pk, customer_id=individual.pk, actor=CUSTOMER)
         assert cancelled.status == CardPaymentStatus.CANCELLED and cancelled.cancelled_at is not None
-        pay(fake_stripe, payment)  # paid in another tab meanwhile: money received always counts
+        assert fake_stripe.get(payment.checkout_session_id)["status"] == "expired"
+        result = pay(fake_stripe, payment)  # the Checkout page left open in another tab
+        assert not result.ok and "no longer active" in result.error
         card_payment_fulfil(checkout_session_id=payment.checkout_session_id, actor=CUSTOMER)
         payment.refresh_from_db()
-        assert payment.status == CardPaymentStatus.SUCCEEDED and credits_of(individual)
+        assert payment.status == CardPaymentStatus.CANCELLED and credits_of(individual) == []
+        assert AuditEvent.objects.filter(action="finance.card_payment.cancel", object_id=str(payment.pk)).count() == 1
+
+    def test_cancel_of_a_session_paid_meanwhile_credits_it_instead(self, fake_stripe, individual):
+        payment = start(individual)
+        pay(fake_stripe, payment)  # paid in another tab, no webhook yet
+        done = card_payment_cancel(card_payment_id=payment.pk, customer_id=individual.pk, actor=CUSTOMER)
+        assert done.status == CardPaymentStatus.SUCCEEDED
+        assert credits_of(individual) == [(Bucket.DUE, Decimal("25"))]
+        assert not AuditEvent.objects.filter(action="finance.card_payment.cancel").exists()
+
+    def test_cancel_when_stripe_cannot_be_asked_changes_nothing(self, fake_stripe, individual):
+        payment = start(individual)
+        fake_stripe.fail_next("POST", r"/v1/checkout/sessions/[^/]+/expire", times=5)
+        with pytest.raises(CardPaymentError, match="could not be cancelled just now"):
+            card_payment_cancel(card_payment_id=payment.pk, customer_id=individual.pk, actor=CUSTOMER)
+        payment.refresh_from_db()
+        assert payment.status == CardPaymentStatus.PENDING
+        assert fake_stripe.get(payment.checkout_session_id)["status"] == "open"
 
     def test_cancel_of_another_customers_payment_is_refused(self, fake_stripe, individual, consolidated):
         payment = start(individual)
