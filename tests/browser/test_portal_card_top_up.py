@@ -96,6 +96,10 @@ def test_a_declined_card_shows_stripes_message_and_adds_nothing(watched, acme, c
     assert "Your card was declined." in page.locator("[role=alert]").inner_text()
     page.click("text=Cancel and go back")
     page.wait_for_url("**/portal/card/cancelled/**")
+    assert page.locator("h1").inner_text() == "Card payment"  # coming back changes nothing by itself
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("button:has-text('Cancel this payment')")
+    page.wait_for_load_state()
     assert page.locator("h1").inner_text() == "Payment cancelled"
     assert "0.00 SGD CR" in page.locator("[data-figure=usable-credits]").inner_text()
     acme.refresh_from_db()
