@@ -31,7 +31,7 @@ from audit.services import audit_record
 from customers import ledger
 from customers.locks import lock_customer
 from customers.models import Customer, TransactionKind
-from customers.money import ZERO, quantize
+from customers.money import ZERO, display, quantize
 from invoices.locks import lock_invoice
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus, InvoiceType
 
@@ -208,7 +208,7 @@ def _checkout_wanted(*, customer_id: int, amount: Decimal, invoice_id: int | Non
         if shortfall <= ZERO:
             raise CardPaymentError(f"Your credits already cover invoice {invoice.number}: pay it with credits.")
         if amount < shortfall:
-            raise CardPaymentError(f"Top up at least the shortfall of {shortfall} {customer.currency}.")
+            raise CardPaymentError(f"Top up at least the shortfall of {display(shortfall)} {customer.currency}.")
     elif amount < minimum:
         raise CardPaymentError(f"The minimum top-up is {minimum} {customer.currency}.")
     if save_card:
