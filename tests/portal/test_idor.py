@@ -26,7 +26,8 @@ MATRIX = [
 
 
 @pytest.fixture
-def acme_things(acme, fake_stripe):
+def acme_things(acme, fake_stripe, acme_receipt):
+    """Made after the paid one: a customer has one open Checkout top-up at a time (issue 19 #3)."""
     top_up(acme, "500")
     invoice = purchase_invoice(acme, "60")
     payment = start(acme, "25", invoice_id=None)
