@@ -165,7 +165,8 @@ class TestPayPage:
         html = portal_client.get(pay_url(invoice)).content.decode()
         rows = html.split('id="invoice-lines"')[1].split("</table>")[0]
         assert "Cloud PBX seats" in rows and "Number porting &lt;b&gt;fee&lt;/b&gt;" in rows
-        assert '<td class="num">3</td><td class="num">10.001</td>' in rows.replace("\n        ", "")
+        assert ('<td class="num" data-label="Quantity">3</td><td class="num" data-label="Unit price">10.001</td>'
+                in rows.replace("\n        ", ""))
         assert "2.70027 (9%)" in rows and "30.003" in rows  # tax and amount keep up to 6 decimals
         assert 'data-total="subtotal">35.003 SGD' in rows and 'data-total="tax">2.70027 SGD' in rows
         assert 'data-total="total"><strong>37.70327 SGD' in rows
