@@ -195,6 +195,10 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 # --- Ledgerdesk business settings
 LEDGERDESK_DEFAULT_CURRENCY = env.str("LEDGERDESK_DEFAULT_CURRENCY", default="SGD")
 LEDGERDESK_MIN_TOP_UP = Decimal(env.str("LEDGERDESK_MIN_TOP_UP", default="10"))
+# The largest top-up, auto top-up trigger amount and limit threshold anyone may set, and the largest credit limit
+# (a typo such as 1000000000 is refused instead of charged or lent).
+LEDGERDESK_MAX_TOP_UP = Decimal(env.str("LEDGERDESK_MAX_TOP_UP", default="1000000.00"))
+LEDGERDESK_MAX_CREDIT_LIMIT = Decimal(env.str("LEDGERDESK_MAX_CREDIT_LIMIT", default="10000000.00"))
 LEDGERDESK_RESERVATION_TIMEOUT_SECONDS = env.int("LEDGERDESK_RESERVATION_TIMEOUT_SECONDS", default=900)
 # Invoices: the tax rate (percent, SGD GST by default) on purchase and monthly lines (top-ups are untaxed)
 # and the payment terms that set an invoice's due date.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 
+from .currencies import CurrencyField
 from .models import (
     PURCHASE_KINDS,
     AccountType,
@@ -14,28 +15,8 @@ from .models import (
     ReservationStatus,
     TransactionKind,
 )
-from .money import MoneyError, display, parse_amount
+from .money import AmountField, display
 from .selectors import TRANSACTION_VIEWS
-
-
-class AmountField(forms.CharField):
-    """An exact amount typed by a person: '1,250.50' -> Decimal('1250.500000'); never a float."""
-
-    def __init__(self, *, allow_zero: bool = False, allow_negative: bool = False, **kwargs):
-        self.allow_zero, self.allow_negative = allow_zero, allow_negative
-        kwargs.setdefault("widget", forms.TextInput(attrs={"inputmode": "decimal", "class": "amount-input",
-                                                           "autocomplete": "off"}))
-        super().__init__(**kwargs)
-
-    def clean(self, value):
-        value = super().clean(value)
-        if value in self.empty_values:
-            return None
-        try:
-            return parse_amount(value, field=str(self.label or "Amount"), allow_zero=self.allow_zero,
-                                allow_negative=self.allow_negative)
-        except MoneyError as exc:
-            raise forms.ValidationError(str(exc))
 
 
 def _with_all(choices, label="All") -> list[tuple[str, str]]:
@@ -63,7 +44,7 @@ class CustomerForm(forms.Form):
     name = forms.CharField(max_length=200)
     code = forms.CharField(max_length=32, help_text="Short unique code, e.g. ACME (letters, digits, - and _).")
     billing_email = forms.EmailField()
-    currency = forms.CharField(max_length=3, initial="SGD", help_text="ISO 4217, e.g. SGD. Fixed once the account "
+    currency = CurrencyField(initial="SGD", help_text="ISO 4217, e.g. SGD. Fixed once the account "
                                                                        "has transactions.")
     account_type = forms.ChoiceField(choices=AccountType.choices, label="Prepaid or postpaid")
     invoice_setup = forms.ChoiceField(choices=InvoiceSetup.choices)
@@ -147,7 +128,7 @@ class NotificationFilterForm(forms.Form):
 
 class WalletCreateForm(forms.Form):
     name = forms.CharField(max_length=100)
-    currency = forms.CharField(max_length=3, initial="SGD")
+    currency = CurrencyField(initial="SGD")
 
 
 class WalletFundForm(forms.Form):

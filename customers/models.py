@@ -11,6 +11,7 @@ from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import F, Func, Q
 
+from .currencies import DB_CURRENCY_REGEX
 from .money import ZERO, MoneyField
 
 
@@ -76,7 +77,7 @@ class Customer(models.Model):
             models.CheckConstraint(condition=Q(amount_reserved__gte=0), name="customer_reserved_gte_0"),
             models.CheckConstraint(condition=Q(account_type=AccountType.POSTPAID) | Q(credit_limit=0),
                                    name="customer_prepaid_no_credit_limit"),
-            models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="customer_currency_iso"),
+            models.CheckConstraint(condition=Q(currency__regex=DB_CURRENCY_REGEX), name="customer_currency_iso"),
             models.CheckConstraint(condition=~Q(code=""), name="customer_code_not_empty"),
         ]
         indexes = [
@@ -260,7 +261,9 @@ class MasterWallet(models.Model):
     balance = MoneyField(editable=False)
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=Q(balance__gte=0), name="master_wallet_balance_gte_0")]
+        constraints = [models.CheckConstraint(condition=Q(balance__gte=0), name="master_wallet_balance_gte_0"),
+                       models.CheckConstraint(condition=Q(currency__regex=DB_CURRENCY_REGEX),
+                                              name="master_wallet_currency_iso")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.currency})"

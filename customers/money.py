@@ -6,24 +6,33 @@ gateway (finance/gateway.py).
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+import re
+from decimal import ROUND_HALF_UP, Decimal
 
+from django import forms
+from django.conf import settings
 from django.db import models
 
 PLACES = 6
 QUANTUM = Decimal("0.000001")
 ZERO = Decimal("0")
 MAX_DIGITS = 20
+LIMIT = Decimal(10) ** (MAX_DIGITS - PLACES)  # NUMERIC(20, 6) holds amounts below 10^14
+MAX_LENGTH = 40  # characters: the longest amount is 99,999,999,999,999.999999 (25), plus room for spaces
+
+# The one accepted shape: ASCII digits, thousands separated by commas in groups of three (or not at all),
+# a point before the decimals. `+`/`-` only where the caller allows a sign.
+_AMOUNT_RE = re.compile(
+    r"(?P<sign>[+-]?)"
+    r"(?:(?P<whole>[1-9][0-9]{0,2}(?:,[0-9]{3})+|[0-9]+)(?:\.(?P<frac>[0-9]+))?|\.(?P<only_frac>[0-9]+))\Z",
+    re.ASCII)
+_SPECIAL = {"nan", "snan", "qnan", "inf", "infinity"}
+_EXPONENT_RE = re.compile(r"[+-]?[0-9.,]*[0-9][eE][+-]?[0-9]+\Z", re.ASCII)
+_COMMAS_RE = re.compile(r"[+-]?[0-9.,]*,[0-9.,]*\Z", re.ASCII)
 
 
 class MoneyError(ValueError):
     """An amount a finance user typed or an API client sent that is not a valid amount."""
-
-
-def MoneyField(**kwargs) -> models.DecimalField:  # noqa: N802 - reads like a field class
-    """NUMERIC(20, 6): the precision of every amount in Ledgerdesk."""
-    kwargs.setdefault("default", ZERO)
-    return models.DecimalField(max_digits=MAX_DIGITS, decimal_places=PLACES, **kwargs)
 
 
 def quantize(value: Decimal, rounding: str = ROUND_HALF_UP) -> Decimal:
@@ -31,33 +40,127 @@ def quantize(value: Decimal, rounding: str = ROUND_HALF_UP) -> Decimal:
     return Decimal(value).quantize(QUANTUM, rounding=rounding)
 
 
-def parse_amount(raw: object, *, field: str = "Amount", allow_zero: bool = False,
-                 allow_negative: bool = False) -> Decimal:
-    """Turn user or API input into an exact amount, or raise MoneyError with a message a finance user
-    understands. Floats are refused: they cannot hold money exactly."""
+def _from_text(raw: object, field: str, allow_sign: bool) -> Decimal:
+    """The exact Decimal the text says, or MoneyError saying what is wrong with it (in the order a person
+    would look: empty, not ASCII digits, exponent, NaN/Infinity, commas, anything else)."""
+    text = str(raw if raw is not None else "").strip()
+    if not text:
+        raise MoneyError(f"{field} is required.")
+    if len(text) > MAX_LENGTH:
+        raise MoneyError(f"{field} is too long to be an amount.")
+    if any(not ch.isascii() and (ch.isdigit() or ch.isnumeric()) for ch in text):
+        raise MoneyError(f"{field} must be written with the digits 0-9.")
+    if _EXPONENT_RE.match(text):
+        raise MoneyError(f"{field} cannot be written with an exponent (such as 1e5); write the number in full.")
+    if text.lstrip("+-").lower() in _SPECIAL:
+        raise MoneyError(f"{field} must be a number, such as 125.50.")
+    match = _AMOUNT_RE.match(text)
+    if match is None:
+        if _COMMAS_RE.match(text):
+            raise MoneyError(f"{field} has a comma in the wrong place: commas only separate thousands "
+                             "(1,234.50), and a point marks the decimals.")
+        raise MoneyError(f"{field} must be a number, such as 125.50.")
+    if match["sign"] and not allow_sign:
+        raise MoneyError(f"{field} must be more than zero." if match["sign"] == "-"
+                         else f"{field} must be a number without a sign, such as 125.50.")
+    whole = (match["whole"] or "0").replace(",", "")
+    frac = match["frac"] or match["only_frac"] or ""
+    if len(whole.lstrip("0")) > MAX_DIGITS - PLACES:
+        raise MoneyError(f"{field} is too large.")
+    return Decimal(f"{match['sign']}{whole}.{frac}" if frac else f"{match['sign']}{whole}")
+
+
+def parse_decimal(raw: object, *, field: str = "Amount", places: int = PLACES, allow_zero: bool = False,
+                  allow_negative: bool = False, maximum: Decimal | None = None) -> Decimal:
+    """The one strict parser of numbers people and machines type (amounts, quantities, rates): the exact
+    value, not rounded, or MoneyError with a message a finance user understands.
+
+    Text is ASCII digits with an optional point and at most `places` decimals; thousands separated by
+    commas only in their right places ('1,234.50'); no exponent, NaN or Infinity, no other digits or
+    signs; a '-' (or '+') only with `allow_negative`. A Decimal (from code) is checked the same way.
+    Floats are refused: they cannot hold money exactly. The size is at most `maximum` (in absolute value)
+    and always fits NUMERIC(20, 6)."""
     if isinstance(raw, float):
         raise MoneyError(f"{field} must be given as a decimal string, not a floating-point number.")
-    if isinstance(raw, Decimal):
-        value = raw
-    else:
-        text = str(raw if raw is not None else "").strip().replace(",", "")
-        if not text:
-            raise MoneyError(f"{field} is required.")
-        try:
-            value = Decimal(text)
-        except InvalidOperation:
-            raise MoneyError(f"{field} must be a number, such as 125.50.")
+    value = raw if isinstance(raw, Decimal) else _from_text(raw, field, allow_sign=allow_negative)
     if not value.is_finite():
         raise MoneyError(f"{field} must be a number, such as 125.50.")
-    if value.as_tuple().exponent < -PLACES:  # type: ignore[operator]
-        raise MoneyError(f"{field} can have at most {PLACES} decimal places.")
-    if value == ZERO and not allow_zero:
-        raise MoneyError(f"{field} must be more than zero.")
+    if value.as_tuple().exponent < -places:  # type: ignore[operator]
+        raise MoneyError(f"{field} can have at most {places} decimal places." if places
+                         else f"{field} must be a whole number.")
     if value < ZERO and not allow_negative:
         raise MoneyError(f"{field} must be more than zero.")
-    if abs(value) >= Decimal(10) ** (MAX_DIGITS - PLACES):
+    if value == ZERO and not allow_zero:
+        raise MoneyError(f"{field} must be more than zero.")
+    if abs(value) >= LIMIT:
         raise MoneyError(f"{field} is too large.")
-    return quantize(value)
+    if maximum is not None and abs(value) > maximum:
+        raise MoneyError(f"{field} can be at most {display(maximum)}.")
+    return value
+
+
+def parse_amount(raw: object, *, field: str = "Amount", allow_zero: bool = False, allow_negative: bool = False,
+                 places: int = PLACES, maximum: Decimal | None = None) -> Decimal:
+    """Turn user or API input into an exact amount of six places (see parse_decimal for what is accepted),
+    or raise MoneyError with a message a finance user understands. `places=2` where a card charges it."""
+    return quantize(parse_decimal(raw, field=field, places=places, allow_zero=allow_zero,
+                                  allow_negative=allow_negative, maximum=maximum))
+
+
+def max_top_up() -> Decimal:
+    """The largest top-up, auto top-up trigger amount or limit threshold (LEDGERDESK_MAX_TOP_UP)."""
+    return Decimal(str(getattr(settings, "LEDGERDESK_MAX_TOP_UP", "1000000.00")))
+
+
+def max_credit_limit() -> Decimal:
+    """The largest credit limit a postpaid account may be given (LEDGERDESK_MAX_CREDIT_LIMIT)."""
+    return Decimal(str(getattr(settings, "LEDGERDESK_MAX_CREDIT_LIMIT", "10000000.00")))
+
+
+class AmountField(forms.CharField):
+    """The one form field for an amount (staff pages, the portal, every ModelForm and Django admin through
+    MoneyField.formfield): text parsed by parse_amount, kept as Decimal, never a float.
+
+    `places` is how many decimals may be typed (2 where a card charges the amount in a two-decimal
+    currency), `maximum` the largest amount accepted; both may be set after the form is built
+    (`form.fields["amount"].places = 2`)."""
+
+    def __init__(self, *, allow_zero: bool = False, allow_negative: bool = False, places: int = PLACES,
+                 maximum: Decimal | None = None, **kwargs):
+        self.allow_zero, self.allow_negative = allow_zero, allow_negative
+        self.places, self.maximum = places, maximum
+        kwargs.setdefault("widget", forms.TextInput(attrs={"inputmode": "decimal", "class": "amount-input",
+                                                           "autocomplete": "off"}))
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        if text in self.empty_values:
+            return None
+        try:
+            return parse_amount(text, field=str(self.label or "Amount"), allow_zero=self.allow_zero,
+                                allow_negative=self.allow_negative, places=self.places, maximum=self.maximum)
+        except MoneyError as exc:
+            raise forms.ValidationError(str(exc), code="invalid") from exc
+
+
+class _MoneyDecimalField(models.DecimalField):
+    """NUMERIC(20, 6) whose form field is the strict AmountField (Django's own DecimalField form field takes
+    '1e5', 'NaN'-like text and non-ASCII digits). Deconstructs as a plain DecimalField: no migration changes."""
+
+    def formfield(self, **kwargs):
+        defaults = {"form_class": AmountField, "allow_zero": True, "allow_negative": False, **kwargs}
+        return models.Field.formfield(self, **defaults)
+
+    def deconstruct(self):
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "django.db.models.DecimalField", args, kwargs
+
+
+def MoneyField(**kwargs) -> models.DecimalField:  # noqa: N802 - reads like a field class
+    """NUMERIC(20, 6): the precision of every amount in Ledgerdesk."""
+    kwargs.setdefault("default", ZERO)
+    return _MoneyDecimalField(max_digits=MAX_DIGITS, decimal_places=PLACES, **kwargs)
 
 
 def split(total: Decimal, weights: list[Decimal]) -> list[Decimal]:

@@ -7,33 +7,15 @@ from django import forms
 from django.conf import settings
 from django.utils import timezone
 
+from customers.currencies import CurrencyField
 from customers.models import Customer
-from customers.money import MoneyError, parse_amount
+from customers.money import AmountField
 
 from .models import PaymentMethod, PaymentStatus
 
 
 class DateInput(forms.DateInput):
     input_type = "date"
-
-
-class AmountField(forms.CharField):
-    """An exact, positive amount with at most 6 decimals, kept as Decimal (never a float)."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("max_length", 40)
-        kwargs.setdefault("widget", forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off",
-                                                           "placeholder": "0.00"}))
-        super().__init__(**kwargs)
-
-    def clean(self, value):
-        value = super().clean(value)
-        if value in self.empty_values:
-            return None
-        try:
-            return parse_amount(value, field=str(self.label or "Amount"))
-        except MoneyError as exc:
-            raise forms.ValidationError(str(exc))
 
 
 def customer_choices():
@@ -119,8 +101,7 @@ class PaymentForm(CustomerForm):
     customer = CustomerChoiceField(queryset=customer_choices(), required=False, empty_label="— Unassigned —",
                                    help_text="May be left empty: assign the payment later from its page.")
     amount = AmountField(label="Amount")
-    currency = forms.CharField(max_length=3, required=False,
-                               help_text="The customer's currency when a customer is chosen.")
+    currency = CurrencyField(required=False, help_text="The customer's currency when a customer is chosen.")
     received_date = forms.DateField(label="Received date", widget=DateInput)
     method = forms.ChoiceField(choices=PaymentMethod.choices, initial=PaymentMethod.BANK_TRANSFER)
     reference = forms.CharField(max_length=120, required=False)

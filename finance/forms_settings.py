@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from django import forms
 
+from customers.money import AmountField
 from customers.selectors import currencies
 
-from .forms import AmountField, DateInput
+from .forms import DateInput
 from .models import PaymentSettings, TopUpDecision, TopUpMethod
 from .selectors_settings import AUTO_FILTERS
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import F, Q
 
+from customers.currencies import DB_CURRENCY_REGEX
 from customers.money import ZERO, MoneyField
 
 
@@ -62,6 +63,7 @@ class Invoice(models.Model):
         ordering = ["-issue_date", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(total__gte=0), name="invoice_total_gte_0"),
+            models.CheckConstraint(condition=Q(currency__regex=DB_CURRENCY_REGEX), name="invoice_currency_iso"),
             models.CheckConstraint(condition=Q(total=F("subtotal") + F("tax")), name="invoice_total_is_subtotal_plus_tax"),
             models.CheckConstraint(condition=~Q(type="top_up") | Q(tax=0), name="invoice_top_up_untaxed"),
             models.CheckConstraint(condition=Q(due_date__gte=F("issue_date")), name="invoice_due_after_issue"),

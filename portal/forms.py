@@ -10,7 +10,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 
 from customers.models import TransactionKind
-from customers.money import MoneyError, parse_amount
+from customers.money import AmountField, display, max_top_up
+from finance.gateway import chargeable, exponent
 from invoices.models import InvoiceStatus, InvoiceType
 
 
@@ -41,22 +42,12 @@ class PortalPasswordResetForm(PasswordResetForm):
         return (u for u in users if u.has_usable_password())
 
 
-class MoneyInput(forms.CharField):
-    """An amount typed by a customer, parsed exactly (never through float)."""
-
-    def __init__(self, *, label: str, allow_zero: bool = False, **kwargs):
-        self.allow_zero = allow_zero
-        kwargs.setdefault("widget", forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}))
-        super().__init__(label=label, **kwargs)
-
-    def clean(self, value):
-        value = super().clean(value)
-        if value in (None, ""):
-            return None
-        try:
-            return parse_amount(value, field=self.label, allow_zero=self.allow_zero)
-        except MoneyError as exc:
-            raise forms.ValidationError(str(exc)) from exc
+def _card_amounts(form: forms.Form, names: tuple[str, ...], currency: str) -> None:
+    """Amounts a card is charged: no more decimals than the currency's minor unit (2 for SGD and USD), at
+    most LEDGERDESK_MAX_TOP_UP."""
+    for name in names:
+        form.fields[name].places = exponent(currency or settings.LEDGERDESK_DEFAULT_CURRENCY)
+        form.fields[name].maximum = max_top_up()
 
 
 class TopUpForm(forms.Form):
@@ -64,18 +55,20 @@ class TopUpForm(forms.Form):
     amount is the size of each automatic top-up, the limit threshold is the level of usable credits at
     which it happens (the payment settings of the card method)."""
 
-    amount = MoneyInput(label="Amount")
+    amount = AmountField(label="Amount")
     save_card = forms.BooleanField(required=False, label="Save this card for automatic top-ups")
-    trigger_amount = MoneyInput(label="Auto top-up amount", required=False,
-                                help_text="How much each automatic top-up adds.")
-    limit_threshold = MoneyInput(label="When usable credits fall to", required=False,
-                                 help_text="The daily check tops up when usable credits are at or below this.")
+    trigger_amount = AmountField(label="Auto top-up amount", required=False,
+                                 help_text="How much each automatic top-up adds.")
+    limit_threshold = AmountField(label="When usable credits fall to", required=False,
+                                  help_text="The daily check tops up when usable credits are at or below this.")
 
     def __init__(self, *args, minimum: Decimal | None = None, currency: str = "", **kwargs):
         super().__init__(*args, **kwargs)
         self.minimum = settings.LEDGERDESK_MIN_TOP_UP if minimum is None else minimum
         self.currency = currency
         self.fields["amount"].help_text = f"At least {self.minimum} {currency}".strip() + "."
+        _card_amounts(self, ("amount", "trigger_amount"), currency)
+        self.fields["limit_threshold"].maximum = max_top_up()
 
     def clean_amount(self):
         amount = self.cleaned_data["amount"]
@@ -103,13 +96,19 @@ class TopUpForm(forms.Form):
 class CardShortfallForm(forms.Form):
     """Top up by card to pay an invoice whose outstanding amount the credits do not cover."""
 
-    amount = MoneyInput(label="Amount to top up")
+    amount = AmountField(label="Amount to top up")
 
     def __init__(self, *args, shortfall: Decimal, currency: str = "", **kwargs):
         super().__init__(*args, **kwargs)
         self.shortfall = shortfall
         self.currency = currency
         self.fields["amount"].help_text = f"At least the shortfall, {shortfall} {currency}".strip() + "."
+        _card_amounts(self, ("amount",), currency)
+        if shortfall > 0:  # what a card can charge: the shortfall rounded up to the minor unit (35.004 -> 35.01)
+            charge = chargeable(shortfall, currency or settings.LEDGERDESK_DEFAULT_CURRENCY)
+            self.fields["amount"].maximum = max(max_top_up(), charge)
+            if not self.is_bound:
+                self.initial["amount"] = display(charge)
 
     def clean_amount(self):
         amount = self.cleaned_data["amount"]

@@ -28,10 +28,10 @@ def figures(customer: Customer) -> dict[str, Decimal]:
 
 
 def amount_or_error(raw: object, error: type[Exception], *, field: str = "Amount", allow_zero: bool = False,
-                    allow_negative: bool = False) -> Decimal:
+                    allow_negative: bool = False, maximum: Decimal | None = None) -> Decimal:
     """parse_amount, re-raised as the calling module's domain error."""
     try:
-        return parse_amount(raw, field=field, allow_zero=allow_zero, allow_negative=allow_negative)
+        return parse_amount(raw, field=field, allow_zero=allow_zero, allow_negative=allow_negative, maximum=maximum)
     except MoneyError as exc:
         raise error(str(exc))
 

@@ -16,12 +16,12 @@ from django.db import IntegrityError, transaction
 from audit.actors import Actor
 from audit.services import audit_record
 
+from ..currencies import CurrencyError, clean_currency
 from ..models import AccountType, Customer, CustomerUser, InvoiceSetup, Reservation, Transaction
-from ..money import ZERO
+from ..money import ZERO, max_credit_limit
 from ._common import amount_or_error, locked_customer
 
 CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
-CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 SETTINGS_FIELDS = ("name", "code", "billing_email", "currency", "account_type", "invoice_setup", "credit_limit",
                    "show_invoices_tab")
 
@@ -56,10 +56,10 @@ def _clean_email(email: str) -> str:
 
 
 def _clean_currency(currency: str) -> str:
-    currency = (currency or "").strip().upper()
-    if not CURRENCY_RE.match(currency):
-        raise CustomerError("The currency must be a three-letter ISO 4217 code, such as SGD or USD.")
-    return currency
+    try:
+        return clean_currency(currency)
+    except CurrencyError as exc:
+        raise CustomerError(str(exc))
 
 
 def _clean_choice(value: str, choices: type, what: str) -> str:
@@ -102,7 +102,8 @@ def customer_create(
         "currency": _clean_currency(currency),
         "account_type": _clean_choice(account_type, AccountType, "The account type"),
         "invoice_setup": _clean_choice(invoice_setup, InvoiceSetup, "The invoice setup"),
-        "credit_limit": amount_or_error(credit_limit, CustomerError, field="Credit limit", allow_zero=True),
+        "credit_limit": amount_or_error(credit_limit, CustomerError, field="Credit limit", allow_zero=True,
+                                        maximum=max_credit_limit()),
         "show_invoices_tab": bool(show_invoices_tab),
     }
     _check_credit_limit(data["account_type"], data["credit_limit"])
@@ -151,7 +152,8 @@ def customer_update(
     if invoice_setup is not None:
         wanted["invoice_setup"] = _clean_choice(invoice_setup, InvoiceSetup, "The invoice setup")
     if credit_limit is not None:
-        wanted["credit_limit"] = amount_or_error(credit_limit, CustomerError, field="Credit limit", allow_zero=True)
+        wanted["credit_limit"] = amount_or_error(credit_limit, CustomerError, field="Credit limit", allow_zero=True,
+                                                 maximum=max_credit_limit())
     if show_invoices_tab is not None:
         wanted["show_invoices_tab"] = bool(show_invoices_tab)
 

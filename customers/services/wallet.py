@@ -14,11 +14,11 @@ from audit.actors import Actor
 from audit.services import audit_record
 
 from .. import ledger
+from ..currencies import CurrencyError, clean_currency
 from ..locks import lock_master_wallet
 from ..models import MasterWallet, MasterWalletEntry, Transaction, TransactionKind
 from ..selectors import default_wallet_id  # re-exported: finance's auto top-up imports it from here
 from ._common import amount_or_error, figures, locked_customer, money_text
-from .accounts import CURRENCY_RE
 
 
 class WalletError(ValueError):
@@ -29,11 +29,12 @@ class WalletError(ValueError):
 def master_wallet_create(*, name: str, currency: str, actor: Actor, at: dt.datetime | None = None) -> MasterWallet:
     """A new, empty master wallet (one per currency is the usual setup)."""
     name = (name or "").strip()
-    currency = (currency or "").strip().upper()
     if not name or len(name) > 100:
         raise WalletError("The wallet needs a name of 1 to 100 characters.")
-    if not CURRENCY_RE.match(currency):
-        raise WalletError("The currency must be a three-letter ISO 4217 code, such as SGD or USD.")
+    try:
+        currency = clean_currency(currency)
+    except CurrencyError as exc:
+        raise WalletError(str(exc))
     if MasterWallet.objects.filter(name=name).exists():
         raise WalletError(f"There is already a wallet named {name!r}.")
     try:

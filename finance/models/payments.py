@@ -13,6 +13,7 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import Case, F, Q, Value, When
 
+from customers.currencies import DB_CURRENCY_REGEX
 from customers.money import ZERO, MoneyField
 
 MAX_ASSIGNMENT_CHANGES = 5
@@ -77,6 +78,7 @@ class Payment(models.Model):
         ordering = ["-received_date", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_gt_0"),
+            models.CheckConstraint(condition=Q(currency__regex=DB_CURRENCY_REGEX), name="payment_currency_iso"),
             models.CheckConstraint(condition=Q(amount_allocated__gte=0) & Q(amount_topped_up__gte=0),
                                    name="payment_used_gte_0"),
             models.CheckConstraint(condition=Q(amount__gte=F("amount_allocated") + F("amount_topped_up")),
@@ -225,7 +227,9 @@ class CreditNote(models.Model):
 
     class Meta:
         ordering = ["-issue_date", "-id"]
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="credit_note_amount_gt_0")]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="credit_note_amount_gt_0"),
+                       models.CheckConstraint(condition=Q(currency__regex=DB_CURRENCY_REGEX),
+                                              name="credit_note_currency_iso")]
         indexes = [models.Index(fields=["customer", "-issue_date"], name="credit_note_customer_idx")]
 
     def __str__(self) -> str:
@@ -251,7 +255,9 @@ class Withdrawal(models.Model):
 
     class Meta:
         ordering = ["-paid_date", "-id"]
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="withdrawal_amount_gt_0")]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="withdrawal_amount_gt_0"),
+                       models.CheckConstraint(condition=Q(currency__regex=DB_CURRENCY_REGEX),
+                                              name="withdrawal_currency_iso")]
         indexes = [models.Index(fields=["customer", "-paid_date"], name="withdrawal_customer_idx")]
 
     def __str__(self) -> str:

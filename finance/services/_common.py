@@ -20,10 +20,12 @@ class FinanceError(ValueError):
     """A finance action refused; the message says why in a finance user's words. Nothing was changed."""
 
 
-def checked_amount(raw: object, *, error: type[FinanceError], field: str = "Amount") -> Decimal:
-    """An exact, positive amount with at most six decimals (floats refused), or `error` with the reason."""
+def checked_amount(raw: object, *, error: type[FinanceError], field: str = "Amount",
+                   maximum: Decimal | None = None) -> Decimal:
+    """An exact, positive amount with at most six decimals (floats refused), at most `maximum` if given, or
+    `error` with the reason."""
     try:
-        return parse_amount(raw, field=field)
+        return parse_amount(raw, field=field, maximum=maximum)
     except MoneyError as exc:
         raise error(str(exc))
 

@@ -41,7 +41,7 @@ from audit.actors import Actor
 from audit.services import audit_record
 from customers.locks import lock_customer, lock_master_wallet
 from customers.models import Customer, MasterWalletEntry, Notification, NotificationKind
-from customers.money import display
+from customers.money import display, max_top_up
 from customers.selectors import default_wallet_id
 from customers.services import WalletError, master_wallet_transfer, notification_record
 from invoices.services.lifecycle import (
@@ -105,7 +105,7 @@ class AutoTopUpError(FinanceError):
 def _optional_amount(raw: object, *, field: str) -> Decimal | None:
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
-    return checked_amount(raw, error=PaymentSettingsError, field=field)
+    return checked_amount(raw, error=PaymentSettingsError, field=field, maximum=max_top_up())
 
 
 def _check_trigger_minimum(amount: Decimal | None, currency: str) -> None:
@@ -207,8 +207,9 @@ def payment_settings_update_from_portal(*, customer_id: int, trigger_amount: obj
     if not _has_saved_card(customer):
         raise PaymentSettingsError("There is no saved card on this account: save a card during an online top-up "
                                    "to turn on automatic top-ups by card.")
-    trigger = checked_amount(trigger_amount, error=PaymentSettingsError, field="Trigger amount")
-    threshold = checked_amount(limit_threshold, error=PaymentSettingsError, field="Limit threshold")
+    trigger = checked_amount(trigger_amount, error=PaymentSettingsError, field="Trigger amount", maximum=max_top_up())
+    threshold = checked_amount(limit_threshold, error=PaymentSettingsError, field="Limit threshold",
+                               maximum=max_top_up())
     _check_trigger_minimum(trigger, customer.currency)
     current = PaymentSettings.objects.filter(customer_id=customer.pk).first()
     if auto_top_up_enabled is None:

@@ -23,6 +23,7 @@ from django.utils import timezone
 from audit.actors import Actor
 from audit.services import audit_record
 from customers import ledger
+from customers.currencies import CurrencyError, clean_currency
 from customers.ledger import Entry
 from customers.locks import lock_customer
 from customers.models import Customer, TransactionKind
@@ -52,10 +53,10 @@ def _check_fields(*, received_date: dt.date, method: str, at: dt.datetime) -> No
 
 
 def _check_currency(currency: str) -> str:
-    currency = (currency or "").strip().upper()
-    if len(currency) != 3 or not currency.isalpha():
-        raise PaymentError("Currency must be a three-letter ISO 4217 code, such as SGD.")
-    return currency
+    try:
+        return clean_currency(currency)
+    except CurrencyError as exc:
+        raise PaymentError(str(exc))
 
 
 def _assignment_entry(payment: Payment, amount: Decimal, kind: str, description: str) -> Entry:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -25,7 +25,7 @@ from audit.actors import Actor
 from audit.services import audit_record
 from customers.locks import lock_customer
 from customers.models import PURCHASE_KINDS, Customer, InvoiceSetup, TransactionKind
-from customers.money import ZERO, MoneyError, display, parse_amount
+from customers.money import ZERO, MoneyError, display, parse_amount, parse_decimal
 
 from ..locks import lock_invoice
 from ..models import Invoice, InvoiceStatus, InvoiceType
@@ -106,16 +106,13 @@ def _amount(raw: object, *, field: str, allow_zero: bool = False) -> Decimal:
         raise InvoiceError(str(exc))
 
 
-def _decimal(raw: object, *, field: str) -> Decimal:
-    if isinstance(raw, float):
-        raise InvoiceError(f"{field} must be given as a decimal string, not a floating-point number.")
+def _decimal(raw: object, *, field: str, places: int) -> Decimal:
+    """A quantity or a tax rate, parsed as strictly as an amount (no exponent, no non-ASCII digits, commas
+    only between thousands, at most `places` decimals); the range is the caller's to check."""
     try:
-        value = raw if isinstance(raw, Decimal) else Decimal(str(raw if raw is not None else "").strip())
-    except InvalidOperation:
-        raise InvoiceError(f"{field} must be a number.")
-    if not value.is_finite():
-        raise InvoiceError(f"{field} must be a number.")
-    return value
+        return parse_decimal(raw, field=field, places=places, allow_zero=True, allow_negative=True)
+    except MoneyError as exc:
+        raise InvoiceError(str(exc))
 
 
 def _dates(issue_date: dt.date | None, due_date: dt.date | None, at: dt.datetime) -> tuple[dt.date, dt.date]:
@@ -139,14 +136,15 @@ def clean_purchase_lines(lines: Sequence[PurchaseLine]) -> list[LineSpec]:
         if line.kind not in PURCHASE_KINDS:
             names = ", ".join(TransactionKind(k).label.lower() for k in TransactionKind if k in PURCHASE_KINDS)
             raise InvoiceError(f"{where}: a purchase is one of {names}.")
-        quantity = _decimal(line.quantity, field=f"{where}: the quantity")
+        quantity = _decimal(line.quantity, field=f"{where}: the quantity", places=3)
         if quantity <= ZERO:
             raise InvoiceError(f"{where}: the quantity must be more than zero.")
-        if quantity.as_tuple().exponent < -3 or quantity >= MAX_QUANTITY:  # type: ignore[operator]
-            raise InvoiceError(f"{where}: the quantity can have at most 3 decimal places.")
+        if quantity >= MAX_QUANTITY:
+            raise InvoiceError(f"{where}: the quantity must be less than {MAX_QUANTITY:,}.")
         unit_price = _amount(line.unit_price, field=f"{where}: the unit price", allow_zero=True)
-        rate = tax_rate() if line.tax_rate in (None, "") else _decimal(line.tax_rate, field=f"{where}: the tax rate")
-        if not ZERO <= rate <= Decimal(100) or rate.as_tuple().exponent < -4:  # type: ignore[operator]
+        rate = (tax_rate() if line.tax_rate in (None, "")
+                else _decimal(line.tax_rate, field=f"{where}: the tax rate", places=4))
+        if not ZERO <= rate <= Decimal(100):
             raise InvoiceError(f"{where}: the tax rate is a percentage from 0 to 100 (at most 4 decimal places).")
         specs.append(LineSpec(description=description, quantity=quantity.quantize(Decimal("0.001")),
                               unit_price=unit_price, tax_rate=rate, kind=line.kind))
