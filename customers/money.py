@@ -1,7 +1,8 @@
 """Money: Decimal only, six decimal places in the database (NUMERIC(20, 6)), never a float.
 
-The one place that quantizes, splits and formats amounts. Minor units (cents) exist only in the Stripe
-gateway (finance/gateway.py).
+The one place that parses (parse_amount, parse_decimal: the one strict parser of typed numbers), quantizes,
+splits and formats amounts, and the one form field for an amount (AmountField, also MoneyField's form field).
+Minor units (cents) exist only in the Stripe gateway (finance/gateway.py).
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from decimal import ROUND_HALF_UP, Decimal
 from django import forms
 from django.conf import settings
 from django.db import models
+from django.forms.utils import pretty_name
 
 PLACES = 6
 QUANTUM = Decimal("0.000001")
 ZERO = Decimal("0")
 MAX_DIGITS = 20
 LIMIT = Decimal(10) ** (MAX_DIGITS - PLACES)  # NUMERIC(20, 6) holds amounts below 10^14
-MAX_LENGTH = 40  # characters: the longest amount is 99,999,999,999,999.999999 (25), plus room for spaces
+MAX_LENGTH = 40  # characters: the longest amount, -99,999,999,999,999.999999, has 26 (leading zeros aside)
 
 # The one accepted shape: ASCII digits, thousands separated by commas in groups of three (or not at all),
 # a point before the decimals. `+`/`-` only where the caller allows a sign.
@@ -133,12 +135,18 @@ class AmountField(forms.CharField):
                                                            "autocomplete": "off"}))
         super().__init__(**kwargs)
 
+    def get_bound_field(self, form, field_name):
+        # A message starts with the label the page shows next to the input ("Credit limit ..."), which Django
+        # derives from the field's name when none is given.
+        self.named = pretty_name(field_name)
+        return super().get_bound_field(form, field_name)
+
     def to_python(self, value):
         text = super().to_python(value)
         if text in self.empty_values:
             return None
         try:
-            return parse_amount(text, field=str(self.label or "Amount"), allow_zero=self.allow_zero,
+            return parse_amount(text, field=str(self.label or getattr(self, "named", "") or "Amount"), allow_zero=self.allow_zero,
                                 allow_negative=self.allow_negative, places=self.places, maximum=self.maximum)
         except MoneyError as exc:
             raise forms.ValidationError(str(exc), code="invalid") from exc

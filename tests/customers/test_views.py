@@ -320,7 +320,10 @@ class TestActions:
         customer = prepaid()
         response = finance_client.post(reverse("customers:transfer", args=[customer.pk]),
                                        {"amount": "1e400", "wallet": wallet.pk})
-        assert response.status_code == 200 and "Amount is too large" in response.content.decode()
+        assert response.status_code == 200 and "Amount cannot be written with an exponent" in response.content.decode()
+        too_large = finance_client.post(reverse("customers:transfer", args=[customer.pk]),
+                                        {"amount": "1" * 30, "wallet": wallet.pk})
+        assert too_large.status_code == 200 and "Amount is too large" in too_large.content.decode()
         assert not Transaction.objects.exists()
 
     def test_subscriptions_flag_a_negative_margin(self, finance_client):

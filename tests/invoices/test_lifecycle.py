@@ -111,6 +111,16 @@ class TestCreatePurchase:
         (PurchaseLine(description="x", quantity="1", unit_price="10", kind="call"), "a purchase is one of"),
         (PurchaseLine(description="x", quantity="1", unit_price="10", tax_rate="101"), "from 0 to 100"),
         (PurchaseLine(description="x", quantity="1", unit_price="0"), "total must be more than zero"),
+        # quantities, prices and rates are parsed as strictly as any amount (customers.money.parse_decimal)
+        (PurchaseLine(description="x", quantity="1e2", unit_price="10"), "the quantity cannot be written with an exp"),
+        (PurchaseLine(description="x", quantity="١", unit_price="10"), "the quantity must be written with the digits"),
+        (PurchaseLine(description="x", quantity="1,0", unit_price="10"), "the quantity has a comma in the wrong place"),
+        (PurchaseLine(description="x", quantity="NaN", unit_price="10"), "the quantity must be a number"),
+        (PurchaseLine(description="x", quantity="1", unit_price="1E1"), "the unit price cannot be written with an exp"),
+        (PurchaseLine(description="x", quantity="1", unit_price="10,00"), "the unit price has a comma in the wrong"),
+        (PurchaseLine(description="x", quantity="1", unit_price="10", tax_rate="9e0"), "the tax rate cannot be wri"),
+        (PurchaseLine(description="x", quantity="1", unit_price="10", tax_rate="٩"), "the tax rate must be written"),
+        (PurchaseLine(description="x", quantity="1", unit_price="10", tax_rate="9.00001"), "at most 4 decimal places"),
     ])
     def test_refuses_a_bad_line(self, customer, line, message):
         before = state()

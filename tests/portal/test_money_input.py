@@ -1,0 +1,57 @@
+"""The portal's amount fields refuse what the strict parser refuses, card amounts take no more decimals than
+the currency's minor unit, and a top-up has an upper bound: a clear message, nothing started at Stripe."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from finance.models import CardPayment, PaymentSettings
+from tests.customers.factories import top_up
+from tests.finance.factories import purchase_invoice
+
+pytestmark = pytest.mark.django_db
+
+TOP_UP = reverse("portal:top-up")
+
+
+def refused(response, message: str, fake_stripe) -> None:
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not CardPayment.objects.exists() and not PaymentSettings.objects.exists()
+    assert fake_stripe.requests == []
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ("1e5", "Amount cannot be written with an exponent"),
+    ("10,00", "Amount has a comma in the wrong place"),
+    ("١٠٠", "Amount must be written with the digits 0-9"),
+    ("１００", "Amount must be written with the digits 0-9"),
+    ("Infinity", "Amount must be a number"),
+    ("50.005", "Amount can have at most 2 decimal places."),
+    ("1000000.01", "Amount can be at most 1,000,000.00."),
+])
+def test_the_top_up_form_refuses_the_amount(portal_client, fake_stripe, raw, message):
+    refused(portal_client.post(TOP_UP, {"amount": raw}), message, fake_stripe)
+
+
+@pytest.mark.parametrize(("field", "raw", "message"), [
+    ("trigger_amount", "1e3", "Auto top-up amount cannot be written with an exponent"),
+    ("trigger_amount", "20.001", "Auto top-up amount can have at most 2 decimal places."),
+    ("trigger_amount", "2,000,000", "Auto top-up amount can be at most 1,000,000.00."),
+    ("limit_threshold", "1,0,0", "When usable credits fall to has a comma in the wrong place"),
+    ("limit_threshold", "9999999", "When usable credits fall to can be at most 1,000,000.00."),
+])
+def test_the_auto_top_up_amounts_are_bounded_and_strict(portal_client, fake_stripe, field, raw, message):
+    data = {"amount": "50", "save_card": "on", "trigger_amount": "50", "limit_threshold": "20", field: raw}
+    refused(portal_client.post(TOP_UP, data), message, fake_stripe)
+
+
+def test_the_shortfall_form_takes_the_card_currencys_two_decimals(portal_client, acme, fake_stripe):
+    top_up(acme, "25")
+    invoice = purchase_invoice(acme, "60.004")
+    url = reverse("portal:invoice-pay-card", args=[invoice.pk])
+    refused(portal_client.post(url, {"amount": "35.004"}), "Amount to top up can have at most 2 decimal places.",
+            fake_stripe)
+    refused(portal_client.post(url, {"amount": "3e1"}), "Amount to top up cannot be written with an exponent",
+            fake_stripe)
