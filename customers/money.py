@@ -154,7 +154,9 @@ class AmountField(forms.CharField):
 
 class _MoneyDecimalField(models.DecimalField):
     """NUMERIC(20, 6) whose form field is the strict AmountField (Django's own DecimalField form field takes
-    '1e5', 'NaN'-like text and non-ASCII digits). Deconstructs as a plain DecimalField: no migration changes."""
+    '1e5' and non-ASCII digits). Zero is allowed and a sign is not, unless the ModelForm says otherwise
+    (`allow_negative=True` through formfield_callback); the services still decide. Deconstructs as a plain
+    DecimalField: no migration changes."""
 
     def formfield(self, **kwargs):
         defaults = {"form_class": AmountField, "allow_zero": True, "allow_negative": False, **kwargs}
