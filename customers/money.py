@@ -142,7 +142,9 @@ class AmountField(forms.CharField):
         return super().get_bound_field(form, field_name)
 
     def to_python(self, value):
-        text = super().to_python(value)
+        # A Decimal is a disabled field's initial value (from the database): checked as it is, since str()
+        # may write it with an exponent ('1E+2').
+        text = value if isinstance(value, Decimal) else super().to_python(value)
         if text in self.empty_values:
             return None
         try:

@@ -158,6 +158,7 @@ class TestAmountField:
         with pytest.raises(ValidationError, match="required"):
             field.clean("")
         assert AmountField(required=False).clean("  ") is None
+        assert field.clean(D("1E+2")) == D("100")  # a disabled field's initial value, from the database
 
     def test_places_and_maximum_can_be_set_on_a_built_form(self):
         class Form(forms.Form):
