@@ -42,7 +42,7 @@ class PortalPasswordResetForm(PasswordResetForm):
         return (u for u in users if u.has_usable_password())
 
 
-def _card_amounts(form: forms.Form, names: tuple[str, ...], currency: str) -> None:
+def card_amounts(form: forms.Form, names: tuple[str, ...], currency: str) -> None:
     """Amounts a card is charged: no more decimals than the currency's minor unit (2 for SGD and USD), at
     most LEDGERDESK_MAX_TOP_UP."""
     for name in names:
@@ -67,7 +67,7 @@ class TopUpForm(forms.Form):
         self.minimum = settings.LEDGERDESK_MIN_TOP_UP if minimum is None else minimum
         self.currency = currency
         self.fields["amount"].help_text = f"At least {self.minimum} {currency}".strip() + "."
-        _card_amounts(self, ("amount", "trigger_amount"), currency)
+        card_amounts(self, ("amount", "trigger_amount"), currency)
         self.fields["limit_threshold"].maximum = max_top_up()
 
     def clean_amount(self):
@@ -103,7 +103,7 @@ class CardShortfallForm(forms.Form):
         self.shortfall = shortfall
         self.currency = currency
         self.fields["amount"].help_text = f"At least the shortfall, {shortfall} {currency}".strip() + "."
-        _card_amounts(self, ("amount",), currency)
+        card_amounts(self, ("amount",), currency)
         if shortfall > 0:  # what a card can charge: the shortfall rounded up to the minor unit (35.004 -> 35.01)
             charge = chargeable(shortfall, currency or settings.LEDGERDESK_DEFAULT_CURRENCY)
             self.fields["amount"].maximum = max(max_top_up(), charge)

@@ -45,7 +45,8 @@ def _card_page(request, *, form=None, error: str = "", status: int = 200):
     if form is None:
         trigger, threshold = card_choices(customer.pk, settings)
         form = AutoTopUpAmountsForm(initial={"trigger_amount": display(trigger) if trigger is not None else "",
-                                             "limit_threshold": display(threshold) if threshold is not None else ""})
+                                             "limit_threshold": display(threshold) if threshold is not None else ""},
+                                    currency=customer.currency)
     return render(request, "portal/card_settings.html", {
         "customer": customer, "settings": settings, "has_card": has_card, "form": form, "error": error,
         "by_card": settings is not None and settings.method == TopUpMethod.CARD,
@@ -79,7 +80,7 @@ def _confirmation(request, settings: PaymentSettings) -> str:
 @portal_view
 def card_settings_amounts(request):
     """Change the amount of each automatic top-up and the threshold (on/off stays as it is)."""
-    form = AutoTopUpAmountsForm(request.POST)
+    form = AutoTopUpAmountsForm(request.POST, currency=request.customer.currency)
     if not form.is_valid():
         return _card_page(request, form=form)
     try:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0010_currency_iso_check'),
+        ('customers', '0011_currency_iso_check'),
         ('finance', '0009_payment_counts'),
         ('invoices', '0005_currency_iso_check'),
     ]

@@ -6,9 +6,11 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from audit.models import AuditEvent
 from finance.models import CardPayment, PaymentSettings
 from tests.customers.factories import top_up
 from tests.finance.factories import purchase_invoice
+from tests.stripe.helpers import save_card
 
 pytestmark = pytest.mark.django_db
 
@@ -55,3 +57,23 @@ def test_the_shortfall_form_takes_the_card_currencys_two_decimals(portal_client,
             fake_stripe)
     refused(portal_client.post(url, {"amount": "3e1"}), "Amount to top up cannot be written with an exponent",
             fake_stripe)
+
+
+@pytest.mark.parametrize(("field", "raw", "message"), [
+    ("trigger_amount", "5e1", "Each automatic top-up adds cannot be written with an exponent"),
+    ("trigger_amount", "50.001", "Each automatic top-up adds can have at most 2 decimal places."),
+    ("trigger_amount", "١٠٠", "Each automatic top-up adds must be written with the digits 0-9"),
+    ("trigger_amount", "1,000,000.01", "Each automatic top-up adds can be at most 1,000,000.00."),
+    ("limit_threshold", "10,00", "When usable credits fall to has a comma in the wrong place"),
+    ("limit_threshold", "2000000", "When usable credits fall to can be at most 1,000,000.00."),
+])
+def test_the_card_page_refuses_the_auto_top_up_amounts_and_changes_nothing(portal_client, acme, fake_stripe, field,
+                                                                           raw, message):
+    save_card(fake_stripe, acme)  # 50.00 when usable credits fall to 10.00
+    before = PaymentSettings.objects.values_list("trigger_amount", "limit_threshold").get(customer=acme)
+    events = AuditEvent.objects.count()
+    data = {"trigger_amount": "60", "limit_threshold": "20", field: raw}
+    response = portal_client.post(reverse("portal:card-settings-amounts"), data)
+    assert response.status_code == 200 and message in response.content.decode()
+    assert PaymentSettings.objects.values_list("trigger_amount", "limit_threshold").get(customer=acme) == before
+    assert AuditEvent.objects.count() == events

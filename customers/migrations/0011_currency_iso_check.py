@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0009_reservation_functions_cached_plans'),
+        ('customers', '0010_customer_card_expiry'),
     ]
 
     operations = [
