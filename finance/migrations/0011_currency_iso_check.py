@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('customers', '0011_currency_iso_check'),
-        ('finance', '0009_payment_counts'),
+        ('finance', '0010_card_payment_one_open_checkout_expiry_outcome'),
         ('invoices', '0005_currency_iso_check'),
     ]
 
