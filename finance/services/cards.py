@@ -31,7 +31,7 @@ from audit.services import audit_record
 from customers import ledger
 from customers.locks import lock_customer
 from customers.models import Customer, TransactionKind
-from customers.money import ZERO, display, quantize
+from customers.money import ZERO, MoneyError, display, max_top_up, parse_amount, quantize
 from invoices.locks import lock_invoice
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus, InvoiceType
 
@@ -191,13 +191,22 @@ def card_top_up_start(*, customer_id: int, amount: Decimal, actor: Actor, succes
     raise CardPaymentError(START_FAILED)
 
 
+def _card_amount(raw: object, *, field: str, maximum: Decimal | None) -> Decimal:
+    """An amount a card payment is started with, through the one strict parser (a caller other than the
+    portal's forms gets the same refusals: an exponent, above the maximum, not more than zero)."""
+    try:
+        return parse_amount(raw, field=field, maximum=maximum)
+    except MoneyError as error:
+        raise CardPaymentError(str(error)) from error
+
+
 def _checkout_wanted(*, customer_id: int, amount: Decimal, invoice_id: int | None, save_card: bool,
                      trigger_amount: Decimal | None, limit_threshold: Decimal | None, success_url: str) -> _Wanted:
     customer = Customer.objects.get(pk=customer_id)
-    amount = quantize(Decimal(amount))
+    # Six places, as every amount: the card is charged the amount rounded up to the currency's minor unit
+    # and the excess becomes credits (DESIGN.md); the portal's forms take only what a card charges.
+    amount = _card_amount(amount, field="The amount", maximum=None if invoice_id is not None else max_top_up())
     minimum = settings.LEDGERDESK_MIN_TOP_UP
-    if amount <= ZERO:
-        raise CardPaymentError("The amount must be more than zero.")
     invoice = None
     if invoice_id is not None:
         invoice = Invoice.objects.filter(pk=invoice_id, customer_id=customer_id).first()
@@ -212,11 +221,14 @@ def _checkout_wanted(*, customer_id: int, amount: Decimal, invoice_id: int | Non
     elif amount < minimum:
         raise CardPaymentError(f"The minimum top-up is {minimum} {customer.currency}.")
     if save_card:
-        if trigger_amount is None or quantize(trigger_amount) < minimum:
+        if trigger_amount is None:
             raise CardPaymentError(f"An automatic top-up must be at least {minimum} {customer.currency}.")
-        if limit_threshold is None or limit_threshold <= ZERO:
+        if limit_threshold is None:
             raise CardPaymentError("The limit threshold must be more than zero.")
-        trigger_amount, limit_threshold = quantize(trigger_amount), quantize(limit_threshold)
+        trigger_amount = _card_amount(trigger_amount, field="The automatic top-up amount", maximum=max_top_up())
+        limit_threshold = _card_amount(limit_threshold, field="The limit threshold", maximum=max_top_up())
+        if trigger_amount < minimum:
+            raise CardPaymentError(f"An automatic top-up must be at least {minimum} {customer.currency}.")
     else:
         trigger_amount = limit_threshold = None
     if "{CHECKOUT_SESSION_ID}" not in success_url:

@@ -208,3 +208,25 @@ class TestProcessorErrorsInOurWords:
         event = AuditEvent.objects.get(action="finance.card_payment.start_failed")
         assert event.customer_id == individual.pk and event.after["processor_error"] == raw
         assert not CardPayment.objects.exists()
+
+
+@pytest.mark.django_db
+class TestTheStartRefusesWhatACardCannotCharge:
+    """The service itself holds the strict parser's rules, whoever calls it (not only the portal's forms)."""
+
+    @pytest.mark.parametrize(("kwargs", "message"), [
+        ({"amount": "50.0000001"}, "at most 6 decimal places"),
+        ({"amount": "0"}, "more than zero"),
+        ({"amount": "1e5"}, "exponent"),
+        ({"amount": "1000000.01"}, "at most 1,000,000.00"),
+        ({"amount": "50", "save_card": True, "trigger_amount": "2000000", "limit_threshold": "5"},
+         "at most 1,000,000.00"),
+        ({"amount": "50", "save_card": True, "trigger_amount": "20", "limit_threshold": "2000000"},
+         "at most 1,000,000.00"),
+    ])
+    def test_refused_with_the_parsers_message_and_nothing_is_started(self, fake_stripe, individual, kwargs,
+                                                                     message):
+        with pytest.raises(CardPaymentError, match=message):
+            card_top_up_start(customer_id=individual.pk, actor=CUSTOMER, success_url=SUCCESS_URL,
+                              cancel_url=CANCEL_URL, **kwargs)
+        assert CardPayment.objects.count() == 0 and sessions_created(fake_stripe) == []
