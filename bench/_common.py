@@ -43,6 +43,7 @@ def bench_env() -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "bench-only-secret-key"),
         "DJANGO_DEBUG": "0",
+        "LEDGERDESK_ENV": "test",  # production settings; the fake secrets may stand in (config/environment.py)
         "DJANGO_SECURE_SSL_REDIRECT": "0",
         "DJANGO_SECURE_COOKIES": "0",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",

@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
+export LEDGERDESK_ENV=test  # production settings, but the fake secrets may stand in (config/environment.py)
 export BENCH_DATABASE_URL=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ledgerdesk_bench}
 GENERATE=1
 [[ "${1:-}" == "--no-generate" ]] && GENERATE=0

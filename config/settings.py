@@ -7,16 +7,23 @@ from pathlib import Path
 import environ
 from celery.schedules import crontab
 
+from config import environment
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-insecure-secret-key-change-me" if DEBUG else "")
-if not SECRET_KEY:
-    raise environ.ImproperlyConfigured("Set DJANGO_SECRET_KEY (or DJANGO_DEBUG=1 for development).")
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+# development (bin/run) | test (bin/test, the bench) | production (the default when DEBUG is off): production
+# refuses to start unless every variable in config.environment.REQUIRED is set (none falls back to a fake).
+LEDGERDESK_ENV = environment.environment(DEBUG)
+_required = environment.required(LEDGERDESK_ENV)
+# The required variables that fell back to their fake (development and test only): `check --deploy` names them.
+LEDGERDESK_FAKE_SETTINGS = [name for name in environment.REQUIRED if environment.unset(name)]
+
+SECRET_KEY = _required["DJANGO_SECRET_KEY"]
+ALLOWED_HOSTS = [host.strip() for host in _required["DJANGO_ALLOWED_HOSTS"].split(",") if host.strip()]
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -84,14 +91,14 @@ FORM_RENDERER = "common.form_renderer.FormRenderer"
 
 # --- Database: one PostgreSQL schema for all apps. The run/test commands set DATABASE_URL to their
 # embedded server when none is given.
-DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/ledgerdesk")}
+DATABASES = {"default": env.db_url_config(_required["DATABASE_URL"])}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False  # services own their transactions
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_ledgerdesk")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis and Celery
-REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+REDIS_URL = _required["REDIS_URL"]
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task gives the task back; tasks are idempotent
@@ -155,8 +162,8 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 
 # --- Email (console in development; EMAIL_URL in production, e.g. smtp+tls://user:pw@host:587)
-vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
-DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@ledgerdesk.test")
+vars().update(env.email_url_config(_required["EMAIL_URL"]))
+DEFAULT_FROM_EMAIL = _required["DEFAULT_FROM_EMAIL"]
 
 # --- Content Security Policy: no inline script anywhere (django-csp 4)
 from csp.constants import NONE, SELF  # noqa: E402
@@ -205,14 +212,14 @@ LEDGERDESK_RESERVATION_TIMEOUT_SECONDS = env.int("LEDGERDESK_RESERVATION_TIMEOUT
 LEDGERDESK_TAX_RATE = Decimal(env.str("LEDGERDESK_TAX_RATE", default="9"))
 LEDGERDESK_PAYMENT_TERMS_DAYS = env.int("LEDGERDESK_PAYMENT_TERMS_DAYS", default=14)
 LEDGERDESK_SELLER = {
-    "name": env.str("LEDGERDESK_SELLER_NAME", default="Ledgerdesk Telecom Pte. Ltd."),
-    "address": env.str("LEDGERDESK_SELLER_ADDRESS", default="1 Finance Way, #10-01, Singapore 018989"),
-    "tax_id": env.str("LEDGERDESK_SELLER_TAX_ID", default="GST Reg. 201912345K"),
+    "name": _required["LEDGERDESK_SELLER_NAME"],
+    "address": _required["LEDGERDESK_SELLER_ADDRESS"],
+    "tax_id": _required["LEDGERDESK_SELLER_TAX_ID"],
 }
 
 # --- Stripe (the only place that reads these is finance/gateway.py)
-STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="sk_test_ledgerdesk")
-STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="whsec_ledgerdesk")
+STRIPE_SECRET_KEY = _required["STRIPE_SECRET_KEY"]
+STRIPE_WEBHOOK_SECRET = _required["STRIPE_WEBHOOK_SECRET"]
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # empty = Stripe's own; tests point it at the fake
 
 LOGGING = {

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+from config.environment import REQUIRED
 from tooling.services import DATA, ROOT, ensure_postgres, ensure_redis, free_port, say
 
 PY = sys.executable
@@ -22,6 +23,7 @@ def manage(*args: str) -> None:
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("DJANGO_DEBUG", "1")
+    os.environ.setdefault("LEDGERDESK_ENV", "development")  # the fake secrets may stand in (config/environment.py)
     host = os.environ.get("LEDGERDESK_HOST", "127.0.0.1")
     port = int(os.environ.get("LEDGERDESK_PORT", "8000"))
     say(f"database: {ensure_postgres('pg')}")
@@ -31,7 +33,7 @@ def main() -> int:
     if not os.environ.get("STRIPE_API_BASE") and not os.environ.get("STRIPE_SECRET_KEY", "").startswith("sk_live"):
         stripe_port = free_port()
         os.environ["STRIPE_API_BASE"] = f"http://127.0.0.1:{stripe_port}"
-        os.environ.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_ledgerdesk_dev")
+        os.environ.setdefault("STRIPE_WEBHOOK_SECRET", REQUIRED["STRIPE_WEBHOOK_SECRET"])  # the fake's
         os.environ["LEDGERDESK_CSP_FORM_ACTION"] = os.environ["STRIPE_API_BASE"]
         procs.append(subprocess.Popen(
             [PY, "-m", "fakestripe", "--port", str(stripe_port),

@@ -10,6 +10,7 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key")
     os.environ.setdefault("DJANGO_DEBUG", "0")
+    os.environ.setdefault("LEDGERDESK_ENV", "test")  # production settings, but the fake secrets may stand in
     os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
     os.environ.setdefault("DJANGO_SECURE_COOKIES", "0")
     say(f"database: {ensure_postgres('pg-test')}")

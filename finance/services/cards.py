@@ -23,7 +23,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from audit.actors import Actor
@@ -546,7 +546,9 @@ def stripe_event_process(*, event: dict, actor: Actor, now: dt.datetime | None =
     event_id, event_type = str(event["id"]), str(event["type"])
     obj = gateway.event_object(event)
     object_id = str(obj.get("id", ""))
-    if StripeEvent.objects.filter(event_id=event_id).exclude(status=StripeEventStatus.RECEIVED).exists():
+    # A redelivery of an event already handled: counted, and nothing else (not even a call to Stripe).
+    if StripeEvent.objects.filter(event_id=event_id).exclude(status=StripeEventStatus.RECEIVED).update(
+            deliveries=F("deliveries") + 1):
         return "duplicate"
     facts, note = None, "ignored: event type not handled"
     if event_type in HANDLED_EVENTS and object_id:
@@ -567,11 +569,11 @@ def stripe_event_process(*, event: dict, actor: Actor, now: dt.datetime | None =
 def _event_apply(*, note: str, event: dict, event_id: str, event_type: str, object_id: str,
                  facts: gateway.PaymentFacts | None, actor: Actor, now: dt.datetime | None) -> str:
     now = now or timezone.now()
-    with connection.cursor() as cursor:  # stored once: a concurrent delivery waits here, then finds it
+    with connection.cursor() as cursor:  # stored once (a redelivery counted): a concurrent one waits here
         cursor.execute(
             "INSERT INTO finance_stripeevent (event_id, type, object_id, livemode, status, payload, deliveries,"
             " received_at, result) VALUES (%s, %s, %s, %s, %s, %s::jsonb, 1, %s, '')"
-            " ON CONFLICT (event_id) DO NOTHING",
+            " ON CONFLICT (event_id) DO UPDATE SET deliveries = finance_stripeevent.deliveries + 1",
             [event_id, event_type[:100], object_id[:255], bool(event.get("livemode")), StripeEventStatus.RECEIVED,
              _json(event), now],
         )
