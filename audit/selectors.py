@@ -12,6 +12,8 @@ from django.db.models import BigIntegerField, Q, QuerySet
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from common.ids import parse_id
+
 from .models import AuditEvent
 
 # Events about the customer record itself carry its display name ("Name (CODE)") in object_repr: the
@@ -62,8 +64,8 @@ def audit_events(
         qs = qs.filter(customer_id=int(customer_id))
     if customer:
         customer = customer.strip()
-        if customer.isdigit():
-            qs = qs.filter(customer_id=int(customer))
+        if parse_id(customer):
+            qs = qs.filter(customer_id=parse_id(customer))
         elif customer:
             qs = qs.filter(customer_id__in=customer_ids_matching(customer))
     if actor:
@@ -91,8 +93,8 @@ def audit_events(
             Q(actor_label__icontains=search) | Q(action__icontains=search) | Q(object_repr__icontains=search)
             | Q(object_id=search) | Q(reason__icontains=search) | Q(request_id=search)
         )
-        if search.isdigit() and len(search) < 19:
-            match |= Q(id=int(search))
+        if parse_id(search):
+            match |= Q(id=parse_id(search))
         qs = qs.filter(match)
     return qs.order_by("-id")
 

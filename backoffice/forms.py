@@ -1,8 +1,9 @@
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm
+
+from common.sign_in import BoundedAuthenticationForm
 
 
-class StaffSignInForm(AuthenticationForm):
+class StaffSignInForm(BoundedAuthenticationForm):
     """Only staff may sign in to the back office; a portal customer is told where to go instead."""
 
     def confirm_login_allowed(self, user):

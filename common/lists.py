@@ -12,6 +12,8 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from common.ids import parse_page
+
 PER_PAGE = 25
 
 
@@ -34,7 +36,7 @@ def paginate_one_pass(request: HttpRequest, queryset, per_page: int = PER_PAGE):
     number) is answered by `paginate`, with its usual fallbacks."""
     paginator = Paginator(queryset, per_page)
     raw = request.GET.get("page") or "1"
-    number = int(raw) if raw.isdigit() else 0
+    number = parse_page(raw) or 0
     if number < 1:
         return paginator.get_page(raw)
     offset = (number - 1) * per_page

@@ -50,10 +50,13 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "common.middleware.RefuseNulBytesMiddleware",  # a NUL in the path, query or form: 400, before any query
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # signed-in responses: Cache-Control no-store; the session's idle expiry slides (staff / portal)
+    "common.middleware.SignedInResponsesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -133,12 +136,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Sign-in throttling: AXES_FAILURE_LIMIT failures for one username from one IP, or AXES_IP_FAILURE_LIMIT from
+# one IP whatever the usernames (one address trying many accounts), lock that pair / that IP out for the
+# cool-off. backoffice.throttle gives each lockout parameter its own limit. REMOTE_ADDR must be the client's
+# address (behind a proxy, have it set REMOTE_ADDR), or every customer behind the proxy shares one IP limit.
+AXES_HANDLER = "backoffice.throttle.PerParameterLimitsHandler"
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_IP_FAILURE_LIMIT = env.int("AXES_IP_FAILURE_LIMIT", default=30)
 AXES_COOLOFF_TIME = 0.25  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+
+# --- Sessions: signed out after this long without a request (the expiry slides with activity,
+# common.middleware.SignedInResponsesMiddleware); staff, who can move money, sooner than portal customers.
+LEDGERDESK_STAFF_SESSION_IDLE_SECONDS = env.int("LEDGERDESK_STAFF_SESSION_IDLE_SECONDS", default=8 * 3600)
+LEDGERDESK_PORTAL_SESSION_IDLE_SECONDS = env.int("LEDGERDESK_PORTAL_SESSION_IDLE_SECONDS", default=12 * 3600)
+SESSION_COOKIE_AGE = max(LEDGERDESK_STAFF_SESSION_IDLE_SECONDS, LEDGERDESK_PORTAL_SESSION_IDLE_SECONDS)
 
 # --- Internationalisation
 LANGUAGE_CODE = "en-us"

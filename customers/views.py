@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audit.actors import Actor
 from audit.selectors import audit_events
+from common.ids import parse_id
 from common.lists import (
     csv_filename,
     csv_response,
@@ -286,7 +287,7 @@ def customer_audit(request, pk: int):
 @staff_view("customers.view_customer", "customers.add_transaction")
 def adjustment_new(request, pk: int):
     customer = get_object_or_404(Customer, pk=pk)
-    initial = {"reverses": request.GET.get("reverses")} if (request.GET.get("reverses") or "").isdigit() else {}
+    initial = {"reverses": parse_id(request.GET.get("reverses"))} if parse_id(request.GET.get("reverses")) else {}
     form = AdjustmentForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

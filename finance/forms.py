@@ -7,6 +7,7 @@ from django import forms
 from django.conf import settings
 from django.utils import timezone
 
+from common.ids import parse_id
 from customers.currencies import CurrencyField
 from customers.models import Customer
 from customers.money import AmountField
@@ -40,8 +41,8 @@ class CustomerSelect(forms.Select):
         queryset = getattr(self.choices, "queryset", None)
         if queryset is None or not _many(queryset):
             return super().render(name, value, attrs, renderer)
-        if value not in (None, "") and str(value).isdigit():  # a chosen customer (its pk): show its code
-            value = queryset.filter(pk=int(value)).values_list("code", flat=True).first() or value
+        if parse_id(value):  # a chosen customer (its pk): show its code
+            value = queryset.filter(pk=parse_id(value)).values_list("code", flat=True).first() or value
         text = forms.TextInput(attrs={**self.attrs, "placeholder": "Customer code", "autocomplete": "off"})
         return text.render(name, value, attrs, renderer)
 
@@ -59,8 +60,8 @@ class CustomerChoiceField(forms.ModelChoiceField):
             return super().to_python(value)
         text = str(value).strip()
         found = self.queryset.filter(code__iexact=text).first()
-        if found is None and text.isdigit():
-            found = self.queryset.filter(pk=int(text)).first()
+        if found is None and parse_id(text):
+            found = self.queryset.filter(pk=parse_id(text)).first()
         if found is None:
             raise forms.ValidationError(f"There is no customer with the code {text}.", code="invalid_choice")
         return found

@@ -19,6 +19,7 @@ from django.db.models import (
 )
 from django.utils import timezone
 
+from common.ids import parse_id
 from customers.models import Customer, InvoiceSetup
 from customers.money import ZERO
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus, InvoiceType
@@ -117,9 +118,9 @@ def payments(*, q: str = "", customer_id: int | None = None, method: str = "", s
         term = q.strip()
         cond = (Q(reference__icontains=term) | Q(invoice_number__icontains=term) | Q(remark__icontains=term)
                 | Q(customer__name__icontains=term) | Q(customer__code__icontains=term))
-        digits = term.lstrip("#")
-        if digits.isdigit():
-            cond |= Q(pk=int(digits))
+        payment_id = parse_id(term.lstrip("#"))
+        if payment_id:
+            cond |= Q(pk=payment_id)
         qs = qs.filter(cond)
     if customer_id:
         qs = qs.filter(customer_id=customer_id)

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audit.actors import Actor
 from audit.selectors import audit_events
+from common.ids import parse_id, parse_page
 from common.lists import (
     PER_PAGE,
     csv_response,
@@ -318,7 +319,7 @@ def invoice_payment(request, pk: int):
     amount = request.POST.get("amount", "")
     chosen = request.POST.get("payment", "")
     if request.method == "POST":
-        payment = Payment.objects.filter(pk=chosen).first() if chosen.isdigit() else None
+        payment = Payment.objects.filter(pk=parse_id(chosen)).first() if parse_id(chosen) else None
         if payment is None:
             error = "Pick the payment to allocate."
         else:
@@ -361,8 +362,8 @@ def credit_note_list(request):
 @staff_view("finance.add_creditnote")
 def credit_note_create(request):
     initial = {}
-    invoice_id = request.GET.get("invoice", "")
-    if invoice_id.isdigit():
+    invoice_id = parse_id(request.GET.get("invoice"))
+    if invoice_id:
         invoice = Invoice.objects.filter(pk=invoice_id).select_related("customer").first()
         if invoice:
             initial = {"customer": invoice.customer, "invoice_number": invoice.number,
@@ -427,8 +428,8 @@ def withdrawal_list(request):
 @staff_view("finance.add_withdrawal")
 def withdrawal_create(request):
     initial = {}
-    customer_id = request.GET.get("customer", "")
-    if customer_id.isdigit():
+    customer_id = parse_id(request.GET.get("customer"))
+    if customer_id:
         initial["customer"] = Customer.objects.filter(pk=customer_id).first()
     form = WithdrawalForm(request.POST or None, initial=initial)
     position = None
@@ -476,8 +477,7 @@ def aged_receivables(request):
     form = AgedReceivablesForm(request.GET or None)
     csv = wants_csv(request)
     # The page shown (25 customers) comes with the totals in one query (as of today); CSV takes every row.
-    number = request.GET.get("page", "1")
-    number = int(number) if number.isdigit() and int(number) > 0 else 1
+    number = parse_page(request.GET.get("page")) or 1
     window = (0, None) if csv else ((number - 1) * PER_PAGE, PER_PAGE)
     report = selectors.aged_receivables(**form.values(), window=window)
     if csv:

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.actors import Actor
+from common.ids import parse_id
 from common.lists import (
     csv_filename,
     csv_response,
@@ -93,8 +94,8 @@ def customer_options(request):
 
 # --- create ------------------------------------------------------------------------------------------------
 def _initial_customer(request) -> dict:
-    customer = Customer.objects.filter(pk=request.GET.get("customer") or 0).first() if \
-        (request.GET.get("customer") or "").isdigit() else None
+    customer_id = parse_id(request.GET.get("customer"))
+    customer = Customer.objects.filter(pk=customer_id).first() if customer_id else None
     return {"customer": customer.code} if customer else {}
 
 
@@ -102,9 +103,9 @@ def _initial_customer(request) -> dict:
 @staff_view("invoices.add_invoice")
 def create(request):
     """"+ Create invoice": choose Top-up or Purchase (the customer, if given, is passed on)."""
-    customer = request.GET.get("customer", "")
+    customer_id = parse_id(request.GET.get("customer"))
     return render(request, "invoices/invoice_create.html",
-                  {"suffix": f"?customer={customer}" if customer.isdigit() else ""})
+                  {"suffix": f"?customer={customer_id}" if customer_id else ""})
 
 
 @require_http_methods(["GET", "POST"])
@@ -134,7 +135,7 @@ def _line_formset(request):
         return PurchaseLineFormSet(prefix="lines", initial=[{"tax_rate": tax_rate(), "quantity": "1"}])
     data = request.POST.copy()
     if "add_line" in data:
-        n = int(data.get("lines-TOTAL_FORMS") or 0)
+        n = parse_id(data.get("lines-TOTAL_FORMS")) or 0
         if n < 200:
             data["lines-TOTAL_FORMS"] = str(n + 1)
             data[f"lines-{n}-quantity"], data[f"lines-{n}-tax_rate"] = "1", str(tax_rate())

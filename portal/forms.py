@@ -7,15 +7,16 @@ from decimal import Decimal
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.contrib.auth.forms import PasswordResetForm
 
+from common.sign_in import BoundedAuthenticationForm
 from customers.models import TransactionKind
 from customers.money import AmountField, display, max_top_up
 from finance.gateway import chargeable, exponent
 from invoices.models import InvoiceStatus, InvoiceType
 
 
-class PortalSignInForm(AuthenticationForm):
+class PortalSignInForm(BoundedAuthenticationForm):
     """Only users who belong to a customer may sign in here; staff are told to use the back office."""
 
     def confirm_login_allowed(self, user):

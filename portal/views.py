@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audit.actors import Actor
 from audit.services import audit_record_access
+from common.ids import parse_id
 from common.lists import csv_response, iterate, paginate, querystring_without_page, wants_csv
 from customers.models import NotificationKind
 from customers.money import display
@@ -306,10 +307,10 @@ def card_cancelled(request):
     cancel URL, so it carries our card payment's id, looked up within the customer). GET only shows the
     payment; the "Cancel this payment" button POSTs, which expires the session at Stripe first (a payment
     made meanwhile is credited instead)."""
-    payment_id = (request.POST if request.method == "POST" else request.GET).get("payment", "")
-    if not (payment_id.isascii() and payment_id.isdigit()) or len(payment_id) > 18:
+    payment_id = parse_id((request.POST if request.method == "POST" else request.GET).get("payment"))
+    if payment_id is None:
         raise Http404("No card payment.")
-    payment = get_object_or_404(CardPayment, customer=request.customer, pk=int(payment_id))
+    payment = get_object_or_404(CardPayment, customer=request.customer, pk=payment_id)
     problem = ""
     if request.method == "POST":
         try:

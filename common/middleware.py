@@ -1,0 +1,74 @@
+"""Request and response rules that hold for every page, whichever app answers it.
+
+- `RefuseNulBytesMiddleware`: a NUL byte in the path, a query or a form field (key or value) is a 400 page
+  saying so. PostgreSQL cannot store or compare text containing NUL (psycopg refuses it), so without this any
+  search box or filter given `%00` was a 500.
+- `SignedInResponsesMiddleware`: for a signed-in user, every response (page, fragment, PDF, CSV) says
+  `Cache-Control: no-store`, so no browser or proxy keeps a copy of a customer's or the finance team's data;
+  and the session's idle timeout (staff and portal customers each their own) slides with activity."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.shortcuts import render
+from django.utils.cache import add_never_cache_headers
+
+NUL = "\x00"
+# The session's idle expiry is renewed at most this often (each renewal writes the session row).
+RENEW_EVERY_SECONDS = 60
+
+
+def _has_nul(query) -> bool:
+    return any(NUL in key or any(NUL in value for value in values) for key, values in query.lists())
+
+
+class RefuseNulBytesMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if NUL in request.path or _has_nul(request.GET) or _form_has_nul(request):
+            return render(request, "400.html", {"reason": "The address or the form contains a NUL character "
+                                                          "(%00), which no field accepts."}, status=400)
+        return self.get_response(request)
+
+
+def _form_has_nul(request) -> bool:
+    if request.method != "POST" or not request.content_type.startswith(("application/x-www-form-urlencoded",
+                                                                        "multipart/form-data")):
+        return False
+    # The raw body first (the app takes no uploads): parsed from it, the form leaves it readable for the view.
+    return bool(request.body) and _has_nul(request.POST)
+
+
+class SignedInResponsesMiddleware:
+    """After AuthenticationMiddleware (it reads request.user)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        before = request.user
+        response = self.get_response(request)
+        after = request.user  # the view may have signed the user in or out
+        if after.is_authenticated:
+            _slide_idle_expiry(request, after)
+        if after.is_authenticated or before.is_authenticated:  # also the responses that sign in and out
+            add_never_cache_headers(response)
+        return response
+
+
+def idle_seconds(user) -> int:
+    return settings.LEDGERDESK_STAFF_SESSION_IDLE_SECONDS if user.is_staff else \
+        settings.LEDGERDESK_PORTAL_SESSION_IDLE_SECONDS
+
+
+def _slide_idle_expiry(request, user) -> None:
+    """The session expires `idle_seconds` after the last request (renewed at most once a minute)."""
+    session, now = request.session, int(time.time())
+    idle = idle_seconds(user)
+    if session.get("_idle") != idle or now - session.get("_seen", 0) >= RENEW_EVERY_SECONDS:
+        session["_seen"], session["_idle"] = now, idle
+        session.set_expiry(idle)
