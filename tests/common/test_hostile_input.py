@@ -100,6 +100,8 @@ def real_value(template: str, param: str, acme) -> str:
     if template.startswith("/portal/"):
         if param == "invoice_id":
             return str(acme.invoices.order_by("pk").first().pk)
+        if param == "card_payment_id":
+            return _first("finance.CardPayment")
         return {"uidb64": "MQ", "token": "set-password"}.get(param, "1")
     section = template.split("/")[1]
     by_param = {"wallet_pk": "customers.MasterWallet", "reservation_pk": "customers.Reservation",
@@ -191,12 +193,14 @@ def data(fake_stripe, settings):
 
     from customers.services.reservations import reservation_reserve
     from finance.services.allocation import payment_allocate
+    from finance.services.cards import card_payment_fulfil
     from finance.services.credit_notes import credit_note_issue
     from finance.services.top_ups import payment_top_up
     from finance.services.withdrawals import withdrawal_record
     from tests.customers.factories import SubscriptionFactory, funded_wallet, portal_user, top_up
     from tests.factories import finance_user
     from tests.finance.factories import SYSTEM, customer, payment, purchase_invoice, top_up_invoice
+    from tests.stripe.helpers import pay, start
 
     finance_user(username="finance")
     get_user_model().objects.create_superuser("admin", "admin@example.com", "x")
@@ -213,6 +217,9 @@ def data(fake_stripe, settings):
     reservation_reserve(customer_id=acme.pk, amount=Decimal("1"), actor=SYSTEM, at=timezone.now())
     SubscriptionFactory(customer=acme)
     funded_wallet("1000")
+    card = start(acme, "25.00")  # a card top-up paid at the fake Stripe (its receipt, its success page)
+    pay(fake_stripe, card)
+    card_payment_fulfil(checkout_session_id=card.checkout_session_id, actor=SYSTEM)
     return acme
 
 
