@@ -66,9 +66,11 @@ def idle_seconds(user) -> int:
 
 
 def _slide_idle_expiry(request, user) -> None:
-    """The session expires `idle_seconds` after the last request (renewed at most once a minute)."""
+    """The session expires `idle_seconds` after the last request: set when the session is saved anyway (the
+    sign-in saves it), else renewed at most once a minute, so most page views write nothing."""
     session, now = request.session, int(time.time())
-    idle = idle_seconds(user)
-    if session.get("_idle") != idle or now - session.get("_seen", 0) >= RENEW_EVERY_SECONDS:
+    idle, seen = idle_seconds(user), session.get("_seen")
+    due = seen is not None and (session.get("_idle") != idle or now - seen >= RENEW_EVERY_SECONDS)
+    if session.modified or due:
         session["_seen"], session["_idle"] = now, idle
         session.set_expiry(idle)
