@@ -1,8 +1,8 @@
 """Request and response rules that hold for every page, whichever app answers it.
 
-- `RefuseNulBytesMiddleware`: a NUL byte in the path, a query or a form field (key or value) is a 400 page
-  saying so. PostgreSQL cannot store or compare text containing NUL (psycopg refuses it), so without this any
-  search box or filter given `%00` was a 500.
+- `RefuseNulBytesMiddleware`: a NUL byte in the path, a query or a form field (key or value) or a header is
+  a 400 page saying so, and a cookie holding one is dropped. PostgreSQL cannot store or compare text containing NUL
+  (psycopg refuses it), so without this any search box or filter given `%00` was a 500.
 - `SignedInResponsesMiddleware`: for a signed-in user, every response (page, fragment, PDF, CSV) says
   `Cache-Control: no-store`, so no browser or proxy keeps a copy of a customer's or the finance team's data;
   and the session's idle timeout (staff and portal customers each their own) slides with activity."""
@@ -29,10 +29,21 @@ class RefuseNulBytesMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if NUL in request.path or _has_nul(request.GET) or _form_has_nul(request):
-            return render(request, "400.html", {"reason": "The address or the form contains a NUL character "
-                                                          "(%00), which no field accepts."}, status=400)
+        # A cookie holding a NUL is dropped (the session cookie's key would reach a query): the browser is
+        # then treated as one without it, rather than refused until someone clears its cookies.
+        if any(NUL in key or NUL in value for key, value in request.COOKIES.items()):
+            request.COOKIES = {k: v for k, v in request.COOKIES.items() if NUL not in k and NUL not in v}
+        if NUL in request.path or _has_nul(request.GET) or _form_has_nul(request) or _header_has_nul(request):
+            return render(request, "400.html", {"reason": "The address, the form or a header contains a NUL "
+                                                          "character (%00), which nothing here accepts."},
+                          status=400)
         return self.get_response(request)
+
+
+def _header_has_nul(request) -> bool:
+    """A header (User-Agent, X-Request-ID, ...) ends up in the audit trail and django-axes' records."""
+    return any(NUL in value for key, value in request.META.items() if key.startswith("HTTP_")
+               and key != "HTTP_COOKIE" and isinstance(value, str))
 
 
 def _form_has_nul(request) -> bool:

@@ -79,3 +79,19 @@ def test_a_10_kb_username_is_a_message_not_a_500(client, url):
     response = client.post(reverse(url), {"username": "x" * 10_000, "password": "x"})
     assert response.status_code == 200
     assert "Ensure this value has at most 150 characters" in response.content.decode()
+
+
+@pytest.mark.parametrize("url", ["login", "portal:login"])
+def test_a_nul_byte_in_a_header_is_a_400_before_axes_or_the_audit_store_it(client, url):
+    response = client.post(reverse(url), {"username": "a", "password": "b"}, HTTP_USER_AGENT="a\x00b")
+    assert response.status_code == 400 and "NUL character" in response.content.decode()
+    from axes.models import AccessAttempt
+
+    from audit.models import AuditEvent
+
+    assert not AccessAttempt.objects.exists() and not AuditEvent.objects.exists()
+
+
+def test_a_cookie_holding_a_nul_byte_is_dropped(client):
+    response = client.get(reverse("portal:home"), HTTP_COOKIE="sessionid=abcdefgh\x00ijkl; csrftoken=\x00x")
+    assert response.status_code == 302 and response["Location"].startswith(reverse("portal:login"))
