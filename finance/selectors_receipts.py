@@ -15,9 +15,19 @@ from django.db.models.functions import Coalesce, Concat
 from django.shortcuts import get_object_or_404
 
 from customers.models import Customer
+from customers.money import ZERO, display
 from invoices.models import InvoiceStatus, InvoiceType
 
-from .models import Allocation, AllocationSource, CardPayment, CardPaymentPurpose, CardPaymentStatus, TopUp
+from .models import (
+    Allocation,
+    AllocationSource,
+    CardPayment,
+    CardPaymentInvoice,
+    CardPaymentInvoiceOutcome,
+    CardPaymentPurpose,
+    CardPaymentStatus,
+    TopUp,
+)
 
 # The rows of the Payments page: one column list for the three kinds (a UNION), in this order.
 PAYMENT_COLUMNS = ("kind", "row_id", "at", "amount", "currency", "status", "invoice_number", "reference", "card")
@@ -168,6 +178,43 @@ def stays_as_credit_note(payment: CardPayment) -> str:
 
 
 @dataclass(frozen=True)
+class InvoicePaid:
+    """What a several-invoice card payment did for one of its invoices."""
+
+    number: str
+    paid: bool
+    amount: Decimal  # what the credit paid on it (0 when not paid)
+    note: str
+
+
+def invoices_paid(payment: CardPayment) -> list[InvoicePaid]:
+    """A credited several-invoice payment's invoices, oldest due first, each paid (and with how much) or
+    not (already paid meanwhile, or it could not be paid: its share stays as credit). [] otherwise."""
+    if payment.purpose != CardPaymentPurpose.INVOICES or payment.status != CardPaymentStatus.SUCCEEDED:
+        return []
+    links = (CardPaymentInvoice.objects.filter(card_payment=payment).select_related("invoice")
+             .order_by("invoice__due_date", "invoice_id"))
+    shown = []
+    for link in links:
+        invoice = link.invoice
+        paid = link.outcome == CardPaymentInvoiceOutcome.PAID
+        note = "" if paid else (
+            f"Invoice {invoice.number} was already paid; its share stays as credit on your account."
+            if invoice.status == InvoiceStatus.PAID else
+            f"Invoice {invoice.number} could not be paid (it is {invoice.get_status_display().lower()}); "
+            "its share stays as credit on your account.")
+        shown.append(InvoicePaid(number=invoice.number, paid=paid, amount=link.amount_paid if paid else ZERO,
+                                 note=note))
+    return shown
+
+
+def left_as_credit(payment: CardPayment, lines: list[InvoicePaid]) -> Decimal:
+    """How much of a several-invoice card payment stays as credit (kept when it was credited: what the
+    customer's credits were after paying its invoices, up to the charge; see cards._pay_invoices)."""
+    return payment.amount_kept_as_credit if lines else ZERO
+
+
+@dataclass(frozen=True)
 class Receipt:
     """A card payment's receipt, customer-facing fields only."""
 
@@ -183,6 +230,8 @@ class Receipt:
     invoice_number: str
     credit_note: str
     seller: dict
+    invoices: tuple[InvoicePaid, ...] = ()
+    left_as_credit: Decimal = ZERO
 
 
 def _receipt_number(card_payment_id: int) -> str:
@@ -197,21 +246,36 @@ def receipt(payment: CardPayment) -> Receipt:
     if payment.status != CardPaymentStatus.SUCCEEDED:
         raise ValueError("Only a paid card payment has a receipt.")
     card = f"{payment.card_brand.title() or 'Card'} ending {payment.card_last4}" if payment.card_last4 else "Card"
+    lines = invoices_paid(payment)
     description = {CardPaymentPurpose.INVOICE: f"Card payment for invoice {payment.invoice.number}"
                    if payment.invoice_id else "Card payment",
+                   CardPaymentPurpose.INVOICES: f"Card payment for {len(lines)} invoices",
                    CardPaymentPurpose.AUTO_TOP_UP: "Automatic top-up by card"}.get(payment.purpose, "Online top-up by card")
     return Receipt(
         number=receipt_number(payment), paid_at=payment.credited_at, customer_name=payment.customer.name,
         customer_code=payment.customer.code, billing_email=payment.customer.billing_email, description=description,
         card=card, amount=payment.amount_charged, currency=payment.currency,
         invoice_number=payment.invoice.number if payment.invoice_id else "",
-        credit_note=stays_as_credit_note(payment), seller=settings.LEDGERDESK_SELLER,
+        credit_note=stays_as_credit_note(payment) or _invoices_credit_note(payment, lines),
+        seller=settings.LEDGERDESK_SELLER, invoices=tuple(lines),
+        left_as_credit=left_as_credit(payment, lines) if lines else ZERO,
     )
+
+
+def _invoices_credit_note(payment: CardPayment, lines: list[InvoicePaid]) -> str:
+    if not lines:
+        return ""
+    notes = [line.note for line in lines if line.note]
+    rest = left_as_credit(payment, lines)
+    if rest > ZERO:
+        notes.append(f"{display(rest)} {payment.currency} of this payment stays as credit on your account.")
+    return " ".join(notes)
 
 
 def receipt_filename(payment: CardPayment) -> str:
     return f"{receipt_number(payment)}.pdf"
 
 
-__all__ = ["PAYMENT_COLUMNS", "PaymentKind", "PaymentRow", "Receipt", "customer_payments",
+__all__ = ["PAYMENT_COLUMNS", "InvoicePaid", "PaymentKind", "PaymentRow", "Receipt", "customer_payments",
+           "invoices_paid", "left_as_credit",
            "receipt", "receipt_filename", "receipt_number", "receipt_payment", "stays_as_credit_note"]

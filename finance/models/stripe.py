@@ -18,6 +18,7 @@ from customers.money import MoneyField
 class CardPaymentPurpose(models.TextChoices):
     TOP_UP = "top_up", "Online top-up"
     INVOICE = "invoice", "Invoice payment"
+    INVOICES = "invoices", "Payment of several invoices"
     AUTO_TOP_UP = "auto_top_up", "Automatic top-up"
 
 
@@ -82,6 +83,9 @@ class CardPayment(models.Model):
     # account (the invoice was paid meanwhile, e.g. with credits in another tab); receipts read this.
     invoice_outcome = models.CharField(max_length=16, choices=CardPaymentInvoiceOutcome.choices, blank=True,
                                        default=CardPaymentInvoiceOutcome.NONE)
+    # A payment for several invoices, once credited: how much of it stays as credit (credits first: the
+    # invoices used older credits before this payment's; the rest of it, up to the charge, stays).
+    amount_kept_as_credit = MoneyField(default=0)
     expires_at = models.DateTimeField(null=True, blank=True,
                                       help_text="When Stripe stops accepting payment on the Checkout Session.")
     credit_transaction = models.OneToOneField("customers.Transaction", on_delete=models.PROTECT, null=True,
@@ -115,7 +119,7 @@ class CardPayment(models.Model):
                 name="card_payment_auto_top_up_choices",
             ),
             models.CheckConstraint(
-                condition=Q(invoice_outcome="") | (Q(purpose="invoice") & Q(status="succeeded")),
+                condition=Q(invoice_outcome="") | (Q(purpose__in=["invoice", "invoices"]) & Q(status="succeeded")),
                 name="card_payment_outcome_only_paid_invoice",
             ),
             # One open Checkout per invoice, and one open Checkout top-up per customer: a second click
@@ -141,6 +145,43 @@ class CardPayment(models.Model):
     def kept_as_credit(self) -> bool:
         """An invoice payment whose money stayed as credit on the account (the invoice was already paid)."""
         return self.invoice_outcome == CardPaymentInvoiceOutcome.KEPT_AS_CREDIT
+
+
+class CardPaymentInvoice(models.Model):
+    """An invoice a card payment is meant to pay, with the amount it still owed when the payment started.
+
+    Every invoice payment has these rows: one for a single invoice (purpose `invoice`, which also keeps
+    CardPayment.invoice), one per invoice for several (purpose `invoices`). `open` mirrors the payment's
+    open Checkout (OPEN_CHECKOUT) and is cleared in the same transaction that closes or credits it
+    (finance/services/cards.py), so the partial unique index holds the rule "at most one open Checkout per
+    invoice" across single and multi payments. Once credited, `outcome` says what the credit did for this
+    invoice and `amount_paid` how much of it went there."""
+
+    card_payment = models.ForeignKey(CardPayment, on_delete=models.PROTECT, related_name="invoice_links")
+    invoice = models.ForeignKey("invoices.Invoice", on_delete=models.PROTECT, related_name="card_payment_links")
+    amount = MoneyField(help_text="What the invoice still owed when the card payment started.")
+    open = models.BooleanField(default=True)
+    outcome = models.CharField(max_length=16, choices=CardPaymentInvoiceOutcome.choices, blank=True,
+                               default=CardPaymentInvoiceOutcome.NONE)
+    amount_paid = MoneyField(default=0, help_text="How much of the credit paid this invoice.")
+    error = models.CharField(max_length=500, blank=True, help_text="Why the credit did not pay it.")
+
+    class Meta:
+        ordering = ["card_payment_id", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["card_payment", "invoice"], name="card_payment_invoice_once"),
+            models.UniqueConstraint(fields=["invoice"], condition=Q(open=True),
+                                    name="card_payment_invoice_one_open_checkout"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="card_payment_invoice_amount_gt_0"),
+            models.CheckConstraint(condition=Q(amount_paid__gte=0), name="card_payment_invoice_paid_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Card payment #{self.card_payment_id} for invoice #{self.invoice_id}"
+
+    @property
+    def kept_as_credit(self) -> bool:
+        return self.outcome == CardPaymentInvoiceOutcome.KEPT_AS_CREDIT
 
 
 class StripeEventStatus(models.TextChoices):
@@ -175,5 +216,5 @@ class StripeEvent(models.Model):
         return self.status != StripeEventStatus.RECEIVED
 
 
-__all__ = ["OPEN_CHECKOUT", "OPEN_CHECKOUT_STATUSES", "CardPayment", "CardPaymentChannel",
+__all__ = ["OPEN_CHECKOUT", "OPEN_CHECKOUT_STATUSES", "CardPayment", "CardPaymentChannel", "CardPaymentInvoice",
            "CardPaymentInvoiceOutcome", "CardPaymentPurpose", "CardPaymentStatus", "StripeEvent", "StripeEventStatus"]

@@ -172,6 +172,17 @@ def invoice_pay_with_credits(*, invoice: Invoice, amount: object, actor: Actor,
     Refused when the credits fall short (the message says by how much; not when the cash alone covers
     the amount), for top-up invoices, and for invoices not awaiting payment."""
     at = when(at)
+    created, before, after = _pay_with_credits(invoice=invoice, amount=amount, actor=actor, at=at)
+    audit_record(actor=actor, app="finance", action="finance.invoice.pay_with_credits", obj=invoice,
+                 customer_id=invoice.customer_id, at=at, before=before, after=after)
+    return created
+
+
+def _pay_with_credits(*, invoice: Invoice, amount: object, actor: Actor,
+                      at: dt.datetime) -> tuple[list[Allocation], dict, dict]:
+    """invoice_pay_with_credits without its audit event, for a service that pays several invoices and
+    records them in its own one event (finance.services.cards). Returns the allocations and the invoice's
+    before/after (the caller's `invoice` object is not refreshed)."""
     amount = checked_amount(amount, error=AllocationError)
     try:
         customer_id = Invoice.objects.values_list("customer_id", flat=True).get(pk=invoice.pk)
@@ -221,13 +232,11 @@ def invoice_pay_with_credits(*, invoice: Invoice, amount: object, actor: Actor,
     before_paid = invoice.amount_paid
     settlement.apply(invoice, amount, at=at)
     guard_money_in(customer, error=AllocationError)
-    audit_record(actor=actor, app="finance", action="finance.invoice.pay_with_credits", obj=invoice,
-                 customer_id=customer.pk, at=at,
-                 before={"amount_paid": before_paid, "credit_balance": position.credit_balance},
-                 after={"amount_paid": invoice.amount_paid, "status": invoice.status,
-                        "from_payments": from_payments, "from_credit": from_credit,
-                        "allocations": [{"id": a.pk, "payment": a.payment_id, "amount": a.amount} for a in created]})
-    return created
+    before = {"amount_paid": before_paid, "credit_balance": position.credit_balance}
+    after = {"amount_paid": invoice.amount_paid, "status": invoice.status,
+             "from_payments": from_payments, "from_credit": from_credit,
+             "allocations": [{"id": a.pk, "payment": a.payment_id, "amount": a.amount} for a in created]}
+    return created, before, after
 
 
 def _allocate_cash(customer: Customer, invoice: Invoice, payments: dict[int, Payment], amount, *, actor: Actor,

@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
@@ -32,7 +33,7 @@ from customers import ledger
 from customers.locks import lock_customer
 from customers.models import Customer, TransactionKind
 from customers.money import ZERO, MoneyError, display, max_top_up, parse_amount, quantize
-from invoices.locks import lock_invoice
+from invoices.locks import lock_invoice, lock_invoices
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus, InvoiceType
 
 from .. import gateway
@@ -41,6 +42,7 @@ from ..models import (
     OPEN_CHECKOUT_STATUSES,
     CardPayment,
     CardPaymentChannel,
+    CardPaymentInvoice,
     CardPaymentInvoiceOutcome,
     CardPaymentPurpose,
     CardPaymentStatus,
@@ -49,7 +51,7 @@ from ..models import (
 )
 from ..selectors import credit_position
 from ._common import FinanceError
-from .allocation import invoice_pay_with_credits
+from .allocation import _pay_with_credits, invoice_pay_with_credits
 from .receipts import _queue_receipt_email
 
 logger = logging.getLogger(__name__)
@@ -66,7 +68,11 @@ HANDLED_EVENTS = frozenset({
 # Helpers here that the audit walk must not treat as state-changing services.
 AUDIT_EXEMPT = {
     "card_payment_shortfall": "read only: how much card top-up an invoice needs after the credits",
+    "invoices_card_shortfall": "read only: how much card top-up several invoices need after the credits",
 }
+
+# How many invoices one payment may pay at once (the portal's "Pay selected").
+MAX_INVOICES = 50
 
 
 class CardPaymentError(FinanceError):
@@ -84,6 +90,30 @@ def card_payment_shortfall(*, customer: Customer, invoice: Invoice) -> Decimal:
     balance (finance.selectors.credit_position)."""
     available = credit_position(customer).available_for_invoices
     return max(invoice.amount_outstanding - max(available, ZERO), ZERO)
+
+
+def invoices_card_shortfall(*, customer: Customer, invoices: Sequence[Invoice]) -> Decimal:
+    """card_payment_shortfall for several invoices: what the credits leave unpaid of their outstanding sum."""
+    available = credit_position(customer).available_for_invoices
+    return max(sum((i.amount_outstanding for i in invoices), ZERO) - max(available, ZERO), ZERO)
+
+
+def _oldest_due_first(invoices) -> list[Invoice]:
+    return sorted(invoices, key=lambda i: (i.due_date, i.pk))
+
+
+def _selected_invoices(invoice_ids: Sequence[int], customer_id: int) -> list[Invoice]:
+    """The customer's invoices for a "pay several" request, oldest due first (duplicates count once).
+    Refused: no invoice, more than MAX_INVOICES, an id that is not one of the customer's invoices."""
+    ids = sorted({int(i) for i in invoice_ids})
+    if not ids:
+        raise CardPaymentError("Select at least one invoice to pay.")
+    if len(ids) > MAX_INVOICES:
+        raise CardPaymentError(f"Select at most {MAX_INVOICES} invoices at a time.")
+    invoices = list(Invoice.objects.filter(pk__in=ids, customer_id=customer_id))
+    if len(invoices) != len(ids):
+        raise CardPaymentError("One of these invoices does not belong to your account.")
+    return _oldest_due_first(invoices)
 
 
 def _check_invoice_payable(invoice: Invoice, customer_id: int) -> None:
@@ -122,6 +152,46 @@ def invoice_self_pay_with_credits(*, invoice_id: int, customer_id: int, actor: A
     return invoice
 
 
+@transaction.atomic
+def invoices_self_pay_with_credits(*, invoice_ids: Sequence[int], customer_id: int, actor: Actor,
+                                   now: dt.datetime | None = None) -> list[Invoice]:
+    """The portal's "Pay selected" when the credits cover every selected invoice: pay what each purchase
+    invoice still owes with the customer's credits, oldest due first, in one transaction and one audit
+    event (finance.invoices.pay_with_credits, each invoice's part in it). All or nothing: refused, with
+    nothing paid, when an invoice is another customer's, not a purchase invoice, not awaiting payment (paid
+    meanwhile in another tab: InvoiceAlreadyPaid), or when the credits do not cover them all (the message
+    says by how much). Locks: customer -> invoices by pk -> payments (invoice_pay_with_credits's)."""
+    now = now or timezone.now()
+    selected = _selected_invoices(invoice_ids, customer_id)
+    customer = lock_customer(customer_id)
+    locked = lock_invoices(i.pk for i in selected)
+    invoices = _oldest_due_first(locked.values())
+    for invoice in invoices:
+        _check_invoice_payable(invoice, customer_id)
+    total = sum((i.amount_outstanding for i in invoices), ZERO)
+    short = invoices_card_shortfall(customer=customer, invoices=invoices)
+    if short > ZERO:
+        raise CardPaymentError(f"Your credits fall short of these invoices ({display(total)} {customer.currency}) "
+                               f"by {display(short)} {customer.currency}.")
+    before_credits = credit_position(customer).available_for_invoices
+    paid = []
+    for invoice in invoices:
+        amount = invoice.amount_outstanding
+        try:
+            _pay_with_credits(invoice=invoice, amount=amount, actor=actor, at=now)
+        except FinanceError as error:
+            raise CardPaymentError(str(error)) from error
+        paid.append({"invoice": invoice.number, "amount": amount})
+    customer.refresh_from_db()
+    audit_record(
+        actor=actor, action="finance.invoices.pay_with_credits", app=APP, obj=customer, customer_id=customer.pk,
+        before={"credits": before_credits},
+        after={"invoices": paid, "total": total, "credits": credit_position(customer).available_for_invoices},
+        at=now,
+    )
+    return list(Invoice.objects.filter(pk__in=[i.pk for i in invoices]).order_by("due_date", "pk"))
+
+
 # --- Checkout (portal) ------------------------------------------------------------------------------------
 START_FAILED = "The card payment could not be started. Please try again later."
 CANCEL_FAILED = "The card payment could not be cancelled just now. Please try again later."
@@ -139,6 +209,7 @@ class _Wanted:
 
     customer: Customer
     invoice: Invoice | None
+    invoices: tuple[Invoice, ...]  # every invoice the payment is for: (invoice,) for one, several for "invoices"
     amount: Decimal
     save_card: bool
     trigger_amount: Decimal | None
@@ -150,11 +221,14 @@ class _OpenTaken(Exception):
 
 
 def card_top_up_start(*, customer_id: int, amount: Decimal, actor: Actor, success_url: str, cancel_url: str,
-                      invoice_id: int | None = None, save_card: bool = False,
+                      invoice_id: int | None = None, invoice_ids: Sequence[int] | None = None,
+                      save_card: bool = False,
                       trigger_amount: Decimal | None = None, limit_threshold: Decimal | None = None,
                       now: dt.datetime | None = None) -> CardPayment:
     """Start a card payment on Stripe's hosted Checkout page: an online top-up of `amount`, or (with
-    `invoice_id`) a top-up of at least the invoice's shortfall that then pays the invoice with credits.
+    `invoice_id`) a top-up of at least the invoice's shortfall that then pays the invoice with credits, or
+    (with `invoice_ids`, two or more) a top-up of at least their shortfall that then pays each of them,
+    oldest due first (purpose INVOICES, one CardPaymentInvoice row per invoice).
 
     With `save_card` the card is kept for automatic top-ups of `trigger_amount` whenever usable credits
     fall to `limit_threshold`. `success_url` must contain {CHECKOUT_SESSION_ID} (Stripe fills it in);
@@ -162,7 +236,8 @@ def card_top_up_start(*, customer_id: int, amount: Decimal, actor: Actor, succes
     `checkout_url` the customer is sent to. Nothing is credited here.
 
     At most one Checkout is open per invoice (and one top-up per customer), held by the database's partial
-    unique indexes: when one is open already (a second tab, a second click), the same request reuses its
+    unique indexes (per invoice: CardPaymentInvoice's, across single and several-invoice payments): when one
+    is open already (a second tab, a second click), the same request reuses its
     session while Stripe still has it open and it is not about to expire; otherwise the open one is expired
     at Stripe first (or credited, if Stripe says it was paid meanwhile) and a new one is started. Two
     concurrent starts meet at the index: the second waits for the first to commit, then reuses its row.
@@ -172,14 +247,15 @@ def card_top_up_start(*, customer_id: int, amount: Decimal, actor: Actor, succes
     now = now or timezone.now()
     for _attempt in range(START_ATTEMPTS):
         wanted = _checkout_wanted(customer_id=customer_id, amount=amount, invoice_id=invoice_id,
-                                  save_card=save_card, trigger_amount=trigger_amount,
+                                  invoice_ids=invoice_ids, save_card=save_card, trigger_amount=trigger_amount,
                                   limit_threshold=limit_threshold, success_url=success_url)
         try:
             current = _open_checkout(wanted)
-            if current is not None:
-                reused = _reuse_or_close(current, wanted, actor=actor, now=now)
-                if reused is not None:
-                    return reused
+            if current:
+                for payment in current:
+                    reused = _reuse_or_close(payment, wanted, actor=actor, now=now)
+                    if reused is not None:
+                        return reused
                 continue  # closed (expired, or credited: the invoice may be paid now): look again
             return _checkout_create(wanted, actor=actor, success_url=success_url, cancel_url=cancel_url, now=now)
         except _OpenTaken:
@@ -200,15 +276,31 @@ def _card_amount(raw: object, *, field: str, maximum: Decimal | None) -> Decimal
         raise CardPaymentError(str(error)) from error
 
 
-def _checkout_wanted(*, customer_id: int, amount: Decimal, invoice_id: int | None, save_card: bool,
+def _checkout_wanted(*, customer_id: int, amount: Decimal, invoice_id: int | None,
+                     invoice_ids: Sequence[int] | None, save_card: bool,
                      trigger_amount: Decimal | None, limit_threshold: Decimal | None, success_url: str) -> _Wanted:
     customer = Customer.objects.get(pk=customer_id)
     # Six places, as every amount: the card is charged the amount rounded up to the currency's minor unit
     # and the excess becomes credits (DESIGN.md); the portal's forms take only what a card charges.
-    amount = _card_amount(amount, field="The amount", maximum=None if invoice_id is not None else max_top_up())
+    for_invoices = invoice_id is not None or invoice_ids is not None  # a shortfall: no top-up maximum
+    amount = _card_amount(amount, field="The amount", maximum=None if for_invoices else max_top_up())
     minimum = settings.LEDGERDESK_MIN_TOP_UP
-    invoice = None
-    if invoice_id is not None:
+    invoice, invoices = None, ()
+    if invoice_id is not None and invoice_ids is not None:
+        raise CardPaymentError("Pay one invoice or several, not both.")
+    if invoice_ids is not None:
+        selected = _selected_invoices(invoice_ids, customer_id)
+        if len(selected) < 2:
+            raise CardPaymentError("Select two or more invoices to pay them together.")
+        for one in selected:
+            _check_invoice_payable(one, customer_id)
+        invoices = tuple(selected)
+        shortfall = invoices_card_shortfall(customer=customer, invoices=invoices)
+        if shortfall <= ZERO:
+            raise CardPaymentError("Your credits already cover these invoices: pay them with credits.")
+        if amount < shortfall:
+            raise CardPaymentError(f"Top up at least the shortfall of {display(shortfall)} {customer.currency}.")
+    elif invoice_id is not None:
         invoice = Invoice.objects.filter(pk=invoice_id, customer_id=customer_id).first()
         if invoice is None:
             raise CardPaymentError("This invoice does not belong to your account.")
@@ -218,6 +310,7 @@ def _checkout_wanted(*, customer_id: int, amount: Decimal, invoice_id: int | Non
             raise CardPaymentError(f"Your credits already cover invoice {invoice.number}: pay it with credits.")
         if amount < shortfall:
             raise CardPaymentError(f"Top up at least the shortfall of {display(shortfall)} {customer.currency}.")
+        invoices = (invoice,)
     elif amount < minimum:
         raise CardPaymentError(f"The minimum top-up is {minimum} {customer.currency}.")
     if save_card:
@@ -233,16 +326,24 @@ def _checkout_wanted(*, customer_id: int, amount: Decimal, invoice_id: int | Non
         trigger_amount = limit_threshold = None
     if "{CHECKOUT_SESSION_ID}" not in success_url:
         raise CardPaymentError("The success URL must carry {CHECKOUT_SESSION_ID}.")
-    return _Wanted(customer=customer, invoice=invoice, amount=amount, save_card=save_card,
+    return _Wanted(customer=customer, invoice=invoice, invoices=invoices, amount=amount, save_card=save_card,
                    trigger_amount=trigger_amount, limit_threshold=limit_threshold)
 
 
-def _open_checkout(wanted: _Wanted) -> CardPayment | None:
-    """The open Checkout payment the request would compete with (the partial unique indexes' rows)."""
+def _open_checkout(wanted: _Wanted) -> list[CardPayment]:
+    """The open Checkout payments the request would compete with (the partial unique indexes' rows): for
+    invoices, every open payment (single or several) that is for one of them."""
     qs = CardPayment.objects.filter(OPEN_CHECKOUT)
+    if wanted.invoices:
+        ids = CardPaymentInvoice.objects.filter(open=True, invoice__in=wanted.invoices).values("card_payment_id")
+        return list(qs.filter(pk__in=ids).order_by("pk"))
+    return list(qs.filter(purpose=CardPaymentPurpose.TOP_UP, customer=wanted.customer))
+
+
+def _purpose_of(wanted: _Wanted) -> str:
     if wanted.invoice is not None:
-        return qs.filter(purpose=CardPaymentPurpose.INVOICE, invoice=wanted.invoice).first()
-    return qs.filter(purpose=CardPaymentPurpose.TOP_UP, customer=wanted.customer).first()
+        return CardPaymentPurpose.INVOICE
+    return CardPaymentPurpose.INVOICES if wanted.invoices else CardPaymentPurpose.TOP_UP
 
 
 def _session_expires_at(payment: CardPayment) -> dt.datetime:
@@ -252,7 +353,9 @@ def _session_expires_at(payment: CardPayment) -> dt.datetime:
 def _reuse_or_close(payment: CardPayment, wanted: _Wanted, *, actor: Actor, now: dt.datetime) -> CardPayment | None:
     """The open payment itself when it is the same request and Stripe still has its session open with
     time to pay; else None, once it is closed (expired at Stripe, or credited when it was paid)."""
-    same = (payment.amount == wanted.amount and payment.save_card == wanted.save_card
+    same = (payment.purpose == _purpose_of(wanted)
+            and sorted(payment.invoice_links.values_list("invoice_id", flat=True)) == sorted(i.pk for i in wanted.invoices)
+            and payment.amount == wanted.amount and payment.save_card == wanted.save_card
             and payment.trigger_amount == wanted.trigger_amount and payment.limit_threshold == wanted.limit_threshold)
     if same and _session_expires_at(payment) - now > REUSE_MARGIN:
         facts = gateway.checkout_session_facts(payment.checkout_session_id)
@@ -276,7 +379,7 @@ def _checkout_create(wanted: _Wanted, *, actor: Actor, success_url: str, cancel_
         with transaction.atomic():
             payment = CardPayment.objects.create(
                 customer=customer,
-                purpose=CardPaymentPurpose.INVOICE if invoice else CardPaymentPurpose.TOP_UP,
+                purpose=_purpose_of(wanted),
                 channel=CardPaymentChannel.CHECKOUT,
                 invoice=invoice,
                 amount=amount,
@@ -289,12 +392,17 @@ def _checkout_create(wanted: _Wanted, *, actor: Actor, success_url: str, cancel_
                 created_by=actor.label,
                 created_at=now,
             )
+            CardPaymentInvoice.objects.bulk_create([
+                CardPaymentInvoice(card_payment=payment, invoice=one, amount=one.amount_outstanding)
+                for one in sorted(wanted.invoices, key=lambda i: i.pk)])
     except IntegrityError as error:
         if _constraint_of(error) in OPEN_CHECKOUT_INDEXES:
             raise _OpenTaken from error
         raise
     payment.idempotency_key = f"card-payment:{payment.pk}:checkout"
-    description = (f"Payment of invoice {invoice.number}" if invoice else "Account top-up") + f" ({customer.code})"
+    description = (f"Payment of invoice {invoice.number}" if invoice
+                   else f"Payment of {len(wanted.invoices)} invoices" if wanted.invoices
+                   else "Account top-up") + f" ({customer.code})"
     create = partial(
         gateway.checkout_session_create,
         amount=amount,
@@ -323,6 +431,7 @@ def _checkout_create(wanted: _Wanted, *, actor: Actor, success_url: str, cancel_
         actor=actor, action="finance.card_payment.start", app=APP, obj=payment, customer_id=customer.pk,
         after={"purpose": payment.purpose, "amount": payment.amount, "amount_charged": payment.amount_charged,
                "currency": payment.currency, "invoice": invoice.number if invoice else "",
+               "invoices": [i.number for i in wanted.invoices] if len(wanted.invoices) > 1 else [],
                "checkout_session_id": session.id, "save_card": wanted.save_card,
                "trigger_amount": wanted.trigger_amount, "limit_threshold": wanted.limit_threshold,
                "expires_at": payment.expires_at.isoformat()},
@@ -332,7 +441,8 @@ def _checkout_create(wanted: _Wanted, *, actor: Actor, success_url: str, cancel_
 
 
 OPEN_CHECKOUT_INDEXES = frozenset({"card_payment_one_open_checkout_per_invoice",
-                                   "card_payment_one_open_checkout_top_up"})
+                                   "card_payment_one_open_checkout_top_up",
+                                   "card_payment_invoice_one_open_checkout"})
 
 
 def _constraint_of(error: IntegrityError) -> str:
@@ -377,6 +487,7 @@ def _mark_closed(card_payment_id: int, *, to: str, actor: Actor, now: dt.datetim
     before = {"status": payment.status}
     stamp = {"cancelled_at": now} if to == CardPaymentStatus.CANCELLED else {"expired_at": now}
     CardPayment.objects.filter(pk=payment.pk).update(status=to, **stamp)
+    CardPaymentInvoice.objects.filter(card_payment_id=payment.pk).update(open=False)
     payment.refresh_from_db()
     action = "finance.card_payment.cancel" if to == CardPaymentStatus.CANCELLED else "finance.card_payment.expire"
     audit_record(actor=actor, action=action, app=APP, obj=payment, customer_id=payment.customer_id,
@@ -659,8 +770,7 @@ def _apply_paid(facts: gateway.PaymentFacts, *, actor: Actor, now: dt.datetime |
                        facts.payment_intent_id)
         return None, False
     customer = lock_customer(found.customer_id)
-    if found.invoice_id:
-        lock_invoice(found.invoice_id)
+    lock_invoices(CardPaymentInvoice.objects.filter(card_payment_id=found.pk).values_list("invoice_id", flat=True))
     payment = _lock_card_payment(found.pk)
     if payment.status == CardPaymentStatus.SUCCEEDED:
         return payment, False  # already credited: the redirect, a webhook or a redelivery got here first
@@ -672,7 +782,8 @@ def _apply_paid(facts: gateway.PaymentFacts, *, actor: Actor, now: dt.datetime |
               "current_balance": customer.current_balance}
     card = _card_label(facts.card_brand or payment.card_brand, facts.card_last4 or payment.card_last4)
     label = {CardPaymentPurpose.AUTO_TOP_UP: "Automatic top-up", CardPaymentPurpose.INVOICE:
-             f"Card top-up for invoice {payment.invoice.number if payment.invoice_id else ''}"}.get(
+             f"Card top-up for invoice {payment.invoice.number if payment.invoice_id else ''}",
+             CardPaymentPurpose.INVOICES: f"Card top-up for {payment.invoice_links.count()} invoices"}.get(
         payment.purpose, "Online top-up")
     (credit,) = ledger.post(customer, [ledger.Entry(
         kind=TransactionKind.TOP_UP,
@@ -693,12 +804,17 @@ def _apply_paid(facts: gateway.PaymentFacts, *, actor: Actor, now: dt.datetime |
         card_brand=(facts.card_brand or payment.card_brand)[:20],
         card_last4=(facts.card_last4 or payment.card_last4)[:4],
     )
+    CardPaymentInvoice.objects.filter(card_payment_id=payment.pk).update(open=False)
     payment.refresh_from_db()
     card_saved = _remember_card(customer, payment, expiry=(facts.card_exp_month, facts.card_exp_year))
     if card_saved:
         _apply_auto_top_up_choices(payment, actor=actor, now=now)
+    paid_invoices: list[dict] = []
     if payment.invoice_id:
         _pay_invoice(payment, actor=actor, now=now)
+        customer.refresh_from_db(fields=["amount_unbilled", "amount_due", "amount_reserved"])
+    elif payment.purpose == CardPaymentPurpose.INVOICES:
+        paid_invoices = _pay_invoices(payment, actor=actor, now=now)
         customer.refresh_from_db(fields=["amount_unbilled", "amount_due", "amount_reserved"])
     _queue_receipt_email(payment, customer, at=now)
     audit_record(
@@ -707,6 +823,8 @@ def _apply_paid(facts: gateway.PaymentFacts, *, actor: Actor, now: dt.datetime |
         after={"status": payment.status, "credited": facts.amount, "currency": payment.currency,
                "payment_intent_id": payment.payment_intent_id, "card": card, "card_saved": card_saved,
                "invoice": payment.invoice.number if payment.invoice_id else "",
+               "invoices": paid_invoices,
+               **({"kept_as_credit": payment.amount_kept_as_credit} if paid_invoices else {}),
                "invoice_payment_error": payment.invoice_payment_error, "invoice_outcome": payment.invoice_outcome,
                "usable_credits": customer.usable_credits, "current_balance": customer.current_balance},
         reason=reason, at=now,
@@ -767,7 +885,53 @@ def _pay_invoice(payment: CardPayment, *, actor: Actor, now: dt.datetime) -> Non
     except FinanceError as error:
         outcome, error_text = CardPaymentInvoiceOutcome.KEPT_AS_CREDIT, str(error)[:500]
     CardPayment.objects.filter(pk=payment.pk).update(invoice_outcome=outcome, invoice_payment_error=error_text)
+    CardPaymentInvoice.objects.filter(card_payment_id=payment.pk).update(
+        outcome=outcome, error=error_text,
+        amount_paid=invoice.amount_outstanding if outcome == CardPaymentInvoiceOutcome.PAID else ZERO)
     payment.invoice_outcome, payment.invoice_payment_error = outcome, error_text
+
+
+def _pay_invoices(payment: CardPayment, *, actor: Actor, now: dt.datetime) -> list[dict]:
+    """The card top-up was for several invoices (locked already, with the customer): the credit pays each
+    what it still owes, oldest due first, in this transaction. An invoice that can no longer be paid (paid
+    meanwhile in another tab, voided) is skipped and its share stays as credit; so does any share the
+    credits no longer cover. Each link row keeps its outcome and amount; the payment's invoice_outcome is
+    PAID when every invoice was paid, else KEPT_AS_CREDIT. Its audit lines go into the fulfil event (one
+    event for the whole change), not into one invoice_pay_with_credits event each."""
+    links = list(CardPaymentInvoice.objects.filter(card_payment_id=payment.pk).select_related("invoice"))
+    done: list[dict] = []
+    errors: list[str] = []
+    for link in sorted(links, key=lambda lk: (lk.invoice.due_date, lk.invoice_id)):
+        invoice = lock_invoice(link.invoice_id)  # held already: a fresh read of it
+        owed = invoice.amount_outstanding
+        try:
+            with transaction.atomic():
+                if invoice.status == InvoiceStatus.PAID or owed <= ZERO:
+                    raise FinanceError(f"Invoice {invoice.number} was already paid.")
+                if invoice.status not in OPEN_STATUSES:
+                    raise FinanceError(f"Invoice {invoice.number} is {invoice.get_status_display().lower()}.")
+                _pay_with_credits(invoice=invoice, amount=owed, actor=actor, at=now)
+        except FinanceError as error:
+            errors.append(str(error))
+            CardPaymentInvoice.objects.filter(pk=link.pk).update(
+                outcome=CardPaymentInvoiceOutcome.KEPT_AS_CREDIT, error=str(error)[:500], amount_paid=ZERO)
+            done.append({"invoice": invoice.number, "outcome": CardPaymentInvoiceOutcome.KEPT_AS_CREDIT,
+                         "amount": ZERO})
+            continue
+        CardPaymentInvoice.objects.filter(pk=link.pk).update(outcome=CardPaymentInvoiceOutcome.PAID,
+                                                             error="", amount_paid=owed)
+        done.append({"invoice": invoice.number, "outcome": CardPaymentInvoiceOutcome.PAID, "amount": owed})
+    outcome = CardPaymentInvoiceOutcome.KEPT_AS_CREDIT if errors else CardPaymentInvoiceOutcome.PAID
+    error_text = " ".join(errors)[:500]
+    # Credits first: the invoices took the older credits before this payment's, so what is left of the
+    # customer's credits, up to the charge, is this payment's part that stays as credit.
+    left = credit_position(Customer.objects.get(pk=payment.customer_id)).available_for_invoices
+    kept = min(max(left, ZERO), payment.amount_charged)
+    CardPayment.objects.filter(pk=payment.pk).update(invoice_outcome=outcome, invoice_payment_error=error_text,
+                                                     amount_kept_as_credit=kept)
+    payment.invoice_outcome, payment.invoice_payment_error = outcome, error_text
+    payment.amount_kept_as_credit = kept
+    return done
 
 
 @transaction.atomic

@@ -17,6 +17,7 @@ from finance.services.cards import (
     card_payments_expire,
     card_top_up_start,
     invoice_self_pay_with_credits,
+    invoices_self_pay_with_credits,
     stripe_event_process,
 )
 from tests.audit.walk import needs
@@ -82,6 +83,14 @@ def _self_pay():
     return lambda: invoice_self_pay_with_credits(invoice_id=invoice.pk, customer_id=cust.pk, actor=CUSTOMER)
 
 
+def _self_pay_several():
+    cust = customer()
+    top_up(cust, "100")
+    first, second = purchase_invoice(cust, "60"), purchase_invoice(cust, "30")
+    return lambda: invoices_self_pay_with_credits(invoice_ids=[first.pk, second.pk], customer_id=cust.pk,
+                                                  actor=CUSTOMER)
+
+
 SCENARIOS = {
     "finance.services.cards.card_top_up_start": _start,
     "finance.services.cards.card_payment_fulfil": _fulfil,
@@ -90,5 +99,6 @@ SCENARIOS = {
     "finance.services.cards.card_charge_off_session": _off_session,
     "finance.services.cards.stripe_event_process": _event,
     "finance.services.cards.invoice_self_pay_with_credits": _self_pay,
+    "finance.services.cards.invoices_self_pay_with_credits": _self_pay_several,
     "finance.services.cards.card_payments_expire": _expire,
 }
