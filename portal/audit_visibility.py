@@ -75,6 +75,21 @@ def invoice_allocations(value: object, currency: str) -> str:
                      if isinstance(a, dict))
 
 
+def invoices_paid(value: object, currency: str) -> str:
+    """A card payment for several invoices, once credited: `INV-2026-000001: paid 30.00 SGD; INV-2026-000002:
+    already paid, its share stays as credit`."""
+    if not isinstance(value, list):
+        return ""
+    return "; ".join(
+        f"{a.get('invoice', '')}: paid {money(a.get('amount'), currency)}" if a.get("outcome") == "paid"
+        else f"{a.get('invoice', '')}: already paid, its share stays as credit"
+        for a in value if isinstance(a, dict))
+
+
+def invoice_numbers(value: object, currency: str) -> str:
+    return ", ".join(str(v) for v in value) if isinstance(value, list) else ""
+
+
 NOTIFICATION_STATUS = {"sent": "Sent", "failed": "Failed", "queued": "Queued"}
 
 
@@ -177,14 +192,19 @@ SHOWN: dict[str, Shown] = {
     "finance.invoice.pay_with_credits": Shown("Invoice paid with credits", (
         Field("amount_paid", "Paid", money), Field("from_credit", "From credits", money),
         Field("from_payments", "From payments", money), INVOICE_STATUS)),
+    "finance.invoices.pay_with_credits": Shown("Invoices paid with credits", (
+        Field("invoices", "Invoices", invoice_allocations), Field("total", "Total", money),
+        Field("credits", "Credits", money))),
     # card payments
     "finance.card_payment.start": Shown("Card payment started", (
         AMOUNT, Field("amount_charged", "Charged to the card", money),
-        Field("purpose", "For", choice(CardPaymentPurpose)), INVOICE, Field("save_card", "Save the card", yes_no),
+        Field("purpose", "For", choice(CardPaymentPurpose)), INVOICE, Field("invoices", "Invoices", invoice_numbers),
+        Field("save_card", "Save the card", yes_no),
         Field("trigger_amount", "Top-up amount", money),
         Field("limit_threshold", "Top up when usable credits fall to", money))),
     "finance.card_payment.fulfil": Shown("Card payment received", (
         Field("credited", "Credited", money), Field("card", "Card"), CARD_STATUS, INVOICE,
+        Field("invoices", "Invoices", invoices_paid),
         Field("invoice_payment_error", "Invoice not paid"), Field("card_saved", "Card saved", yes_no), USABLE)),
     "finance.card_payment.fail": Shown("Card payment failed", (CARD_STATUS, Field("failure_reason", "Reason"))),
     "finance.card_payment.cancel": Shown("Card payment cancelled", (CARD_STATUS,)),

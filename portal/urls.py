@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_cards
+from . import views, views_cards, views_invoices_pay
 
 app_name = "portal"
 
@@ -13,6 +13,9 @@ urlpatterns = [
     path("reset/<uidb64>/<token>/", views.password_reset_confirm, name="password-reset-confirm"),
     path("reset/done/", views.password_reset_complete, name="password-reset-complete"),
     path("invoices/", views.invoice_list, name="invoice-list"),
+    path("invoices/pay/", views_invoices_pay.invoices_pay, name="invoices-pay"),
+    path("invoices/pay/credits/", views_invoices_pay.invoices_pay_with_credits, name="invoices-pay-credits"),
+    path("invoices/pay/card/", views_invoices_pay.invoices_pay_by_card, name="invoices-pay-card"),
     path("invoices/<int:invoice_id>/pdf/", views.invoice_pdf, name="invoice-pdf"),
     path("invoices/<int:invoice_id>/pay/", views.invoice_pay, name="invoice-pay"),
     path("invoices/<int:invoice_id>/pay/card/", views.invoice_pay_by_card, name="invoice-pay-card"),

@@ -20,7 +20,7 @@ from common.ids import parse_id
 from common.lists import csv_response, iterate, paginate, querystring_without_page, wants_csv
 from customers.models import NotificationKind
 from customers.money import display
-from finance import gateway
+from finance import gateway, selectors_receipts
 from finance.models import OPEN_CHECKOUT_STATUSES, CardPayment
 from finance.services import cards
 from invoices.models import InvoiceType
@@ -132,7 +132,9 @@ def invoice_list(request):
     page = paginate(request, qs)
     for invoice in page.object_list:
         invoice.payable = selectors.is_payable_in_portal(invoice)
-    context = {"customer": customer, "form": form, "page": page, "qs": querystring_without_page(request)}
+    context = {"customer": customer, "form": form, "page": page, "qs": querystring_without_page(request),
+               "has_payable": any(invoice.payable for invoice in page.object_list),
+               "max_invoices": cards.MAX_INVOICES}
     if request.htmx:
         return render(request, "portal/invoice_list.html#invoice-table", context)
     return render(request, "portal/invoice_list.html", context)
@@ -294,9 +296,11 @@ def card_success(request):
         problem = str(exc)
     payment.refresh_from_db()
     request.customer.refresh_from_db()
+    invoices_paid = selectors_receipts.invoices_paid(payment)
     return render(request, "portal/card_result.html", {
         "customer": request.customer, "payment": payment, "problem": problem,
-        "figures": selectors.figures(request.customer),
+        "figures": selectors.figures(request.customer), "invoices_paid": invoices_paid,
+        "left_as_credit": selectors_receipts.left_as_credit(payment, invoices_paid) if invoices_paid else None,
     })
 
 

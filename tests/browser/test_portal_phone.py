@@ -44,6 +44,7 @@ def acme_with_history(transactional_db):
     invoice_pay_with_credits(invoice=paid, amount=Decimal("60"), actor=staff)
     monthly_invoice(acme, "1610.81544")
     big = purchase_invoice(acme, "98765.43")  # more than the credits: the pay page offers a card top-up
+    other = purchase_invoice(acme, "1234.5")  # paid together with `big` on the "Pay selected" confirm page
     # a saved card and card auto top-up (as a portal top-up with "save card" leaves them), and a card payment
     Customer.objects.filter(pk=acme.pk).update(stripe_customer_id="cus_phone", stripe_payment_method_id="pm_phone",
                                                card_brand="visa", card_last4="4242", card_exp_month=12,
@@ -57,7 +58,7 @@ def acme_with_history(transactional_db):
     for i in range(3):
         NotificationFactory(customer=acme, kind=NotificationKind.INVOICE,
                             subject=f"Your invoice INV-2026-00000{i} from Ledgerdesk Reseller Pte Ltd is ready")
-    return acme, big
+    return acme, big, other
 
 
 ON_SCREEN = """(el, width) => {
@@ -112,9 +113,13 @@ PAGES = [
                           "a[aria-label^='Pay']", "main .amount"]),
     ("invoices", "/portal/invoices/", ["tr[data-invoice] td.num", "tr[data-invoice] .badge",
                                        "tr[data-invoice] a[aria-label^='Pay']",
-                                       "tr[data-invoice] a[aria-label^='Download']"]),
+                                       "tr[data-invoice] a[aria-label^='Download']",
+                                       "tr[data-invoice] input[type=checkbox]", "button:has-text('Pay selected')"]),
     ("pay", "/portal/invoices/{big}/pay/", ["[data-outstanding]", "[data-shortfall]", "main .badge",
                                            "button:has-text('Top up by card and pay')"]),
+    ("pay-several", "/portal/invoices/pay/?invoice={big}&invoice={other}", [
+        "#selected-invoices td.num", "#selected-invoices .badge", "[data-credits]", "[data-card-charge]",
+        "button:has-text('by card')"]),
     ("top-up", "/portal/top-up/", ["input[name=amount]", "button:has-text('Continue to payment')",
                                    "main .amount"]),
     ("card", "/portal/card/", ["[data-card]", "[data-auto-top-up] .badge", "[data-trigger-amount]",
@@ -133,7 +138,7 @@ def test_every_portal_page_fits_a_phone_and_keeps_amounts_status_and_actions_on_
     from tests.conftest import sign_in
     from tests.factories import PASSWORD
 
-    acme, big = acme_with_history
+    acme, big, other = acme_with_history
     context = browser.new_context(base_url=live_server.url, viewport={"width": PHONE, "height": 844},
                                   device_scale_factor=1, is_mobile=True, has_touch=True)
     context.set_default_timeout(10_000)
@@ -145,7 +150,7 @@ def test_every_portal_page_fits_a_phone_and_keeps_amounts_status_and_actions_on_
         page.wait_for_url("**/portal/")
         problems = []
         for name, path, visible in PAGES:
-            page.goto(path.format(big=big.pk))
+            page.goto(path.format(big=big.pk, other=other.pk))
             _shot(page, name, PHONE)
             problems += _problems(page, name, PHONE, [*visible, "nav.portal-nav a.active",
                                                       "nav.portal-nav a:last-child", "button:has-text('Sign out')"])
@@ -160,7 +165,7 @@ def test_the_portal_pages_at_desktop_width(browser, live_server, acme_with_histo
     from tests.conftest import sign_in
     from tests.factories import PASSWORD
 
-    acme, big = acme_with_history
+    acme, big, other = acme_with_history
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(10_000)
     page = context.new_page()
@@ -169,7 +174,7 @@ def test_the_portal_pages_at_desktop_width(browser, live_server, acme_with_histo
         page.wait_for_url("**/portal/")
         problems = []
         for name, path, visible in PAGES:
-            page.goto(path.format(big=big.pk))
+            page.goto(path.format(big=big.pk, other=other.pk))
             _shot(page, name, 1280)
             problems += _problems(page, name, 1280, visible)
         assert not problems, "\n".join(problems)
