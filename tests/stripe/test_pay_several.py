@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from audit.actors import Actor
 from audit.models import AuditEvent
-from customers.models import Transaction, TransactionKind
+from customers.models import Notification, Transaction, TransactionKind
 from finance.models import (
     Allocation,
     CardPayment,
@@ -32,6 +32,7 @@ from finance.services.cards import (
     MAX_INVOICES,
     CardPaymentError,
     InvoiceAlreadyPaid,
+    card_payment_cancel,
     card_payment_fulfil,
     card_top_up_start,
     invoice_self_pay_with_credits,
@@ -199,6 +200,9 @@ class TestPayByCard:
         shown = receipt(payment)
         assert shown.description == "Card payment for 2 invoices" and shown.credit_note == ""
         assert [line.number for line in shown.invoices] == [sooner.number, later.number]
+        email = Notification.objects.get(source_type="finance.cardpayment", source_id=payment.pk)
+        assert f"- Invoice {sooner.number}: paid 50.00 SGD" in email.body
+        assert f"- Invoice {later.number}: paid 60.00 SGD" in email.body
 
     def test_an_invoice_paid_meanwhile_keeps_its_share_as_credit(self, fake_stripe, individual):
         top_up(individual, "30")
@@ -237,6 +241,17 @@ class TestOneOpenCheckoutAcrossSingleAndSeveral:
         again = start_several([later, sooner], "110")  # and back: the single one is expired in turn
         single.refresh_from_db()
         assert single.status == CardPaymentStatus.EXPIRED and again.status == CardPaymentStatus.PENDING
+
+    def test_a_cancelled_several_invoice_checkout_frees_its_invoices(self, fake_stripe, individual):
+        later, sooner = two_invoices(individual)
+        several = start_several([later, sooner], "110")
+        card_payment_cancel(card_payment_id=several.pk, customer_id=individual.pk, actor=CUSTOMER)
+        assert not CardPaymentInvoice.objects.filter(open=True).exists()
+        single = card_top_up_start(customer_id=individual.pk, invoice_id=sooner.pk, amount=Decimal("50"),
+                                   actor=CUSTOMER, success_url=SUCCESS_URL, cancel_url=CANCEL_URL)
+        several.refresh_from_db()
+        assert several.status == CardPaymentStatus.CANCELLED and single.status == CardPaymentStatus.PENDING
+        assert AuditEvent.objects.filter(action="finance.card_payment.expire").count() == 0
 
     def test_the_database_refuses_a_second_open_checkout_for_an_invoice(self, fake_stripe, individual):
         later, sooner = two_invoices(individual)
