@@ -204,7 +204,7 @@ SHOWN: dict[str, Shown] = {
         Field("limit_threshold", "Top up when usable credits fall to", money))),
     "finance.card_payment.fulfil": Shown("Card payment received", (
         Field("credited", "Credited", money), Field("card", "Card"), CARD_STATUS, INVOICE,
-        Field("invoices", "Invoices", invoices_paid),
+        Field("invoices", "Invoices", invoices_paid), Field("kept_as_credit", "Stays as credit", money),
         Field("invoice_payment_error", "Invoice not paid"), Field("card_saved", "Card saved", yes_no), USABLE)),
     "finance.card_payment.fail": Shown("Card payment failed", (CARD_STATUS, Field("failure_reason", "Reason"))),
     "finance.card_payment.cancel": Shown("Card payment cancelled", (CARD_STATUS,)),

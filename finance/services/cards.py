@@ -336,7 +336,8 @@ def _open_checkout(wanted: _Wanted) -> list[CardPayment]:
     qs = CardPayment.objects.filter(OPEN_CHECKOUT)
     if wanted.invoices:
         ids = CardPaymentInvoice.objects.filter(open=True, invoice__in=wanted.invoices).values("card_payment_id")
-        return list(qs.filter(pk__in=ids).order_by("pk"))
+        return list(qs.filter(Q(pk__in=ids) | Q(purpose=CardPaymentPurpose.INVOICE, invoice__in=wanted.invoices))
+                    .order_by("pk"))
     return list(qs.filter(purpose=CardPaymentPurpose.TOP_UP, customer=wanted.customer))
 
 
@@ -770,7 +771,8 @@ def _apply_paid(facts: gateway.PaymentFacts, *, actor: Actor, now: dt.datetime |
                        facts.payment_intent_id)
         return None, False
     customer = lock_customer(found.customer_id)
-    lock_invoices(CardPaymentInvoice.objects.filter(card_payment_id=found.pk).values_list("invoice_id", flat=True))
+    linked = CardPaymentInvoice.objects.filter(card_payment_id=found.pk).values_list("invoice_id", flat=True)
+    lock_invoices([*linked, *([found.invoice_id] if found.invoice_id else [])])
     payment = _lock_card_payment(found.pk)
     if payment.status == CardPaymentStatus.SUCCEEDED:
         return payment, False  # already credited: the redirect, a webhook or a redelivery got here first

@@ -71,6 +71,14 @@ class TestConfirmPage:
         page = portal_client.get(LIST).content.decode()
         assert f"Invoices {sooner.number}, {later.number} are paid with your credits." in page
 
+    def test_the_audit_trail_shows_the_invoices_paid_in_the_customers_words(self, portal_client, acme):
+        top_up(acme, "200")
+        later, sooner = two(acme)
+        portal_client.post(CREDITS, {"invoice": [later.pk, sooner.pk]})
+        html = portal_client.get(reverse("portal:audit")).content.decode()
+        assert "Invoices paid with credits" in html
+        assert f"{sooner.number}: 50.00 SGD; {later.number}: 60.00 SGD" in html
+
     def test_a_shortfall_shows_the_credits_and_the_card_charge_in_minor_units(self, portal_client, acme):
         top_up(acme, "30.004")
         later, sooner = two(acme)
