@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('customers', '0010_customer_card_expiry'),
-        ('finance', '0010_card_payment_one_open_checkout_expiry_outcome'),
+        ('finance', '0011_currency_iso_check'),
         ('invoices', '0004_invoice_list_type_status_order'),
     ]
 
