@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.actors import Actor
+from common.ids import parse_id
 from customers.money import ZERO
 from finance import gateway
 from finance.services import cards
@@ -21,8 +22,6 @@ from . import selectors
 from .permissions import leads_to_checkout, portal_view
 from .views import _invoices_tab, _return_urls, _to_checkout
 
-MAX_ID = 2**63 - 1  # PostgreSQL's bigint
-
 
 class BadSelection(ValueError):
     """The posted selection is not a list of invoice ids."""
@@ -30,15 +29,15 @@ class BadSelection(ValueError):
 
 def _selected_ids(data) -> list[int]:
     """The `invoice` ids of a GET or POST, each once, in the order given. ASCII digits only (no '²', no
-    NUL, no sign, nothing past a bigint), at most cards.MAX_INVOICES ids."""
+    NUL, no sign, nothing past a bigint: common.ids), at most cards.MAX_INVOICES ids."""
     raw = data.getlist("invoice")
     if len(raw) > 4 * cards.MAX_INVOICES:
         raise BadSelection(f"Select at most {cards.MAX_INVOICES} invoices at a time.")
     ids: list[int] = []
     for value in raw:
-        if not (value.isascii() and value.isdigit()) or len(value) > 19 or int(value) > MAX_ID:
+        number = parse_id(value)
+        if number is None:
             raise BadSelection("That selection of invoices is not valid.")
-        number = int(value)
         if number not in ids:
             ids.append(number)
     if len(ids) > cards.MAX_INVOICES:

@@ -157,7 +157,7 @@ class TestByCard:
 
 
 class TestHostileInput:
-    @pytest.mark.parametrize("bad", ["²", "١٢", "1\x00", "-1", "+1", " 1", "1e3", "9" * 19, "9" * 400, "", "0x1", "1.0"])
+    @pytest.mark.parametrize("bad", ["²", "١٢", "0", "-1", "+1", " 1", "1e3", "9" * 19, "9" * 400, "", "0x1", "1.0"])
     @pytest.mark.parametrize("url", [CONFIRM, CREDITS, CARD])
     def test_malformed_ids_are_refused_with_a_message_and_change_nothing(self, portal_client, acme, fake_stripe,
                                                                          url, bad):
@@ -169,6 +169,16 @@ class TestHostileInput:
         assert response.status_code == 303 and response["Location"] == LIST
         page = portal_client.get(LIST).content.decode()
         assert "That selection of invoices is not valid." in page
+        assert nothing_changed_since(before) and fake_stripe.requests == []
+
+    @pytest.mark.parametrize("url", [CONFIRM, CREDITS, CARD])
+    def test_a_nul_in_an_id_is_a_400_and_changes_nothing(self, portal_client, acme, fake_stripe, url):
+        top_up(acme, "500")
+        later, sooner = two(acme)
+        before = snapshot()
+        data = {"invoice": [later.pk, "1\x00", sooner.pk]}
+        response = portal_client.get(url, data) if url == CONFIRM else portal_client.post(url, data)
+        assert response.status_code == 400  # the security middleware's page, before any view runs
         assert nothing_changed_since(before) and fake_stripe.requests == []
 
     @pytest.mark.parametrize("url", [CONFIRM, CREDITS, CARD])
