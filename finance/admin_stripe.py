@@ -9,7 +9,7 @@ from audit.actors import Actor
 from common.admin import ReadOnlyAdmin
 
 from . import gateway
-from .models import CardPayment, CardPaymentStatus, StripeEvent
+from .models import CardPayment, CardPaymentInvoice, CardPaymentStatus, StripeEvent
 from .services._common import FinanceError
 from .services.cards import card_payment_fulfil
 
@@ -44,6 +44,14 @@ class CardPaymentAdmin(ReadOnlyAdmin):
                 self.message_user(request, f"{payment}: {exc}", level=messages.ERROR)
         if done:
             self.message_user(request, f"{done} card payment(s) checked with Stripe.", level=messages.SUCCESS)
+
+
+@admin.register(CardPaymentInvoice)
+class CardPaymentInvoiceAdmin(ReadOnlyAdmin):
+    list_display = ("id", "card_payment", "invoice", "amount", "open", "outcome", "amount_paid")
+    list_filter = ("open", "outcome")
+    search_fields = ("=card_payment__id", "invoice__number", "card_payment__customer__code")
+    list_select_related = ("card_payment", "invoice")
 
 
 @admin.register(StripeEvent)

@@ -44,3 +44,21 @@ def test_asking_stripe_again_credits_a_paid_payment_whose_webhook_never_came(adm
     assert CardPayment.objects.get(pk=unpaid.pk).status == CardPaymentStatus.PENDING
     individual.refresh_from_db()
     assert individual.usable_credits == Decimal("30")
+
+
+def test_a_card_payments_invoices_are_shown_read_only(admin_client, fake_stripe, individual):
+    from finance.models import CardPaymentInvoice
+    from finance.services.cards import card_top_up_start
+    from tests.finance.factories import purchase_invoice
+    from tests.stripe.helpers import CANCEL_URL, CUSTOMER, SUCCESS_URL
+
+    invoice = purchase_invoice(individual, "60")
+    payment = card_top_up_start(customer_id=individual.pk, invoice_id=invoice.pk, amount=Decimal("60"),
+                                actor=CUSTOMER, success_url=SUCCESS_URL, cancel_url=CANCEL_URL)
+    link = CardPaymentInvoice.objects.get(card_payment=payment)
+    listed = admin_client.get(reverse("admin:finance_cardpaymentinvoice_changelist"), {"q": str(payment.pk)})
+    assert listed.status_code == 200 and invoice.number in listed.content.decode()
+    assert admin_client.get(reverse("admin:finance_cardpaymentinvoice_add")).status_code == 403
+    admin_client.post(reverse("admin:finance_cardpaymentinvoice_change", args=[link.pk]), {"open": ""})
+    link.refresh_from_db()
+    assert link.open is True
