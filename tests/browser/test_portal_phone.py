@@ -155,6 +155,11 @@ def test_every_portal_page_fits_a_phone_and_keeps_amounts_status_and_actions_on_
             problems += _problems(page, name, PHONE, [*visible, "nav.portal-nav a.active",
                                                       "nav.portal-nav a:last-child", "button:has-text('Sign out')"])
         assert not problems, "\n".join(problems)
+        page.goto(f"/portal/invoices/{big.pk}/pay/")
+        for total in ("subtotal", "tax", "total"):  # each total on one line: its label beside its amount
+            label, amount = (page.locator(f"#invoice-totals td:has(+ [data-total={total}])").bounding_box(),
+                             page.locator(f"#invoice-totals [data-total={total}]").bounding_box())
+            assert abs(label["y"] - amount["y"]) < 4 and label["x"] < amount["x"], total
         assert errors == []
     finally:
         context.close()
