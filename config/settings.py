@@ -69,6 +69,9 @@ MIDDLEWARE = [
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 
+# Templates, and the widget templates of Django's own form renderer (the default FORM_RENDERER), are compiled
+# once per process: with no "loaders" option Django wraps its loaders in the cached loader (in development too,
+# where the runserver reloads a changed template); tests/common/test_templates.py checks the production settings.
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
@@ -87,10 +90,6 @@ TEMPLATES = [
         },
     }
 ]
-
-# Django's form renderer with the commonest widgets (inputs, selects, textareas) written out in Python: the same
-# HTML at a tenth of the cost (common/form_renderer.py).
-FORM_RENDERER = "common.form_renderer.FormRenderer"
 
 # --- Database: one PostgreSQL schema for all apps. The run/test commands set DATABASE_URL to their
 # embedded server when none is given.
