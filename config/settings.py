@@ -85,8 +85,7 @@ TEMPLATES = [
                 "csp.context_processors.nonce",
                 "backoffice.context_processors.staff_roles",
             ],
-            "builtins": ["customers.templatetags.money", "common.templatetags.row_urls"],
-            "libraries": {"nav_urls": "common.templatetags.nav_urls"},  # `common` is not an app
+            "builtins": ["customers.templatetags.money"],
         },
     }
 ]
