@@ -122,7 +122,7 @@ def session_cookies(prep: dict) -> dict[str, str]:
     cookies = {}
     for who, pk in (("staff", prep["staff_id"]), ("portal", prep["portal_id"])):
         client = Client(HTTP_HOST="127.0.0.1")
-        client.force_login(User.objects.get(pk=pk), backend="backoffice.auth.CachedPermissionsBackend")
+        client.force_login(User.objects.get(pk=pk), backend="django.contrib.auth.backends.ModelBackend")
         cookies[who] = f"sessionid={client.cookies['sessionid'].value}"
     return cookies
 
@@ -138,7 +138,7 @@ def count_queries(prep: dict) -> dict[str, int]:
     clients = {}
     for who, pk in (("staff", prep["staff_id"]), ("portal", prep["portal_id"])):
         clients[who] = Client(HTTP_HOST="127.0.0.1")
-        clients[who].force_login(User.objects.get(pk=pk), backend="backoffice.auth.CachedPermissionsBackend")
+        clients[who].force_login(User.objects.get(pk=pk), backend="django.contrib.auth.backends.ModelBackend")
     counts = {}
     for label, url, who in prep["pages"]:
         first = clients[who].get(url)

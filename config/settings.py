@@ -124,9 +124,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Auth
-# backoffice.auth.CachedPermissionsBackend: ModelBackend keeping each user's permissions between requests while the
-# database's permissions version holds (bench issue 9).
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "backoffice.auth.CachedPermissionsBackend"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"

@@ -42,13 +42,13 @@ def viewer_user(db):
 
 @pytest.fixture
 def finance_client(client, finance_user):
-    client.force_login(finance_user, backend="backoffice.auth.CachedPermissionsBackend")
+    client.force_login(finance_user, backend="django.contrib.auth.backends.ModelBackend")
     return client
 
 
 @pytest.fixture
 def viewer_client(client, viewer_user):
-    client.force_login(viewer_user, backend="backoffice.auth.CachedPermissionsBackend")
+    client.force_login(viewer_user, backend="django.contrib.auth.backends.ModelBackend")
     return client
 
 

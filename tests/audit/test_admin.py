@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def admin_client(client):
     user = UserFactory(username="root", is_staff=True, is_superuser=True)
-    client.force_login(user, backend="backoffice.auth.CachedPermissionsBackend")
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
     return client
 
 

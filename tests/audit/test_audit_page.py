@@ -63,13 +63,13 @@ class TestAccess:
         assert f'href="{URL}"' in html and ">Audit</a>" in html
 
     def test_a_portal_customer_gets_403(self, client, trail):
-        client.force_login(UserFactory(username="portal1"), backend="backoffice.auth.CachedPermissionsBackend")
+        client.force_login(UserFactory(username="portal1"), backend="django.contrib.auth.backends.ModelBackend")
         assert client.get(URL).status_code == 403
         assert client.get(URL + "?format=csv").status_code == 403
 
     def test_staff_without_the_permission_gets_403(self, client, trail):
         client.force_login(UserFactory(username="bare", is_staff=True),
-                           backend="backoffice.auth.CachedPermissionsBackend")
+                           backend="django.contrib.auth.backends.ModelBackend")
         assert client.get(URL).status_code == 403
 
     def test_the_page_takes_get_only(self, finance_client):

@@ -33,7 +33,7 @@ class TestStaffSignIn:
 
     def test_a_customer_session_gets_403_on_staff_pages(self, client):
         user = UserFactory(username="portaluser2")
-        client.force_login(user, backend="backoffice.auth.CachedPermissionsBackend")
+        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
         assert client.get(reverse("dashboard")).status_code == 403
 
     def test_failed_sign_ins_are_throttled_per_user_and_ip(self, client, finance_user, settings):

@@ -28,7 +28,7 @@ MODELS = ["customer", "transaction", "reservation", "masterwallet", "masterwalle
 @pytest.fixture
 def admin_client(client):
     user = get_user_model().objects.create_superuser("root", "root@example.com", "pw-root-123456")
-    client.force_login(user, backend="backoffice.auth.CachedPermissionsBackend")
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
     return client
 
 

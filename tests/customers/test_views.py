@@ -43,7 +43,7 @@ def viewer(viewer_user):
     from django.test import Client
 
     client = Client()
-    client.force_login(viewer_user, backend="backoffice.auth.CachedPermissionsBackend")
+    client.force_login(viewer_user, backend="django.contrib.auth.backends.ModelBackend")
     return client
 
 
@@ -116,7 +116,7 @@ class TestCustomerList:
         assert viewer_client.get(reverse("customers:list")).status_code == 200
         membership = portal_user(prepaid(), username="portal-1")
         client = Client()
-        client.force_login(membership.user, backend="backoffice.auth.CachedPermissionsBackend")
+        client.force_login(membership.user, backend="django.contrib.auth.backends.ModelBackend")
         assert client.get(reverse("customers:list")).status_code == 403
 
 

@@ -350,7 +350,7 @@ class TestAdmin:
         from tests.factories import UserFactory
 
         admin = UserFactory(username="root", is_staff=True, is_superuser=True)
-        client.force_login(admin, backend="backoffice.auth.CachedPermissionsBackend")
+        client.force_login(admin, backend="django.contrib.auth.backends.ModelBackend")
         return client
 
     def test_every_model_is_browsable_and_read_only(self, admin_client):

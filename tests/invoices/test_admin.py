@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def admin_client(client, django_user_model):
     user = django_user_model.objects.create_superuser("root", "root@example.com", "pw-not-used-123")
-    client.force_login(user, backend="backoffice.auth.CachedPermissionsBackend")
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
     return client
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-MODEL_BACKEND = "backoffice.auth.CachedPermissionsBackend"
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
 @pytest.fixture

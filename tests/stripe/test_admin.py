@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def admin_client(client):
     user = get_user_model().objects.create_superuser("root", "root@example.com", "pw-for-admin-tests")
-    client.force_login(user, backend="backoffice.auth.CachedPermissionsBackend")
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
     return client
 
 

@@ -221,7 +221,7 @@ class TestExactlyOnce:
         for round_ in range(3):
             payment, completed = paid(fake_stripe, individual, f"{20 + round_}")
             browser = Client()
-            browser.force_login(user, backend="backoffice.auth.CachedPermissionsBackend")
+            browser.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
             success = f"/portal/card/success/?session_id={payment.checkout_session_id}"
             statuses = _in_threads([lambda b=browser, u=success: b.get(u).status_code,
                                     lambda e=completed: post_event(Client(), e).status_code])
