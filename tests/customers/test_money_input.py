@@ -58,7 +58,7 @@ def test_django_admin_changes_no_money_field(client):
     were a money field ever editable there its form field is the strict AmountField
     (tests/customers/test_money_parsing.py::TestMoneyFieldFormField)."""
     admin = get_user_model().objects.create_superuser("root", "root@example.com", "pw-root-123456")
-    client.force_login(admin, backend="backoffice.auth.CachedPermissionsBackend")
+    client.force_login(admin, backend="django.contrib.auth.backends.ModelBackend")
     customer = postpaid("100", code="ADM")
     url = reverse("admin:customers_customer_change", args=[customer.pk])
     response = client.post(url, {"credit_limit": "1e5", "currency": "ABC", "name": customer.name})
