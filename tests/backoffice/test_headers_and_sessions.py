@@ -17,7 +17,7 @@ from tests.finance.factories import customer, purchase_invoice
 
 pytestmark = pytest.mark.django_db
 
-MODEL_BACKEND = "backoffice.auth.CachedPermissionsBackend"
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
 def no_store(response) -> bool:

@@ -47,7 +47,7 @@ def test_a_nul_byte_in_a_portal_search_is_a_400(client):
     from tests.finance.factories import customer
 
     user = portal_user(customer(code="ACME"), "acme").user
-    client.force_login(user, backend="backoffice.auth.CachedPermissionsBackend")
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
     response = client.get(reverse("portal:invoice-list"), {"q": "\x00"})
     assert response.status_code == 400 and "NUL character" in response.content.decode()
 
@@ -70,7 +70,7 @@ def test_the_portal_card_cancelled_page_takes_ascii_ids_only(client, value):
     from tests.finance.factories import customer
 
     client.force_login(portal_user(customer(code="ACME"), "acme").user,
-                       backend="backoffice.auth.CachedPermissionsBackend")
+                       backend="django.contrib.auth.backends.ModelBackend")
     assert client.get("/portal/card/cancelled/", {"payment": value}).status_code == 404
 
 

@@ -22,7 +22,7 @@ from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, reso
 
 pytestmark = pytest.mark.django_db
 
-MODEL_BACKEND = "backoffice.auth.CachedPermissionsBackend"
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 NUL = "\x00"
 HOSTILE = [  # besides NUL
     "x" * 10_000,

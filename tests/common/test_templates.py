@@ -24,7 +24,8 @@ print(json.dumps({"debug": django.conf.settings.DEBUG, "renderer": type(renderer
 
 
 def test_production_uses_djangos_form_renderer_and_the_cached_loader():
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DJANGO_DEBUG": "0",
+    # DEBUG off; LEDGERDESK_ENV "test" is production's settings with the fake secrets standing in
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DJANGO_DEBUG": "0", "LEDGERDESK_ENV": "test",
            "DJANGO_SECRET_KEY": "a-production-like-secret-key-" + "x" * 40}
     out = subprocess.run([sys.executable, "-c", PROBE], env=env, cwd=settings.BASE_DIR, capture_output=True,
                          text=True, check=True)
