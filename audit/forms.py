@@ -3,12 +3,10 @@ left out of the filtering, so the page always lists something."""
 
 from django import forms
 
+from common.forms import DateInput, check_date_range
+
 from .actors import ActorKind
 from .models import AuditApp
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
 
 
 class AuditFilterForm(forms.Form):
@@ -27,9 +25,7 @@ class AuditFilterForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        start, end = data.get("date_from"), data.get("date_to")
-        if start and end and start > end:
-            self.add_error("date_to", "The end date is before the start date.")
+        check_date_range(self, "date_from", "date_to")
         return data
 
     def filters(self) -> dict:

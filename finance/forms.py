@@ -7,16 +7,13 @@ from django import forms
 from django.conf import settings
 from django.utils import timezone
 
+from common.forms import DateInput, check_date_range
 from common.ids import parse_id
 from customers.currencies import CurrencyField
 from customers.models import Customer
 from customers.money import AmountField
 
 from .models import PaymentMethod, PaymentStatus
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
 
 
 def customer_choices():
@@ -135,9 +132,7 @@ class PaymentFilterForm(ListFilterForm):
 
     def clean(self):
         data = super().clean()
-        start, end = data.get("received_from"), data.get("received_to")
-        if start and end and start > end:
-            self.add_error("received_to", "The end date is before the start date.")
+        check_date_range(self, "received_from", "received_to")
         return data
 
 

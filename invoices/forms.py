@@ -8,14 +8,11 @@ from django import forms
 from django.conf import settings
 from django.urls import reverse
 
+from common.forms import DateInput, check_date_range
 from customers.models import PURCHASE_KINDS, Customer, TransactionKind
 
 from .models import InvoiceStatus, InvoiceType
 from .selectors import DEFAULT_SORT, SORTS
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
 
 
 class InvoiceFilterForm(forms.Form):
@@ -32,9 +29,7 @@ class InvoiceFilterForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        start, end = data.get("issued_from"), data.get("issued_to")
-        if start and end and start > end:
-            self.add_error("issued_to", "The end date is before the start date.")
+        check_date_range(self, "issued_from", "issued_to")
         return data
 
     def filters(self) -> dict:

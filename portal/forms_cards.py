@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 
+from common.forms import check_date_range
 from customers.money import AmountField, max_top_up
 from finance.selectors_receipts import PaymentKind
 
@@ -30,7 +31,5 @@ class PaymentFilterForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        start, end = data.get("date_from"), data.get("date_to")
-        if start and end and start > end:
-            self.add_error("date_to", "The end date is before the start date.")
+        check_date_range(self, "date_from", "date_to")
         return data

@@ -8,7 +8,7 @@ changes."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -42,6 +42,17 @@ def _selected_ids(data) -> list[int]:
             ids.append(number)
     if len(ids) > cards.MAX_INVOICES:
         raise BadSelection(f"Select at most {cards.MAX_INVOICES} invoices at a time.")
+    return ids
+
+
+def _posted_selection(request) -> list[int] | HttpResponse:
+    """The two or more invoice ids a pay button posted, or the invoice list again saying what is wrong."""
+    try:
+        ids = _selected_ids(request.POST)
+    except BadSelection as exc:
+        return _back_to_list(request, str(exc))
+    if len(ids) < 2:
+        return _back_to_list(request, "Select two or more invoices to pay them together.")
     return ids
 
 
@@ -99,12 +110,9 @@ def invoices_pay_with_credits(request):
     """Pay every selected invoice with credits, all or nothing. An invoice paid meanwhile (another tab)
     or credits that fell short: the confirm page again, as things are now, saying why; nothing is paid."""
     _invoices_tab(request)
-    try:
-        ids = _selected_ids(request.POST)
-    except BadSelection as exc:
-        return _back_to_list(request, str(exc))
-    if len(ids) < 2:
-        return _back_to_list(request, "Select two or more invoices to pay them together.")
+    ids = _posted_selection(request)
+    if isinstance(ids, HttpResponse):
+        return ids
     _invoices(request, ids)  # another customer's id: 404 before anything is tried
     try:
         paid = cards.invoices_self_pay_with_credits(invoice_ids=ids, customer_id=request.customer.pk,
@@ -124,12 +132,9 @@ def invoices_pay_by_card(request):
     """One Stripe Checkout for the selected invoices' shortfall; once it is credited the credit pays each
     invoice (finance.services.cards). The confirm page again, saying why, when it cannot start."""
     _invoices_tab(request)
-    try:
-        ids = _selected_ids(request.POST)
-    except BadSelection as exc:
-        return _back_to_list(request, str(exc))
-    if len(ids) < 2:
-        return _back_to_list(request, "Select two or more invoices to pay them together.")
+    ids = _posted_selection(request)
+    if isinstance(ids, HttpResponse):
+        return ids
     invoices = _invoices(request, ids)
     payable = [i for i in invoices if selectors.is_payable_in_portal(i)]
     if len(payable) != len(invoices):
