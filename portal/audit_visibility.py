@@ -16,6 +16,7 @@ action that is in neither). The event's `reason`, IP, user agent and request id 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -257,6 +258,71 @@ HIDDEN: dict[str, str] = {
 }
 
 DRAFT_OBJECT_TYPE = "invoices.invoice"
+
+
+# The Object column. audit_record stores str(obj) for the finance team ("Payment #12 30.000000 SGD", "Payment
+# settings of customer 20"): our row ids and ledger amounts with 6 decimals. The customer reads the object in
+# their words instead, built from the stored text by the rule for its object type: only the named parts of
+# the pattern are shown (money through customers.money.display). An object type without a rule, or a stored
+# text its pattern does not match, shows the rule's noun or nothing (this list is an allow-list too).
+@dataclass(frozen=True)
+class ObjectShown:
+    noun: str
+    pattern: str = ""  # a full match of the stored text; its named groups fill `words`
+    words: str = ""
+    money: tuple[str, ...] = ()  # the groups that are amounts
+
+    def show(self, stored: str, currency: str) -> str:
+        match = re.fullmatch(self.pattern, stored) if self.pattern else None
+        if match is None:
+            return self.noun
+        parts = {k: (_amount(v) if k in self.money else v) for k, v in match.groupdict().items()}
+        return self.words.format(**{"currency": currency, **parts})
+
+
+def _amount(value: str) -> str:
+    try:
+        return display(Decimal(value))
+    except InvalidOperation:
+        return ""
+
+
+AS_STORED = r"(?P<text>.+)"  # the stored text is already the customer's words (their name, an invoice number)
+NUM = r"-?\d+(?:\.\d+)?"
+OBJECTS: dict[str, ObjectShown] = {
+    "customers.customer": ObjectShown("Your account", AS_STORED, "{text}"),  # "Acme Pte Ltd (ACME)"
+    "customers.customeruser": ObjectShown("Portal user", r"(?P<user>.+) @ [^@]+", "Portal user {user}"),
+    "customers.notification": ObjectShown("Message", AS_STORED, "{text}"),  # "Invoice to billing@acme.example"
+    "customers.subscription": ObjectShown("Subscription", AS_STORED, "{text}"),  # "SIP trunk x1"
+    "customers.transaction": ObjectShown(
+        "Transaction", rf"(?P<kind>.+?) (?P<amount>{NUM}) \d+", "{kind} {amount} {currency}", ("amount",)),
+    "customers.reservation": ObjectShown(
+        "Reserved credits", rf"Reservation \d+ (?P<amount>{NUM}) \(\w+\)", "Reserved credits {amount} {currency}",
+        ("amount",)),
+    "finance.payment": ObjectShown(
+        "Payment", rf"Payment #\d+ (?P<amount>{NUM}) (?P<currency>[A-Z]{{3}})", "Payment {amount} {currency}",
+        ("amount",)),
+    "finance.cardpayment": ObjectShown(
+        "Card payment", rf"Card payment #\d+ (?P<amount>{NUM}) (?P<currency>[A-Z]{{3}}) \(\w+\)",
+        "Card payment {amount} {currency}", ("amount",)),
+    "finance.withdrawal": ObjectShown(
+        "Withdrawal", rf"Withdrawal #\d+ (?P<amount>{NUM}) (?P<currency>[A-Z]{{3}})", "Withdrawal {amount} {currency}",
+        ("amount",)),
+    "finance.autotopup": ObjectShown(
+        "Automatic top-up", r"Auto top-up (?P<day>\d{4}-\d{2}-\d{2}) customer \d+ \(\w+\)",
+        "Automatic top-up of {day}"),
+    "finance.paymentsettings": ObjectShown("Payment settings"),
+    "finance.creditnote": ObjectShown("Credit note", r"(?P<number>[A-Z]+-\d{4}-\d+)", "{number}"),
+    "invoices.invoice": ObjectShown("Invoice", AS_STORED, "{text}"),  # "INV-2026-000001 Purchase"
+}
+
+
+def object_shown(object_type: str, stored: str, currency: str) -> str:
+    """The Object column in the customer's words: no row ids, money as money (see OBJECTS)."""
+    rule = OBJECTS.get(object_type)
+    if rule is None or not stored:
+        return ""
+    return rule.show(stored, currency)
 
 
 def shown(action: str) -> Shown | None:

@@ -146,6 +146,11 @@ def what(event: AuditEvent) -> str:
     return audit_visibility.label(event.action)
 
 
+def object_shown(event: AuditEvent, customer: Customer) -> str:
+    """The event's object in the customer's words (portal.audit_visibility.OBJECTS): no row ids."""
+    return audit_visibility.object_shown(event.object_type, event.object_repr, customer.currency)
+
+
 def changes(event: AuditEvent, customer: Customer) -> list[tuple[str, str, str]]:
     """(label, before, after) of each field the customer may see (portal.audit_visibility)."""
     return audit_visibility.changes(event.action, event.before, event.after, customer.currency)

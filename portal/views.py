@@ -382,12 +382,14 @@ def audit_trail(request):
         return csv_response(f"audit-{customer.code}.csv", ["Time", "Who", "What", "Object", "Changes"],
                             iterate(qs, lambda e: [selectors.local_time_iso(e.occurred_at),
                                                    selectors.actor_shown(e, customer), selectors.what(e),
-                                                   e.object_repr, selectors.changes_text(e, customer)]))
+                                                   selectors.object_shown(e, customer),
+                                                   selectors.changes_text(e, customer)]))
     page = paginate(request, qs)
     for event in page.object_list:
         event.who = selectors.actor_shown(event, customer)
         event.what = selectors.what(event)
         event.when = selectors.local_time(event.occurred_at)
+        event.object_shown = selectors.object_shown(event, customer)
         event.changes = selectors.changes(event, customer)
     return render(request, "portal/audit_list.html", {
         "customer": customer, "page": page, "q": q, "qs": querystring_without_page(request),

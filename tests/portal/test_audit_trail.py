@@ -15,11 +15,12 @@ from django.urls import reverse
 
 from audit.actors import Actor
 from customers.services import master_wallet_transfer, subscription_create
+from finance.models import PaymentSettings
 from invoices.services.lifecycle import invoice_mark_sent
 from invoices.services.renewals import subscription_renew
 from tests.audit.helpers import record
 from tests.customers.factories import funded_wallet
-from tests.finance.factories import purchase_invoice
+from tests.finance.factories import payment, purchase_invoice
 
 pytestmark = pytest.mark.django_db
 
@@ -172,3 +173,25 @@ class TestWords:
         html = _page(portal_client)
         assert "Card payment could not be started" in html and "25.00 SGD" in html
         assert "API Key" not in html and "sk_live" not in html and "api_key_invalid" not in html
+
+
+class TestTheObjectInTheCustomersWords:
+    def test_a_transfer_reads_as_money_without_our_row_id(self, portal_client, acme):
+        """Issue 19: the Object column read "Transfer from master account 1234.567891 13"."""
+        funded_wallet("5000")
+        row = master_wallet_transfer(customer_id=acme.pk, amount=Decimal("1234.567891"), actor=STAFF, at=AT)
+        html = _page(portal_client)
+        assert "Transfer from master account 1,234.567891 SGD" in html
+        assert f"1234.567891 {acme.pk}" not in html and f"1234.567891 {row.pk}" not in html
+        rows = _csv(portal_client)
+        assert rows[1][3] == "Transfer from master account 1,234.567891 SGD"
+
+    def test_a_payment_and_its_settings_name_no_row_ids(self, portal_client, acme):
+        paid = payment(acme, "30")
+        settings = PaymentSettings.objects.get_or_create(customer=acme, defaults={"updated_at": AT})[0]
+        record(actor=STAFF, action="finance.payment.assign", obj=paid, customer_id=acme.pk, after={"amount": "30"})
+        record(actor=STAFF, action="finance.payment_settings.update", obj=settings, customer_id=acme.pk,
+               after={"trigger_amount": "30"})
+        html = _page(portal_client)
+        assert "Payment 30.00 SGD" in html and f"#{paid.pk}" not in html and "30.000000" not in html
+        assert "Payment settings" in html and f"customer {acme.pk}" not in html

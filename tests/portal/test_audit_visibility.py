@@ -86,3 +86,33 @@ def test_the_lists_are_consistent():
         assert len(keys) == len(set(keys)), f"{action}: a field listed twice"
     for action, reason in HIDDEN.items():
         assert len(reason) > 20, f"{action}: say why the customer does not see it"
+
+
+RAW_LEDGER_AMOUNT = re.compile(r"\d\.\d{2}\d*0\b")  # 40.000000, 12.703270: money not through display()
+
+
+@pytest.mark.parametrize("service", list(_params()))
+def test_the_object_a_customer_reads_names_no_row_id_and_shows_money_as_money(service, request):
+    """Issue 19: the Object column read "Transfer from master account 1234.567891 13" (6 decimals and our
+    row id). Every object the walk records for a shown action is in the customer's words."""
+    from audit.models import AuditEvent
+    from portal.audit_visibility import AS_STORED, OBJECTS, object_shown
+
+    scenario = SCENARIOS[service]
+    start = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    fixtures = {name: request.getfixturevalue(name) for name in getattr(scenario, "audit_fixtures", ())
+                if name != "transactional_db"}
+    act = scenario(**fixtures)
+    if act is not None:
+        act()
+    for event in AuditEvent.objects.filter(id__gt=start, customer_id__isnull=False, action__in=list(SHOWN)):
+        if not event.object_repr:
+            continue
+        assert event.object_type in OBJECTS, f"{event.action}: say how a customer reads a {event.object_type}"
+        shown = object_shown(event.object_type, event.object_repr, "SGD")
+        assert shown, f"{event.action}: {event.object_repr!r} shows nothing"
+        if OBJECTS[event.object_type].pattern != AS_STORED:  # not their own words (a name, an invoice number)
+            tokens = shown.replace("#", " ").split()
+            assert str(event.object_id) not in tokens and str(event.customer_id) not in tokens, (event.action, shown)
+        assert not RAW_LEDGER_AMOUNT.search(shown), (event.action, shown)
+        assert "#" not in shown and "customer " not in shown, (event.action, shown)
