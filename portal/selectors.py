@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from audit.actors import ActorKind
 from audit.models import AuditEvent
-from customers.models import Customer, Notification, Transaction
+from customers.models import Customer, Notification, Transaction, TransactionKind
 from customers.money import ZERO
+from customers.services.wallet import LEGACY_TRANSFER_PREFIX, TRANSFER_REFERENCE
 from finance.models import CardPayment, CardPaymentStatus
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceLine, InvoiceStatus, InvoiceType
 from invoices.services.pdf import pdf_filename, render_invoice_pdf
@@ -69,11 +70,25 @@ def is_payable_in_portal(invoice: Invoice) -> bool:
 
 
 def latest_transactions(customer: Customer, *, kind: str = "", limit: int = LATEST_TRANSACTIONS) -> list[Transaction]:
-    """The latest transactions (zero amounts left out), optionally of one type."""
+    """The latest transactions (zero amounts left out), optionally of one type; each with what the customer
+    reads of it: `.reference_shown` (reference_shown) and `.text` (its description, else that reference)."""
     qs = Transaction.objects.filter(customer=customer).exclude(amount=ZERO)
     if kind:
         qs = qs.filter(kind=kind)
-    return list(qs.order_by("-occurred_at", "-id")[:limit])
+    rows = list(qs.order_by("-occurred_at", "-id")[:limit])
+    for row in rows:
+        row.reference_shown = reference_shown(row)
+        row.text = row.description or row.reference_shown
+    return rows
+
+
+def reference_shown(row: Transaction) -> str:
+    """The reference the customer reads: the stored one, except a master account transfer stored before
+    issue 19 with the default reference "From <our wallet's name>", which reads "Top-up from master account"
+    (ledger rows are immutable: the stored row stays as it is, for staff)."""
+    if row.kind == TransactionKind.TRANSFER and row.reference.startswith(LEGACY_TRANSFER_PREFIX):
+        return TRANSFER_REFERENCE
+    return row.reference
 
 
 def transaction_totals_by_kind(customer: Customer, *, limit: int = LATEST_TRANSACTIONS) -> list[dict]:

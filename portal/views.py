@@ -345,7 +345,7 @@ def transactions(request):
     if wants_csv(request):
         return csv_response(f"transactions-{customer.code}.csv",
                             ["Time", "Type", "Reference", "Description", "Amount", "Currency", "CR/DR"],
-                            ([t.occurred_at.isoformat(), t.get_kind_display(), t.reference, t.description,
+                            ([t.occurred_at.isoformat(), t.get_kind_display(), t.reference_shown, t.description,
                               t.amount, customer.currency, "DR" if t.amount < 0 else "CR"] for t in rows))
     return render(request, "portal/transaction_list.html", {
         "customer": customer, "form": form, "transactions": rows, "kind": kind,

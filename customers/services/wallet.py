@@ -20,6 +20,12 @@ from ..models import MasterWallet, MasterWalletEntry, Transaction, TransactionKi
 from ..selectors import default_wallet_id  # re-exported: finance's auto top-up imports it from here
 from ._common import amount_or_error, figures, locked_customer, money_text
 
+# A transfer's reference when staff give none: the customer reads it (portal, CSV). Until issue 19 it was
+# "From <wallet name>", the operator's wallet; the portal shows rows stored that way with this text instead
+# (portal.selectors.transaction_text), since ledger rows are never updated.
+TRANSFER_REFERENCE = "Top-up from master account"
+LEGACY_TRANSFER_PREFIX = "From "
+
 
 class WalletError(ValueError):
     """A master-wallet movement that cannot be made; the message says why."""
@@ -114,7 +120,9 @@ def master_wallet_transfer(
         raise WalletError(f"The master wallet {wallet.name} holds only {money_text(wallet.balance, wallet.currency)}:"
                           f" {money_text(amount, wallet.currency)} cannot be transferred.")
     before = {**figures(customer), "wallet_balance": wallet.balance}
-    reference = (reference or "").strip() or f"From {wallet.name}"
+    # The ledger row is the customer's (portal, CSV): the wallet's name is ours, so it stays in the audit
+    # event and the master wallet's entry (wallet), never in the customer's default reference.
+    reference = (reference or "").strip() or TRANSFER_REFERENCE
     try:
         with transaction.atomic():
             (row,) = ledger.post(customer, [ledger.Entry(

@@ -11,11 +11,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.actors import Actor
+from audit.models import AuditEvent
 from customers.models import NotificationKind, TransactionKind
-from tests.customers.factories import NotificationFactory, ledger_post, top_up
+from customers.services import master_wallet_transfer
+from tests.customers.factories import NotificationFactory, funded_wallet, ledger_post, top_up
 from tests.finance.factories import monthly_invoice, purchase_invoice, top_up_invoice
 
 pytestmark = pytest.mark.django_db
+
+STAFF = Actor(kind="staff", label="finance-jane", user_id=99)
 
 
 class TestHome:
@@ -133,6 +137,30 @@ class TestTransactions:
         response = portal_client.get(reverse("portal:transactions"), {"format": "csv"})
         body = b"".join(response.streaming_content).decode()
         assert "Top-up" in body and "12.500000" in body and ",CR" in body
+
+
+    def test_a_master_account_transfer_reads_in_the_customers_words_not_our_wallets_name(self, portal_client, acme):
+        """Issue 19: the transfer's description was "From Master SGD 1", the operator's wallet."""
+        wallet = funded_wallet("100", name="Master SGD ops float")
+        master_wallet_transfer(customer_id=acme.pk, amount=Decimal("40"), actor=STAFF, at=timezone.now())
+        html = portal_client.get(reverse("portal:transactions")).content.decode()
+        home = portal_client.get(reverse("portal:home")).content.decode()
+        body = b"".join(portal_client.get(reverse("portal:transactions"), {"format": "csv"}).streaming_content)
+        for text in (html, home, body.decode()):
+            assert "Top-up from master account" in text and wallet.name not in text and "ops float" not in text
+        event = AuditEvent.objects.get(action="customers.master_wallet.transfer")
+        assert event.after["wallet"] == wallet.name  # staff still see which wallet paid (the audit trail)
+
+    def test_a_transfer_stored_with_the_old_wallet_reference_reads_the_same(self, portal_client, acme):
+        """Rows written before the fix keep "From <wallet>" (the ledger is immutable); the portal relabels them."""
+        old = ledger_post(acme, TransactionKind.TRANSFER, Decimal("25"), reference="From Master SGD 1",
+                          source_type="customers.masterwallet", source_id=1)
+        html = portal_client.get(reverse("portal:transactions")).content.decode()
+        body = b"".join(portal_client.get(reverse("portal:transactions"), {"format": "csv"}).streaming_content)
+        for text in (html, body.decode()):
+            assert "Top-up from master account" in text and "Master SGD 1" not in text
+        old.refresh_from_db()
+        assert old.reference == "From Master SGD 1"
 
 
 class TestNotifications:
