@@ -253,6 +253,9 @@ HIDDEN: dict[str, str] = {
     "customers.reservation.expire": "the end of a hold that charged nothing (the platform never resolved it)",
     "finance.auto_top_up.claim": "the job's claim of the day before the saved card is charged; the outcome is "
                                  "shown (finance.auto_top_up.fire / .fail, the card payment)",
+    "finance.card_payment.charge_unconfirmed": "an off-session charge Stripe refused or did not answer: the row "
+                                                "stays pending and is tried again; the outcome is shown "
+                                                "(finance.card_payment.fulfil / .fail)",
     "finance.stripe_event.process": "our bookkeeping of Stripe's webhook deliveries (event ids, processing "
                                     "results) that changed no card payment",
 }

@@ -195,6 +195,7 @@ def invoices_self_pay_with_credits(*, invoice_ids: Sequence[int], customer_id: i
 # --- Checkout (portal) ------------------------------------------------------------------------------------
 START_FAILED = "The card payment could not be started. Please try again later."
 CANCEL_FAILED = "The card payment could not be cancelled just now. Please try again later."
+CHARGE_FAILED = "Your saved card could not be charged. Please try again later."
 # An open session this close to its expiry is replaced rather than reused: the customer needs time to pay.
 REUSE_MARGIN = dt.timedelta(minutes=15)
 SESSION_LIFETIME = dt.timedelta(hours=24)  # Stripe's default, for rows whose session did not say
@@ -580,8 +581,10 @@ def card_charge_off_session(*, customer_id: int, amount: Decimal, idempotency_ke
     is both the CardPayment's unique key and Stripe's Idempotency-Key: calling again with the same key
     (a redelivered task, a crashed worker) charges at most once and returns the same row. A decline or
     `authentication_required` ends as a recorded failure (status failed, reason kept), never as credits.
-    Raises CardPaymentError when there is no saved card or Stripe cannot be reached (nothing charged
-    that we know of; calling again with the same key is safe). One audit event: the outcome."""
+    Raises CardPaymentError when there is no saved card, or CHARGE_FAILED (our words: this reaches the
+    customer) when Stripe cannot be reached or refuses otherwise (nothing charged that we know of; calling
+    again with the same key is safe; Stripe's words are in the log and a charge_unconfirmed audit event).
+    One audit event: the outcome."""
     payment = _off_session_row(customer_id=customer_id, amount=amount, idempotency_key=idempotency_key,
                                actor=actor, now=now)
     if payment.status != CardPaymentStatus.PENDING:
@@ -605,8 +608,24 @@ def card_charge_off_session(*, customer_id: int, amount: Decimal, idempotency_ke
         )
         return _apply_failed(facts, actor=actor, now=now)[0] or payment
     except gateway.GatewayError as error:
-        raise CardPaymentError(f"The saved card could not be charged: {error.message}") from error
+        _charge_unconfirmed(payment, error, actor=actor, now=now or timezone.now())
+        raise CardPaymentError(CHARGE_FAILED) from error
     return _apply_paid(facts, actor=actor, now=now)[0] or payment
+
+
+@transaction.atomic
+def _charge_unconfirmed(payment: CardPayment, error: gateway.GatewayError, *, actor: Actor, now: dt.datetime) -> None:
+    """Stripe refused the off-session charge (not a decline) or could not be reached: its words go to the log
+    and the audit trail, the customer and the caller get CHARGE_FAILED. The row stays pending: the same key
+    is tried again (it charges at most once)."""
+    logger.error("Off-session card payment %s could not be charged: %s (code %r, status %s)", payment.pk,
+                 error.message, error.code, error.status)
+    audit_record(
+        actor=actor, action="finance.card_payment.charge_unconfirmed", app=APP, obj=payment,
+        customer_id=payment.customer_id, reason=f"Stripe: {error.message}"[:500],
+        after={"amount": payment.amount, "processor_error": error.message[:500], "processor_code": error.code},
+        at=now,
+    )
 
 
 @transaction.atomic

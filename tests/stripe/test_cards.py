@@ -238,6 +238,27 @@ class TestOffSession:
         assert again.status == CardPaymentStatus.FAILED
         assert len([r for r in fake_stripe.requests if r.path == "/v1/payment_intents"]) == 1
 
+    @pytest.mark.parametrize("break_it", ["stripe_down", "card_gone_at_stripe"])
+    def test_a_processor_error_reaches_the_customer_in_our_words_and_stripes_only_in_the_log_and_audit(
+            self, fake_stripe, individual, settings, caplog, break_it):
+        """Issue 19: CardPaymentError carried Stripe's raw message ("No such PaymentMethod: 'pm_...'", the
+        connection error) into the auto top-up's reason, its email and the portal."""
+        save_card(fake_stripe, individual)
+        if break_it == "stripe_down":
+            settings.STRIPE_API_BASE = "http://127.0.0.1:9"
+        else:
+            individual.stripe_payment_method_id = "pm_gone_at_stripe"
+            individual.save(update_fields=["stripe_payment_method_id"])
+        with pytest.raises(CardPaymentError) as raised:
+            card_charge_off_session(customer_id=individual.pk, amount=Decimal("50"),
+                                    idempotency_key=f"auto-top-up:{break_it}", actor=STRIPE)
+        assert str(raised.value) == "Your saved card could not be charged. Please try again later."
+        event = AuditEvent.objects.get(action="finance.card_payment.charge_unconfirmed")
+        raw = event.after["processor_error"]
+        assert raw and raw not in str(raised.value) and raw in caplog.text
+        payment = CardPayment.objects.get(idempotency_key=f"auto-top-up:{break_it}")
+        assert payment.status == CardPaymentStatus.PENDING and not payment.failure_reason  # tried again later
+
     def test_no_saved_card_is_refused(self, fake_stripe, individual):
         with pytest.raises(CardPaymentError, match="no saved card"):
             card_charge_off_session(customer_id=individual.pk, amount=Decimal("50"), idempotency_key="k",
