@@ -103,7 +103,7 @@ class CardShortfallForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.shortfall = shortfall
         self.currency = currency
-        self.fields["amount"].help_text = f"At least the shortfall, {shortfall} {currency}".strip() + "."
+        self.fields["amount"].help_text = f"At least the shortfall, {display(shortfall)} {currency}".strip() + "."
         card_amounts(self, ("amount",), currency)
         if shortfall > 0:  # what a card can charge: the shortfall rounded up to the minor unit (35.004 -> 35.01)
             charge = chargeable(shortfall, currency or settings.LEDGERDESK_DEFAULT_CURRENCY)

@@ -75,6 +75,7 @@ class TestCreditsFallShort:
         assert "you are <strong>35.004 SGD</strong> short" in html
         assert 'value="35.01"' in html  # the card field starts at what a card can charge (2 decimals for SGD)
         assert "Your card is charged <strong>35.01 SGD</strong> for the shortfall (cards are charged in whole" in html
+        assert "At least the shortfall, 35.004 SGD." in html and "35.004000" not in html  # issue 19: as money
 
     def test_posting_pay_with_too_little_credit_changes_nothing_and_says_why(self, portal_client, acme):
         top_up(acme, "25")
