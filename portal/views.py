@@ -345,8 +345,9 @@ def transactions(request):
     if wants_csv(request):
         return csv_response(f"transactions-{customer.code}.csv",
                             ["Time", "Type", "Reference", "Description", "Amount", "Currency", "CR/DR"],
-                            ([t.occurred_at.isoformat(), t.get_kind_display(), t.reference_shown, t.description,
-                              t.amount, customer.currency, "DR" if t.amount < 0 else "CR"] for t in rows))
+                            ([selectors.local_time_iso(t.occurred_at), t.get_kind_display(), t.reference_shown,
+                              t.description, t.amount, customer.currency, "DR" if t.amount < 0 else "CR"]
+                             for t in rows))
     return render(request, "portal/transaction_list.html", {
         "customer": customer, "form": form, "transactions": rows, "kind": kind,
         "groups": selectors.transaction_totals_by_kind(customer), "limit": selectors.LATEST_TRANSACTIONS,
@@ -364,7 +365,7 @@ def notifications(request):
     if wants_csv(request):
         return csv_response(f"notifications-{customer.code}.csv", ["Sent", "Type", "Channel", "To", "Subject",
                                                                    "Status"],
-                            iterate(qs, lambda n: [n.sent_at.isoformat(), n.get_kind_display(), n.channel,
+                            iterate(qs, lambda n: [selectors.local_time_iso(n.sent_at), n.get_kind_display(), n.channel,
                                                    n.recipient, n.subject, n.get_status_display()]))
     return render(request, "portal/notification_list.html", {
         "customer": customer, "page": paginate(request, qs), "qs": querystring_without_page(request),

@@ -25,6 +25,7 @@ from finance.services.saved_card import SavedCardError, saved_card_remove
 
 from .forms_cards import AutoTopUpAmountsForm, PaymentFilterForm
 from .permissions import portal_view
+from .selectors import local_time_iso
 
 
 # --- Cards and auto top-up --------------------------------------------------------------------------------
@@ -141,7 +142,7 @@ def payments(request):
                              date_to=filters.get("date_to"))
     if wants_csv(request):
         return csv_response(f"payments-{customer.code}.csv", CSV_HEADER, (
-            [r.at.isoformat(), r.kind_label, r.status_label, r.invoice_number, r.reference, r.card_shown,
+            [local_time_iso(r.at), r.kind_label, r.status_label, r.invoice_number, r.reference, r.card_shown,
              r.amount, r.currency, r.receipt_number] for r in rows))
     context = {"customer": customer, "form": form, "page": paginate(request, rows),
                "qs": querystring_without_page(request)}
