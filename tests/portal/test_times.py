@@ -62,9 +62,11 @@ def test_card_payments_on_the_top_up_payments_and_result_pages_name_the_zone(por
 
 
 def test_dates_read_y_m_d_on_every_page_that_shows_an_invoice(portal_client, acme):
-    invoice = purchase_invoice(acme, "30")
-    Invoice.objects.filter(pk=invoice.pk).update(issue_date=dt.date(2026, 12, 7), due_date=dt.date(2026, 12, 21))
+    invoice, other = purchase_invoice(acme, "30"), purchase_invoice(acme, "20")
+    Invoice.objects.filter(pk__in=[invoice.pk, other.pk]).update(issue_date=dt.date(2026, 12, 7),
+                                                                due_date=dt.date(2026, 12, 21))
     for page in (html(portal_client, "portal:home"), html(portal_client, "portal:invoice-list"),
-                 portal_client.get(reverse("portal:invoice-pay", args=[invoice.pk])).content.decode()):
+                 portal_client.get(reverse("portal:invoice-pay", args=[invoice.pk])).content.decode(),
+                 html(portal_client, "portal:invoices-pay", invoice=[invoice.pk, other.pk])):
         assert "2026-12-21" in page and "Dec. 21, 2026" not in page and "Dec. 7, 2026" not in page
     assert "2026-12-07" in html(portal_client, "portal:invoice-list")
