@@ -67,14 +67,14 @@ class TopUpForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.minimum = settings.LEDGERDESK_MIN_TOP_UP if minimum is None else minimum
         self.currency = currency
-        self.fields["amount"].help_text = f"At least {self.minimum} {currency}".strip() + "."
+        self.fields["amount"].help_text = f"At least {display(self.minimum)} {currency}".strip() + "."
         card_amounts(self, ("amount", "trigger_amount"), currency)
         self.fields["limit_threshold"].maximum = max_top_up()
 
     def clean_amount(self):
         amount = self.cleaned_data["amount"]
         if amount is not None and amount < self.minimum:
-            raise forms.ValidationError(f"The minimum top-up is {self.minimum} {self.currency}".strip() + ".")
+            raise forms.ValidationError(f"The minimum top-up is {display(self.minimum)} {self.currency}".strip() + ".")
         return amount
 
     def clean(self):
@@ -85,7 +85,7 @@ class TopUpForm(forms.Form):
                 self.add_error("trigger_amount", "Say how much each automatic top-up adds.")
             elif trigger is not None and trigger < self.minimum:
                 self.add_error("trigger_amount",
-                               f"An automatic top-up must be at least {self.minimum} {self.currency}".strip() + ".")
+                               f"An automatic top-up must be at least {display(self.minimum)} {self.currency}".strip() + ".")
             if data.get("limit_threshold") is None and "limit_threshold" not in self.errors:
                 self.add_error("limit_threshold", "Say at which level of usable credits to top up.")
         else:
@@ -115,7 +115,7 @@ class CardShortfallForm(forms.Form):
         amount = self.cleaned_data["amount"]
         if amount is not None and amount < self.shortfall:
             raise forms.ValidationError(
-                f"Top up at least the shortfall of {self.shortfall} {self.currency}".strip() + ".")
+                f"Top up at least the shortfall of {display(self.shortfall)} {self.currency}".strip() + ".")
         return amount
 
 

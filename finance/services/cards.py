@@ -313,16 +313,16 @@ def _checkout_wanted(*, customer_id: int, amount: Decimal, invoice_id: int | Non
             raise CardPaymentError(f"Top up at least the shortfall of {display(shortfall)} {customer.currency}.")
         invoices = (invoice,)
     elif amount < minimum:
-        raise CardPaymentError(f"The minimum top-up is {minimum} {customer.currency}.")
+        raise CardPaymentError(f"The minimum top-up is {display(minimum)} {customer.currency}.")
     if save_card:
         if trigger_amount is None:
-            raise CardPaymentError(f"An automatic top-up must be at least {minimum} {customer.currency}.")
+            raise CardPaymentError(f"An automatic top-up must be at least {display(minimum)} {customer.currency}.")
         if limit_threshold is None:
             raise CardPaymentError("The limit threshold must be more than zero.")
         trigger_amount = _card_amount(trigger_amount, field="The automatic top-up amount", maximum=max_top_up())
         limit_threshold = _card_amount(limit_threshold, field="The limit threshold", maximum=max_top_up())
         if trigger_amount < minimum:
-            raise CardPaymentError(f"An automatic top-up must be at least {minimum} {customer.currency}.")
+            raise CardPaymentError(f"An automatic top-up must be at least {display(minimum)} {customer.currency}.")
     else:
         trigger_amount = limit_threshold = None
     if "{CHECKOUT_SESSION_ID}" not in success_url:

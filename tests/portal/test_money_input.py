@@ -77,3 +77,19 @@ def test_the_card_page_refuses_the_auto_top_up_amounts_and_changes_nothing(porta
     assert response.status_code == 200 and message in response.content.decode()
     assert PaymentSettings.objects.values_list("trigger_amount", "limit_threshold").get(customer=acme) == before
     assert AuditEvent.objects.count() == events
+
+
+class TestAmountsInMessagesAreMoney:
+    """The portal's own messages show amounts as money (2 decimals, up to 6 when needed), never raw."""
+
+    def test_the_top_up_forms_minimum_and_the_shortfall_error(self):
+        from decimal import Decimal
+
+        from portal.forms import CardShortfallForm, TopUpForm
+
+        top_up = TopUpForm({"amount": "5"}, minimum=Decimal("10"), currency="SGD")
+        assert top_up.fields["amount"].help_text == "At least 10.00 SGD."
+        assert not top_up.is_valid() and top_up.errors["amount"] == ["The minimum top-up is 10.00 SGD."]
+        shortfall = CardShortfallForm({"amount": "30"}, shortfall=Decimal("35.5"), currency="SGD")
+        assert not shortfall.is_valid()
+        assert shortfall.errors["amount"] == ["Top up at least the shortfall of 35.50 SGD."]
