@@ -1,5 +1,10 @@
 """Row locks, taken only through these helpers. Lock order across the project: customer -> master
-wallet -> invoice -> payment, each by pk (see STYLE.md, Saleor's lock_objects note)."""
+wallet -> invoice -> payment, each by pk (see STYLE.md, Saleor's lock_objects note).
+
+Every lock here is FOR NO KEY UPDATE (`no_key=True`): the services change totals and settings, never a
+row's key, so an insert elsewhere that references a locked row (a ledger entry, a notification, an invoice:
+its foreign-key check takes FOR KEY SHARE) goes ahead instead of queueing behind the lock. The one lock
+taken to change a key (a customer's unique code) asks for FOR UPDATE: `lock_customer(..., key_change=True)`."""
 
 from __future__ import annotations
 
@@ -10,20 +15,21 @@ from django.db import transaction
 from .models import Customer, MasterWallet, Subscription
 
 
-def lock_customer(customer_id: int) -> Customer:
-    """SELECT ... FOR UPDATE the customer row; raises Customer.DoesNotExist."""
+def lock_customer(customer_id: int, *, key_change: bool = False) -> Customer:
+    """SELECT ... FOR NO KEY UPDATE the customer row (FOR UPDATE when the caller may change its code, a
+    key); raises Customer.DoesNotExist."""
     assert transaction.get_connection().in_atomic_block, "lock inside a transaction"
-    return Customer.objects.select_for_update(of=("self",)).get(pk=customer_id)
+    return Customer.objects.select_for_update(of=("self",), no_key=not key_change).get(pk=customer_id)
 
 
 def lock_customers(customer_ids: Iterable[int]) -> dict[int, Customer]:
     ids = sorted(set(customer_ids))
-    return {c.pk: c for c in Customer.objects.filter(pk__in=ids).order_by("pk").select_for_update(of=("self",))}
+    return {c.pk: c for c in Customer.objects.filter(pk__in=ids).order_by("pk").select_for_update(of=("self",), no_key=True)}
 
 
 def lock_master_wallet(wallet_id: int) -> MasterWallet:
-    return MasterWallet.objects.select_for_update(of=("self",)).get(pk=wallet_id)
+    return MasterWallet.objects.select_for_update(of=("self",), no_key=True).get(pk=wallet_id)
 
 
 def lock_subscription(subscription_id: int) -> Subscription:
-    return Subscription.objects.select_for_update(of=("self",)).get(pk=subscription_id)
+    return Subscription.objects.select_for_update(of=("self",), no_key=True).get(pk=subscription_id)

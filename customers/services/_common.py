@@ -10,9 +10,9 @@ from ..models import Customer
 from ..money import MoneyError, display, parse_amount
 
 
-def locked_customer(customer_id: int, error: type[Exception]) -> Customer:
+def locked_customer(customer_id: int, error: type[Exception], *, key_change: bool = False) -> Customer:
     try:
-        return lock_customer(customer_id)
+        return lock_customer(customer_id, key_change=key_change)
     except Customer.DoesNotExist:
         raise error(f"There is no customer #{customer_id}.")
 

@@ -137,7 +137,8 @@ def customer_update(
 ) -> Customer:
     """Change a customer's settings; arguments left as None stay as they are. Writes one audit event with
     the changed fields before and after, or nothing when nothing changes."""
-    customer = locked_customer(customer_id, CustomerError)
+    # A new code changes the row's key: FOR UPDATE (see customers/locks.py), not FOR NO KEY UPDATE.
+    customer = locked_customer(customer_id, CustomerError, key_change=code is not None)
     wanted: dict[str, object] = {}
     if name is not None:
         wanted["name"] = _clean_name(name)

@@ -304,7 +304,7 @@ def auto_top_up_customer(*, customer_id: int, run_date: dt.date, actor: Actor, r
 def _decide(*, customer_id: int, run_date: dt.date, actor: Actor, run_id: int | None, now: dt.datetime,
             email_via_celery: bool) -> Outcome | _CardClaim:
     customer = lock_customer(customer_id)  # serialises every worker on this customer
-    existing = AutoTopUp.objects.select_for_update(of=("self",)).filter(customer_id=customer_id,
+    existing = AutoTopUp.objects.select_for_update(of=("self",), no_key=True).filter(customer_id=customer_id,
                                                                         run_date=run_date).first()
     if existing is not None:
         # Only a card claim is ever committed pending (the other methods settle in the claim's transaction).
@@ -477,7 +477,7 @@ def _card_settle(row_id: int, *, payment_id: int, actor: Actor, now: dt.datetime
                  email_via_celery: bool) -> Outcome:
     row0 = AutoTopUp.objects.get(pk=row_id)
     customer = lock_customer(row0.customer_id)
-    row = AutoTopUp.objects.select_for_update(of=("self",)).get(pk=row_id)
+    row = AutoTopUp.objects.select_for_update(of=("self",), no_key=True).get(pk=row_id)
     if row.status != AutoTopUpStatus.PENDING:  # another worker recorded it first
         return _outcome(row, TopUpDecision.SKIPPED_ALREADY_TODAY, f"{row.get_status_display()} earlier today.")
     payment = CardPayment.objects.get(pk=payment_id)
@@ -506,7 +506,7 @@ def _card_unconfirmed(row_id: int, *, error: str, actor: Actor, now: dt.datetime
     (resumed by the next run of the day with the same key), unless there is no card left to charge."""
     row0 = AutoTopUp.objects.get(pk=row_id)
     customer = lock_customer(row0.customer_id)
-    row = AutoTopUp.objects.select_for_update(of=("self",)).get(pk=row_id)
+    row = AutoTopUp.objects.select_for_update(of=("self",), no_key=True).get(pk=row_id)
     if row.status != AutoTopUpStatus.PENDING:
         return _outcome(row, TopUpDecision.SKIPPED_ALREADY_TODAY, f"{row.get_status_display()} earlier today.")
     started = CardPayment.objects.filter(idempotency_key=auto_top_up_key(row.customer_id, row.run_date)).exists()
@@ -553,7 +553,7 @@ def auto_top_up_notice_deliver(*, notification_id: int, actor: Actor, at: dt.dat
     """Email a queued auto top-up notice once: queued -> sent (or failed, with the mail server's error).
     A redelivered task finds it no longer queued and sends nothing."""
     at = when(at)
-    note = (Notification.objects.select_for_update(of=("self",))
+    note = (Notification.objects.select_for_update(of=("self",), no_key=True)
             .filter(pk=notification_id, source_type=SOURCE_TYPE).first())
     if note is None:
         raise AutoTopUpError(f"There is no auto top-up notice #{notification_id}.")

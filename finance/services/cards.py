@@ -708,7 +708,7 @@ def _event_apply(*, note: str, event: dict, event_id: str, event_type: str, obje
             [event_id, event_type[:100], object_id[:255], bool(event.get("livemode")), StripeEventStatus.RECEIVED,
              _json(event), now],
         )
-    stored = StripeEvent.objects.select_for_update(of=("self",)).get(event_id=event_id)
+    stored = StripeEvent.objects.select_for_update(of=("self",), no_key=True).get(event_id=event_id)
     if stored.status != StripeEventStatus.RECEIVED:
         return "duplicate"
     payment, changed = None, False
@@ -747,6 +747,7 @@ def _json(value: dict) -> str:
 
 # --- applying what Stripe says ----------------------------------------------------------------------------
 def _lock_card_payment(card_payment_id: int) -> CardPayment:
+    # FOR UPDATE, not NO KEY: what Stripe says may set payment_intent_id, a unique column (a key).
     return CardPayment.objects.select_for_update(of=("self",)).get(pk=card_payment_id)
 
 

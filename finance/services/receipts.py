@@ -69,7 +69,7 @@ def card_receipt_email_deliver(*, notification_id: int, actor: Actor, at: dt.dat
     the renderer's error kept on the notification). Called again it finds it no longer queued and sends
     nothing."""
     at = when(at)
-    note = (Notification.objects.select_for_update(of=("self",))
+    note = (Notification.objects.select_for_update(of=("self",), no_key=True)
             .filter(pk=notification_id, kind=NotificationKind.PAYMENT_RECEIPT, source_type=SOURCE_TYPE).first())
     if note is None:
         raise ReceiptError(f"There is no card receipt email #{notification_id}.")
