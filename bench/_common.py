@@ -35,8 +35,12 @@ def database_url() -> str:
 
 def bench_env() -> dict[str, str]:
     """The environment a bench process (Django, gunicorn, manage.py) runs with: production settings
-    (DEBUG off, so Django keeps no query log), the bench database and Redis db, no TLS redirect."""
+    (DEBUG off, so Django keeps no query log), the bench database and Redis db, no TLS redirect. The database
+    connection settings are the shipped defaults (config/settings.py: CONN_MAX_AGE 600 + health checks),
+    whatever the calling shell holds."""
     env = dict(os.environ)
+    for name in ("DATABASE_CONN_MAX_AGE", "DATABASE_CONN_HEALTH_CHECKS"):
+        env.pop(name, None)
     env.update({
         "DATABASE_URL": database_url(),
         "REDIS_URL": os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL),
@@ -47,7 +51,6 @@ def bench_env() -> dict[str, str]:
         "DJANGO_SECURE_SSL_REDIRECT": "0",
         "DJANGO_SECURE_COOKIES": "0",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DATABASE_CONN_MAX_AGE": "600",
         "LOG_LEVEL": "ERROR",
     })
     return env

@@ -112,3 +112,28 @@ def test_this_test_run_reports_its_fakes():
     assert settings.LEDGERDESK_ENV == "test"
     names = {error.obj for error in production_settings_check()}
     assert {"STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"} <= names
+
+
+def _database_settings(env: dict[str, str]) -> str:
+    clean = {"PATH": os.environ.get("PATH", ""), "DJANGO_SETTINGS_MODULE": "config.settings", **env}
+    code = ("from django.conf import settings; d = settings.DATABASES['default'];"
+            " print(d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'])")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_production_keeps_its_database_connections_with_health_checks():
+    assert _database_settings({**PRODUCTION, "DJANGO_DEBUG": "0"}) == "600 True"
+    assert _database_settings({**PRODUCTION, "DJANGO_DEBUG": "0", "DATABASE_CONN_MAX_AGE": "60",
+                               "DATABASE_CONN_HEALTH_CHECKS": "0"}) == "60 False"
+
+
+def test_the_bench_runs_the_shipped_connection_settings(monkeypatch):
+    from bench._common import bench_env
+
+    monkeypatch.setenv("DATABASE_CONN_MAX_AGE", "0")  # as bin/test sets it: the bench drops it
+    env = bench_env()
+    assert "DATABASE_CONN_MAX_AGE" not in env and "DATABASE_CONN_HEALTH_CHECKS" not in env
+    assert _database_settings({k: v for k, v in env.items() if k != "DJANGO_SETTINGS_MODULE"}) == "600 True"
