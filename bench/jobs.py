@@ -1,6 +1,6 @@
 """Bench 3, the scheduled jobs over the full data set: the daily auto top-up over 100,000 customers with 10%
 at or below their threshold, and the monthly billing run over 100,000 customers (the last generated month,
-which generate_scale_data leaves unbilled).
+which bench/generate.py leaves unbilled).
 
 Each job runs on a fresh copy of the bench database (CREATE DATABASE ... TEMPLATE), so the generated data
 stays as it was and the bench can be run again. The jobs run as the management commands run them (one

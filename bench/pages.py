@@ -9,7 +9,7 @@ mounted only under bench.settings), signed in like the staff pages.
     python -m bench.pages [--seconds 30] [--rounds 3] [--connections 16] [--workers 4] [--only WORDS]
 
 The small database (BENCH_SMALL_DATABASE_URL, default ledgerdesk_bench_small on the bench server) is
-created and filled with generate_scale_data at 1% scale when it does not exist.
+created and filled with bench/generate.py at 1% scale when it does not exist.
 Targets (issue 9): queries per request constant in the data size; each page's p95 within 5x the baseline's.
 """
 
@@ -169,9 +169,9 @@ def ensure_small_database(url: str) -> None:
                             "print(Customer.objects.exists())"], env=env, check=True, cwd=REPO,
                            capture_output=True, text=True).stdout.strip().splitlines()
     if probe[-1:] != ["True"]:
-        say("filling the small database (generate_scale_data at 1% scale)")
+        say("filling the small database (bench/generate.py at 1% scale)")
         args = [f"--{k}={v}" for k, v in SMALL.items()]
-        subprocess.run([*manage, "generate_scale_data", *args], env=env, check=True, cwd=REPO,
+        subprocess.run([sys.executable, "-m", "bench.generate", *args], env=env, check=True, cwd=REPO,
                        stdout=subprocess.DEVNULL)
 
 
@@ -351,7 +351,7 @@ def main() -> None:
     small = ", ".join(f"{v:,} {k}" for k, v in SMALL.items())
     table.notes = [
         machine,
-        f"full database {sizes}; small database: {small} (generate_scale_data).",
+        f"full database {sizes}; small database: {small} (bench/generate.py).",
         f"gunicorn {args.workers} sync workers, DEBUG off, persistent database connections; load generator: "
         f"{args.connections} Python threads, one request after another each, {args.seconds:.0f} s measured per page "
         f"in {args.rounds} rounds over all the pages (2 s of warm-up before each), on the same 2 cores as the "

@@ -35,11 +35,10 @@ if [[ $GENERATE == 1 ]]; then
   recreate "$BENCH_DATABASE_URL"
   recreate "$SMALL_URL"
   echo "[bench] generating the data (100k customers, 2M transactions, 300k invoices, 300k payments)"
-  /usr/bin/time -f "[bench] generate_scale_data: %e s wall, %M KB max RSS" \
-    env DATABASE_URL="$BENCH_DATABASE_URL" DJANGO_SECRET_KEY=bench-only-secret-key \
-    $PY manage.py generate_scale_data 2>&1 | tee bench/results/generate.log
-  DATABASE_URL="$SMALL_URL" DJANGO_SECRET_KEY=bench-only-secret-key \
-    $PY manage.py generate_scale_data --customers 1000 --transactions 20000 --invoices 3000 --payments 3000 >/dev/null
+  /usr/bin/time -f "[bench] bench.generate: %e s wall, %M KB max RSS" \
+    $PY -m bench.generate 2>&1 | tee bench/results/generate.log
+  BENCH_DATABASE_URL="$SMALL_URL" \
+    $PY -m bench.generate --customers 1000 --transactions 20000 --invoices 3000 --payments 3000 >/dev/null
 fi
 
 $PY -m bench.check_ledger

@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.db.models import Count, Sum
 
 from audit.actors import Actor
+from bench.generate import GenerationError, run
 from customers.models import Bucket, Customer, Transaction
 from customers.selectors import ledger_mismatches
 from finance.models import Allocation, Payment, PaymentStatus, TopUp
@@ -20,12 +20,13 @@ from invoices.numbering import next_number
 from invoices.services.billing import monthly_billing_run
 
 SIZE = {"customers": 60, "transactions": 1200, "invoices": 180, "payments": 180}
+ARGS = [f"--{name}={value}" for name, value in SIZE.items()]
 UNTIL = "2026-03"  # the history covers March 2025 .. February 2026; February is left unbilled
 
 
 @pytest.fixture
 def generated(db):
-    call_command("generate_scale_data", **SIZE, months=12, until=UNTIL, seed=7, stdout=open("/dev/null", "w"))
+    run([*ARGS, "--months=12", f"--until={UNTIL}", "--seed=7"], log=lambda message: None)
 
 
 def test_fills_exactly_the_numbers_asked_for(generated):
@@ -90,7 +91,6 @@ def test_the_real_billing_run_bills_the_month_left_unbilled(generated):
 
 
 def test_refuses_a_database_that_already_has_customers(generated):
-    with pytest.raises(CommandError, match="already has customers"):
-        call_command("generate_scale_data", customers=5, transactions=100, invoices=15, payments=15,
-                     stdout=open("/dev/null", "w"))
+    with pytest.raises(GenerationError, match="already has customers"):
+        run(["--customers=5", "--transactions=100", "--invoices=15", "--payments=15"], log=lambda message: None)
     assert Customer.objects.count() == SIZE["customers"]

@@ -1,4 +1,4 @@
-"""`manage.py generate_scale_data`: fill an EMPTY database with a reseller's year at production scale, fast,
+"""`python -m bench.generate`: fill an EMPTY database (the bench database, BENCH_DATABASE_URL: bench/_common.py) with a reseller's year at production scale, fast,
 for the benchmarks in bench/ (issue 9). Defaults: 100,000 customers, 2,000,000 ledger transactions over 12
 months, 300,000 invoices and 300,000 payments, written with PostgreSQL COPY in one transaction.
 
@@ -30,10 +30,12 @@ drops and re-creates the bench database).
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import heapq
 import io
 import random
+import sys
 import time
 import zoneinfo
 from bisect import bisect_right
@@ -43,10 +45,10 @@ from decimal import Decimal
 
 from django.apps import apps
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from bench._common import setup_django
 from customers.money import display as money_display
 
 MICRO = 1_000_000
@@ -119,7 +121,7 @@ def esc(text: str) -> str:
     return text
 
 
-class GenerationError(CommandError):
+class GenerationError(Exception):
     pass
 
 
@@ -781,12 +783,12 @@ class Writer:
                 raise GenerationError(f"{self.table}: the id must be given")
             value = f.get_default()  # the field's default; "" for text fields without one
             if value is None and not f.null:
-                raise GenerationError(f"{self.table}.{f.column} has no default: teach generate_scale_data about it.")
+                raise GenerationError(f"{self.table}.{f.column} has no default: teach bench/generate.py about it.")
             extra_values.append(r"\N" if value is None else esc(str(f.get_db_prep_value(value, connection))))
             self.extra.append(f.column)
         unknown = given - {f.column for f in concrete}
         if unknown:
-            raise GenerationError(f"{self.table} has no column(s) {sorted(unknown)}: generate_scale_data is out of date.")
+            raise GenerationError(f"{self.table} has no column(s) {sorted(unknown)}: bench/generate.py is out of date.")
         self.suffix = ("\t" + "\t".join(extra_values)) if extra_values else ""
         self.cursor = cursor
         self.columns = columns
@@ -1112,7 +1114,7 @@ def generate(opts: Options, log) -> dict[str, int]:
     from customers.models import Customer as CustomerModel
 
     if CustomerModel.objects.exists():
-        raise GenerationError("This database already has customers: generate_scale_data fills an empty database "
+        raise GenerationError("This database already has customers: bench/generate.py fills an empty database "
                               "(re-create it: bench/run_all.sh drops and re-creates the bench database).")
     for name in ("customers", "transactions", "invoices", "payments"):
         if getattr(opts, name) < 1:
@@ -1156,33 +1158,49 @@ def generate(opts: Options, log) -> dict[str, int]:
     return counts
 
 
-class Command(BaseCommand):
-    help = ("Fill an empty database with a year of a reseller at production scale (default 100k customers, 2M "
-            "transactions, 300k invoices, 300k payments), with PostgreSQL COPY; check_ledger stays clean.")
+def parse(argv: list[str] | None = None) -> Options:
+    d = Options()
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.generate",
+        description=("Fill an empty database with a year of a reseller at production scale (default 100k "
+                     "customers, 2M transactions, 300k invoices, 300k payments), with PostgreSQL COPY; "
+                     "check_ledger stays clean."))
+    parser.add_argument("--customers", type=int, default=d.customers)
+    parser.add_argument("--transactions", type=int, default=d.transactions)
+    parser.add_argument("--invoices", type=int, default=d.invoices)
+    parser.add_argument("--payments", type=int, default=d.payments)
+    parser.add_argument("--months", type=int, default=d.months)
+    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--until", help="YYYY-MM: the history ends when this month starts (default: this month)")
+    o = parser.parse_args(argv)
+    until = None
+    if o.until:
+        try:
+            until = dt.date.fromisoformat(f"{o.until}-01")
+        except ValueError:
+            parser.error(f"--until must be a month as YYYY-MM, not {o.until!r}.")
+    return Options(customers=o.customers, transactions=o.transactions, invoices=o.invoices, payments=o.payments,
+                   months=o.months, seed=o.seed, until=until)
 
-    def add_arguments(self, parser):
-        d = Options()
-        parser.add_argument("--customers", type=int, default=d.customers)
-        parser.add_argument("--transactions", type=int, default=d.transactions)
-        parser.add_argument("--invoices", type=int, default=d.invoices)
-        parser.add_argument("--payments", type=int, default=d.payments)
-        parser.add_argument("--months", type=int, default=d.months)
-        parser.add_argument("--seed", type=int, default=d.seed)
-        parser.add_argument("--until", help="YYYY-MM: the history ends when this month starts (default: this month)")
 
-    def handle(self, *args, **o):
-        until = None
-        if o["until"]:
-            try:
-                until = dt.date.fromisoformat(f"{o['until']}-01")
-            except ValueError:
-                raise CommandError(f"--until must be a month as YYYY-MM, not {o['until']!r}.")
-        opts = Options(customers=o["customers"], transactions=o["transactions"], invoices=o["invoices"],
-                       payments=o["payments"], months=o["months"], seed=o["seed"], until=until)
+def run(argv: list[str] | None = None, log=print) -> dict[str, int]:
+    """Generate into the database Django is configured for (the tests' test database)."""
+    counts = generate(parse(argv), log)
+    log("; ".join(f"{v:,} {k}" for k, v in counts.items()))
+    return counts
 
-        def log(message: str) -> None:
-            self.stdout.write(message)
-            self.stdout.flush()
 
-        counts = generate(opts, log)
-        log("; ".join(f"{v:,} {k}" for k, v in counts.items()))
+def main() -> None:
+    setup_django()
+
+    def log(message: str) -> None:
+        print(message, flush=True)
+
+    try:
+        run(sys.argv[1:], log)
+    except GenerationError as error:
+        raise SystemExit(str(error))
+
+
+if __name__ == "__main__":
+    main()
