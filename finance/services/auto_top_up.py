@@ -35,6 +35,7 @@ from functools import partial
 from django.conf import settings as django_settings
 from django.core.mail import EmailMessage
 from django.db import connection, transaction
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from audit.actors import Actor
@@ -375,15 +376,16 @@ def _row_facts(row: AutoTopUp) -> dict:
 
 
 def _fired(row: AutoTopUp, customer: Customer, *, actor: Actor, now: dt.datetime, email_via_celery: bool,
-           notice: tuple[str, str] | None, **result) -> Outcome:
+           notice: dict | None, **result) -> Outcome:
+    """`notice`: the top-up email's context (amount, currency, card: "" for the master wallet), or None."""
     before = {"status": row.status}
     AutoTopUp.objects.filter(pk=row.pk).update(status=AutoTopUpStatus.FIRED, completed_at=now, **result)
     row.status, row.completed_at = AutoTopUpStatus.FIRED, now
     for name, value in result.items():
         setattr(row, name, value)
     if notice is not None:
-        _notify(customer, kind=NotificationKind.TOP_UP, subject=notice[0], body=notice[1], row=row, actor=actor,
-                now=now, email_via_celery=email_via_celery)
+        _notify(customer, kind=NotificationKind.TOP_UP, template="finance/email/auto_top_up_fired", context=notice,
+                row=row, actor=actor, now=now, email_via_celery=email_via_celery)
     customer.refresh_from_db(fields=["amount_unbilled", "amount_due", "amount_reserved"])
     audit_record(actor=actor, action="finance.auto_top_up.fire", app=APP, obj=row, customer_id=customer.pk,
                  before=before, after={**_row_facts(row), "usable_credits_after": customer.usable_credits}, at=now)
@@ -398,13 +400,9 @@ def _fail(row: AutoTopUp, customer: Customer, *, code: str, reason: str, actor: 
     AutoTopUp.objects.filter(pk=row.pk).update(status=AutoTopUpStatus.FAILED, failure_code=code[:64], reason=reason,
                                                completed_at=now)
     row.status, row.failure_code, row.reason, row.completed_at = AutoTopUpStatus.FAILED, code[:64], reason, now
-    amount = f"{display(row.amount)} {row.currency}"
-    body = (f"Dear {customer.name},\n\nYour automatic top-up of {amount} on {row.run_date:%d %b %Y} could not be "
-            f"made: {customer_message or reason}\n\nYour usable credits are "
-            f"{display(row.usable_credits_before)} {row.currency}. Please top up online or contact us; "
-            "the automatic top-up is tried again tomorrow.\n\n" + django_settings.LEDGERDESK_SELLER["name"])
-    _notify(customer, kind=NotificationKind.TOP_UP_FAILED, subject=f"Your automatic top-up of {amount} failed",
-            body=body, row=row, actor=actor, now=now, email_via_celery=email_via_celery)
+    _notify(customer, kind=NotificationKind.TOP_UP_FAILED, template="finance/email/auto_top_up_failed",
+            context={"message": customer_message or reason}, row=row, actor=actor, now=now,
+            email_via_celery=email_via_celery)
     audit_record(actor=actor, action="finance.auto_top_up.fail", app=APP, obj=row, customer_id=customer.pk,
                  before=before, after=_row_facts(row), reason=reason, at=now)
     return _outcome(row, TopUpDecision.FAILED, reason)
@@ -433,12 +431,8 @@ def _fire_master_account(row: AutoTopUp, customer: Customer, *, actor: Actor, no
         return _fail(row, customer, code="master_wallet_refused", reason=str(error), customer_message=unavailable,
                      **common)
     entry = MasterWalletEntry.objects.get(transaction=entry_txn)
-    amount = f"{display(row.amount)} {row.currency}"
-    return _fired(row, customer, transfer_entry=entry, **common, notice=(
-        f"Your account was topped up with {amount}",
-        f"Dear {customer.name},\n\nYour usable credits fell to {display(row.usable_credits_before)} {row.currency}, "
-        f"so {amount} of credit was added to your account automatically.\n\n"
-        + django_settings.LEDGERDESK_SELLER["name"]))
+    return _fired(row, customer, transfer_entry=entry, **common,
+                  notice={"amount": row.amount, "currency": row.currency, "card": ""})
 
 
 def _fire_cheque_tt(row: AutoTopUp, customer: Customer, *, actor: Actor, now: dt.datetime,
@@ -484,12 +478,8 @@ def _card_settle(row_id: int, *, payment_id: int, actor: Actor, now: dt.datetime
     common = {"actor": actor, "now": now, "email_via_celery": email_via_celery}
     card = f"{payment.card_brand.title()} ending {payment.card_last4}" if payment.card_last4 else "your saved card"
     if payment.status == CardPaymentStatus.SUCCEEDED:
-        amount = f"{display(payment.amount_charged)} {payment.currency}"
-        return _fired(row, customer, card_payment=payment, **common, notice=(
-            f"Your account was topped up with {amount}",
-            f"Dear {customer.name},\n\nYour usable credits fell to {display(row.usable_credits_before)} "
-            f"{row.currency}, so {card} was charged {amount} and the credits were added to your account.\n\n"
-            + django_settings.LEDGERDESK_SELLER["name"]))
+        return _fired(row, customer, card_payment=payment, **common,
+                      notice={"amount": payment.amount_charged, "currency": payment.currency, "card": card})
     if payment.status in (CardPaymentStatus.FAILED, CardPaymentStatus.CANCELLED):
         AutoTopUp.objects.filter(pk=row.pk).update(card_payment=payment)
         row.card_payment = payment
@@ -533,9 +523,13 @@ def _settle_earlier_pending(*, run_date: dt.date, actor: Actor, email_via_celery
 
 
 # --- Notices ------------------------------------------------------------------------------------------
-def _notify(customer: Customer, *, kind: str, subject: str, body: str, row: AutoTopUp, actor: Actor,
+def _notify(customer: Customer, *, kind: str, template: str, context: dict, row: AutoTopUp, actor: Actor,
             now: dt.datetime, email_via_celery: bool) -> Notification:
-    """Record the notice (queued) and email it after commit."""
+    """Record the notice (queued), its subject and body rendered from `template`_subject.txt and
+    `template`.txt, and email it after commit."""
+    context = {**context, "customer": customer, "row": row, "seller": django_settings.LEDGERDESK_SELLER["name"]}
+    subject = render_to_string(f"{template}_subject.txt", context).strip()
+    body = render_to_string(f"{template}.txt", context).strip()
     note = notification_record(customer_id=customer.pk, kind=kind, recipient=customer.billing_email,
                                subject=subject, body=body, actor=actor, at=now, status="queued",
                                source_type=SOURCE_TYPE, source_id=row.pk)

@@ -52,7 +52,7 @@ def _queue_receipt_email(payment: CardPayment, customer: Customer, *, at: dt.dat
             note = Notification.objects.create(
                 customer=customer, kind=NotificationKind.PAYMENT_RECEIPT, channel="email",
                 recipient=customer.billing_email,
-                subject=f"Receipt {shown.number}: {display(shown.amount)} {shown.currency} received, thank you"[:200],
+                subject=render_to_string("finance/email/card_receipt_subject.txt", {"receipt": shown}).strip()[:200],
                 body=_receipt_body(payment), status="queued", source_type=SOURCE_TYPE, source_id=payment.pk,
                 sent_at=at)
     except Exception:  # logged; the receipt stays downloadable from the Payments page

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from audit.actors import Actor
@@ -158,8 +159,8 @@ def post_invoice_total(invoice: Invoice, customer: Customer, *, at: dt.datetime)
 
 
 def email_subject(invoice: Invoice) -> str:
-    seller = settings.LEDGERDESK_SELLER["name"]
-    return f"Invoice {invoice.number} from {seller}"[:200]
+    return render_to_string("invoices/email/invoice_subject.txt", {
+        "invoice": invoice, "seller": settings.LEDGERDESK_SELLER["name"]}).strip()[:200]
 
 
 def queue_email(invoice: Invoice, customer: Customer, *, at: dt.datetime, actor: Actor,

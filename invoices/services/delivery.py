@@ -11,12 +11,12 @@ import logging
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from audit.actors import Actor
 from audit.services import audit_record
 from customers.models import Notification
-from customers.money import display
 
 from ..locks import lock_invoice_notification
 from ..models import Invoice
@@ -31,17 +31,8 @@ class DeliveryError(ValueError):
 
 
 def _body(invoice: Invoice) -> str:
-    seller = settings.LEDGERDESK_SELLER["name"]
-    due = amount_due(invoice)
-    lines = [f"Dear {invoice.customer.name},", "",
-             f"Please find attached invoice {invoice.number} ({invoice.name}) for "
-             f"{display(invoice.total)} {invoice.currency}."]
-    if invoice.type == "top_up":
-        lines.append("Once paid, the amount becomes credits on your account.")
-    elif due > 0:
-        lines.append(f"Amount due: {display(due)} {invoice.currency}, by {invoice.due_date:%d %b %Y}.")
-    lines += ["", "Thank you,", seller]
-    return "\n".join(lines)
+    return render_to_string("invoices/email/invoice.txt", {
+        "invoice": invoice, "due": amount_due(invoice), "seller": settings.LEDGERDESK_SELLER["name"]}).strip()
 
 
 @transaction.atomic

@@ -477,3 +477,50 @@ class TestThePortalFlow:
         assert row.card_payment.payment_method_id == cust.stripe_payment_method_id
         cust.refresh_from_db()
         assert cust.usable_credits == Decimal("55")
+
+
+class TestNoticeText:
+    """The notices word for word (templates finance/email/auto_top_up_*.txt): the customer's and the
+    seller's names reach the plain-text email as typed, never HTML-escaped."""
+
+    @pytest.fixture(autouse=True)
+    def seller(self, settings):
+        settings.LEDGERDESK_SELLER = {**settings.LEDGERDESK_SELLER, "name": "Tel & Co"}
+
+    def test_a_master_wallet_top_up(self, django_capture_on_commit_callbacks):
+        wallet("10000")
+        customer_with(TopUpMethod.MASTER_ACCOUNT, credits="20", trigger="1234.5", threshold="50",
+                      name="Lee & Sons <Pte>")
+        with django_capture_on_commit_callbacks(execute=True):
+            run()
+        (message,) = mail.outbox
+        assert message.subject == "Your account was topped up with 1,234.50 SGD"
+        assert message.body == (
+            "Dear Lee & Sons <Pte>,\n\nYour usable credits fell to 20.00 SGD, so 1,234.50 SGD of credit was "
+            "added to your account automatically.\n\nTel & Co")
+
+    def test_a_failed_top_up(self, django_capture_on_commit_callbacks):
+        wallet("60")
+        cust = customer_with(TopUpMethod.MASTER_ACCOUNT, credits="20.123456", trigger="100", threshold="50",
+                             name="Lee & Sons <Pte>")
+        with django_capture_on_commit_callbacks(execute=True):
+            run()
+        (message,) = mail.outbox
+        (row,) = rows(cust)
+        assert message.subject == "Your automatic top-up of 100.00 SGD failed"
+        assert message.body == (
+            "Dear Lee & Sons <Pte>,\n\nYour automatic top-up of 100.00 SGD on 16 Mar 2026 could not be made: "
+            "Automatic top-ups from our account are unavailable today.\n\nYour usable credits are 20.123456 SGD. "
+            "Please top up online or contact us; the automatic top-up is tried again tomorrow.\n\nTel & Co")
+        assert row.failure_code == "master_wallet_insufficient"
+
+    def test_a_card_top_up(self, fake_stripe, django_capture_on_commit_callbacks):
+        card_customer(fake_stripe, credits="20", trigger="100", threshold="50", name="Lee & Sons <Pte>")
+        with django_capture_on_commit_callbacks(execute=True):
+            run()
+        notice = [m for m in mail.outbox if "topped up" in m.subject]
+        (message,) = notice
+        assert message.subject == "Your account was topped up with 100.00 SGD"
+        assert message.body == (
+            "Dear Lee & Sons <Pte>,\n\nYour usable credits fell to 20.00 SGD, so Visa ending 4242 was charged "
+            "100.00 SGD and the credits were added to your account.\n\nTel & Co")
