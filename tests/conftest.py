@@ -55,11 +55,14 @@ def viewer_client(client, viewer_user):
 # --- Celery: one real in-process worker against the real Redis -----------------------------------------
 @pytest.fixture
 def celery_worker(transactional_db, django_db_blocker):
-    """A real worker (pool solo) on the real Redis, for this test only.
+    """A real worker (pool solo) on the real Redis, for this test only: every test that needs a worker takes
+    this fixture.
 
     Started per test, after purging the queue, and stopped at the end: a worker left running for the
     session would pick up tasks that other tests queue (invoice emails after commit, ...) and touch the
-    database while a later test flushes it."""
+    database while a later test flushes it. Before it stops, it runs what the test left queued, and what
+    those tasks queued in turn (a ping, twice: one task at a time, in order, so each comes back last)."""
+    from celery.contrib.testing.tasks import ping
     from celery.contrib.testing.worker import start_worker
 
     from config.celery import app
@@ -69,13 +72,9 @@ def celery_worker(transactional_db, django_db_blocker):
     with django_db_blocker.unblock(), start_worker(app, pool="solo", perform_ping_check=False,
                                                    shutdown_timeout=30) as worker:
         yield worker
+        for _ in range(2):
+            assert ping.delay().get(timeout=60) == "pong"
     app.control.purge()
-
-
-@pytest.fixture
-def celery_worker_session(celery_worker):
-    """The former session-wide worker's name; now the same per-test worker."""
-    return celery_worker
 
 
 # --- Browser: Debian's Chromium through Playwright (never a downloaded browser) --------------------------

@@ -2,16 +2,16 @@
 customer (all in chain 0, contending for its head), half about their own customer (chains 1, 3, 5, 7).
 Every chain comes out gapless and unforked."""
 
-import threading
 from collections import defaultdict
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from audit.actors import Actor
 from audit.models import AuditEvent
 from audit.services import audit_record
 from audit.verify import verify_chain
+from tests.threads import run_threads
 
 THREADS = 8
 EVENTS = 25
@@ -23,38 +23,25 @@ class _Rollback(Exception):
 
 @pytest.mark.django_db(transaction=True)
 def test_threads_appending_at_once_give_gapless_unforked_chains():
-    barrier = threading.Barrier(THREADS)
-    errors: list[BaseException] = []
-
     def worker(n: int):
-        try:
-            actor = Actor(kind="system", label=f"worker-{n}")
-            customer_id = n if n % 2 else None
-            barrier.wait(timeout=30)
-            for i in range(EVENTS):
-                with transaction.atomic():
-                    audit_record(actor=actor, action="finance.thing.change", app="finance",
-                                 object_type="finance.thing", object_id=f"{n}-{i}", after={"i": i, "n": n},
-                                 customer_id=customer_id)
-                if i % 5 == 0:  # a change that records its event and then rolls back
-                    try:
-                        with transaction.atomic():
-                            audit_record(actor=actor, action="finance.thing.lost", app="finance",
-                                         object_type="finance.thing", object_id="lost", after={"i": i},
-                                         customer_id=customer_id)
-                            raise _Rollback
-                    except _Rollback:
-                        pass
-        except BaseException as error:  # noqa: BLE001 - reported below
-            errors.append(error)
-        finally:
-            connection.close()
+        actor = Actor(kind="system", label=f"worker-{n}")
+        customer_id = n if n % 2 else None
+        for i in range(EVENTS):
+            with transaction.atomic():
+                audit_record(actor=actor, action="finance.thing.change", app="finance",
+                             object_type="finance.thing", object_id=f"{n}-{i}", after={"i": i, "n": n},
+                             customer_id=customer_id)
+            if i % 5 == 0:  # a change that records its event and then rolls back
+                try:
+                    with transaction.atomic():
+                        audit_record(actor=actor, action="finance.thing.lost", app="finance",
+                                     object_type="finance.thing", object_id="lost", after={"i": i},
+                                     customer_id=customer_id)
+                        raise _Rollback
+                except _Rollback:
+                    pass
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    errors = run_threads(THREADS, worker, timeout=120)
     assert not errors, errors
 
     rows = list(AuditEvent.objects.order_by("chain", "seq").values_list("chain", "seq", "prev_hash", "hash", "action"))

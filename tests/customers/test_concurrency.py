@@ -6,7 +6,6 @@ import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from audit.models import AuditEvent
 from customers.models import (
@@ -30,6 +29,7 @@ from customers.services import (
     reservation_release,
     reservation_reserve,
 )
+from tests import threads
 from tests.customers.factories import NOW, SYSTEM, funded_wallet, postpaid
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,22 +37,7 @@ D = Decimal
 
 
 def run_threads(count, target):
-    errors = []
-
-    def wrapped(i):
-        try:
-            target(i)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=wrapped, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
-    assert not any(t.is_alive() for t in threads), "a thread is stuck (deadlock?)"
+    errors = threads.run_threads(count, target)
     assert errors == [], errors
 
 

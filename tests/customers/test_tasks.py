@@ -6,7 +6,6 @@ from decimal import Decimal
 
 import pytest
 from celery.beat import Scheduler
-from celery.contrib.testing.tasks import ping  # registered before the session's worker starts
 from django.conf import settings
 from django.utils import timezone
 
@@ -20,15 +19,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.celery]
 TIMEOUT = 60
 
 
-@pytest.fixture
-def worker(celery_worker_session):
-    from config.celery import app
-
-    app.control.purge()
-    yield celery_worker_session
-    assert ping.delay().get(timeout=TIMEOUT) == "pong"
-
-
 def test_beat_runs_the_expiry_every_minute():
     from config.celery import app
 
@@ -39,7 +29,7 @@ def test_beat_runs_the_expiry_every_minute():
     assert scheduler.schedule["expire-reservations"].schedule.run_every == dt.timedelta(seconds=60)
 
 
-def test_the_worker_expires_the_overdue_reservations_once(worker):
+def test_the_worker_expires_the_overdue_reservations_once(celery_worker):
     customer = postpaid("100")
     past = timezone.now() - dt.timedelta(hours=1)
     overdue = [reservation_reserve(customer_id=customer.pk, amount=Decimal("10"), actor=SYSTEM, at=past,

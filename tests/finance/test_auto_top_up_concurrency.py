@@ -3,13 +3,11 @@ together. At most one top-up per customer per day, and the master wallet never b
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from decimal import Decimal
 
 import pytest
 import time_machine
-from django.db import connection
 
 from customers.models import MasterWallet, TransactionKind
 from customers.selectors import ledger_mismatches
@@ -17,6 +15,7 @@ from finance.models import AutoTopUp, AutoTopUpDecision, AutoTopUpStatus, TopUpD
 from finance.services.auto_top_up import auto_top_up_customer, run_daily_auto_top_up
 from invoices.models import Invoice
 from tests.finance.auto_top_up_support import AT, RUN_DATE, SYSTEM, customer_with, transfers, wallet
+from tests.threads import run_calls
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,25 +29,7 @@ def frozen():
 def together(calls: list) -> list:
     """Run each zero-argument call in its own thread, released at the same moment; their results in order.
     An exception in a thread is returned as the result, for the test to look at."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def target(i, call):
-        try:
-            barrier.wait()
-            results[i] = call()
-        except Exception as exc:  # noqa: BLE001 - the test inspects it
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=target, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not any(t.is_alive() for t in threads)
-    return results
+    return run_calls(calls, timeout=120)
 
 
 def test_the_master_wallet_drawn_by_many_customers_at_once_never_goes_below_zero():

@@ -1,6 +1,6 @@
 """At most one auto top-up per customer per day, whatever the delivery does: the task sent twice, beat
 firing twice, a worker killed halfway and the task redelivered. A real Celery worker (tests/conftest.py
-`celery_worker_session`: start_worker, pool solo) on the real Redis runs the real task; beat is an in-memory
+`celery_worker`: start_worker, pool solo) on the real Redis runs the real task; beat is an in-memory
 `celery.beat.Scheduler` driven by a fake clock; a "killed worker" is a thread whose run dies mid-way (its
 open transaction rolled back, as PostgreSQL does when a connection drops) before the task is delivered
 again."""
@@ -14,9 +14,7 @@ from decimal import Decimal
 import pytest
 import time_machine
 from celery.beat import Scheduler
-from celery.contrib.testing.tasks import ping  # registered before the session's worker starts
 from django.conf import settings
-from django.db import connection
 from django.db.models import Count, Sum
 
 from customers.models import Customer, MasterWallet, TransactionKind
@@ -34,6 +32,7 @@ from tests.finance.auto_top_up_support import (
     customer_with,
     wallet,
 )
+from tests.threads import run_threads
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.celery]
 fake_stripe_server, fake_stripe = stripe_fixtures.fake_stripe_server, stripe_fixtures.fake_stripe
@@ -43,19 +42,11 @@ TRIGGER = Decimal("10")
 TIMEOUT = 120
 
 
+DOOMED = "doomed-worker"  # the thread `_killer` kills (tests.threads names it doomed-worker-0)
+
+
 class Killed(BaseException):
     """The worker process dying: not an error the code handles, it just stops."""
-
-
-@pytest.fixture
-def worker(celery_worker_session):
-    from config.celery import app
-
-    app.control.purge()  # nothing left over from an earlier session on this Redis db
-    yield celery_worker_session
-    # The runs queued their notices for the same worker: let it finish them (one task at a time, in order,
-    # so the ping comes back last) before the test database is emptied under it.
-    assert ping.delay().get(timeout=TIMEOUT) == "pong"
 
 
 @pytest.fixture
@@ -81,7 +72,7 @@ def assert_one_top_up_each(customers, days: list[dt.date]):
     assert {r["total"] for r in moved} == {TRIGGER * len(days)} and len(moved) == len(ids)
 
 
-def test_the_task_sent_twice_tops_up_each_customer_once_and_the_next_day_once_more(worker, hundred):
+def test_the_task_sent_twice_tops_up_each_customer_once_and_the_next_day_once_more(celery_worker, hundred):
     master, customers = hundred
     with time_machine.travel(at_six(), tick=True):
         first, second = send_and_wait(daily_auto_top_up.delay(), daily_auto_top_up.delay())
@@ -111,7 +102,7 @@ def _beat() -> Scheduler:
     return scheduler
 
 
-def test_beat_firing_twice_at_six_tops_up_each_customer_once(worker, hundred):
+def test_beat_firing_twice_at_six_tops_up_each_customer_once(celery_worker, hundred):
     _, customers = hundred
     assert settings.CELERY_BEAT_SCHEDULE["daily-auto-top-up"]["task"] == "finance.tasks.daily_auto_top_up"
     sent = []
@@ -144,22 +135,16 @@ def test_beat_firing_twice_at_six_tops_up_each_customer_once(worker, hundred):
     assert_one_top_up_each(customers, [RUN_DATE])
 
 
-def _run_until_killed(run_date: dt.date) -> threading.Thread:
+def _run_until_killed(run_date: dt.date) -> None:
     """Run the daily job in the doomed thread, which dies where `_killer` says."""
 
-    def target():
+    def target(_n: int) -> None:
         try:
             service.run_daily_auto_top_up(run_date=run_date, actor=SYSTEM, email_via_celery=False)
         except Killed:
             pass
-        finally:
-            connection.close()
 
-    thread = threading.Thread(target=target, name="doomed-worker")
-    thread.start()
-    thread.join(TIMEOUT)
-    assert not thread.is_alive()
-    return thread
+    assert run_threads(1, target, TIMEOUT, name=DOOMED) == []
 
 
 def _killer(monkeypatch, name: str, *, after: int = 0, before_call: bool = True):
@@ -169,7 +154,7 @@ def _killer(monkeypatch, name: str, *, after: int = 0, before_call: bool = True)
     calls = {"n": 0}
 
     def wrapper(*args, **kwargs):
-        if threading.current_thread().name != "doomed-worker":
+        if not threading.current_thread().name.startswith(DOOMED):
             return real(*args, **kwargs)
         calls["n"] += 1
         if calls["n"] > after and before_call:
@@ -183,7 +168,7 @@ def _killer(monkeypatch, name: str, *, after: int = 0, before_call: bool = True)
 
 
 def test_a_worker_killed_halfway_leaves_each_customer_done_or_not_and_the_redelivery_does_the_rest(
-        worker, hundred, monkeypatch):
+        celery_worker, hundred, monkeypatch):
     master, customers = hundred
     # Killed inside the 51st customer's transaction, in the middle of the master-wallet transfer.
     _killer(monkeypatch, "master_wallet_transfer", after=50)
@@ -203,7 +188,7 @@ def test_a_worker_killed_halfway_leaves_each_customer_done_or_not_and_the_redeli
 
 @pytest.mark.parametrize("where", ["after the claim, before Stripe", "after Stripe charged, before recording"])
 def test_a_card_charge_interrupted_by_a_killed_worker_is_resumed_once_with_the_same_key(
-        worker, fake_stripe, monkeypatch, where):
+        celery_worker, fake_stripe, monkeypatch, where):
     cust = card_customer(fake_stripe, credits="0", trigger="100", threshold="50")
     if where == "after the claim, before Stripe":
         _killer(monkeypatch, "card_charge_off_session", before_call=True)
@@ -225,7 +210,7 @@ def test_a_card_charge_interrupted_by_a_killed_worker_is_resumed_once_with_the_s
     assert run.decisions.get().decision == TopUpDecision.FIRED
 
 
-def test_the_master_wallet_is_never_left_below_zero_by_a_day_of_runs(worker):
+def test_the_master_wallet_is_never_left_below_zero_by_a_day_of_runs(celery_worker):
     """Fewer funds than customers: the ones served first get their top-up, the others fail with the reason,
     and the wallet ends at exactly zero."""
     master = wallet("55")

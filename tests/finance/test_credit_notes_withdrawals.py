@@ -4,11 +4,9 @@ than the customer's own credit)."""
 from __future__ import annotations
 
 import io
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from pypdf import PdfReader
 
 from audit.models import AuditEvent
@@ -24,6 +22,7 @@ from finance.services.withdrawals import WithdrawalError, withdrawal_record
 from invoices.models import InvoiceStatus
 from tests.customers.factories import ledger_post
 from tests.finance.factories import SYSTEM, customer, payment, purchase_invoice, top_up_invoice
+from tests.threads import run_threads
 
 pytestmark = pytest.mark.django_db
 
@@ -127,20 +126,12 @@ class TestCreditNoteIssue:
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_credit_notes_get_unique_gapless_numbers():
     cust = customer()
-    errors: list[BaseException] = []
 
-    def work():
-        try:
-            for _ in range(3):
-                credit_note_issue(customer=cust, amount="1", reason="race", actor=SYSTEM)
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-        finally:
-            connection.close()
+    def work(_n: int):
+        for _ in range(3):
+            credit_note_issue(customer=cust, amount="1", reason="race", actor=SYSTEM)
 
-    threads = [threading.Thread(target=work) for _ in range(6)]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
+    errors = run_threads(6, work)
     assert not errors
     numbers = sorted(int(n.rsplit("-", 1)[1]) for n in CreditNote.objects.values_list("number", flat=True))
     assert numbers == list(range(numbers[0], numbers[0] + 18))

@@ -149,7 +149,7 @@ def test_payments_recorded_and_allocated_at_once_from_8_threads_add_up():
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.celery
-def test_the_fold_runs_on_the_worker_while_payments_change(celery_worker_session):
+def test_the_fold_runs_on_the_worker_while_payments_change(celery_worker):
     """The beat task on a real worker, folding while 4 threads record and allocate payments: deltas inserted
     during a fold stay for the next one, so the counts never change by folding."""
     customers = [customer(name=f"Fold {n}") for n in range(4)]

@@ -169,7 +169,7 @@ def test_check_finance_names_an_amount_kept_wrong():
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.celery
-def test_the_fold_runs_on_the_worker_while_invoices_change(celery_worker_session):
+def test_the_fold_runs_on_the_worker_while_invoices_change(celery_worker):
     """The beat task on a real worker, folding while 4 threads issue and part-pay invoices: deltas inserted
     during a fold stay for the next one, so the sums per due date never change by folding."""
     customers = [customer(name=f"Fold {n}") for n in range(4)]

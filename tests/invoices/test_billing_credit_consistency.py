@@ -6,13 +6,11 @@ exactly what the run bills."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from decimal import Decimal
 from functools import partial
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connection
 
 from customers.models import Customer, InvoiceSetup, Transaction, TransactionKind
 from customers.selectors import ledger_mismatches, monthly_billable, registered_mismatches
@@ -28,6 +26,7 @@ from invoices.selectors import period_bounds, unapplied_money
 from invoices.services import bill_customer_period
 from tests.customers.factories import CustomerFactory, ledger_post
 from tests.invoices.factories import SYSTEM, purchase_invoice, usage
+from tests.threads import run_calls
 
 D = Decimal
 SGT = ZoneInfo("Asia/Singapore")
@@ -174,27 +173,14 @@ class TestMonthlyBillableAgreesWithTheRun:
 
 # --- concurrency: the run and finance racing on one customer --------------------------------------------------
 def _race(customer_id: int, calls: list) -> list[str]:
-    barrier = threading.Barrier(len(calls))
-    outcomes: list[str] = []
+    def outcome(result) -> str:
+        if isinstance(result, FinanceError):
+            return f"refused: {result}"
+        if isinstance(result, Exception):
+            return f"error: {type(result).__name__}: {result}"
+        return "ok"
 
-    def worker(call):
-        try:
-            barrier.wait()
-            call()
-            outcomes.append("ok")
-        except FinanceError as exc:
-            outcomes.append(f"refused: {exc}")
-        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
-            outcomes.append(f"error: {type(exc).__name__}: {exc}")
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(c,)) for c in calls]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return outcomes
+    return [outcome(result) for result in run_calls(calls, timeout=60)]
 
 
 @pytest.mark.django_db(transaction=True)

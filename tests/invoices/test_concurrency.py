@@ -3,17 +3,17 @@ invoice per customer and period, and a void racing an allocation."""
 
 import datetime as dt
 import random
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from invoices import settlement
 from invoices.locks import lock_invoice
 from invoices.models import Invoice, InvoiceStatus, NumberSeries
 from invoices.services import InvoiceError, bill_customer_period, invoice_create_top_up, invoice_void
+from tests import threads
 from tests.customers.factories import CustomerFactory
 from tests.invoices.factories import SYSTEM, top_up_invoice, usage
 
@@ -28,24 +28,7 @@ class Rollback(Exception):
 
 
 def run_threads(target, n):
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(n)
-
-    def wrapper(i):
-        try:
-            barrier.wait()
-            target(i)
-        except BaseException as exc:  # noqa: BLE001 - reported to the test below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=wrapper, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
-    assert errors == []
+    assert threads.run_threads(n, target) == []
 
 
 def test_numbers_are_gapless_and_unique_under_concurrency_with_rollbacks():

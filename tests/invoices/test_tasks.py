@@ -23,15 +23,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.celery]
 TIMEOUT = 60
 
 
-@pytest.fixture
-def worker(celery_worker_session):
-    from config.celery import app
-
-    app.control.purge()
-    yield celery_worker_session
-    drain()
-
-
 def drain():
     """Wait until the worker (one task at a time, in order) has run everything queued so far, and what
     those tasks queued in turn (the emails)."""
@@ -54,7 +45,7 @@ def test_beat_runs_the_billing_on_the_first_and_the_renewals_daily():
     assert (daily.hour, daily.minute, len(daily.day_of_month)) == ({0}, {30}, 31)
 
 
-def test_the_worker_bills_last_month_once_and_emails_the_invoices(worker, monkeypatch):
+def test_the_worker_bills_last_month_once_and_emails_the_invoices(celery_worker, monkeypatch):
     monkeypatch.setattr(tasks, "BILLING_CHUNK", 2)  # three customers: two chunks
     period = previous_period(timezone.now())
     in_period = dt.datetime.combine(period + dt.timedelta(days=9), dt.time(12), tzinfo=dt.UTC)
@@ -77,7 +68,7 @@ def test_the_worker_bills_last_month_once_and_emails_the_invoices(worker, monkey
     assert ledger_mismatches() == []
 
 
-def test_the_worker_renews_the_subscriptions_due(worker):
+def test_the_worker_renews_the_subscriptions_due(celery_worker):
     customer = CustomerFactory()
     sub = SubscriptionFactory(customer=customer, renewal_date=dt.date(2026, 4, 1), renewal_price=Decimal("30"))
     assert tasks.renew_subscriptions.delay("2026-04-01").get(timeout=TIMEOUT) == {

@@ -4,12 +4,10 @@ card payment whatever is delivered how often, in which order and alongside the c
 from __future__ import annotations
 
 import json
-import threading
 import time
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from audit.models import AuditEvent
@@ -17,6 +15,7 @@ from customers.models import Transaction, TransactionKind
 from finance.models import CardPayment, CardPaymentStatus, StripeEvent, StripeEventStatus
 from tests.stripe.helpers import event_of, pay, start
 from tests.stripe_fixtures import post_event, signed
+from tests.threads import run_calls
 
 URL = "/stripe/webhook/"
 
@@ -160,26 +159,9 @@ class TestEvents:
 
 
 def _in_threads(calls, *, start_together=True):
-    """Run each call in its own thread (released together), each closing its DB connection at the end."""
-    barrier = threading.Barrier(len(calls))
-    results, errors = [None] * len(calls), []
-
-    def run(i, call):
-        try:
-            if start_together:
-                barrier.wait(timeout=10)
-            results[i] = call()
-        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert not errors, errors
+    """Run each call in its own thread (released together); none may raise."""
+    results = run_calls(calls, together=start_together, timeout=30)
+    assert not [r for r in results if isinstance(r, Exception)], results
     return results
 
 
