@@ -11,7 +11,7 @@ from invoices.locks import lock_invoice
 from invoices.models import InvoiceLine
 from tests.customers.factories import NOW, postpaid
 from tests.invoices.factories import purchase_invoice
-from tests.threads import start_threads
+from tests.threads import run_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,10 +28,7 @@ def _insert_while_locked(lock, insert) -> list[BaseException]:
                     cursor.execute("SET LOCAL lock_timeout = '1s'")
                 insert()
 
-        threads, errors = start_threads(1, work)
-        threads[0].join(timeout=30)
-        assert not threads[0].is_alive()
-    return errors
+        return run_threads(1, work, timeout=30)
 
 
 def test_a_notification_for_a_locked_customer_is_inserted_without_waiting():
