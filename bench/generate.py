@@ -1074,14 +1074,11 @@ TABLES = ["customers.Customer", "customers.Transaction", "customers.Reservation"
           "finance.Allocation", "finance.TopUp", "finance.CreditNote", "finance.PaymentSettings"]
 
 
-# The triggers that keep finance.ReceivableCustomer / ReceivableAmount (finance migrations 0007, 0008) and
-# finance.PaymentCount (0009)
+# The triggers that keep finance.ReceivableCustomer / ReceivableAmount (finance migrations 0007, 0008)
 KEPT_BY_TRIGGERS = [("invoices_invoice", "finance_receivable_invoice_added"),
                        ("invoices_invoice", "finance_receivable_invoice_changed"),
                        ("finance_payment", "finance_receivable_payment_added"),
-                       ("finance_payment", "finance_receivable_payment_changed"),
-                       ("finance_payment", "finance_payment_counted"),
-                       ("finance_payment", "finance_payment_recounted")]
+                       ("finance_payment", "finance_receivable_payment_changed")]
 
 
 def drop_indexes_and_foreign_keys(cursor, tables: list[str]) -> list[str]:
@@ -1142,7 +1139,6 @@ def generate(opts: Options, log) -> dict[str, int]:
         for statement in restore:
             cursor.execute(statement)
         cursor.execute("SELECT finance_receivables_rebuild()")
-        cursor.execute("SELECT finance_payment_counts_rebuild()")
         for table, trigger in KEPT_BY_TRIGGERS:
             cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}")
         for label in TABLES:
@@ -1152,7 +1148,7 @@ def generate(opts: Options, log) -> dict[str, int]:
     if not connection.in_atomic_block:  # VACUUM cannot run inside a transaction (the smoke test's)
         log(f"committed in {time.monotonic() - started:.0f}s; VACUUM ANALYZE")
         with connection.cursor() as cursor:
-            for label in [*TABLES, "finance.ReceivableCustomer", "finance.PaymentCount"]:
+            for label in [*TABLES, "finance.ReceivableCustomer"]:
                 cursor.execute(f'VACUUM (ANALYZE) "{apps.get_model(label)._meta.db_table}"')
     log(f"done in {time.monotonic() - started:.0f}s")
     return counts

@@ -123,8 +123,6 @@ CELERY_BEAT_SCHEDULE = {
     "expire-card-payments": {"task": "finance.tasks.expire_card_payments", "schedule": crontab(minute="*/15")},
     # aged receivables: its per-due-date deltas folded (finance/models/receivables.py)
     "fold-receivable-amounts": {"task": "finance.tasks.fold_receivable_amounts", "schedule": crontab(minute="*/10")},
-    # the payment list: its per-day counts folded (finance/models/counts.py)
-    "fold-payment-counts": {"task": "finance.tasks.fold_payment_counts", "schedule": crontab(minute="5-59/10")},
 }
 
 # --- Auth

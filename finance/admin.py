@@ -10,7 +10,6 @@ from .models import (
     Allocation,
     CreditNote,
     Payment,
-    PaymentCount,
     ReceivableAmount,
     ReceivableCustomer,
     TopUp,
@@ -99,9 +98,8 @@ class WithdrawalAdmin(FinanceServiceAdmin):
 
 
 class KeptByDatabaseAdmin(ReadOnlyAdmin):
-    """Rows the database's triggers keep (finance/models/receivables.py, counts.py): browsed, never changed here,
-    and no action (check_finance names a wrong row; `SELECT finance_receivables_rebuild()` or
-    `finance_payment_counts_rebuild()` mends them)."""
+    """Rows the database's triggers keep (finance/models/receivables.py): browsed, never changed here, and no
+    action (check_finance names a wrong row; `SELECT finance_receivables_rebuild()` mends them)."""
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -113,14 +111,6 @@ class ReceivableCustomerAdmin(KeptByDatabaseAdmin):
     list_filter = ("currency",)
     search_fields = ("sort_name",)
     ordering = ("sort_name", "customer_id")
-
-
-@admin.register(PaymentCount)
-class PaymentCountAdmin(KeptByDatabaseAdmin):
-    list_display = ("id", "status", "method", "received_date", "payments")
-    list_filter = ("status", "method")
-    date_hierarchy = "received_date"
-    ordering = ("-received_date", "status", "method", "-id")
 
 
 @admin.register(ReceivableAmount)

@@ -25,7 +25,7 @@ from customers.money import ZERO
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus, InvoiceType
 from invoices.selectors import unapplied_money
 
-from .models import Allocation, CreditNote, Payment, PaymentCount, PaymentStatus, TopUp, Withdrawal
+from .models import Allocation, CreditNote, Payment, PaymentStatus, TopUp, Withdrawal
 
 MONEY = DecimalField(max_digits=20, decimal_places=6)
 UNALLOCATED = ExpressionWrapper(F("amount") - F("amount_allocated") - F("amount_topped_up"), output_field=MONEY)
@@ -96,10 +96,11 @@ def credit_position(customer: Customer) -> CreditPosition:
 
 
 # --- Payments -----------------------------------------------------------------------------------------------
-def _by_status_method_dates(qs: QuerySet, *, status: str, method: str, received_from: dt.date | None,
-                            received_to: dt.date | None) -> QuerySet:
-    """The payment list's filters that both the payments and their kept counts have (the same column names):
-    a status (deleted payments only when asked for), a method, received dates."""
+def payments(*, q: str = "", customer_id: int | None = None, method: str = "", status: str = "",
+             received_from: dt.date | None = None, received_to: dt.date | None = None) -> QuerySet[Payment]:
+    """The payment list: a status (deleted payments only when asked for), a method, received dates, a search,
+    a customer; newest first."""
+    qs = Payment.objects.select_related("customer")
     qs = qs.filter(status=status) if status else qs.exclude(status=PaymentStatus.DELETED)
     if method:
         qs = qs.filter(method=method)
@@ -107,13 +108,6 @@ def _by_status_method_dates(qs: QuerySet, *, status: str, method: str, received_
         qs = qs.filter(received_date__gte=received_from)
     if received_to:
         qs = qs.filter(received_date__lte=received_to)
-    return qs
-
-
-def payments(*, q: str = "", customer_id: int | None = None, method: str = "", status: str = "",
-             received_from: dt.date | None = None, received_to: dt.date | None = None) -> QuerySet[Payment]:
-    qs = _by_status_method_dates(Payment.objects.select_related("customer"), status=status, method=method,
-                                 received_from=received_from, received_to=received_to)
     if q:
         term = q.strip()
         cond = (Q(reference__icontains=term) | Q(invoice_number__icontains=term) | Q(remark__icontains=term)
@@ -125,18 +119,6 @@ def payments(*, q: str = "", customer_id: int | None = None, method: str = "", s
     if customer_id:
         qs = qs.filter(customer_id=customer_id)
     return qs.order_by("-received_date", "-id")
-
-
-def payment_count(*, q: str = "", customer_id: int | None = None, method: str = "", status: str = "",
-                  received_from: dt.date | None = None, received_to: dt.date | None = None) -> int | None:
-    """How many payments `payments(...)` gives for the same filters, from the counts the database keeps per
-    status, method and day (finance.PaymentCount: a few hundred rows summed, not every payment counted);
-    None for a search or a customer, whose payments must be counted."""
-    if q or customer_id:
-        return None
-    counts = _by_status_method_dates(PaymentCount.objects.all(), status=status, method=method,
-                                     received_from=received_from, received_to=received_to)
-    return counts.aggregate(n=Sum("payments"))["n"] or 0
 
 
 @dataclass
@@ -859,18 +841,6 @@ SELECT COALESCE(k.currency, r.currency), COALESCE(k.due_date, r.due_date), COALE
  WHERE COALESCE(k.owed, 0) <> COALESCE(r.owed, 0) OR COALESCE(k.invoices, 0) <> COALESCE(r.invoices, 0)
  ORDER BY 1, 2
 """
-# finance.PaymentCount (deltas) against the payments, per status, method and received date.
-_PAYMENT_COUNTS_SQL = """
-WITH kept AS (SELECT status, method, received_date, SUM(payments) AS n FROM finance_paymentcount
-               GROUP BY status, method, received_date),
-     rows_ AS (SELECT status, method, received_date, count(*) AS n FROM finance_payment
-                GROUP BY status, method, received_date)
-SELECT COALESCE(k.status, r.status), COALESCE(k.method, r.method), COALESCE(k.received_date, r.received_date),
-       COALESCE(k.n, 0), COALESCE(r.n, 0)
-  FROM kept k FULL JOIN rows_ r ON r.status = k.status AND r.method = k.method AND r.received_date = k.received_date
- WHERE COALESCE(k.n, 0) <> COALESCE(r.n, 0)
- ORDER BY 1, 2, 3
-"""
 _TOP_UP_LEDGER_SQL = """
 WITH ledger AS (SELECT source_id, SUM(amount) FILTER (WHERE bucket = 'due') AS due,
                        SUM(amount) FILTER (WHERE bucket = 'unbilled') AS unbilled
@@ -897,11 +867,10 @@ def _receivable_line(cid: int, invoices, cash, kept_invoices, kept_cash, same_na
 
 
 def finance_mismatches() -> list[str]:
-    """Every cached finance total that differs from the rows it stands for (set-based, nine queries):
+    """Every cached finance total that differs from the rows it stands for (set-based, eight queries):
     a payment's allocated / topped-up amounts, an invoice's paid / credited amounts (finance allocations,
     the billing run's credit applications, credit notes), provisioning flags, each top-up's ledger pair,
-    the aged receivables list of customers and amounts per due date (finance.ReceivableCustomer, ReceivableAmount),
-    the payment list's counts per status, method and day (finance.PaymentCount);
+    the aged receivables list of customers and amounts per due date (finance.ReceivableCustomer, ReceivableAmount);
     and any customer whose invoices were applied more money than came in (money_applied_mismatches) or
     whose payments show more unallocated cash than the money in not yet used (cash_mismatches)."""
     from django.db import connection
@@ -927,8 +896,5 @@ def finance_mismatches() -> list[str]:
         found += [f"open invoices in {cur} due {due.isoformat()} (finance.ReceivableAmount): {kept_n} owing "
                   f"{kept_owed} kept, {n} owing {owed} in the rows"
                   for cur, due, kept_owed, kept_n, owed, n in cursor.fetchall()]
-        cursor.execute(_PAYMENT_COUNTS_SQL)
-        found += [f"{status} {method} payments received {day.isoformat()} (finance.PaymentCount): {kept} kept, "
-                  f"{n} in the rows" for status, method, day, kept, n in cursor.fetchall()]
     found += _money_applied_lines()
     return found

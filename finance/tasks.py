@@ -57,14 +57,6 @@ def fold_receivable_amounts() -> int:
     return _fold("finance_receivable_amounts_fold")
 
 
-@shared_task(name="finance.tasks.fold_payment_counts", acks_late=True)
-def fold_payment_counts() -> int:
-    """Fold finance.PaymentCount's deltas into one row per status, method and day (every 10 minutes,
-    CELERY_BEAT_SCHEDULE "fold-payment-counts"), so the payment list's count sums a few hundred rows.
-    Safe to run at any time and twice at once (finance_payment_counts_fold, finance migration 0009)."""
-    return _fold("finance_payment_counts_fold")
-
-
 def _fold(function: str) -> int:
     """Run one of the database's fold functions in its own transaction; how many delta rows it folded."""
     from django.db import connection, transaction

@@ -92,9 +92,7 @@ def _payment_row(p: Payment) -> list:
 @staff_view("finance.view_payment")
 def payment_list(request):
     form = PaymentFilterForm(request.GET or None)
-    filters = form.filters()
-    return list_page(request, form=form, rows=selectors.payments(**filters),
-                     count=lambda: selectors.payment_count(**filters),
+    return list_page(request, form=form, rows=selectors.payments(**form.filters()), capped=True,
                      template="finance/payment_list.html", target="payment-table",
                      csv_prefix="payments", csv_header=PAYMENT_CSV, csv_row=_payment_row)
 

@@ -1,7 +1,7 @@
 """Finance models, one module per concern: payments.py (payments, allocations, top-ups, credit notes,
-withdrawals), receivables.py (who is in the aged receivables report), counts.py (how many payments per status, method and day), settings.py (payment settings, auto top-up runs), stripe.py (card payments, Stripe events)."""
+withdrawals), receivables.py (who is in the aged receivables report), settings.py (payment settings, auto
+top-up runs), stripe.py (card payments, Stripe events)."""
 
-from .counts import *  # noqa: F401,F403
 from .payments import *  # noqa: F401,F403
 from .receivables import *  # noqa: F401,F403
 from .settings import *  # noqa: F401,F403
