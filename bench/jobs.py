@@ -154,10 +154,12 @@ def _bill(period: str, ids: list[int]) -> None:
     from django.db import connection
 
     from audit.actors import Actor
+    from finance.services.billing import PAYMENT_CASH
     from invoices.services.billing import monthly_billing_run
 
     try:
-        result = monthly_billing_run(period=period, customer_ids=ids, actor=Actor.system("bench billing run"))
+        result = monthly_billing_run(period=period, customer_ids=ids, actor=Actor.system("bench billing run"),
+                                     cash_source=PAYMENT_CASH)
         if result.failed:
             raise SystemExit(f"{len(result.failed)} customers failed: {result.failed[:3]}")
     finally:

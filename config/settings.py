@@ -115,7 +115,7 @@ CELERY_BEAT_SCHEDULE = {
     "expire-reservations": {"task": "customers.tasks.expire_reservations", "schedule": 60.0},
     "renew-subscriptions": {"task": "invoices.tasks.renew_subscriptions", "schedule": crontab(hour=0, minute=30)},
     "monthly-billing-run": {
-        "task": "invoices.tasks.monthly_billing_run",
+        "task": "finance.tasks.monthly_billing_run",  # invoices' run, with finance's payment cash
         "schedule": crontab(day_of_month=1, hour=1, minute=0),
     },
     "daily-auto-top-up": {"task": "finance.tasks.daily_auto_top_up", "schedule": crontab(hour=6, minute=0)},

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -369,21 +369,6 @@ WHERE r.status = 'committed'
   AND COALESCE(-t.amount, 0) <> r.committed_amount
 ORDER BY r.id
 """
-
-
-# Checks that apps above customers add to check_ledger: rows customers cannot see (it imports no app above
-# it) that must agree with the ledger, e.g. finance's "no more money applied to a customer's invoices than
-# came in" (registered in FinanceConfig.ready). Each returns Mismatch rows; check_ledger runs them after
-# ledger_mismatches (which stays the ledger's own four queries).
-_REGISTERED_CHECKS: dict[str, Callable[[], list[Mismatch]]] = {}
-
-
-def register_ledger_check(name: str, check: Callable[[], list[Mismatch]]) -> None:
-    _REGISTERED_CHECKS[name] = check
-
-
-def registered_mismatches() -> list[Mismatch]:
-    return [m for _, check in sorted(_REGISTERED_CHECKS.items()) for m in check()]
 
 
 def ledger_mismatches() -> list[Mismatch]:

@@ -36,7 +36,7 @@ OUTSTANDING = ExpressionWrapper(F("total") - F("amount_paid") - F("amount_credit
 def unallocated_cash(customer: Customer) -> Decimal:
     """What the customer's assigned payments still have unallocated (not allocated to an invoice, not turned
     into credits): the cash part of the money in that no invoice has used yet. One query. The billing run
-    asks for it too (registered in FinanceConfig.ready) and allocates it to the monthly invoice as ordinary
+    asks for it too (services.billing.PAYMENT_CASH) and allocates it to the monthly invoice as ordinary
     payment allocations (services.allocation.allocate_cash_locked), so a payment's unallocated amount is
     always money still free to settle an invoice."""
     return (Payment.objects.filter(customer_id=customer.pk, deleted_at__isnull=True)
@@ -756,7 +756,8 @@ def _money_applied_lines() -> list[str]:
 
 
 def money_applied_ledger_mismatches() -> list:
-    """The same checks in check_ledger's terms (customers.selectors.Mismatch): registered by FinanceConfig."""
+    """The same checks in check_ledger's terms (customers.selectors.Mismatch): check_ledger (finance's
+    command) reports them after customers' ledger_mismatches."""
     from customers.selectors import Mismatch
 
     return [Mismatch("customer", f"{code} (#{pk})", f"{applied} applied to its invoices (allocations, credit "

@@ -41,6 +41,38 @@ def deliver_auto_top_up_notice(notification_id: int) -> str:
     return auto_top_up_notice_deliver(notification_id=notification_id, actor=Actor.system(JOB_LABEL)).status
 
 
+BILLING_CHUNK = 500
+
+
+@shared_task(name="finance.tasks.monthly_billing_run")
+def monthly_billing_run(period: str | None = None) -> dict:
+    """Beat, the 1st of the month (CELERY_BEAT_SCHEDULE "monthly-billing-run"): find the period's candidates
+    (one query) and hand them to workers in chunks; every chunk bills its customers one short transaction
+    each (idempotent, so a redelivered chunk or a second beat bills nothing twice). The run is invoices';
+    it lives here because it pays the new invoices with the payments' unallocated cash, which is finance's
+    (services.billing.PAYMENT_CASH)."""
+    from invoices.selectors import billing_candidates
+    from invoices.services.billing import parse_period, previous_period
+
+    month = parse_period(period) if period else previous_period(timezone.now())
+    ids = billing_candidates(month)
+    for i in range(0, len(ids), BILLING_CHUNK):
+        bill_customers.delay(f"{month:%Y-%m}", ids[i:i + BILLING_CHUNK])
+    return {"period": f"{month:%Y-%m}", "customers": len(ids), "chunks": -(-len(ids) // BILLING_CHUNK)}
+
+
+@shared_task(name="finance.tasks.bill_customers")
+def bill_customers(period: str, customer_ids: list[int]) -> dict:
+    from invoices.services.billing import monthly_billing_run as run
+
+    from .services.billing import PAYMENT_CASH
+
+    result = run(period=period, customer_ids=customer_ids, actor=Actor.system("monthly-billing-run"),
+                 cash_source=PAYMENT_CASH)
+    return {"period": period, "invoiced": len(result.invoiced), "nothing_to_bill": result.nothing_to_bill,
+            "failed": result.failed}
+
+
 @shared_task(name="finance.tasks.expire_card_payments", acks_late=True, reject_on_worker_lost=True)
 def expire_card_payments() -> int:
     """Expire the Checkout payments whose session lifetime is over (CELERY_BEAT_SCHEDULE

@@ -1,4 +1,6 @@
-"""Celery tasks: each validates its input and makes one service call (the beat schedule is in settings)."""
+"""Celery tasks: each validates its input and makes one service call (the beat schedule is in settings).
+The monthly billing run's tasks are finance's (finance.tasks.monthly_billing_run): the run pays the new
+invoices with payments' unallocated cash, which only finance has."""
 
 from __future__ import annotations
 
@@ -8,32 +10,6 @@ from celery import shared_task
 from django.utils import timezone
 
 from audit.actors import Actor
-
-BILLING_CHUNK = 500
-
-
-@shared_task(name="invoices.tasks.monthly_billing_run")
-def monthly_billing_run(period: str | None = None) -> dict:
-    """Beat, the 1st of the month: find the period's candidates (one query) and hand them to workers in
-    chunks; every chunk bills its customers one short transaction each (idempotent, so a redelivered
-    chunk or a second beat bills nothing twice)."""
-    from .selectors import billing_candidates
-    from .services.billing import parse_period, previous_period
-
-    month = parse_period(period) if period else previous_period(timezone.now())
-    ids = billing_candidates(month)
-    for i in range(0, len(ids), BILLING_CHUNK):
-        bill_customers.delay(f"{month:%Y-%m}", ids[i:i + BILLING_CHUNK])
-    return {"period": f"{month:%Y-%m}", "customers": len(ids), "chunks": -(-len(ids) // BILLING_CHUNK)}
-
-
-@shared_task(name="invoices.tasks.bill_customers")
-def bill_customers(period: str, customer_ids: list[int]) -> dict:
-    from .services.billing import monthly_billing_run as run
-
-    result = run(period=period, customer_ids=customer_ids, actor=Actor.system("monthly-billing-run"))
-    return {"period": period, "invoiced": len(result.invoiced), "nothing_to_bill": result.nothing_to_bill,
-            "failed": result.failed}
 
 
 @shared_task(name="invoices.tasks.renew_subscriptions")

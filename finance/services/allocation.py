@@ -39,8 +39,9 @@ from .top_ups import TopUpError, provision_locked, remove_locked
 
 ALLOCATION_SOURCE = "finance.allocation"
 AUDIT_EXEMPT = {
-    "allocate_cash_locked": "primitive the monthly billing run calls under its locks (registered in "
-                            "FinanceConfig.ready); the run records the one audit event, listing these allocations",
+    "allocate_cash_locked": "primitive the monthly billing run calls under its locks (passed to it as "
+                            "services.billing.PAYMENT_CASH); the run records the one audit event, listing these "
+                            "allocations",
 }
 
 
@@ -270,7 +271,7 @@ def allocate_cash_locked(customer: Customer, invoice: Invoice, amount, *, actor:
     is what keeps the same money from being allocated again by staff, paid with as credits, topped up,
     un-assigned or withdrawn afterwards.
 
-    Registered with invoices.services.billing in FinanceConfig.ready (invoices cannot import finance). The
+    Passed to invoices' run as services.billing.PAYMENT_CASH (invoices cannot import finance). The
     run holds the customer's lock and created the invoice in its own transaction; this locks the payments
     (customer -> invoice -> payments, the project's order) and returns what it allocated for the run's
     audit event."""

@@ -29,9 +29,10 @@ allocations are held to, all under the customer's lock:
    customers' top-ups): settlement.apply, recorded as a CreditApplication (source amount_due); no ledger
    movement (the money is already on the due side);
 2. money the customer paid that finance has not allocated yet: allocated by finance to the invoice, oldest
-   payment first, as ordinary payment allocations (the CashSource finance registers at start-up: invoices
-   cannot import finance). The payments then say their money is used, so it cannot be allocated, paid
-   with, topped up, un-assigned or withdrawn a second time;
+   payment first, as ordinary payment allocations (the CashSource the caller passes: invoices cannot import
+   finance, so the run is started from finance, finance.tasks / `manage.py billing_run`, with
+   finance.services.billing.PAYMENT_CASH). The payments then say their money is used, so it cannot be
+   allocated, paid with, topped up, un-assigned or withdrawn a second time;
 3. for `consolidated` customers, unbilled credit not held by open reservations: one CREDIT_APPLIED pair
    (unbilled -x, due +x) in one ledger.post, plus settlement.apply(x), a CreditApplication (unbilled).
 None changes the current balance; the invoice shows as (partially) paid. Invoice.amount_paid = Σ finance's
@@ -91,7 +92,6 @@ AUDIT_EXEMPT = {
     "period_key": "pure helper: formats the idempotency key, writes nothing",
     "monthly_lines": "pure helper: builds line specs from entries, writes nothing",
     "plan_credit": "a read: works out the credit to apply, writes nothing",
-    "register_cash_source": "start-up wiring (FinanceConfig.ready): remembers finance's payment cash, writes nothing",
 }
 
 
@@ -102,24 +102,18 @@ class BillingError(ValueError):
 @dataclass(frozen=True)
 class CashSource:
     """Money customers paid that no invoice has used yet: finance's unallocated payments. Finance owns
-    payments and sits above invoices (invoices cannot import it), so it registers this at start-up
-    (FinanceConfig.ready). Both run inside bill_customer_period, under the customer's lock:
+    payments and sits above invoices (invoices cannot import it), so whoever starts a run passes it
+    (finance.services.billing.PAYMENT_CASH; finance's task and `billing_run` command do). Both run inside
+    bill_customer_period, under the customer's lock:
     - available(customer) -> Decimal: the customer's unallocated payment cash;
     - allocate(customer, invoice, amount, *, actor, at) -> list[dict]: allocate `amount` of it to the new
       invoice as ordinary payment allocations and settle the invoice by it; returns what was allocated
       (for the audit event).
-    Without one (finance not installed) all the unapplied money is applied as credit (CreditApplication)."""
+    With cash_source=None (said explicitly: the argument has no default) all the unapplied money is applied
+    as credit (CreditApplication); only a caller that knows no payment can hold unallocated cash may do so."""
 
     available: Callable[[Customer], Decimal]
     allocate: Callable[..., list[dict]]
-
-
-_cash_source: CashSource | None = None
-
-
-def register_cash_source(source: CashSource | None) -> None:
-    global _cash_source
-    _cash_source = source
 
 
 def parse_period(value: str | dt.date) -> dt.date:
@@ -234,8 +228,8 @@ def plan_credit(customer: Customer, *, total: Decimal, billed: Decimal,
     return CreditPlan(from_due=from_due, from_unbilled=from_unbilled, from_payments=from_payments)
 
 
-def _post_and_apply(invoice: Invoice, customer: Customer, plan: CreditPlan, *, actor: Actor,
-                    at: dt.datetime) -> list[dict]:
+def _post_and_apply(invoice: Invoice, customer: Customer, plan: CreditPlan, *, cash_source: CashSource | None,
+                    actor: Actor, at: dt.datetime) -> list[dict]:
     """The invoice's total on the due side and, when unbilled credit pays it, the CREDIT_APPLIED pair, in one
     ledger.post; then the credit applied to the invoice (settlement) and recorded, and the payments' cash
     allocated by finance (CashSource). The invoice was inserted by this transaction, so no other
@@ -267,16 +261,18 @@ def _post_and_apply(invoice: Invoice, customer: Customer, plan: CreditPlan, *, a
                                                   amount=plan.from_unbilled, transaction=rows[1], created_at=at))
         CreditApplication.objects.bulk_create(applications)
     if plan.from_payments:
-        return _cash_source.allocate(customer, invoice, plan.from_payments, actor=actor, at=at)
+        return cash_source.allocate(customer, invoice, plan.from_payments, actor=actor, at=at)
     return []
 
 
 @transaction.atomic
-def bill_customer_period(*, customer_id: int, period: str | dt.date, actor: Actor, at: dt.datetime | None = None,
-                         via_celery: bool = True, send_email: bool = True) -> Invoice | None:
+def bill_customer_period(*, customer_id: int, period: str | dt.date, actor: Actor, cash_source: CashSource | None,
+                         at: dt.datetime | None = None, via_celery: bool = True,
+                         send_email: bool = True) -> Invoice | None:
     """Bill one customer's month: the monthly invoice, issued and emailed (unless send_email is False: then
     issued as if marked as sent), with credit applied. Returns None (changing nothing) when there is nothing
-    to bill, the customer is never invoiced, or the month is already billed.
+    to bill, the customer is never invoiced, or the month is already billed. `cash_source` is required (no
+    default, so no caller forgets payment cash): finance's PAYMENT_CASH, or None where no payment exists.
 
     Reads and arithmetic come first; the series number (a lock every invoice of the series waits for) is
     taken only when everything is known, so the part of the transaction that runs one customer at a time is
@@ -305,7 +301,7 @@ def bill_customer_period(*, customer_id: int, period: str | dt.date, actor: Acto
     specs = monthly_lines(entries, period, tax_rate(), reversals)
     billed = sum((e[2] for e in entries), ZERO) + sum((r[2] for r in reversals), ZERO)
     plan = plan_credit(customer, total=totals_of(specs).total, billed=billed,  # zero when the total is
-                       cash=_cash_source.available if _cash_source is not None else None)
+                       cash=cash_source.available if cash_source is not None else None)
     before = _figures(customer)
     issue_date = local_date(at)
     what = "usage" if customer.invoice_setup == InvoiceSetup.INDIVIDUAL else "consolidated"
@@ -318,7 +314,7 @@ def bill_customer_period(*, customer_id: int, period: str | dt.date, actor: Acto
         status=status, sent_at=at, paid_at=at if status == InvoiceStatus.PAID else None, twin_possible=False)
     ledger.mark_billed(customer, [e[0] for e in entries] + [r[0] for r in reversals], document=invoice.number,
                        at=at)
-    paid_by_payments = _post_and_apply(invoice, customer, plan, actor=actor, at=at)
+    paid_by_payments = _post_and_apply(invoice, customer, plan, cash_source=cash_source, actor=actor, at=at)
     note = None
     if send_email and customer.billing_email:
         note = queue_email(invoice, customer, at=at, actor=actor, via_celery=via_celery)
@@ -347,9 +343,9 @@ class BillingRunResult:
         return text + "".join(f"\n  customer #{cid}: {msg}" for cid, msg in self.failed)
 
 
-def monthly_billing_run(*, period: str | dt.date, actor: Actor, at: dt.datetime | None = None,
-                        customer_ids: Iterable[int] | None = None, via_celery: bool = True,
-                        send_email: bool = True) -> BillingRunResult:
+def monthly_billing_run(*, period: str | dt.date, actor: Actor, cash_source: CashSource | None,
+                        at: dt.datetime | None = None, customer_ids: Iterable[int] | None = None,
+                        via_celery: bool = True, send_email: bool = True) -> BillingRunResult:
     """Bill every candidate customer of the period (selectors.billing_candidates: one query), each in its own
     short transaction (bill_customer_period records one audit event per invoice). A customer that fails is
     reported and the others are billed; running the same period again bills only what is left."""
@@ -362,8 +358,9 @@ def monthly_billing_run(*, period: str | dt.date, actor: Actor, at: dt.datetime 
     result = BillingRunResult(period=period, candidates=len(ids))
     for customer_id in ids:
         try:
-            invoice = bill_customer_period(customer_id=customer_id, period=period, actor=actor, at=at,
-                                           via_celery=via_celery, send_email=send_email)
+            invoice = bill_customer_period(customer_id=customer_id, period=period, actor=actor,
+                                           cash_source=cash_source, at=at, via_celery=via_celery,
+                                           send_email=send_email)
         except BillingError as exc:
             log.warning("Billing customer #%s for %s refused: %s", customer_id, period, exc)
             result.failed.append((customer_id, str(exc)))

@@ -11,6 +11,7 @@ import datetime as dt
 from decimal import Decimal
 
 from customers.models import InvoiceSetup, Notification
+from finance.services.billing import PAYMENT_CASH
 from invoices.services import (
     PurchaseLine,
     bill_customer_period,
@@ -68,12 +69,13 @@ def _email_deliver():
 def _bill_customer_period():
     customer = CustomerFactory()
     usage(customer, "12.5", at=FEB_USAGE)
-    return lambda: bill_customer_period(customer_id=customer.pk, period="2026-02", actor=SYSTEM, at=MARCH_1)
+    return lambda: bill_customer_period(cash_source=PAYMENT_CASH, customer_id=customer.pk, period="2026-02",
+                                        actor=SYSTEM, at=MARCH_1)
 
 
 def _monthly_billing_run():
     usage(CustomerFactory(invoice_setup=InvoiceSetup.CONSOLIDATED), "12.5", at=FEB_USAGE)  # the one candidate
-    return lambda: monthly_billing_run(period="2026-02", actor=SYSTEM, at=MARCH_1)
+    return lambda: monthly_billing_run(cash_source=PAYMENT_CASH, period="2026-02", actor=SYSTEM, at=MARCH_1)
 
 
 def _subscription_renew():

@@ -15,6 +15,7 @@ from customers.models import Bucket, Customer, Transaction
 from customers.selectors import ledger_mismatches
 from finance.models import Allocation, Payment, PaymentStatus, TopUp
 from finance.selectors import finance_mismatches
+from finance.services.billing import PAYMENT_CASH
 from invoices.models import Invoice, InvoiceLineEntry, InvoiceStatus, InvoiceType, NumberSeries
 from invoices.numbering import next_number
 from invoices.services.billing import monthly_billing_run
@@ -76,7 +77,7 @@ def test_numbers_are_gapless_and_the_services_continue_them(generated):
 
 def test_the_real_billing_run_bills_the_month_left_unbilled(generated):
     before = Invoice.objects.filter(type=InvoiceType.MONTHLY).count()
-    result = monthly_billing_run(period="2026-02", actor=Actor.system("test"),
+    result = monthly_billing_run(cash_source=PAYMENT_CASH, period="2026-02", actor=Actor.system("test"),
                                  at=dt.datetime(2026, 3, 1, 2, tzinfo=dt.UTC), via_celery=True)
     assert result.failed == []
     assert len(result.invoiced) > 0

@@ -13,6 +13,7 @@ from django.utils import timezone
 from customers.models import TransactionKind
 from finance.models import Allocation
 from finance.selectors import aged_receivables
+from finance.services.billing import PAYMENT_CASH
 from invoices.models import InvoiceStatus
 from invoices.services.billing import bill_customer_period
 from tests.customers.factories import ledger_post
@@ -28,7 +29,8 @@ def test_an_invoice_paid_by_the_billing_runs_credit_is_not_outstanding():
     payment(cust, "500", received_date=month)  # CR in the amount due
     ledger_post(cust, TransactionKind.CALL, "-40", at=in_month)
     bill_at = timezone.make_aware(dt.datetime.combine((month + dt.timedelta(days=32)).replace(day=1), dt.time(2)))
-    invoice = bill_customer_period(customer_id=cust.pk, period=month, actor=SYSTEM, at=bill_at, via_celery=True)
+    invoice = bill_customer_period(cash_source=PAYMENT_CASH, customer_id=cust.pk, period=month, actor=SYSTEM,
+                                   at=bill_at, via_celery=True)
     assert invoice.status == InvoiceStatus.PAID
     assert Allocation.objects.filter(invoice=invoice, payment__customer=cust).exists()
 

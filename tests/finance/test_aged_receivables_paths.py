@@ -16,6 +16,7 @@ from customers.models import InvoiceSetup, TransactionKind
 from finance.models import Allocation
 from finance.selectors import aged_receivables, aged_receivables_history, aged_receivables_open
 from finance.services.allocation import allocation_reverse, invoice_pay_with_credits, payment_allocate
+from finance.services.billing import PAYMENT_CASH
 from finance.services.credit_notes import credit_note_issue
 from finance.services.payments import payment_delete
 from finance.services.top_ups import payment_top_up
@@ -51,7 +52,8 @@ def _billed_with_credit(name: str):
     ledger_post(cust, TransactionKind.CALL, "-100", at=timezone.make_aware(
         dt.datetime.combine(month + 3 * DAY, dt.time(10))))
     run_at = timezone.make_aware(dt.datetime.combine((month + 32 * DAY).replace(day=1), dt.time(2)))
-    monthly = bill_customer_period(customer_id=cust.pk, period=month, actor=SYSTEM, at=run_at, via_celery=False,
+    monthly = bill_customer_period(cash_source=PAYMENT_CASH, customer_id=cust.pk, period=month, actor=SYSTEM,
+                                   at=run_at, via_celery=False,
                                    send_email=False)
     assert monthly.status == InvoiceStatus.PARTIALLY_PAID
     assert set(CreditApplication.objects.filter(invoice=monthly).values_list("source", flat=True)) == {

@@ -1,7 +1,7 @@
 """The monthly billing run and finance draw on the same money: what a customer paid (or was credited) and has
 not yet used on an invoice (invoices.selectors.unapplied_money). The run pays the monthly invoice with it:
 non-cash credit as a CreditApplication, payment cash as finance allocations of those payments
-(services.allocation.allocate_cash_locked, registered with the run in FinanceConfig.ready). Finance allocates
+(services.allocation.allocate_cash_locked, passed to the run as services.billing.PAYMENT_CASH). Finance allocates
 payments, pays with credits, tops up, withdraws and gives payments back. The same money must never settle two
 invoices, and check_finance / check_ledger report any customer where it did."""
 
@@ -23,7 +23,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from audit.models import AuditEvent
 from customers.models import Customer, InvoiceSetup, Transaction, TransactionKind
-from customers.selectors import ledger_mismatches, registered_mismatches
+from customers.selectors import ledger_mismatches
 from customers.services import adjustment_post
 from finance.models import Allocation, AllocationSource, Payment, PaymentStatus, TopUp
 from finance.rules import AllocationError
@@ -35,10 +35,12 @@ from finance.selectors import (
     credit_position,
     default_amount,
     finance_mismatches,
+    money_applied_ledger_mismatches,
     money_applied_mismatches,
 )
 from finance.services._common import FinanceError
 from finance.services.allocation import allocation_reverse, invoice_pay_with_credits, payment_allocate
+from finance.services.billing import PAYMENT_CASH
 from finance.services.credit_notes import credit_note_issue
 from finance.services.payments import PaymentError, payment_delete, payment_unassign
 from finance.services.top_ups import TopUpError, payment_top_up, top_up_remove
@@ -47,7 +49,7 @@ from invoices import settlement
 from invoices.models import CreditApplication, CreditSource, Invoice, InvoiceStatus
 from invoices.selectors import unapplied_money
 from invoices.services import bill_customer_period
-from invoices.services import billing as billing_module
+from invoices.services.billing import CashSource
 from tests.customers.factories import ledger_post
 from tests.finance.factories import SYSTEM, customer, payment, purchase_invoice
 
@@ -60,21 +62,22 @@ amounts = st.one_of(st.decimals(min_value=D("0.01"), max_value=D("120"), places=
                     st.sampled_from([D("0.000001"), D("33.333333"), D("65.979991")]))
 
 
-def bill_february(cust: Customer) -> Invoice:
+def bill_february(cust: Customer, cash_source: CashSource | None = PAYMENT_CASH) -> Invoice:
     """The monthly run for February for one customer (no email)."""
-    invoice = bill_customer_period(customer_id=cust.pk, period="2026-02", actor=SYSTEM, at=AFTER_FEBRUARY,
-                                   via_celery=False, send_email=False)
+    invoice = bill_customer_period(customer_id=cust.pk, period="2026-02", actor=SYSTEM, cash_source=cash_source,
+                                   at=AFTER_FEBRUARY, via_celery=False, send_email=False)
     cust.refresh_from_db()
     return invoice
 
 
-def billed_60(setup: str = InvoiceSetup.INDIVIDUAL, paid: str = "100") -> tuple[Customer, Payment, Invoice]:
+def billed_60(setup: str = InvoiceSetup.INDIVIDUAL, paid: str = "100",
+              cash_source: CashSource | None = PAYMENT_CASH) -> tuple[Customer, Payment, Invoice]:
     """The brief's scenario up to the run: a payment of `paid` assigned and unallocated (amount due CR), 60 of
     February usage billed by the run, which pays the monthly invoice with 60 of that money."""
     cust = customer(setup)
     pay = payment(cust, paid, received_date=dt.date(2026, 2, 1))
     ledger_post(cust, TransactionKind.CALL, -USAGE_OF_60, at=IN_FEBRUARY)
-    monthly = bill_february(cust)
+    monthly = bill_february(cust, cash_source)
     pay.refresh_from_db()
     return cust, pay, monthly
 
@@ -111,7 +114,7 @@ def assert_consistent(cust: Customer) -> None:
     assert applied_to_invoices(cust) <= money_in(cust)
     assert unapplied_money(cust) == money_in(cust) - applied_to_invoices(cust) >= 0
     assert credit_position(cust).unallocated_cash <= unapplied_money(cust)
-    assert ledger_mismatches() == [] and registered_mismatches() == [] and finance_mismatches() == []
+    assert ledger_mismatches() == [] and money_applied_ledger_mismatches() == [] and finance_mismatches() == []
     call_command("check_ledger", stdout=StringIO())
     call_command("check_finance", stdout=StringIO())
 
@@ -343,18 +346,16 @@ class TestCreditsOtherThanCash:
 
 # --- the checks report it whenever it is made behind the services' back, and the services refuse to add to it --
 class TestTheChecksReportIt:
-    def _old_run(self, monkeypatch) -> tuple[Customer, Payment, Invoice]:
-        """What the run did before it allocated payments' cash: a CreditApplication naming no payment, the
-        payment still showing all of it unallocated."""
-        monkeypatch.setattr(billing_module, "_cash_source", None)
-        cust, pay, monthly = billed_60()
-        monkeypatch.undo()
+    def _old_run(self) -> tuple[Customer, Payment, Invoice]:
+        """What the run did before it allocated payments' cash (a run given no cash source): a
+        CreditApplication naming no payment, the payment still showing all of it unallocated."""
+        cust, pay, monthly = billed_60(cash_source=None)
         assert list(CreditApplication.objects.filter(invoice=monthly).values_list("amount", flat=True)) == [D("60")]
         assert pay.amount_unallocated == D("100")
         return cust, pay, monthly
 
-    def test_cash_shown_unallocated_but_already_used_is_reported(self, monkeypatch):
-        cust, pay, _ = self._old_run(monkeypatch)
+    def test_cash_shown_unallocated_but_already_used_is_reported(self):
+        cust, pay, _ = self._old_run()
         assert cash_mismatches() == [(cust.pk, cust.code, D("100"), D("40"))]
         out = StringIO()
         with pytest.raises(CommandError, match="1 finance mismatch"):
@@ -364,10 +365,10 @@ class TestTheChecksReportIt:
         with pytest.raises(CommandError, match="1 mismatch"):
             call_command("check_ledger", stdout=StringIO())
 
-    def test_the_services_refuse_to_apply_that_cash_a_second_time(self, monkeypatch):
+    def test_the_services_refuse_to_apply_that_cash_a_second_time(self):
         """The payment's own figure would let 100 through; the last guard, run after the writes under the
         customer's lock, refuses and nothing is left behind."""
-        cust, pay, monthly = self._old_run(monkeypatch)
+        cust, pay, monthly = self._old_run()
         purchase = purchase_invoice(cust, "100")
         before = state(cust, pay, purchase, monthly)
         for call in (lambda: payment_allocate(payment=pay, lines=[(purchase.pk, "100")], actor=SYSTEM),
@@ -379,8 +380,8 @@ class TestTheChecksReportIt:
         payment_allocate(payment=pay, lines=[(purchase.pk, "40")], actor=SYSTEM)  # what is really left
         assert money_applied_mismatches() == []
 
-    def test_money_applied_twice_is_reported_by_check_finance_and_check_ledger(self, monkeypatch):
-        cust, pay, _ = self._old_run(monkeypatch)
+    def test_money_applied_twice_is_reported_by_check_finance_and_check_ledger(self):
+        cust, pay, _ = self._old_run()
         purchase = purchase_invoice(cust, "100")
         with transaction.atomic():  # what finance did before this fix: the payment's own figure only
             Allocation.objects.create(source=AllocationSource.PAYMENT, payment=pay, invoice=purchase, customer=cust,
@@ -477,7 +478,8 @@ class RunsAndFinanceMachine(RuleBasedStateMachine):
     @rule()
     def monthly_run(self):
         nxt = (self.month + dt.timedelta(days=32)).replace(day=1)
-        invoice = bill_customer_period(customer_id=self.cust.pk, period=self.month, actor=SYSTEM,
+        invoice = bill_customer_period(cash_source=PAYMENT_CASH, customer_id=self.cust.pk, period=self.month,
+                                       actor=SYSTEM,
                                        at=dt.datetime.combine(nxt + dt.timedelta(days=1), dt.time(12), tzinfo=dt.UTC),
                                        via_celery=False, send_email=False)
         self.month = nxt

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from audit.actors import Actor
 from customers.models import Customer, Transaction, TransactionKind
+from finance.services.billing import PAYMENT_CASH
 from invoices.models import Invoice
 from invoices.services import (
     PurchaseLine,
@@ -54,5 +55,6 @@ def usage(customer: Customer, amount: Decimal | str, *, kind: str = TransactionK
 
 def monthly_invoice(customer: Customer, period: str = "2026-02", *, at: dt.datetime | None = None) -> Invoice | None:
     """Bill the customer's month (the monthly run for one customer); emails are delivered in-process."""
-    return bill_customer_period(customer_id=customer.pk, period=period, actor=SYSTEM,
+    return bill_customer_period(cash_source=PAYMENT_CASH, customer_id=customer.pk, period=period,
+                                actor=SYSTEM,
                                 at=at or timezone.now(), via_celery=False)

@@ -11,6 +11,7 @@ from django.core.management.base import CommandError
 
 from audit.models import AuditEvent
 from customers.models import Customer, Transaction, TransactionKind
+from finance.services.billing import PAYMENT_CASH
 from invoices.models import CreditApplication, Invoice, InvoiceLineEntry, InvoiceStatus, InvoiceType
 from invoices.selectors import billing_candidates
 from invoices.services import BillingError, bill_customer_period, monthly_billing_run
@@ -28,7 +29,8 @@ AT = dt.datetime(2026, 3, 1, 1, 0, tzinfo=SGT)  # the run on the 1st
 
 
 def run(**kwargs):
-    return monthly_billing_run(period="2026-02", actor=SYSTEM, at=AT, via_celery=False, **kwargs)
+    return monthly_billing_run(cash_source=PAYMENT_CASH, period="2026-02", actor=SYSTEM, at=AT,
+                               via_celery=False, **kwargs)
 
 
 def figures(*customers):
@@ -107,7 +109,8 @@ class TestIndividualCustomer:
         assert invoice.status == InvoiceStatus.PAID and invoice.amount_paid == D("10.9")
         # a second month finds 89.1 left, not 100
         usage(customer, "100", at=dt.datetime(2026, 3, 5, tzinfo=SGT))
-        march = bill_customer_period(customer_id=customer.pk, period="2026-03", actor=SYSTEM,
+        march = bill_customer_period(cash_source=PAYMENT_CASH, customer_id=customer.pk, period="2026-03",
+                                     actor=SYSTEM,
                                      at=dt.datetime(2026, 4, 1, 1, tzinfo=SGT), via_celery=False)
         assert march.amount_paid == D("89.1") and march.status == InvoiceStatus.PARTIALLY_PAID
 
@@ -156,7 +159,8 @@ class TestConsolidatedCustomer:
         # 30 of credit, 6 held by an open reservation: 24 applied of the 21.8 owed -> paid
         assert invoice.total == D("21.8") and invoice.status == InvoiceStatus.PAID
         usage(consolidated, "15", at=dt.datetime(2026, 3, 3, tzinfo=SGT))
-        march = bill_customer_period(customer_id=consolidated.pk, period="2026-03", actor=SYSTEM,
+        march = bill_customer_period(cash_source=PAYMENT_CASH, customer_id=consolidated.pk, period="2026-03",
+                                     actor=SYSTEM,
                                      at=dt.datetime(2026, 4, 1, 1, tzinfo=SGT), via_celery=False)
         # left: 30 - 21.8 = 8.2 unbilled CR, minus 6 reserved = 2.2 applied to 16.35
         assert march.amount_paid == D("2.2") and march.status == InvoiceStatus.PARTIALLY_PAID
@@ -173,7 +177,8 @@ class TestNoInvoicesCustomer:
     def test_is_never_invoiced(self, no_invoices):
         usage(no_invoices, "8", at=IN_FEB)
         assert billing_candidates(FEB) == []
-        assert bill_customer_period(customer_id=no_invoices.pk, period=FEB, actor=SYSTEM, at=AT) is None
+        assert bill_customer_period(cash_source=PAYMENT_CASH, customer_id=no_invoices.pk, period=FEB,
+                                    actor=SYSTEM, at=AT) is None
         assert not Invoice.objects.exists()
 
 
@@ -211,7 +216,8 @@ class TestIdempotence:
         assert run().invoiced == []
         late.refresh_from_db()
         assert late.billed_at is None  # a straggler: the March run bills it
-        march = bill_customer_period(customer_id=customer.pk, period="2026-03", actor=SYSTEM,
+        march = bill_customer_period(cash_source=PAYMENT_CASH, customer_id=customer.pk, period="2026-03",
+                                     actor=SYSTEM,
                                      at=dt.datetime(2026, 4, 1, 1, tzinfo=SGT), via_celery=False)
         assert march.subtotal == D("2")
 
@@ -237,13 +243,14 @@ class TestCandidatesAndPeriods:
     def test_refuses_a_month_that_has_not_ended(self, customer):
         usage(customer, "1", at=IN_FEB)
         with pytest.raises(BillingError, match="February 2026 has not ended yet"):
-            monthly_billing_run(period="2026-02", actor=SYSTEM, at=dt.datetime(2026, 2, 28, 12, tzinfo=SGT))
+            monthly_billing_run(cash_source=PAYMENT_CASH, period="2026-02", actor=SYSTEM,
+                                at=dt.datetime(2026, 2, 28, 12, tzinfo=SGT))
         assert not Invoice.objects.exists()
 
     @pytest.mark.parametrize("period", ["2026-13", "Feb", "", "2026/02"])
     def test_refuses_a_bad_period(self, db, period):
         with pytest.raises(BillingError, match="YYYY-MM"):
-            monthly_billing_run(period=period, actor=SYSTEM, at=AT)
+            monthly_billing_run(cash_source=PAYMENT_CASH, period=period, actor=SYSTEM, at=AT)
 
     def test_the_command_reports_a_bad_period_and_an_unknown_customer(self, db):
         with pytest.raises(CommandError, match="YYYY-MM"):
@@ -317,7 +324,8 @@ class TestReversals:
         run()
         self.reverse(consolidated, call, at=dt.datetime(2026, 3, 3, tzinfo=SGT))
         usage(consolidated, "10", at=dt.datetime(2026, 3, 5, tzinfo=SGT))
-        march = bill_customer_period(customer_id=consolidated.pk, period="2026-03", actor=SYSTEM,
+        march = bill_customer_period(cash_source=PAYMENT_CASH, customer_id=consolidated.pk, period="2026-03",
+                                     actor=SYSTEM,
                                      at=dt.datetime(2026, 4, 1, 1, tzinfo=SGT), via_celery=False)
         assert march.subtotal == D("10") and march.amount_paid == D("4.2")  # the reversal pays part of it
         assert_ledger_consistent(consolidated)

@@ -13,17 +13,24 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from customers.models import Customer, InvoiceSetup, Transaction, TransactionKind
-from customers.selectors import ledger_mismatches, monthly_billable, registered_mismatches
+from customers.selectors import ledger_mismatches, monthly_billable
 from customers.services import adjustment_post
 from finance.models import Allocation, Payment
-from finance.selectors import cash_mismatches, finance_mismatches, money_applied_mismatches
+from finance.selectors import (
+    cash_mismatches,
+    finance_mismatches,
+    money_applied_ledger_mismatches,
+    money_applied_mismatches,
+)
 from finance.services._common import FinanceError
 from finance.services.allocation import invoice_pay_with_credits, payment_allocate
+from finance.services.billing import PAYMENT_CASH
 from finance.services.payments import payment_record
 from finance.services.top_ups import payment_top_up
 from invoices.models import CreditApplication, CreditSource, Invoice, InvoiceStatus
 from invoices.selectors import period_bounds, unapplied_money
 from invoices.services import bill_customer_period
+from invoices.services.billing import CashSource
 from tests.customers.factories import CustomerFactory, ledger_post
 from tests.invoices.factories import SYSTEM, purchase_invoice, usage
 from tests.threads import run_calls
@@ -35,9 +42,10 @@ AT = dt.datetime(2026, 3, 1, 1, 0, tzinfo=SGT)  # the run on the 1st
 USAGE_OF_60 = D("55.045872")  # + 9 % tax = 60.000000
 
 
-def bill(customer: Customer, period: str = "2026-02", at: dt.datetime = AT) -> Invoice | None:
-    return bill_customer_period(customer_id=customer.pk, period=period, actor=SYSTEM, at=at, via_celery=False,
-                                send_email=False)
+def bill(customer: Customer, period: str = "2026-02", at: dt.datetime = AT,
+         cash_source: CashSource | None = PAYMENT_CASH) -> Invoice | None:
+    return bill_customer_period(customer_id=customer.pk, period=period, actor=SYSTEM, cash_source=cash_source,
+                                at=at, via_celery=False, send_email=False)
 
 
 def pay(customer: Customer | None, amount: str) -> Payment:
@@ -69,7 +77,7 @@ def assert_nothing_applied_twice(customer: Customer) -> None:
     assert applied(customer) <= money_in(customer)
     assert unapplied_money(customer) == money_in(customer) - applied(customer) >= 0
     assert money_applied_mismatches() == [] and cash_mismatches() == [] and finance_mismatches() == []
-    assert ledger_mismatches() == [] and registered_mismatches() == []
+    assert ledger_mismatches() == [] and money_applied_ledger_mismatches() == []
 
 
 @pytest.mark.django_db
@@ -122,15 +130,13 @@ class TestAllocateFirstThenRun:
             payment_allocate(payment=cash, lines=[(monthly.pk, "10")], actor=SYSTEM)
         assert_nothing_applied_twice(consolidated)
 
-    def test_without_finance_the_run_applies_all_the_unapplied_money_as_credit(self, customer, monkeypatch):
-        """The CashSource is finance's (registered in FinanceConfig.ready); without it the run cannot know which
-        money is a payment's, and applies it all as credit in the amount due (what it did before)."""
-        from invoices.services import billing
-
-        monkeypatch.setattr(billing, "_cash_source", None)
+    def test_without_finance_the_run_applies_all_the_unapplied_money_as_credit(self, customer):
+        """The CashSource is finance's (its task and command pass it); without it (cash_source=None) the run
+        cannot know which money is a payment's, and applies it all as credit in the amount due (what it did
+        before)."""
         ledger_post(customer, TransactionKind.PAYMENT, D("100"), at=IN_FEB)  # money in, no finance rows
         usage(customer, USAGE_OF_60, at=IN_FEB)
-        monthly = bill(customer)
+        monthly = bill(customer, cash_source=None)
         assert list(CreditApplication.objects.filter(invoice=monthly).values_list("source", "amount")) == [
             (CreditSource.AMOUNT_DUE, D("60"))]
 

@@ -9,6 +9,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from finance.services.billing import PAYMENT_CASH
 from invoices import settlement
 from invoices.locks import lock_invoice
 from invoices.models import Invoice, InvoiceStatus, NumberSeries
@@ -64,7 +65,8 @@ def test_two_runs_at_once_bill_a_customer_once():
     at = dt.datetime(2026, 3, 1, 2, tzinfo=dt.UTC)
     results = []
 
-    run_threads(lambda i: results.append(bill_customer_period(customer_id=customer.pk, period="2026-02",
+    run_threads(lambda i: results.append(bill_customer_period(cash_source=PAYMENT_CASH,
+                                                              customer_id=customer.pk, period="2026-02",
                                                                actor=SYSTEM, at=at)), 4)
 
     assert len([r for r in results if r is not None]) == 1

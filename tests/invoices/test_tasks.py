@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from customers.models import InvoiceSetup, Notification
 from customers.selectors import ledger_mismatches
+from finance import tasks as finance_tasks
 from invoices import tasks
 from invoices.models import Invoice, InvoiceType
 from invoices.services.billing import previous_period
@@ -35,7 +36,7 @@ def test_beat_runs_the_billing_on_the_first_and_the_renewals_daily():
 
     billing = settings.CELERY_BEAT_SCHEDULE["monthly-billing-run"]
     renewals = settings.CELERY_BEAT_SCHEDULE["renew-subscriptions"]
-    assert billing["task"] == tasks.monthly_billing_run.name == "invoices.tasks.monthly_billing_run"
+    assert billing["task"] == finance_tasks.monthly_billing_run.name == "finance.tasks.monthly_billing_run"
     assert renewals["task"] == tasks.renew_subscriptions.name == "invoices.tasks.renew_subscriptions"
     scheduler = Scheduler(app=app, lazy=True)
     scheduler.setup_schedule()
@@ -46,7 +47,7 @@ def test_beat_runs_the_billing_on_the_first_and_the_renewals_daily():
 
 
 def test_the_worker_bills_last_month_once_and_emails_the_invoices(celery_worker, monkeypatch):
-    monkeypatch.setattr(tasks, "BILLING_CHUNK", 2)  # three customers: two chunks
+    monkeypatch.setattr(finance_tasks, "BILLING_CHUNK", 2)  # three customers: two chunks
     period = previous_period(timezone.now())
     in_period = dt.datetime.combine(period + dt.timedelta(days=9), dt.time(12), tzinfo=dt.UTC)
     customers = [CustomerFactory(invoice_setup=setup) for setup in
@@ -54,9 +55,9 @@ def test_the_worker_bills_last_month_once_and_emails_the_invoices(celery_worker,
     for c in customers:
         usage(c, "4.5", at=in_period)
 
-    first = tasks.monthly_billing_run.delay().get(timeout=TIMEOUT)
+    first = finance_tasks.monthly_billing_run.delay().get(timeout=TIMEOUT)
     drain()
-    second = tasks.monthly_billing_run.delay().get(timeout=TIMEOUT)
+    second = finance_tasks.monthly_billing_run.delay().get(timeout=TIMEOUT)
     drain()
 
     assert first == {"period": f"{period:%Y-%m}", "customers": 3, "chunks": 2}

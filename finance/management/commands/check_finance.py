@@ -1,6 +1,6 @@
 """`manage.py check_finance`: recompute the finance caches (payment allocated / topped-up totals, invoice paid /
 credited amounts, provisioning flags, top-up ledger pairs) from their rows and report each mismatch (exit 1
-if any). Complements customers' check_ledger, which checks the customer figures."""
+if any). Complements check_ledger, which checks the customer figures."""
 
 from django.core.management.base import BaseCommand, CommandError
 

@@ -1,12 +1,18 @@
 """`manage.py check_ledger`: recompute every customer's figures from the rows and compare them with the
-running totals on the account rows (and the master wallets, transfers and commits). Prints each
-mismatch; exits 1 if there is any."""
+running totals on the account rows (and the master wallets, transfers and commits:
+customers.selectors.ledger_mismatches), and check that no customer's invoices were applied more money than
+came in, nor payment cash shown unallocated that an invoice already used (finance.selectors
+.money_applied_ledger_mismatches). Prints each mismatch; exits 1 if there is any.
+
+The command is finance's, not customers', because it reads both apps' rows and only finance may import
+both; check_finance checks finance's own cached totals."""
 
 import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from customers.selectors import ledger_mismatches, registered_mismatches
+from customers.selectors import ledger_mismatches
+from finance.selectors import money_applied_ledger_mismatches
 
 
 class Command(BaseCommand):
@@ -14,7 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         started = time.monotonic()
-        mismatches = ledger_mismatches() + registered_mismatches()  # + the checks apps above register
+        mismatches = ledger_mismatches() + money_applied_ledger_mismatches()
         for mismatch in mismatches:
             self.stdout.write(f"MISMATCH {mismatch}")
         took = time.monotonic() - started

@@ -1,11 +1,13 @@
 """`manage.py billing_run --period 2026-10`: the monthly billing run for one month, in this process (beat
-runs the same through invoices.tasks.monthly_billing_run on the workers). Idempotent: a second run of the
-same month issues nothing new."""
+runs the same through finance.tasks.monthly_billing_run on the workers). Idempotent: a second run of the
+same month issues nothing new. The run is invoices'; the command is finance's because the run pays the new
+invoices with the payments' unallocated cash (services.billing.PAYMENT_CASH), which invoices cannot see."""
 
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.actors import Actor
 from customers.models import Customer
+from finance.services.billing import PAYMENT_CASH
 from invoices.services.billing import BillingError, monthly_billing_run, parse_period, previous_period
 
 
@@ -37,7 +39,8 @@ class Command(BaseCommand):
             ids = list(found.values())
         try:
             result = monthly_billing_run(period=month, customer_ids=ids, actor=Actor.system("billing_run command"),
-                                         via_celery=not email_now, send_email=not no_email)
+                                         cash_source=PAYMENT_CASH, via_celery=not email_now,
+                                         send_email=not no_email)
         except BillingError as exc:
             raise CommandError(str(exc))
         self.stdout.write(result.summary())
