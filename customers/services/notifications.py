@@ -7,7 +7,11 @@ team is asked about ("we never got the invoice")."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Callable
 
+from django.conf import settings
+from django.core.mail import EmailMessage
 from django.db import transaction
 
 from audit.actors import Actor
@@ -18,6 +22,12 @@ from ._common import locked_customer
 
 CHANNELS = {"email", "sms"}
 STATUSES = {"sent", "failed", "queued"}
+AUDIT_EXEMPT = {
+    "notification_email_send": "primitive run inside the caller's delivery service (invoice email, card "
+                               "receipt), which holds the notification's lock and records the one audit event",
+}
+
+log = logging.getLogger(__name__)
 
 
 class NotificationError(ValueError):
@@ -60,3 +70,26 @@ def notification_record(
                  after={"kind": kind, "channel": channel, "recipient": recipient, "subject": note.subject,
                         "status": status, "source_type": source_type, "source_id": source_id}, at=at)
     return note
+
+
+def notification_email_send(note: Notification, *, render: Callable[[], tuple[str, str, bytes]],
+                            at: dt.datetime) -> str:
+    """Send a queued email notification with its PDF attached and record the outcome on it: status sent, or
+    failed with the mail server's or the renderer's error kept as its body; sent_at = `at`. `render`
+    returns (body, PDF filename, PDF bytes) and runs inside the attempt, so a renderer's failure is recorded
+    like a mail server's. The caller holds the notification's row lock, has checked it is still queued and
+    records the audit event (with the returned error, "" when sent)."""
+    error = ""
+    try:
+        body, filename, content = render()
+        message = EmailMessage(subject=note.subject, body=body, to=[note.recipient],
+                               from_email=settings.DEFAULT_FROM_EMAIL)
+        message.attach(filename, content, "application/pdf")
+        message.send(fail_silently=False)
+        status = "sent"
+    except Exception as exc:  # the mail server's or the renderer's failure is recorded, not raised
+        log.exception("Email notification %s failed", note.pk)
+        status, error = "failed", f"{type(exc).__name__}: {exc}"[:500]
+    Notification.objects.filter(pk=note.pk).update(status=status, sent_at=at, body=error or note.body)
+    note.refresh_from_db()
+    return error

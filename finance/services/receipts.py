@@ -9,8 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from django.conf import settings
-from django.core.mail import EmailMessage
 from django.db import transaction
 from django.template.loader import render_to_string
 
@@ -18,6 +16,7 @@ from audit.actors import Actor
 from audit.services import audit_record
 from customers.models import Customer, Notification, NotificationKind
 from customers.money import display
+from customers.services.notifications import notification_email_send
 
 from ..models import CardPayment, CardPaymentChannel
 from ..receipts import render_receipt_pdf
@@ -76,19 +75,9 @@ def card_receipt_email_deliver(*, notification_id: int, actor: Actor, at: dt.dat
     if note.status != "queued":
         return note
     payment = CardPayment.objects.select_related("customer", "invoice").get(pk=note.source_id)
-    error = ""
-    try:
-        message = EmailMessage(subject=note.subject, body=note.body, to=[note.recipient],
-                               from_email=settings.DEFAULT_FROM_EMAIL)
-        message.attach(receipt_filename(payment), render_receipt_pdf(payment), "application/pdf")
-        message.send(fail_silently=False)
-        status = "sent"
-    except Exception as exc:  # the mail server's or the renderer's failure is recorded, not raised
-        logger.exception("Card receipt email %s failed", notification_id)
-        status, error = "failed", f"{type(exc).__name__}: {exc}"[:500]
-    Notification.objects.filter(pk=note.pk).update(status=status, sent_at=at)
-    note.refresh_from_db()
+    error = notification_email_send(
+        note, render=lambda: (note.body, receipt_filename(payment), render_receipt_pdf(payment)), at=at)
     audit_record(actor=actor, action="finance.card_payment.receipt_email", app=APP, obj=payment,
                  customer_id=payment.customer_id, before={"notification": note.pk, "status": "queued"},
-                 after={"notification": note.pk, "status": status, "recipient": note.recipient}, reason=error, at=at)
+                 after={"notification": note.pk, "status": note.status, "recipient": note.recipient}, reason=error, at=at)
     return note

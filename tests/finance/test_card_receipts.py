@@ -58,6 +58,21 @@ class TestReceiptEmail:
         assert AuditEvent.objects.filter(action="finance.card_payment.receipt_email", object_id=str(card_payment.pk)
                                          ).count() == 1
 
+    def test_a_failed_receipt_email_is_recorded_on_the_notification(
+            self, fake_stripe, settings, django_capture_on_commit_callbacks):
+        """The same record as a failed invoice email (one helper: customers' notification_email_send): status
+        failed and the mail server's error kept on the notification, and in the audit event."""
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 9  # nothing listens there
+        cust = customer(billing_email="billing@acme.example", name="Acme Telecom")
+        card_payment = paid(fake_stripe, cust, "25")
+        with django_capture_on_commit_callbacks(execute=True):
+            card_payment_fulfil(checkout_session_id=card_payment.checkout_session_id, actor=CUSTOMER)
+        note = Notification.objects.get(customer=cust, kind=NotificationKind.PAYMENT_RECEIPT)
+        assert note.status == "failed" and note.body.startswith("ConnectionRefusedError")
+        event = AuditEvent.objects.get(action="finance.card_payment.receipt_email", object_id=str(card_payment.pk))
+        assert event.after["status"] == "failed" and event.reason == note.body
+
     def test_fulfilling_again_queues_no_second_receipt(self, fake_stripe, django_capture_on_commit_callbacks):
         cust = customer()
         card_payment = paid(fake_stripe, cust)
