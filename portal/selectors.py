@@ -111,8 +111,10 @@ def notifications(customer: Customer, *, kind: str = "") -> QuerySet[Notificatio
 
 def audit_trail(customer: Customer, *, q: str = "") -> QuerySet[AuditEvent]:
     """The audit events about this customer that the portal shows them (portal.audit_visibility: the
-    allow-list of actions and fields, never a draft's); the search looks at what the page shows: the
-    action's label and the object."""
+    allow-list of actions and fields, never a draft's); the search looks at the action's label and the
+    object's stored text, of which the page shows a customer-worded label (audit_visibility.OBJECTS), so a
+    search may match text the page words differently (e.g. a payment's "#12"); it never shows a hidden
+    event or field."""
     qs = AuditEvent.objects.filter(customer_id=customer.pk).filter(audit_visibility.visible())
     if q:
         qs = qs.filter(Q(action__in=audit_visibility.actions_labelled(q)) | Q(object_repr__icontains=q))
