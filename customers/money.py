@@ -111,12 +111,12 @@ def parse_amount(raw: object, *, field: str = "Amount", allow_zero: bool = False
 
 def max_top_up() -> Decimal:
     """The largest top-up, auto top-up trigger amount or limit threshold (LEDGERDESK_MAX_TOP_UP)."""
-    return Decimal(str(getattr(settings, "LEDGERDESK_MAX_TOP_UP", "1000000.00")))
+    return Decimal(settings.LEDGERDESK_MAX_TOP_UP)  # config/settings.py holds its default
 
 
 def max_credit_limit() -> Decimal:
     """The largest credit limit a postpaid account may be given (LEDGERDESK_MAX_CREDIT_LIMIT)."""
-    return Decimal(str(getattr(settings, "LEDGERDESK_MAX_CREDIT_LIMIT", "10000000.00")))
+    return Decimal(settings.LEDGERDESK_MAX_CREDIT_LIMIT)  # config/settings.py holds its default
 
 
 class AmountField(forms.CharField):

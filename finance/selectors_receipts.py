@@ -166,9 +166,9 @@ def receipt_payment(customer: Customer, card_payment_id: int) -> CardPayment:
 def stays_as_credit_note(payment: CardPayment) -> str:
     """For a card payment made to pay an invoice that the money did not settle (paid meanwhile, voided):
     what the customer is told, on the page and on the receipt. "" otherwise. The marker is the reason kept
-    on the card payment when its credit could not pay the invoice (`invoice_payment_error`)."""
+    on the card payment when its credit could not pay the invoice (`invoice_outcome`, kept_as_credit)."""
     if (payment.purpose != CardPaymentPurpose.INVOICE or payment.status != CardPaymentStatus.SUCCEEDED
-            or not payment.invoice_payment_error or payment.invoice is None):
+            or not payment.kept_as_credit or payment.invoice is None):
         return ""
     invoice = payment.invoice
     if invoice.status == InvoiceStatus.PAID:

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from audit.actors import Actor
 from audit.services import audit_record
+from common.ids import parse_id
 from customers import ledger
 from customers.locks import lock_customer
 from customers.models import Customer, TransactionKind
@@ -314,6 +315,10 @@ def _checkout_wanted(*, customer_id: int, amount: Decimal, invoice_id: int | Non
         invoices = (invoice,)
     elif amount < minimum:
         raise CardPaymentError(f"The minimum top-up is {display(minimum)} {customer.currency}.")
+    if invoices:  # paying invoices: up to the top-up maximum, or the card charge of a larger shortfall
+        most = max(max_top_up(), gateway.chargeable(shortfall, customer.currency))
+        if amount > most:
+            raise CardPaymentError(f"The amount can be at most {display(most)} {customer.currency}.")
     if save_card:
         if trigger_amount is None:
             raise CardPaymentError(f"An automatic top-up must be at least {display(minimum)} {customer.currency}.")
@@ -761,9 +766,9 @@ def _find(facts: gateway.PaymentFacts) -> CardPayment | None:
         found = CardPayment.objects.filter(payment_intent_id=facts.payment_intent_id).first()
         if found is not None:
             return found
-    ref = facts.metadata.get("card_payment", "")
-    if ref.isdigit():
-        found = CardPayment.objects.filter(pk=int(ref)).first()
+    ref = parse_id(facts.metadata.get("card_payment"))
+    if ref is not None:
+        found = CardPayment.objects.filter(pk=ref).first()
         if found is not None and _belongs(found, facts):
             return found
     return None

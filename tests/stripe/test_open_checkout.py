@@ -230,3 +230,13 @@ class TestTheStartRefusesWhatACardCannotCharge:
             card_top_up_start(customer_id=individual.pk, actor=CUSTOMER, success_url=SUCCESS_URL,
                               cancel_url=CANCEL_URL, **kwargs)
         assert CardPayment.objects.count() == 0 and sessions_created(fake_stripe) == []
+
+
+@pytest.mark.django_db
+def test_paying_an_invoice_by_card_is_held_to_the_top_up_maximum_too(fake_stripe, individual):
+    """The service, not only the portal's form: an invoice's card top-up may be at most the top-up maximum
+    (or the card charge of a larger shortfall)."""
+    invoice = purchase_invoice(individual, "60")
+    with pytest.raises(CardPaymentError, match="at most 1,000,000.00"):
+        start_for(invoice, "5000000")
+    assert CardPayment.objects.count() == 0 and sessions_created(fake_stripe) == []
