@@ -17,7 +17,7 @@ from customers.models import Customer, Notification, Transaction, TransactionKin
 from customers.money import ZERO
 from customers.services.wallet import LEGACY_TRANSFER_PREFIX, TRANSFER_REFERENCE
 from finance.models import CardPayment, CardPaymentStatus
-from invoices.models import OPEN_STATUSES, Invoice, InvoiceLine, InvoiceStatus, InvoiceType
+from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus, InvoiceType
 from invoices.services.pdf import pdf_filename, render_invoice_pdf
 
 from . import audit_visibility
@@ -128,11 +128,6 @@ def card_payments(customer: Customer) -> QuerySet[CardPayment]:
             .exclude(status__in=[CardPaymentStatus.CANCELLED, CardPaymentStatus.EXPIRED])
             .select_related("invoice").order_by("-created_at", "-id"))
 
-
-def invoice_lines(invoice: Invoice) -> list[InvoiceLine]:
-    """The invoice's lines as the customer sees them on the pay page (description, quantity, unit price,
-    tax, amount)."""
-    return list(invoice.lines.order_by("position", "id"))
 
 
 def invoice_pdf_response(invoice: Invoice) -> HttpResponse:

@@ -23,6 +23,7 @@ from customers.money import display
 from finance import gateway, selectors_receipts
 from finance.models import OPEN_CHECKOUT_STATUSES, CardPayment
 from finance.services import cards
+from invoices import selectors as invoice_selectors
 from invoices.models import InvoiceType
 
 from . import selectors
@@ -228,7 +229,7 @@ def _pay_page(request, invoice, *, error: str = "", card_form: CardShortfallForm
                                       currency=customer.currency)
     return render(request, "portal/invoice_pay.html", {
         "customer": customer, "invoice": invoice, "payable": payable, "shortfall": shortfall, "error": error,
-        "lines": selectors.invoice_lines(invoice),
+        "lines": invoice_selectors.invoice_lines(invoice),
         "credits": (invoice.amount_outstanding - shortfall) if shortfall else invoice.amount_outstanding,
         "card_form": card_form,
         "card_charge": gateway.chargeable(shortfall, customer.currency) if shortfall else None,
