@@ -113,8 +113,7 @@ UPDATE finance_paymentsettings s
                               THEN GREATEST(u.usable, 0) + 10
                               ELSE GREATEST(u.usable - 10, 0.01) END
   FROM customers_customer c,
-       LATERAL (SELECT c.credit_limit + c.amount_unbilled + GREATEST(c.amount_due, 0) - c.amount_reserved
-                       AS usable) u
+       LATERAL (SELECT c.usable_credits AS usable) u
  WHERE c.id = s.customer_id;
 """
 
@@ -131,8 +130,7 @@ def task_auto_top_up(threads: int) -> dict:
     with connection.cursor() as cursor:
         cursor.execute(PREPARE_AUTO_TOP_UP)
         cursor.execute("ANALYZE finance_paymentsettings")
-        cursor.execute("""SELECT count(*), count(*) FILTER (WHERE c.credit_limit + c.amount_unbilled
-                          + GREATEST(c.amount_due, 0) - c.amount_reserved <= s.limit_threshold)
+        cursor.execute("""SELECT count(*), count(*) FILTER (WHERE c.usable_credits <= s.limit_threshold)
                           FROM finance_paymentsettings s JOIN customers_customer c ON c.id = s.customer_id
                           WHERE s.auto_top_up_enabled""")
         enabled, due = cursor.fetchone()

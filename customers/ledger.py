@@ -1,5 +1,5 @@
 """Posting to a customer's ledger: the only Python code that inserts Transactions or changes the running totals
-(the other place is SQL: the reservation functions of migration 0007, which post a committed call's charge
+(the other place is SQL: the reservation functions of customers/sql/reservations.sql, which post a call's charge
 and move the reserved total, in one statement per operation).
 
 These are primitives, not services: they write no audit event of their own. The calling service (here or
@@ -106,7 +106,7 @@ def _move_totals(customer: Customer, *, unbilled: Decimal, due: Decimal) -> None
         Customer.objects.filter(pk=customer.pk).update(
             amount_unbilled=F("amount_unbilled") + unbilled, amount_due=F("amount_due") + due
         )
-    customer.refresh_from_db(fields=["amount_unbilled", "amount_due", "amount_reserved"])
+    customer.refresh_from_db(fields=Customer.RUNNING_TOTALS)
 
 
 def recompute(customer_id: int) -> dict[str, Decimal]:

@@ -9,10 +9,11 @@ from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
-from django.db.models import F, Func, Q
+from django.db.models import F, Func, Q, Value
+from django.db.models.functions import Greatest
 
 from .currencies import DB_CURRENCY_REGEX
-from .money import ZERO, MoneyField
+from .money import MoneyField
 
 
 class AccountType(models.TextChoices):
@@ -68,7 +69,17 @@ class Customer(models.Model):
     amount_unbilled = MoneyField(editable=False, help_text="Expecting invoice: sum of unbilled entries.")
     amount_due = MoneyField(editable=False, help_text="Amount due: sum of entries on the billed side.")
     amount_reserved = MoneyField(editable=False, help_text="Reserved credits: sum of open reservations.")
+    # Usable credits (DESIGN.md), the one definition: a stored column PostgreSQL computes from the four it reads,
+    # so Python, the ORM and SQL (the reservation functions, the auto top-up job) all read this column. An
+    # instance holds it as loaded: after an UPDATE of the totals, refresh it (RUNNING_TOTALS below).
+    usable_credits = models.GeneratedField(
+        expression=F("credit_limit") + F("amount_unbilled") + Greatest("amount_due", Value(0)) - F("amount_reserved"),
+        output_field=MoneyField(), db_persist=True,
+        help_text="Usable credits: credit limit + expecting invoice + max(amount due, 0) - reserved credits.")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    # What a service refreshes after moving the totals with F(): the totals and the column computed from them.
+    RUNNING_TOTALS = ("amount_unbilled", "amount_due", "amount_reserved", "usable_credits")
 
     class Meta:
         ordering = ["name"]
@@ -97,10 +108,6 @@ class Customer(models.Model):
     @property
     def current_balance(self) -> Decimal:
         return self.amount_unbilled + self.amount_due
-
-    @property
-    def usable_credits(self) -> Decimal:
-        return self.credit_limit + self.amount_unbilled + max(self.amount_due, ZERO) - self.amount_reserved
 
 
 class TransactionKind(models.TextChoices):

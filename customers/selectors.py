@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from django.contrib.postgres.search import SearchQuery
 from django.db import connection
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Sum, Value
 
 from .models import (
     CHARGE_KINDS,
@@ -30,7 +30,7 @@ from .models import (
     TransactionKind,
     search_document,
 )
-from .money import ZERO
+from .money import ZERO, MoneyField
 
 LATEST_TRANSACTIONS = 100
 
@@ -122,6 +122,15 @@ def customer_figures(customer: Customer) -> Figures:
         usable_credits=customer.usable_credits,
         amount_due_counted=max(customer.amount_due, ZERO),
     )
+
+
+def usable_credits_if(customer: Customer, **totals: Decimal) -> Decimal:
+    """The customer's usable credits if its totals were `totals` (a preview of a change not made yet): the generated
+    column's own expression over those values, computed by PostgreSQL, nothing written."""
+    usable = Customer._meta.get_field("usable_credits")
+    values = {F(name): Value(value, output_field=MoneyField()) for name, value in totals.items()}
+    expression = ExpressionWrapper(usable.expression.replace_expressions(values), output_field=usable.output_field)
+    return Customer.objects.filter(pk=customer.pk).values_list(expression, flat=True).get()
 
 
 # --- The rows behind the figures ------------------------------------------------------------------------

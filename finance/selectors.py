@@ -22,6 +22,7 @@ from django.utils import timezone
 from common.ids import parse_id
 from customers.models import Customer, InvoiceSetup
 from customers.money import ZERO
+from customers.selectors import usable_credits_if
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus, InvoiceType
 from invoices.selectors import unapplied_money
 
@@ -188,9 +189,8 @@ class AllocationPreview:
     payment_unallocated_after: Decimal = ZERO
 
 
-def _figures(*, unbilled: Decimal, due: Decimal, reserved: Decimal, limit: Decimal) -> dict[str, Decimal]:
-    return {"expecting_invoice": unbilled, "amount_due": due, "current_balance": unbilled + due,
-            "usable_credits": limit + unbilled + max(due, ZERO) - reserved}
+def _figures(*, unbilled: Decimal, due: Decimal, usable: Decimal) -> dict[str, Decimal]:
+    return {"expecting_invoice": unbilled, "amount_due": due, "current_balance": unbilled + due, "usable_credits": usable}
 
 
 def allocation_preview(payment: Payment, raw_lines: Sequence[tuple[object, object]]) -> AllocationPreview:
@@ -217,8 +217,7 @@ def allocation_preview(payment: Payment, raw_lines: Sequence[tuple[object, objec
     from invoices.settlement import status_for
 
     unbilled, due = customer.amount_unbilled, customer.amount_due
-    preview.figures_before = _figures(unbilled=unbilled, due=due, reserved=customer.amount_reserved,
-                                      limit=customer.credit_limit)
+    preview.figures_before = _figures(unbilled=unbilled, due=due, usable=customer.usable_credits)
     if payment.customer_id is None:
         preview.assigns = True
         due += payment.amount
@@ -232,8 +231,8 @@ def allocation_preview(payment: Payment, raw_lines: Sequence[tuple[object, objec
         if invoice.type == InvoiceType.TOP_UP and customer.invoice_setup != InvoiceSetup.INDIVIDUAL:
             due -= amount
             unbilled += amount
-    preview.figures_after = _figures(unbilled=unbilled, due=due, reserved=customer.amount_reserved,
-                                     limit=customer.credit_limit)
+    preview.figures_after = _figures(unbilled=unbilled, due=due,
+                                     usable=usable_credits_if(customer, amount_unbilled=unbilled, amount_due=due))
     preview.payment_unallocated_after = payment.amount_unallocated - preview.total
     return preview
 

@@ -9,19 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import (
-    Count,
-    DecimalField,
-    ExpressionWrapper,
-    F,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    Sum,
-    Value,
-)
-from django.db.models.functions import Greatest
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 
 from customers.models import Customer
 from customers.money import ZERO, display
@@ -41,21 +29,11 @@ from .models import (
 
 AUTO_TOP_UP_KEY_PREFIX = "auto-top-up:"
 CANDIDATE = "candidate"
-MONEY = DecimalField(max_digits=20, decimal_places=6)
 
 
 def auto_top_up_key(customer_id: int, run_date: dt.date) -> str:
     """The day's key: the top-up invoice's source_key and the card charge's idempotency key."""
     return f"{AUTO_TOP_UP_KEY_PREFIX}{customer_id}:{run_date.isoformat()}"
-
-
-def usable_credits_expression(prefix: str = "") -> ExpressionWrapper:
-    """Usable credits in SQL (DESIGN.md): credit limit + expecting invoice + max(amount due, 0) - reserved."""
-    return ExpressionWrapper(
-        F(f"{prefix}credit_limit") + F(f"{prefix}amount_unbilled")
-        + Greatest(F(f"{prefix}amount_due"), Value(ZERO, output_field=MONEY)) - F(f"{prefix}amount_reserved"),
-        output_field=MONEY,
-    )
 
 
 def open_auto_top_up_invoices() -> QuerySet:
@@ -76,7 +54,6 @@ def settings_list(*, q: str = "", method: str = "", auto: str = "", currency: st
     qs = (
         Customer.objects.select_related("payment_settings")
         .annotate(
-            usable=usable_credits_expression(),
             last_auto_top_up_date=Subquery(latest.values("run_date")[:1]),
             last_auto_top_up_status=Subquery(latest.values("status")[:1]),
         )
@@ -94,7 +71,7 @@ def settings_list(*, q: str = "", method: str = "", auto: str = "", currency: st
     elif auto == "off":
         qs = qs.filter(Q(payment_settings__auto_top_up_enabled=False) | Q(payment_settings__isnull=True))
     elif auto == "due":
-        qs = qs.filter(payment_settings__auto_top_up_enabled=True, usable__lte=F("payment_settings__limit_threshold"))
+        qs = qs.filter(payment_settings__auto_top_up_enabled=True, usable_credits__lte=F("payment_settings__limit_threshold"))
     if currency:
         qs = qs.filter(currency=currency.upper())
     return qs.order_by("name", "id")
@@ -203,7 +180,7 @@ def classify_and_log_skips(*, run_id: int, run_date: dt.date, decided_at: dt.dat
              ORDER BY customer_id, id
         ), classified AS (
             SELECT s.customer_id, s.method, s.trigger_amount, s.limit_threshold,
-                   c.credit_limit + c.amount_unbilled + GREATEST(c.amount_due, 0) - c.amount_reserved AS usable,
+                   c.usable_credits AS usable,
                    t.id AS today_id, t.status AS today_status, oi.number AS open_invoice
               FROM finance_paymentsettings s
               JOIN customers_customer c ON c.id = s.customer_id

@@ -60,7 +60,7 @@ def _settings_row(c: Customer) -> list:
     ps = _settings_of(c)
     return [_cell(c.code), _cell(c.name), c.currency, ps.method if ps else TopUpMethod.CHEQUE_TT,
             _amount(ps.trigger_amount if ps else None), _amount(ps.limit_threshold if ps else None),
-            "on" if ps and ps.auto_top_up_enabled else "off", c.usable,
+            "on" if ps and ps.auto_top_up_enabled else "off", c.usable_credits,
             c.last_auto_top_up_date.isoformat() if c.last_auto_top_up_date else "", c.last_auto_top_up_status or ""]
 
 

@@ -4,7 +4,6 @@ is not found (404), never shown."""
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.http import HttpResponse
@@ -25,18 +24,6 @@ from . import audit_visibility
 LATEST_TRANSACTIONS = 100
 HOME_TRANSACTIONS = 8
 HOME_INVOICES = 5
-
-
-def figures(customer: Customer) -> dict[str, Decimal]:
-    """The credit figures as the customer sees them (DESIGN.md: + is CR, - is DR)."""
-    return {
-        "usable_credits": customer.usable_credits,
-        "current_balance": customer.current_balance,
-        "expecting_invoice": customer.expecting_invoice,
-        "amount_due": customer.amount_due,
-        "amount_reserved": customer.amount_reserved,
-        "credit_limit": customer.credit_limit,
-    }
 
 
 def invoices_visible(customer: Customer) -> QuerySet[Invoice]:

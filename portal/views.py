@@ -20,6 +20,7 @@ from common.ids import parse_id
 from common.lists import csv_response, iterate, paginate, querystring_without_page, wants_csv
 from customers.models import NotificationKind
 from customers.money import display
+from customers.selectors import customer_figures
 from finance import gateway, selectors_receipts
 from finance.models import OPEN_CHECKOUT_STATUSES, CardPayment
 from finance.services import cards
@@ -99,7 +100,7 @@ def home(request):
     customer = request.customer
     return render(request, "portal/home.html", {
         "customer": customer,
-        "figures": selectors.figures(customer),
+        "figures": customer_figures(customer),
         "open_invoices": selectors.open_invoices(customer) if customer.show_invoices_tab else [],
         "transactions": selectors.latest_transactions(customer, limit=selectors.HOME_TRANSACTIONS),
     })
@@ -269,7 +270,7 @@ def top_up(request):
         else:
             return _to_checkout(payment)
     return render(request, "portal/top_up.html", {
-        "customer": customer, "form": form, "error": error, "figures": selectors.figures(customer),
+        "customer": customer, "form": form, "error": error, "figures": customer_figures(customer),
         "minimum": form.minimum, "recent": selectors.card_payments(customer)[:5],
     })
 
@@ -300,7 +301,7 @@ def card_success(request):
     invoices_paid = selectors_receipts.invoices_paid(payment)
     return render(request, "portal/card_result.html", {
         "customer": request.customer, "payment": payment, "problem": problem,
-        "figures": selectors.figures(request.customer), "invoices_paid": invoices_paid,
+        "figures": customer_figures(request.customer), "invoices_paid": invoices_paid,
         "left_as_credit": selectors_receipts.left_as_credit(payment, invoices_paid) if invoices_paid else None,
     })
 
@@ -331,7 +332,7 @@ def card_cancelled(request):
     return render(request, "portal/card_result.html", {
         "customer": request.customer, "payment": payment, "problem": problem, "cancel_page": True,
         "cancellable": payment.channel == "checkout" and payment.status in OPEN_CHECKOUT_STATUSES,
-        "figures": selectors.figures(request.customer),
+        "figures": customer_figures(request.customer),
     })
 
 

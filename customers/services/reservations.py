@@ -2,8 +2,8 @@
 usable credits), then exactly one of commit (posts the final charge, at most the amount reserved; the rest
 is released), release, or expiry once its timeout has passed. A late commit after the timeout is refused.
 
-The hot path of the telephony platform: each operation is ONE statement, a PL/pgSQL function (customers
-migration 0007) that locks the customer, then the reservation, checks the rule, writes the reservation, the
+The hot path of the telephony platform: each operation is ONE statement, a PL/pgSQL function
+(customers/sql/reservations.sql) that locks the customer, then the reservation, checks the rule, writes the reservation, the
 charge, the running totals and the one audit event, and returns an outcome code mapped here to the
 ReservationError message. Outside a transaction the statement commits on its own (autocommit); inside the
 caller's atomic block it is part of that transaction.

@@ -386,7 +386,7 @@ def _fired(row: AutoTopUp, customer: Customer, *, actor: Actor, now: dt.datetime
     if notice is not None:
         _notify(customer, kind=NotificationKind.TOP_UP, template="finance/email/auto_top_up_fired", context=notice,
                 row=row, actor=actor, now=now, email_via_celery=email_via_celery)
-    customer.refresh_from_db(fields=["amount_unbilled", "amount_due", "amount_reserved"])
+    customer.refresh_from_db(fields=Customer.RUNNING_TOTALS)
     audit_record(actor=actor, action="finance.auto_top_up.fire", app=APP, obj=row, customer_id=customer.pk,
                  before=before, after={**_row_facts(row), "usable_credits_after": customer.usable_credits}, at=now)
     return _outcome(row, TopUpDecision.FIRED)

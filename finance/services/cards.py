@@ -839,10 +839,10 @@ def _apply_paid(facts: gateway.PaymentFacts, *, actor: Actor, now: dt.datetime |
     paid_invoices: list[dict] = []
     if payment.invoice_id:
         _pay_invoice(payment, actor=actor, now=now)
-        customer.refresh_from_db(fields=["amount_unbilled", "amount_due", "amount_reserved"])
+        customer.refresh_from_db(fields=Customer.RUNNING_TOTALS)
     elif payment.purpose == CardPaymentPurpose.INVOICES:
         paid_invoices = _pay_invoices(payment, actor=actor, now=now)
-        customer.refresh_from_db(fields=["amount_unbilled", "amount_due", "amount_reserved"])
+        customer.refresh_from_db(fields=Customer.RUNNING_TOTALS)
     _queue_receipt_email(payment, customer, at=now)
     audit_record(
         actor=actor, action="finance.card_payment.fulfil", app=APP, obj=payment, customer_id=customer.pk,

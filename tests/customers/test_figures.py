@@ -1,16 +1,18 @@
 """The figures of DESIGN.md ("The customer account and its figures"), with the source's worked examples,
 each invoice setup's unbilled rule and the credit limit's monthly "reset"."""
 
+import json
 from decimal import Decimal
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from customers import ledger
 from customers.locks import lock_customer
 from customers.models import Bucket, InvoiceSetup, TransactionKind
 from customers.money import display_signed
 from customers.selectors import customer_figures, ledger_mismatches, monthly_billable
+from customers.services._common import figures
 from tests.customers.factories import NOW, ledger_post, postpaid, prepaid, top_up
 
 pytestmark = pytest.mark.django_db
@@ -63,6 +65,23 @@ class TestUsableCredits:
         reservation_reserve(customer_id=customer.pk, amount=D("5"), actor=SYSTEM, at=NOW)
         customer.refresh_from_db()
         assert customer.usable_credits == D("100") + D("-30") + D("50") - D("5")
+
+    def test_the_sql_functions_record_the_same_figures_as_the_services(self):
+        """customers_figures (customers/sql/reservations.sql) is the reservation functions' copy of
+        customers.services._common.figures: the same names for the same columns."""
+        from customers.services import reservation_reserve
+        from tests.customers.factories import SYSTEM
+
+        customer = postpaid("100", invoice_setup=InvoiceSetup.INDIVIDUAL)
+        ledger_post(customer, TransactionKind.CALL, "-30.5")
+        ledger_post(customer, TransactionKind.PAYMENT, "50")
+        reservation_reserve(customer_id=customer.pk, amount=D("5"), actor=SYSTEM, at=NOW)
+        customer.refresh_from_db()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT customers_figures(c)::text FROM customers_customer c WHERE c.id = %s", [customer.pk])
+            in_sql = json.loads(cursor.fetchone()[0])
+        assert in_sql == {name: str(value) for name, value in figures(customer).items()}
+        assert in_sql["usable_credits"] == "114.500000"
 
     def test_a_dr_amount_due_does_not_reduce_usable_credits(self):
         customer = postpaid("100")

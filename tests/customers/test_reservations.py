@@ -222,5 +222,6 @@ class TestHotPathPlans:
         assert {"customers_reservation_reserve", "customers_reservation_resolve",
                 "customers_reservation_audit", "audit_chain_extend"} <= called.keys(), called
         assert not [name for name, (language, _) in called.items() if language == "sql"], called
-        for inlined in ("customers_figures", "customers_usable_credits", "audit_canonical"):
+        # (customers_usable_credits is gone: usable credits are the customer's generated column, read, not computed)
+        for inlined in ("customers_figures", "audit_canonical"):
             assert inlined not in called, f"{inlined} ran as a function: not inlined (check its volatility)"

@@ -206,6 +206,18 @@ class TestAllocationPreview:
         assert cust.amount_due == preview.figures_after["amount_due"]
         assert cust.amount_unbilled == preview.figures_after["expecting_invoice"]
 
+    def test_preview_usable_credits_are_the_customers_after_allocating(self):
+        cust = customer(InvoiceSetup.CONSOLIDATED)
+        monthly, topup = monthly_invoice(cust, "40"), top_up_invoice(cust, "25")
+        pay = payment(None, "100")
+        cust.refresh_from_db()
+        assert cust.amount_due < 0  # the assignment takes the amount due from DR to CR: max(amount due, 0) moves
+        preview = allocation_preview(pay, [(monthly.pk, "15"), (topup.pk, "25")])
+        assert preview.figures_before["usable_credits"] == cust.usable_credits
+        payment_allocate(payment=pay, lines=[(monthly.pk, "15"), (topup.pk, "25")], actor=SYSTEM)
+        cust.refresh_from_db()
+        assert preview.figures_after["usable_credits"] == cust.usable_credits != preview.figures_before["usable_credits"]
+
     def test_preview_refuses_what_the_service_refuses(self):
         cust = customer()
         inv = purchase_invoice(cust, "10")
