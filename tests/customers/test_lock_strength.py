@@ -2,14 +2,17 @@
 (its foreign-key check takes FOR KEY SHARE) goes ahead instead of waiting for the lock holder to commit.
 Two PostgreSQL connections: the test holds the lock, a thread inserts with a 1 s lock_timeout."""
 
+from decimal import Decimal
+
 import pytest
 from django.db import connection, transaction
 
 from customers.locks import lock_customer
 from customers.models import Customer, Notification
+from customers.services import reservation_commit, reservation_reserve
 from invoices.locks import lock_invoice
 from invoices.models import InvoiceLine
-from tests.customers.factories import NOW, postpaid
+from tests.customers.factories import NOW, SYSTEM, postpaid
 from tests.invoices.factories import purchase_invoice
 from tests.threads import run_threads
 
@@ -66,3 +69,25 @@ def test_a_line_for_a_locked_invoice_is_inserted_without_waiting():
 
     assert _insert_while_locked(lambda: lock_invoice(invoice.pk), insert) == []
     assert invoice.lines.filter(position=9).exists()
+
+
+def _notify(customer_id: int) -> None:
+    Notification.objects.create(customer_id=customer_id, kind="invoice", recipient="a@example.com", subject="Invoice",
+                                body="", sent_at=NOW)
+
+
+def test_the_reservation_functions_lock_the_customer_without_its_key():
+    """customers/sql/reservations.sql locks the customer FOR NO KEY UPDATE: while a reserve or a commit is in
+    flight, an insert that references the customer goes ahead (under FOR UPDATE it timed out)."""
+    customer = postpaid()
+
+    def reserve():
+        return reservation_reserve(customer_id=customer.pk, amount=Decimal("5"), actor=SYSTEM, at=NOW)
+
+    def commit():
+        reservation_commit(reservation_id=held.pk, amount=Decimal("1"), actor=SYSTEM, at=NOW)
+
+    assert _insert_while_locked(reserve, lambda: _notify(customer.pk)) == []
+    held = reserve()
+    assert _insert_while_locked(commit, lambda: _notify(customer.pk)) == []
+    assert Notification.objects.filter(customer=customer).count() == 2
