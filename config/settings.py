@@ -38,18 +38,21 @@ INSTALLED_APPS = [
     "template_partials",
     "axes",
     "csp",
-    # Ledgerdesk, lowest layer first: audit <- customers <- invoices <- finance <- portal
+    "ninja",  # django-ninja's templates and static files: the API docs page served offline, never a CDN
+    # Ledgerdesk, lowest layer first: audit <- customers <- invoices <- finance <- portal, api
     "audit",
     "customers",
     "invoices",
     "finance",
     "portal",
+    "api",
     "backoffice",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "api.middleware.ApiEdgeMiddleware",  # /api/: body size limits (413) and every error as problem+json
     "common.middleware.RefuseNulBytesMiddleware",  # a NUL in the path, query or form: 400, before any query
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -123,6 +126,8 @@ CELERY_BEAT_SCHEDULE = {
     "expire-card-payments": {"task": "finance.tasks.expire_card_payments", "schedule": crontab(minute="*/15")},
     # aged receivables: its per-due-date deltas folded (finance/models/receivables.py)
     "fold-receivable-amounts": {"task": "finance.tasks.fold_receivable_amounts", "schedule": crontab(minute="*/10")},
+    # the API's Idempotency-Key replies, kept 24 h
+    "purge-idempotency-records": {"task": "api.tasks.purge_idempotency_records", "schedule": crontab(minute=7)},
 }
 
 # --- Auth
@@ -219,6 +224,11 @@ LEDGERDESK_MIN_TOP_UP = Decimal(env.str("LEDGERDESK_MIN_TOP_UP", default="10"))
 # (a typo such as 1000000000 is refused instead of charged or lent).
 LEDGERDESK_MAX_TOP_UP = Decimal(env.str("LEDGERDESK_MAX_TOP_UP", default="1000000.00"))
 LEDGERDESK_MAX_CREDIT_LIMIT = Decimal(env.str("LEDGERDESK_MAX_CREDIT_LIMIT", default="10000000.00"))
+# The platform's API (docs/api.md): requests per key per window (429 beyond), and body sizes (413 beyond).
+LEDGERDESK_API_RATE_LIMIT = env.int("LEDGERDESK_API_RATE_LIMIT", default=6000)
+LEDGERDESK_API_RATE_WINDOW_SECONDS = env.int("LEDGERDESK_API_RATE_WINDOW_SECONDS", default=60)
+LEDGERDESK_API_MAX_BODY_BYTES = env.int("LEDGERDESK_API_MAX_BODY_BYTES", default=64 * 1024)
+LEDGERDESK_API_MAX_BATCH_BODY_BYTES = env.int("LEDGERDESK_API_MAX_BATCH_BODY_BYTES", default=8 * 1024 * 1024)
 LEDGERDESK_RESERVATION_TIMEOUT_SECONDS = env.int("LEDGERDESK_RESERVATION_TIMEOUT_SECONDS", default=900)
 # Invoices: the tax rate (percent, SGD GST by default) on purchase and monthly lines (top-ups are untaxed)
 # and the payment terms that set an invoice's due date.

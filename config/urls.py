@@ -1,6 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
+from api import views as api_views
+from api.v1 import api as api_v1
 from backoffice import views as backoffice
 
 admin.site.site_header = "Ledgerdesk administration"
@@ -16,5 +18,8 @@ urlpatterns = [
     path("audit/", include("audit.urls")),
     path("portal/", include("portal.urls")),
     path("stripe/", include("finance.urls_stripe")),
+    path("api/v1/", api_v1.urls),
+    re_path(r"^api/", api_views.api_not_found),  # any other /api/ address: a 404 problem, not a page
+    path("settings/api-keys/", include("api.urls")),
     path("", include("finance.urls")),
 ]

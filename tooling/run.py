@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+from api.devkey import DEMO_API_KEY
 from config.environment import REQUIRED
 from tooling.services import DATA, ROOT, ensure_postgres, ensure_redis, free_port, say
 
@@ -60,6 +61,8 @@ def main() -> int:
     staff (Viewer role):    viewer  / ledgerdesk-viewer
     superuser (/admin/):    admin   / ledgerdesk-admin
     customer portal:        http://{host}:{port}/portal/   acme / ledgerdesk-customer
+    usage API (docs):       http://{host}:{port}/api/v1/docs   key of telephony-platform (development only):
+      curl -H "Authorization: Bearer {DEMO_API_KEY}" http://{host}:{port}/api/v1/customers/ACME
   Ctrl-C stops the web server, worker, beat and the embedded servers.
 """,
         flush=True,

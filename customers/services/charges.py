@@ -21,7 +21,12 @@ from ._common import amount_or_error, figures, locked_customer, money_text
 
 
 class ChargeError(ValueError):
-    """A charge or correction that cannot be posted; the message says why."""
+    """A charge or correction that cannot be posted; the message says why, `code` which refusal it is (for
+    the API's problem types): "invalid", "no_customer", "not_enough", "key_used"."""
+
+    def __init__(self, message: str, code: str = "invalid"):
+        super().__init__(message)
+        self.code = code
 
 
 def _kind_or_error(kind: str) -> str:
@@ -33,7 +38,7 @@ def _kind_or_error(kind: str) -> str:
 
 def _not_enough(usable: Decimal, asked: Decimal, currency: str) -> ChargeError:
     return ChargeError(f"Not enough usable credits: {money_text(usable, currency)} available, "
-                       f"{money_text(asked, currency)} asked.")
+                       f"{money_text(asked, currency)} asked.", "not_enough")
 
 
 @transaction.atomic
@@ -49,19 +54,23 @@ def charge_post(
     idempotency_key: str | None = None,
     source_type: str = "",
     source_id: int | None = None,
+    occurred_at: dt.datetime | None = None,
 ) -> Transaction:
     """Post one charge of `amount` (> 0; the entry is -amount, DR). Usage charges (call, SMS, fax, number
     activation) are refused when they exceed usable credits; purchases are billed by their invoice. A retry
-    with the same idempotency key returns the first entry and posts nothing."""
+    with the same idempotency key returns the first entry and posts nothing. `occurred_at` is when the call
+    or purchase happened (default `at`, the posting time); never after `at`."""
     kind = _kind_or_error(kind)
     amount = amount_or_error(amount, ChargeError)
+    if occurred_at is not None and occurred_at > at:
+        raise ChargeError(f"The charge is dated in the future ({occurred_at:%Y-%m-%d %H:%M}).")
     customer = locked_customer(customer_id, ChargeError)
     if idempotency_key:
         existing = Transaction.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             if (existing.customer_id, existing.kind, existing.amount) != (customer.pk, kind, -amount):
                 raise ChargeError(f"The idempotency key {idempotency_key!r} was already used for a different "
-                                  "charge.")
+                                  "charge.", "key_used")
             return existing
     if kind in USAGE_KINDS and amount > customer.usable_credits:
         raise _not_enough(customer.usable_credits, amount, customer.currency)
@@ -70,9 +79,10 @@ def charge_post(
         with transaction.atomic():
             (row,) = ledger.post(customer, [ledger.Entry(
                 kind=kind, amount=-amount, reference=reference, description=description, source_type=source_type,
-                source_id=source_id, idempotency_key=idempotency_key or None)], at=at)
+                source_id=source_id, idempotency_key=idempotency_key or None, occurred_at=occurred_at)], at=at)
     except IntegrityError:  # the key is taken by another customer's entry posted at the same moment
-        raise ChargeError(f"The idempotency key {idempotency_key!r} was already used for a different charge.")
+        raise ChargeError(f"The idempotency key {idempotency_key!r} was already used for a different charge.",
+                          "key_used")
     audit_record(actor=actor, action="customers.charge.post", app="customers", obj=row, customer_id=customer.pk,
                  before=before, after={**figures(customer), "kind": kind, "amount": row.amount,
                                        "reference": reference}, at=at)
@@ -119,7 +129,8 @@ def charge_post_batch(
     existing = list(Transaction.objects.filter(idempotency_key__in=keys).order_by("id"))
     if existing:
         if len(existing) != len(keys) or any(t.customer_id != customer.pk for t in existing):
-            raise ChargeError(f"The batch reference {batch_reference!r} was already used for a different batch.")
+            raise ChargeError(f"The batch reference {batch_reference!r} was already used for a different batch.",
+                          "key_used")
         return existing
     usage = sum((amount for _, line, amount in cleaned if line.kind in USAGE_KINDS), ZERO)
     if usage > customer.usable_credits:
@@ -132,7 +143,8 @@ def charge_post_batch(
         with transaction.atomic():
             rows = ledger.post(customer, entries, at=at)
     except IntegrityError:
-        raise ChargeError(f"The batch reference {batch_reference!r} was already used for a different batch.")
+        raise ChargeError(f"The batch reference {batch_reference!r} was already used for a different batch.",
+                          "key_used")
     audit_record(actor=actor, action="customers.charge.post_batch", app="customers", object_type="customers.customer",
                  object_id=customer.pk, customer_id=customer.pk, before=before,
                  after={**figures(customer), "lines": len(rows), "total": sum((r.amount for r in rows), ZERO),

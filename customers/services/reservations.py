@@ -38,7 +38,13 @@ _FIELDS = [f.attname for f in Reservation._meta.concrete_fields]
 
 
 class ReservationError(ValueError):
-    """A reservation that cannot be made or resolved; the message says why."""
+    """A reservation that cannot be made or resolved; the message says why, `code` which refusal it is
+    (for the API's problem types): "invalid", "no_customer", "not_enough", "key_used", "missing",
+    "resolved", "expired", "over", "not_due"."""
+
+    def __init__(self, message: str, code: str = "invalid"):
+        super().__init__(message)
+        self.code = code
 
 
 def _utc(value: dt.datetime) -> str:
@@ -82,13 +88,13 @@ def reservation_reserve(
         customer_id, str(kind), amount, reference[:120], idempotency_key or None, at,
         at + dt.timedelta(seconds=timeout), *actor_columns])
     if outcome == "no_customer":
-        raise ReservationError(f"There is no customer #{customer_id}.")
+        raise ReservationError(f"There is no customer #{customer_id}.", "no_customer")
     if outcome == "key_used":
         raise ReservationError(f"The idempotency key {idempotency_key!r} was already used for a different "
-                               "reservation.")
+                               "reservation.", "key_used")
     if outcome == "not_enough":
         raise ReservationError(f"Not enough usable credits: {money_text(usable, currency)} available, "
-                               f"{money_text(amount, currency)} asked.")
+                               f"{money_text(amount, currency)} asked.", "not_enough")
     assert outcome in ("ok", "existing") and reservation is not None, outcome
     return reservation
 
@@ -96,7 +102,7 @@ def reservation_reserve(
 def _already_resolved(reservation: Reservation) -> ReservationError:
     label = ReservationStatus(reservation.status).label.lower()
     return ReservationError(f"Reservation #{reservation.pk} is already {label} (at {_utc(reservation.resolved_at)}): "
-                            "a reservation resolves once.")
+                            "a reservation resolves once.", "resolved")
 
 
 def _resolve(reservation_id: int, status: str, *, actor: Actor, at: dt.datetime, final: Decimal | None = None,
@@ -106,18 +112,18 @@ def _resolve(reservation_id: int, status: str, *, actor: Actor, at: dt.datetime,
     outcome, currency, _, reservation = _call(_RESOLVE_SQL, [
         reservation_id, str(status), final, description[:255], reason.replace("\x00", ""), at, *actor_columns])
     if outcome == "missing":
-        raise ReservationError(f"There is no reservation #{reservation_id}.")
+        raise ReservationError(f"There is no reservation #{reservation_id}.", "missing")
     if outcome == "resolved":
         raise _already_resolved(reservation)
     if outcome == "expired":
         raise ReservationError(f"Reservation #{reservation.pk} expired at {_utc(reservation.expires_at)}: "
-                               "a late commit is refused.")
+                               "a late commit is refused.", "expired")
     if outcome == "over":
         raise ReservationError(f"The final amount {money_text(final, currency)} is more than the "
-                               f"{money_text(reservation.amount, currency)} reserved.")
+                               f"{money_text(reservation.amount, currency)} reserved.", "over")
     if outcome == "not_due":
         raise ReservationError(f"Reservation #{reservation.pk} does not expire until "
-                               f"{_utc(reservation.expires_at)}.")
+                               f"{_utc(reservation.expires_at)}.", "not_due")
     assert outcome == "ok" and reservation is not None, outcome
     return reservation
 

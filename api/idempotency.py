@@ -1,0 +1,115 @@
+"""Idempotency-Key on every POST, with Stripe's semantics.
+
+- The key (1 to 255 printable ASCII characters) is required: without it, 400 `idempotency-key-missing`.
+- Keys are per API client (ApiKey.name): two clients may use the same key; a client's rotated key keeps them.
+- The first request with a key inserts its IdempotencyRecord FIRST, in the same transaction as the effect,
+  then makes the one service call, then stores the reply on the record; the transaction commits the three
+  together (a crash in between loses all of them: the retry posts once).
+- A concurrent request with the same key blocks on the unique index (idempotency_client_key_unique) until the
+  first commits, then finds the record and replays it (or, if the first rolled back, takes the key itself).
+- The same key again within 24 h with the same method, path and JSON body (compared as canonical JSON, so
+  whitespace and key order do not matter) replays the stored reply: same status, same body, and the header
+  `Idempotent-Replayed: true`. With another body or another endpoint: 422 `idempotency-key-reused`.
+- What is stored: the reply of every request that got as far as the service call, success or domain refusal
+  (insufficient credits, an already resolved or expired reservation, ...). The service runs inside a
+  savepoint, so a refusal rolls its writes back while the record and the refusal commit; retrying the same
+  request replays the refusal, as Stripe does (send a new key to try again after topping up).
+  Not stored, so the key stays free: authentication (401/403), rate limit (429), a missing key, a malformed or
+  invalid body (400/413/422 from validation), an unknown customer or reservation found before the call (404).
+- After 24 h a record is purged (api.tasks.purge_idempotency_records, hourly) and the key may be used again."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable
+
+from django.db import IntegrityError, transaction
+from django.http import HttpResponse
+from django.utils import timezone
+
+from .models import IdempotencyRecord
+from .problems import Problem, json_response
+
+HEADER = "Idempotency-Key"
+REPLAYED = "Idempotent-Replayed"
+KEEP = dt.timedelta(hours=24)
+MAX_KEY = 255
+
+
+def key_of(request) -> str:
+    key = request.headers.get(HEADER, "")
+    if not key.strip():
+        raise Problem("idempotency-key-missing", "Every POST needs an Idempotency-Key header (a unique value per "
+                                                 "operation, such as a UUID); a retry sends the same one.")
+    if len(key) > MAX_KEY or not key.isascii() or not key.isprintable():
+        raise Problem("validation-error", f"The Idempotency-Key is 1 to {MAX_KEY} printable ASCII characters.",
+                      errors=[{"field": "Idempotency-Key", "message": "1 to 255 printable ASCII characters"}])
+    return key
+
+
+def request_hash(request, payload: object) -> str:
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
+    return hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).hexdigest()
+
+
+def _replay(record: IdempotencyRecord, fingerprint: str) -> HttpResponse:
+    if record.request_hash != fingerprint:
+        raise Problem("idempotency-key-reused", "This Idempotency-Key was already used for a different request "
+                                                "(another body or endpoint). Use a new key for a new operation.")
+    content_type = "application/problem+json" if record.status >= 400 else "application/json"
+    response = json_response(record.response, record.status, content_type)
+    response[REPLAYED] = "true"
+    return response
+
+
+def run(request, payload: object, effect: Callable[[], tuple[int, dict]],
+        refusal: Callable[[Exception], Problem | None]) -> HttpResponse:
+    """Run `effect` (one service call returning (status, body)) once per (client, Idempotency-Key). `refusal`
+    maps a domain error of the service to the Problem to store and answer (None: not a domain error, re-raise)."""
+    key = key_of(request)
+    client = request.auth.name
+    fingerprint = request_hash(request, payload)
+    now = timezone.now()
+    for _ in range(2):
+        old = IdempotencyRecord.objects.filter(client=client, key=key, created_at__gt=now - KEEP).first()
+        if old is not None:
+            return _replay(old, fingerprint)
+        try:
+            with transaction.atomic():
+                IdempotencyRecord.objects.filter(client=client, key=key, created_at__lte=now - KEEP).delete()
+                try:
+                    with transaction.atomic():
+                        # Waits here, on the unique index, while another request with this key is in flight.
+                        record = IdempotencyRecord.objects.create(client=client, key=key, request_hash=fingerprint,
+                                                                  created_at=now)
+                except IntegrityError:
+                    raise _Taken from None
+                try:
+                    with transaction.atomic():  # the savepoint: a refusal rolls back the effect only
+                        status, body = effect()
+                except Exception as exc:
+                    problem = refusal(exc)
+                    if problem is None:
+                        raise
+                    status, body = problem.status, problem.body()
+                record.status, record.response = status, body
+                record.save(update_fields=["status", "response"])
+        except _Taken:
+            continue  # the other request committed first: replay its reply
+        return json_response(body, status, "application/problem+json" if status >= 400 else "application/json")
+    raise Problem("idempotency-key-in-use", "Another request with this Idempotency-Key is still being processed. "
+                                            "Retry in a moment.")
+
+
+class _Taken(Exception):
+    """The key's record was inserted by a request that committed first."""
+
+
+def purge_expired(now: dt.datetime | None = None) -> int:
+    """Delete the replies older than KEEP (their keys may be used again). Housekeeping of a cache of replies,
+    not a change anyone decided: no audit event. Returns how many it deleted."""
+    cutoff = (now or timezone.now()) - KEEP
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lte=cutoff).delete()
+    return deleted
