@@ -30,7 +30,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 
 from .models import IdempotencyRecord
-from .problems import Problem, json_response
+from .problems import Problem
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -59,7 +59,7 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> HttpResponse:
         raise Problem("idempotency-key-reused", "This Idempotency-Key was already used for a different request "
                                                 "(another body or endpoint). Use a new key for a new operation.")
     content_type = "application/problem+json" if record.status >= 400 else "application/json"
-    response = json_response(record.response, record.status, content_type)
+    response = HttpResponse(record.response, status=record.status, content_type=content_type)
     response[REPLAYED] = "true"
     return response
 
@@ -94,11 +94,13 @@ def run(request, payload: object, effect: Callable[[], tuple[int, dict]],
                     if problem is None:
                         raise
                     status, body = problem.status, problem.body()
-                record.status, record.response = status, body
+                text = json.dumps(body)
+                record.status, record.response = status, text
                 record.save(update_fields=["status", "response"])
         except _Taken:
             continue  # the other request committed first: replay its reply
-        return json_response(body, status, "application/problem+json" if status >= 400 else "application/json")
+        return HttpResponse(text, status=status,
+                            content_type="application/problem+json" if status >= 400 else "application/json")
     raise Problem("idempotency-key-in-use", "Another request with this Idempotency-Key is still being processed. "
                                             "Retry in a moment.")
 

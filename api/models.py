@@ -57,7 +57,7 @@ class IdempotencyRecord(models.Model):
     key = models.CharField(max_length=255)
     request_hash = models.CharField(max_length=64)  # sha256 of method, path and the canonical JSON body
     status = models.PositiveSmallIntegerField(null=True)
-    response = models.JSONField(null=True)
+    response = models.TextField(null=True)  # the reply's exact JSON text, replayed byte for byte
     created_at = models.DateTimeField()
 
     class Meta:
