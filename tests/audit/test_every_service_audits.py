@@ -5,7 +5,7 @@ Which functions are services (tests/audit/walk.py):
   every public function (name not starting with "_") DEFINED at module level (not imported) in
   `<app>/services.py`, or in `<app>/services/__init__.py` and `<app>/services/<module>.py` (modules named
   with a leading "_", like services/_common.py, are private helpers), for the apps audit, customers,
-  invoices, finance and portal. Decorators are unwrapped, so `@transaction.atomic` services count.
+  invoices, finance, portal and api. Decorators are unwrapped, so `@transaction.atomic` services count.
 
   Being walked is the default, on purpose: a new service is walked the moment it exists, so it cannot
   slip past the audit by forgetting a decorator or a registration. A public function in a services
