@@ -35,7 +35,7 @@ class KeyAuth(HttpBearer):
         if self.scope not in key.scopes:
             raise Problem("forbidden", f"This API key does not have the {self.scope} scope. Ask the finance team "
                                        "for a key that has it (Settings -> API keys).")
-        ratelimit.check(key.pk)
+        ratelimit.check(key.key_hash)
         _touch(key)
         return key
 

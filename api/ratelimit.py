@@ -1,4 +1,4 @@
-"""Requests per API key, a fixed window in Redis: `INCR api:rate:<key id>:<window number>` (expiring with its
+"""Requests per API key, a fixed window in Redis: `INCR api:rate:<key hash>:<window number>` (expiring with its
 window). Over LEDGERDESK_API_RATE_LIMIT requests in a window of LEDGERDESK_API_RATE_WINDOW_SECONDS: 429 with
 Retry-After (the seconds left in the window).
 
@@ -28,12 +28,12 @@ def _redis() -> redis.Redis:
     return _clients[url]
 
 
-def check(key_id: int) -> None:
+def check(key_hash: str) -> None:
     """Count one request of the key; Problem("rate-limited") when it is over the limit."""
     limit, window = settings.LEDGERDESK_API_RATE_LIMIT, settings.LEDGERDESK_API_RATE_WINDOW_SECONDS
     now = time.time()
     number = int(now // window)
-    name = f"api:rate:{key_id}:{number}"
+    name = f"api:rate:{key_hash[:24]}:{number}"  # the hash: unique for good, unlike a row id
     try:
         pipe = _redis().pipeline()
         pipe.incr(name)
