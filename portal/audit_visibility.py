@@ -244,6 +244,8 @@ SHOWN: dict[str, Shown] = {
 HIDDEN: dict[str, str] = {
     "access.sign_in_failed": "a failed sign-in names no customer (the username may be anyone's)",
     "customers.master_wallet.create": "the operator's master wallet: no customer's event",
+    "settings.api_key.create": "the operator's API keys for the telephony platform: no customer's event",
+    "settings.api_key.revoke": "the operator's API keys for the telephony platform: no customer's event",
     "customers.master_wallet.fund": "the operator's master wallet and its balance: no customer's event",
     "finance.auto_top_up.run_start": "the daily job's run as a whole, about no one customer",
     "finance.auto_top_up.run_finish": "the daily job's run as a whole, about no one customer",
