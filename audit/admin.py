@@ -9,10 +9,7 @@ from .models import AuditChainHead, AuditEvent
 
 
 class AuditReadOnlyAdmin(ReadOnlyAdmin):
-    """Not even a change page, and no actions (not even the bulk delete)."""
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    """No actions (not even the bulk delete)."""
 
     def get_actions(self, request):
         return {}

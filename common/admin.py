@@ -12,9 +12,15 @@ from audit.actors import Actor
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """No add, no raw delete, every model field read only (plus the admin's own `readonly_fields`)."""
+    """View only: no add, no change, no raw delete, for superusers too. With no change permission Django renders
+    the view-only page (no Save button) and refuses a posted change with 403, so an immutable row never meets a
+    save() (the ledger's trigger would raise: a 500) and a read-only form never reports a change it did not make.
+    Every model field is listed read only as well (plus the admin's own `readonly_fields`)."""
 
     def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
     def has_delete_permission(self, request, obj=None):
@@ -25,12 +31,35 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return list(dict.fromkeys(names))
 
 
+class ReadOnlyInline(admin.TabularInline):
+    """An inline shown view only: an inline that could change would bring the parent's Save button back."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class ServiceOnlyAdmin(ReadOnlyAdmin):
     """Read only; its actions call services, one object at a time, each refusal shown as an error message.
+    An action is declared with `permissions=["service"]`: the holders of the model's change permission may run
+    it (the change page itself stays view only).
 
     `service_errors` are the domain exceptions a refusal raises (anything else is a bug and propagates)."""
 
     service_errors: tuple[type[Exception], ...] = ()
+
+    def has_service_permission(self, request) -> bool:
+        """Who may run this model's service actions: holders of its change permission."""
+        opts = self.model._meta
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
 
     def service_label(self, obj) -> str:
         """How an object is named in a refusal message."""

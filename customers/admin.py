@@ -67,13 +67,13 @@ class ReservationAdmin(CustomerServiceAdmin):
     list_select_related = ("customer",)
     actions = ["release_reservations", "expire_overdue_reservations"]
 
-    @admin.action(description="Release selected open reservations", permissions=["change"])
+    @admin.action(description="Release selected open reservations", permissions=["service"])
     def release_reservations(self, request, queryset):
         now = timezone.now()
         self.run_service(request, queryset.filter(status=ReservationStatus.OPEN), lambda r, actor: reservation_release(
             reservation_id=r.pk, actor=actor, at=now, reason="Released from Django admin"), "reservation(s) released")
 
-    @admin.action(description="Expire selected reservations past their timeout", permissions=["change"])
+    @admin.action(description="Expire selected reservations past their timeout", permissions=["service"])
     def expire_overdue_reservations(self, request, queryset):
         now = timezone.now()
         due = queryset.filter(status=ReservationStatus.OPEN, expires_at__lte=now)
@@ -107,7 +107,7 @@ class SubscriptionAdmin(CustomerServiceAdmin):
     def margin_shown(self, obj):
         return format_html('<span class="{}">{}</span>', "negative" if obj.margin < 0 else "", obj.margin)
 
-    @admin.action(description="End selected subscriptions (no further renewals)", permissions=["change"])
+    @admin.action(description="End selected subscriptions (no further renewals)", permissions=["service"])
     def end_subscriptions(self, request, queryset):
         self.run_service(request, queryset.filter(is_active=True), lambda s, actor: subscription_update(
             subscription_id=s.pk, is_active=False, actor=actor), "subscription(s) ended")

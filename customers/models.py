@@ -289,6 +289,7 @@ class MasterWalletEntry(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        verbose_name_plural = "master wallet entries"
         constraints = [models.CheckConstraint(condition=~Q(amount=0), name="master_wallet_entry_not_zero")]
 
     def __str__(self) -> str:

@@ -22,17 +22,7 @@ from .services.top_ups import top_up_remove
 
 
 class FinanceServiceAdmin(ServiceOnlyAdmin):
-    """The change page is a read-only view too; the service actions need the model's change permission."""
-
     service_errors = (FinanceError,)
-
-    def has_change_permission(self, request, obj=None):
-        return False  # the change page is a read-only view; changes are the actions below
-
-    def has_service_permission(self, request) -> bool:
-        """Who may run this model's service actions: holders of its change permission."""
-        opts = self.model._meta
-        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
 
 
 @admin.register(Payment)
@@ -100,9 +90,6 @@ class WithdrawalAdmin(FinanceServiceAdmin):
 class KeptByDatabaseAdmin(ReadOnlyAdmin):
     """Rows the database's triggers keep (finance/models/receivables.py): browsed, never changed here, and no
     action (check_finance names a wrong row; `SELECT finance_receivables_rebuild()` mends them)."""
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ReceivableCustomer)

@@ -6,7 +6,7 @@ for a payment whose webhook never arrived."""
 from django.contrib import admin, messages
 
 from audit.actors import Actor
-from common.admin import ReadOnlyAdmin
+from common.admin import ReadOnlyAdmin, ServiceOnlyAdmin
 
 from . import gateway
 from .models import CardPayment, CardPaymentInvoice, CardPaymentStatus, StripeEvent
@@ -15,7 +15,7 @@ from .services.cards import card_payment_fulfil
 
 
 @admin.register(CardPayment)
-class CardPaymentAdmin(ReadOnlyAdmin):
+class CardPaymentAdmin(ServiceOnlyAdmin):
     list_display = ("id", "created_at", "customer", "purpose", "channel", "amount_charged", "currency", "status",
                     "card_brand", "card_last4", "credited_at", "invoice")
     list_filter = ("status", "purpose", "channel", "currency", "created_at")
@@ -25,7 +25,7 @@ class CardPaymentAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     actions = ["confirm_with_stripe"]
 
-    @admin.action(description="Ask Stripe again about the selected pending or failed payments", permissions=["change"])
+    @admin.action(description="Ask Stripe again about the selected pending or failed payments", permissions=["service"])
     def confirm_with_stripe(self, request, queryset):
         actor = Actor.from_request(request)
         done = 0

@@ -4,33 +4,23 @@ services, as actions: send, mark as sent, void."""
 
 from django.contrib import admin
 
-from common.admin import ReadOnlyAdmin, ServiceOnlyAdmin
+from common.admin import ReadOnlyAdmin, ReadOnlyInline, ServiceOnlyAdmin
 
 from .models import CreditApplication, Invoice, InvoiceLine, InvoiceLineEntry, NumberSeries
 from .services import InvoiceError, invoice_mark_sent, invoice_send, invoice_void
 
 
-class InvoiceLineInline(admin.TabularInline):
+class InvoiceLineInline(ReadOnlyInline):
     model = InvoiceLine
-    extra = 0
-    can_delete = False
     fields = ("position", "description", "kind", "quantity", "unit_price", "tax_rate", "amount", "tax_amount",
               "transaction")
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-
-class CreditApplicationInline(admin.TabularInline):
+class CreditApplicationInline(ReadOnlyInline):
     model = CreditApplication
-    extra = 0
-    can_delete = False
     fields = ("created_at", "source", "amount", "transaction")
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Invoice)
@@ -49,18 +39,18 @@ class InvoiceAdmin(ServiceOnlyAdmin):
     def service_label(self, obj) -> str:
         return obj.number
 
-    @admin.action(description="Send selected invoices by email (drafts are issued first)", permissions=["change"])
+    @admin.action(description="Send selected invoices by email (drafts are issued first)", permissions=["service"])
     def send_invoices(self, request, queryset):
         self.run_service(request, queryset, lambda inv, actor: invoice_send(invoice_id=inv.pk, actor=actor),
                   "invoice(s) sent")
 
-    @admin.action(description="Mark selected drafts as sent (no email)", permissions=["change"])
+    @admin.action(description="Mark selected drafts as sent (no email)", permissions=["service"])
     def mark_invoices_sent(self, request, queryset):
         self.run_service(request, queryset, lambda inv, actor: invoice_mark_sent(invoice_id=inv.pk, actor=actor),
                   "invoice(s) marked as sent")
 
     @admin.action(description="Void selected invoices (drafts; top-ups awaiting payment, nothing allocated)",
-                  permissions=["change"])
+                  permissions=["service"])
     def void_invoices(self, request, queryset):
         self.run_service(request, queryset, lambda inv, actor: invoice_void(invoice_id=inv.pk, reason="Voided from Django admin",
                                                                       actor=actor), "invoice(s) voided")
@@ -93,6 +83,3 @@ class CreditApplicationAdmin(ReadOnlyAdmin):
 @admin.register(NumberSeries)
 class NumberSeriesAdmin(ReadOnlyAdmin):
     list_display = ("key", "last_value")
-
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -156,6 +156,9 @@ class InvoiceLineEntry(models.Model):
     transaction = models.OneToOneField("customers.Transaction", on_delete=models.PROTECT,
                                        related_name="invoice_line_entry")
 
+    class Meta:
+        verbose_name_plural = "invoice line entries"
+
     def __str__(self) -> str:
         return f"line {self.line_id} bills transaction {self.transaction_id}"
 
@@ -196,6 +199,9 @@ class NumberSeries(models.Model):
 
     key = models.CharField(max_length=20, unique=True)
     last_value = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "number series"
 
     def __str__(self) -> str:
         return f"{self.key}: {self.last_value}"

@@ -58,6 +58,7 @@ class ReceivableAmount(models.Model):
 
     class Meta:
         verbose_name = "receivable amount (delta)"
+        verbose_name_plural = "receivable amounts (deltas)"
 
     def __str__(self) -> str:
         return f"{self.currency} due {self.due_date}: {self.owed:+} ({self.invoices:+} invoices)"
