@@ -1,4 +1,8 @@
 import pytest
+from playwright.sync_api import expect
+
+from customers.models import TransactionKind
+from tests.customers.factories import CustomerFactory, ledger_post
 
 pytestmark = pytest.mark.browser
 
@@ -17,3 +21,16 @@ def test_a_wrong_password_shows_a_clear_message(page, transactional_db):
     finance_user(username="finance")
     sign_in(page, "finance", "not-the-password")
     assert "Please enter a correct username and password" in page.locator(".alert-error").inner_text()
+
+
+def test_the_totals_are_shown_per_currency(staff_page):
+    ledger_post(CustomerFactory(currency="SGD"), TransactionKind.CALL, "-10.50")
+    ledger_post(CustomerFactory(currency="USD"), TransactionKind.CALL, "-20.25")
+    page = staff_page
+    page.goto("/")
+    totals = page.locator("#currency-totals tbody tr")
+    expect(totals).to_have_count(2)
+    expect(page.locator('tr[data-currency="SGD"] [data-figure="unbilled"]')).to_have_text("-10.50 SGD DR")
+    expect(page.locator('tr[data-currency="USD"] [data-figure="unbilled"]')).to_have_text("-20.25 USD DR")
+    expect(page.locator("#currency-totals")).not_to_contain_text("30.75")
+    assert page.console_errors == []
