@@ -247,12 +247,15 @@ def default_amount(payment: Payment, invoice: Invoice) -> Decimal:
 
 def payments_for_invoice(invoice: Invoice) -> list[Payment]:
     """Payments that can pay this invoice: the customer's, or unassigned ones in its currency, with money
-    left to allocate."""
-    return list(Payment.objects.select_related("customer")
-                .filter(Q(customer_id=invoice.customer_id) | Q(customer__isnull=True),
-                        currency=invoice.currency, deleted_at__isnull=True)
-                .annotate(unallocated=UNALLOCATED).filter(unallocated__gt=0)
-                .order_by("customer_id", "-received_date", "-id")[:100])
+    left to allocate; for a top-up invoice, which is paid in full or not at all (default_amount), only those
+    with its whole outstanding amount left."""
+    qs = (Payment.objects.select_related("customer")
+          .filter(Q(customer_id=invoice.customer_id) | Q(customer__isnull=True),
+                  currency=invoice.currency, deleted_at__isnull=True)
+          .annotate(unallocated=UNALLOCATED).filter(unallocated__gt=0))
+    if invoice.type == InvoiceType.TOP_UP:
+        qs = qs.filter(unallocated__gte=invoice.amount_outstanding)
+    return list(qs.order_by("customer_id", "-received_date", "-id")[:100])
 
 
 # --- Credit notes and withdrawals -----------------------------------------------------------------------

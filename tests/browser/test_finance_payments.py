@@ -12,7 +12,8 @@ from playwright.sync_api import expect
 
 from customers.models import InvoiceSetup
 from finance.models import Payment
-from tests.finance.factories import customer, payment, purchase_invoice, top_up_invoice
+from invoices.services import invoice_mark_sent
+from tests.finance.factories import SYSTEM, customer, payment, purchase_invoice, top_up_invoice
 
 pytestmark = pytest.mark.browser
 
@@ -113,4 +114,22 @@ def test_aged_receivables_report(staff_page):
     row = page.locator("#aged-table tbody tr", has_text="Overdue Holdings")
     expect(row.locator("td").nth(1)).to_have_text("70.00")  # not yet due then; the other not yet issued
     expect(row.locator("td").nth(6)).to_contain_text("70.00")
+    assert page.console_errors == []
+
+
+def test_a_top_up_invoices_payment_page_shows_its_amount_due_and_only_payments_that_pay_it(staff_page):
+    page = staff_page
+    cust = customer(InvoiceSetup.CONSOLIDATED, name="Contoso Telecom")
+    invoice = top_up_invoice(cust, "100", sent=False)
+    small, enough = payment(cust, "60"), payment(cust, "150")
+
+    page.goto(f"/payments/for-invoice/{invoice.pk}/")
+    expect(page.locator("#invoice-outstanding")).to_have_text("100.00")  # a draft still asks for its total
+    expect(page.get_by_text("is a draft: send it")).to_be_visible()
+
+    invoice_mark_sent(invoice_id=invoice.pk, actor=SYSTEM)
+    page.reload()
+    expect(page.locator("#invoice-outstanding")).to_have_text("100.00")
+    expect(page.locator(f"#pay-{enough.pk}")).to_be_checked()
+    expect(page.locator(f"#pay-{small.pk}")).to_have_count(0)
     assert page.console_errors == []

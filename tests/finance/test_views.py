@@ -9,6 +9,8 @@ import io
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -283,6 +285,44 @@ class TestAllocatePage:
         response = finance_client.post(reverse("finance:invoice-payment", args=[top.pk]),
                                        {"payment": pay.pk, "amount": "100"})
         assert "has not been sent" in response.content.decode() and not Allocation.objects.exists()
+
+    def test_a_draft_top_up_shows_its_amount_due(self, finance_client):
+        top = top_up_invoice(customer(), "100", sent=False)
+        page = finance_client.get(reverse("finance:invoice-payment", args=[top.pk]))
+        assert page.context["amount_due"] == Decimal("100")
+        assert '<div class="value" id="invoice-outstanding">100.00</div>' in page.content.decode()
+
+    def test_a_top_up_lists_only_payments_that_pay_it_in_full(self, finance_client):
+        cust = customer()
+        top = top_up_invoice(cust, "100")
+        exact, small, unassigned_small = payment(cust, "100"), payment(cust, "99.99"), payment(None, "50")
+        big = payment(None, "150")
+        partly_used = payment(cust, "120")
+        payment_top_up(payment=partly_used, amount="30", actor=SYSTEM)  # 90 left
+        page = finance_client.get(reverse("finance:invoice-payment", args=[top.pk]))
+        listed = {r["payment"].pk for r in page.context["rows"]}
+        assert listed == {exact.pk, big.pk}
+        assert not listed & {small.pk, unassigned_small.pk, partly_used.pk}
+
+    def test_a_purchase_invoice_still_lists_payments_that_pay_part_of_it(self, finance_client):
+        cust = customer()
+        inv = purchase_invoice(cust, "100")
+        small = payment(cust, "40")
+        page = finance_client.get(reverse("finance:invoice-payment", args=[inv.pk]))
+        assert [r["payment"].pk for r in page.context["rows"]] == [small.pk]
+
+    def test_the_invoice_payment_page_takes_the_same_queries_whatever_the_payments(self, finance_client):
+        cust = customer()
+        top = top_up_invoice(cust, "100")
+        payment(cust, "100")
+        url = reverse("finance:invoice-payment", args=[top.pk])
+        with CaptureQueriesContext(connection) as one:
+            finance_client.get(url)
+        for _ in range(4):
+            payment(cust, "200")
+        with CaptureQueriesContext(connection) as five:
+            assert len(finance_client.get(url).context["rows"]) == 5
+        assert len(five) == len(one)
 
 
 class TestCreditNotesAndWithdrawals:
