@@ -53,7 +53,7 @@ def invoice_refusal(invoice: Invoice) -> str | None:
     if invoice.status == InvoiceStatus.PAID:
         return f"Invoice {invoice.number} is already paid."
     if invoice.status not in OPEN_STATUSES:
-        return f"Invoice {invoice.number} is {invoice.get_status_display().lower()}; it cannot take a payment."
+        return f"Invoice {invoice.number} is {invoice.status_label.lower()}; it cannot take a payment."
     return None
 
 

@@ -173,7 +173,7 @@ def stays_as_credit_note(payment: CardPayment) -> str:
     invoice = payment.invoice
     if invoice.status == InvoiceStatus.PAID:
         return f"Invoice {invoice.number} was already paid; this payment stays as credit on your account."
-    return (f"Invoice {invoice.number} could not be paid with it (it is {invoice.get_status_display().lower()}); "
+    return (f"Invoice {invoice.number} could not be paid with it (it is {invoice.status_label.lower()}); "
             "this payment stays as credit on your account.")
 
 
@@ -201,7 +201,7 @@ def invoices_paid(payment: CardPayment) -> list[InvoicePaid]:
         note = "" if paid else (
             f"Invoice {invoice.number} was already paid; its share stays as credit on your account."
             if invoice.status == InvoiceStatus.PAID else
-            f"Invoice {invoice.number} could not be paid (it is {invoice.get_status_display().lower()}); "
+            f"Invoice {invoice.number} could not be paid (it is {invoice.status_label.lower()}); "
             "its share stays as credit on your account.")
         shown.append(InvoicePaid(number=invoice.number, paid=paid, amount=link.amount_paid if paid else ZERO,
                                  note=note))

@@ -11,7 +11,7 @@ from django.urls import reverse
 from common.forms import DateInput, check_date_range
 from customers.models import PURCHASE_KINDS, Customer, TransactionKind
 
-from .models import InvoiceStatus, InvoiceType
+from .models import STATUS_FILTER_CHOICES, InvoiceType
 from .selectors import DEFAULT_SORT, SORTS
 
 
@@ -21,7 +21,7 @@ class InvoiceFilterForm(forms.Form):
     q = forms.CharField(required=False, label="Search", max_length=200,
                         widget=forms.TextInput(attrs={"type": "search", "placeholder": "Customer or invoice number"}))
     type = forms.ChoiceField(required=False, choices=[("", "All types"), *InvoiceType.choices])
-    status = forms.ChoiceField(required=False, choices=[("", "All statuses"), *InvoiceStatus.choices])
+    status = forms.ChoiceField(required=False, choices=[("", "All statuses"), *STATUS_FILTER_CHOICES])
     customer = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
     issued_from = forms.DateField(required=False, label="Issued from", widget=DateInput)
     issued_to = forms.DateField(required=False, label="Issued to", widget=DateInput)

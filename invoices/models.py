@@ -27,6 +27,11 @@ class InvoiceStatus(models.TextChoices):
 
 OPEN_STATUSES = (InvoiceStatus.SENT, InvoiceStatus.PARTIALLY_PAID)
 
+# A status filter's choices: a stored status also holds the invoices Invoice.status_label words as credited.
+STATUS_FILTER_CHOICES = [(value, {InvoiceStatus.PARTIALLY_PAID: "Partially paid or credited",
+                                  InvoiceStatus.VOID: "Void or credited"}.get(value, label))
+                         for value, label in InvoiceStatus.choices]
+
 
 class Invoice(models.Model):
     """A numbered invoice. Money on it is never edited in place: `amount_paid` (allocations of payments and
@@ -102,6 +107,19 @@ class Invoice(models.Model):
         if self.status in (InvoiceStatus.VOID, InvoiceStatus.DRAFT):
             return ZERO
         return self.total - self.amount_paid - self.amount_credited
+
+    @property
+    def status_label(self) -> str:
+        """The status in words, wherever an invoice's status is shown. A credit note settles an invoice as a
+        payment does, so the stored status (what every open-invoice rule reads) is partially paid, or void once
+        credit notes cancel it in full; the words say credited when no payment is in it: "Partially credited",
+        "Credited"."""
+        if self.amount_credited > ZERO and self.amount_paid == ZERO:
+            if self.status == InvoiceStatus.PARTIALLY_PAID:
+                return "Partially credited"
+            if self.status == InvoiceStatus.VOID:
+                return "Credited"
+        return self.get_status_display()
 
     @property
     def is_provisioned(self) -> bool:

@@ -67,7 +67,7 @@ def _text_cell(value: str) -> str:
 
 
 def invoice_csv_row(invoice: Invoice) -> list:
-    return [invoice.number, invoice.get_type_display(), invoice.get_status_display(),
+    return [invoice.number, invoice.get_type_display(), invoice.status_label,
             _text_cell(invoice.customer.code), _text_cell(invoice.customer.name), _text_cell(invoice.name),
             invoice.issue_date.isoformat(), invoice.due_date.isoformat(),
             invoice.currency, invoice.subtotal, invoice.tax, invoice.total, invoice.amount_paid,

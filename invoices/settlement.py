@@ -31,7 +31,7 @@ def status_for(total: Decimal, paid: Decimal, credited: Decimal) -> str:
 
 def apply(invoice: Invoice, amount: Decimal, *, at: dt.datetime) -> Invoice:
     if invoice.status not in OPEN_STATUSES:
-        raise SettlementError(f"Invoice {invoice.number} is {invoice.get_status_display().lower()}; "
+        raise SettlementError(f"Invoice {invoice.number} is {invoice.status_label.lower()}; "
                               "only invoices awaiting payment or partially paid can be paid.")
     if amount <= ZERO:
         raise SettlementError("The amount must be more than zero.")
@@ -48,7 +48,7 @@ def unapply(invoice: Invoice, amount: Decimal, *, at: dt.datetime) -> Invoice:
 
 def credit(invoice: Invoice, amount: Decimal, *, at: dt.datetime) -> Invoice:
     if invoice.status not in OPEN_STATUSES:
-        raise SettlementError(f"Invoice {invoice.number} is {invoice.get_status_display().lower()}; "
+        raise SettlementError(f"Invoice {invoice.number} is {invoice.status_label.lower()}; "
                               "a credit note can only reduce an invoice that is still owed.")
     if amount <= ZERO or amount > invoice.amount_outstanding:
         raise SettlementError(f"Invoice {invoice.number} has only {invoice.amount_outstanding} outstanding.")

@@ -13,7 +13,7 @@ from common.sign_in import BoundedAuthenticationForm
 from customers.models import TransactionKind
 from customers.money import AmountField, display, max_top_up
 from finance.gateway import chargeable, exponent
-from invoices.models import InvoiceStatus, InvoiceType
+from invoices.models import STATUS_FILTER_CHOICES, InvoiceStatus, InvoiceType
 
 
 class PortalSignInForm(BoundedAuthenticationForm):
@@ -124,7 +124,7 @@ class InvoiceFilterForm(forms.Form):
         attrs={"placeholder": "Number or name", "type": "search"}))
     type = forms.ChoiceField(required=False, choices=[("", "All types"), *InvoiceType.choices])
     status = forms.ChoiceField(required=False, choices=[
-        ("", "All statuses"), *[(v, label) for v, label in InvoiceStatus.choices if v != InvoiceStatus.DRAFT]])
+        ("", "All statuses"), *[(v, label) for v, label in STATUS_FILTER_CHOICES if v != InvoiceStatus.DRAFT]])
 
 
 class TransactionFilterForm(forms.Form):

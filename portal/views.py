@@ -129,7 +129,7 @@ def invoice_list(request):
              "Status"],
             iterate(qs, lambda i: [i.number, i.get_type_display(), i.name, i.issue_date, i.due_date, i.currency,
                                    i.total, i.amount_paid, i.amount_credited, i.amount_outstanding,
-                                   i.get_status_display()]),
+                                   i.status_label]),
         )
     page = paginate(request, qs)
     for invoice in page.object_list:
@@ -162,7 +162,7 @@ def invoice_pay(request, invoice_id: int):
     invoice = selectors.invoice_for_customer(request.customer, invoice_id)
     if invoice.type != InvoiceType.PURCHASE:
         messages.info(request, f"Invoice {invoice.number} cannot be paid here "
-                               f"({invoice.get_type_display().lower()}, {invoice.get_status_display().lower()}).")
+                               f"({invoice.get_type_display().lower()}, {invoice.status_label.lower()}).")
         return redirect("portal:invoice-list")
     if request.method == "POST":
         try:
@@ -215,7 +215,7 @@ def _invoice_paid_meanwhile(request, invoice, exc: Exception | None = None) -> H
     """The losing side of a pay race: a fresh page of the invoice as it is now (paid, nothing to press),
     after a redirect, so a reload does not post again."""
     messages.info(request, str(exc) if isinstance(exc, cards.InvoiceAlreadyPaid)
-                  else f"Invoice {invoice.number} is {invoice.get_status_display().lower()}: nothing is left to pay.")
+                  else f"Invoice {invoice.number} is {invoice.status_label.lower()}: nothing is left to pay.")
     response = redirect("portal:invoice-pay", invoice_id=invoice.pk)
     response.status_code = 303
     return response

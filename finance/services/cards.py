@@ -126,7 +126,7 @@ def _check_invoice_payable(invoice: Invoice, customer_id: int) -> None:
     if invoice.status == InvoiceStatus.PAID:
         raise InvoiceAlreadyPaid(f"Invoice {invoice.number} is already paid.")
     if invoice.status not in OPEN_STATUSES:
-        raise CardPaymentError(f"Invoice {invoice.number} is {invoice.get_status_display().lower()}; "
+        raise CardPaymentError(f"Invoice {invoice.number} is {invoice.status_label.lower()}; "
                                "only invoices awaiting payment or partially paid can be paid.")
 
 
@@ -936,7 +936,7 @@ def _pay_invoices(payment: CardPayment, *, actor: Actor, now: dt.datetime) -> li
                 if invoice.status == InvoiceStatus.PAID or owed <= ZERO:
                     raise FinanceError(f"Invoice {invoice.number} was already paid.")
                 if invoice.status not in OPEN_STATUSES:
-                    raise FinanceError(f"Invoice {invoice.number} is {invoice.get_status_display().lower()}.")
+                    raise FinanceError(f"Invoice {invoice.number} is {invoice.status_label.lower()}.")
                 _pay_with_credits(invoice=invoice, amount=owed, actor=actor, at=now)
         except FinanceError as error:
             errors.append(str(error))

@@ -63,7 +63,7 @@ def credit_note_issue(*, customer: Customer, amount: object, reason: str, invoic
         if invoice.currency != currency:
             raise CreditNoteError(f"Invoice {invoice.number} is in {invoice.currency}, not {currency}.")
         if invoice.status not in OPEN_STATUSES:
-            raise CreditNoteError(f"Invoice {invoice.number} is {invoice.get_status_display().lower()}; a credit "
+            raise CreditNoteError(f"Invoice {invoice.number} is {invoice.status_label.lower()}; a credit "
                                   "note can only reduce an invoice that is still owed.")
         if amount > invoice.amount_outstanding:
             raise CreditNoteError(f"Invoice {invoice.number} has only {display(invoice.amount_outstanding)} outstanding; "

@@ -303,7 +303,7 @@ def invoice_mark_sent(*, invoice_id: int, actor: Actor, at: dt.datetime | None =
     at = at or timezone.now()
     customer, invoice = _lock(invoice_id)
     if invoice.status != InvoiceStatus.DRAFT:
-        raise InvoiceError(f"Invoice {invoice.number} is already {invoice.get_status_display().lower()}; "
+        raise InvoiceError(f"Invoice {invoice.number} is already {invoice.status_label.lower()}; "
                            "only a draft can be marked as sent.")
     before = snapshot(invoice)
     issue(invoice, customer, at=at)
@@ -326,7 +326,7 @@ def void_refusal(invoice: Invoice) -> str | None:
     if invoice.provisioned_at is not None or invoice.amount_paid > ZERO or invoice.amount_credited > ZERO \
             or invoice.status != InvoiceStatus.SENT:
         return (f"Top-up invoice {invoice.number} has {display(invoice.amount_paid)} {invoice.currency} allocated "
-                f"({invoice.get_status_display().lower()}): remove the allocation before voiding it.")
+                f"({invoice.status_label.lower()}): remove the allocation before voiding it.")
     return None
 
 

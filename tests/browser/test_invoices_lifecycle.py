@@ -103,3 +103,22 @@ def test_create_a_purchase_invoice_with_lines(staff_page, acme):
     acme.refresh_from_db()
     assert str(acme.amount_due) == "-307.100000" and mail.outbox == []
     assert page.console_errors == []
+
+
+def test_a_credit_note_on_an_unpaid_invoice_shows_it_partially_credited(staff_page, acme):
+    from tests.finance.factories import purchase_invoice
+
+    page = staff_page
+    accept_dialogs(page)
+    invoice = purchase_invoice(acme, "100")
+    page.goto(f"/invoices/{invoice.pk}/")
+    page.click("#action-more")
+    page.get_by_role("menuitem", name="Credit note").click()
+    page.fill("input[name=amount]", "40")
+    page.fill("input[name=reason]", "Goodwill")
+    page.get_by_role("button", name="Issue credit note").click()
+    expect(page).to_have_url(re.compile(r"/credit-notes/\d+/$"))
+    page.goto(f"/invoices/{invoice.pk}/")
+    expect(page.locator("#invoice-status")).to_have_text("Partially credited")
+    expect(page.locator("main")).not_to_contain_text("Partially paid")
+    assert page.console_errors == []
