@@ -11,11 +11,11 @@ from django.contrib import admin, messages
 from audit.actors import Actor
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """View only: no add, no change, no raw delete, for superusers too. With no change permission Django renders
-    the view-only page (no Save button) and refuses a posted change with 403, so an immutable row never meets a
-    save() (the ledger's trigger would raise: a 500) and a read-only form never reports a change it did not make.
-    Every model field is listed read only as well (plus the admin's own `readonly_fields`)."""
+class ViewOnly:
+    """No add, no change, no delete, for superusers too; viewing stays Django's (the view or change permission).
+    With no change permission Django renders the view-only page (no Save button) and refuses a posted change with
+    403, so an immutable row never meets a save() (the ledger's trigger would raise: a 500) and a read-only form
+    never reports a change it did not make."""
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -25,26 +25,22 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyAdmin(ViewOnly, admin.ModelAdmin):
+    """View only (ViewOnly), every model field listed read only as well (plus the admin's own
+    `readonly_fields`)."""
 
     def get_readonly_fields(self, request, obj=None):
         names = [f.name for f in self.model._meta.fields] + list(self.readonly_fields)
         return list(dict.fromkeys(names))
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(ViewOnly, admin.TabularInline):
     """An inline shown view only: an inline that could change would bring the parent's Save button back."""
 
     extra = 0
     can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ServiceOnlyAdmin(ReadOnlyAdmin):
