@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0011_currency_iso_check'),
+        ('customers', '0012_usable_credits_column'),
     ]
 
     operations = [
