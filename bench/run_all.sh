@@ -3,7 +3,7 @@
 # then run the benches in the order that keeps them independent. Each prints its table and keeps it in
 # bench/results/<name>.md; all of them are gathered in bench/results/latest.md.
 #
-#   bench/run_all.sh                 # everything (about 25 minutes on 2 cores, most of it the billing run)
+#   bench/run_all.sh                 # everything (about 35 minutes on 2 cores: the billing run, the pages about 15)
 #   bench/run_all.sh --no-generate   # reuse the databases as they are
 #
 # BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/ledgerdesk_bench) names the bench database;
