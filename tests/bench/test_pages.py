@@ -26,7 +26,7 @@ def by_label(prep) -> dict:
 
 def test_every_page_answers_200_and_has_its_query_count(prep):
     entries = prep["entries"]
-    counts = count_queries(entries, prep["clients"])  # exits naming every URL that did not answer 200
+    counts = count_queries(entries, prep["clients"])  # PageError naming every URL that did not answer 200
     assert set(counts) == {e.label for e in entries}
     kinds = {e.kind for e in entries}
     assert kinds == {"baseline", "list", "last", "detail", "admin", "admin last"}
