@@ -182,6 +182,7 @@ def page_specs(rows: Rows) -> tuple[list[ListSpec], list[DetailSpec]]:
         ListSpec("auto top-up runs", _url("finance:auto-top-up-runs"), "staff",
                  _admin("finance.autotopupdecision", run_date=rows.run_date, o="-2.3")),
         ListSpec("audit trail", _url("audit:list"), "staff", _admin("audit.auditevent")),
+        ListSpec("API keys", _url("api:settings-api-keys"), "staff", _admin("api.apikey", o="-4")),
         # portal (the customer's own rows)
         ListSpec("portal invoices", _url("portal:invoice-list"), "portal",
                  _admin("invoices.invoice", customer__id__exact=p, status__in="sent,partially_paid,paid,void",
