@@ -1,5 +1,5 @@
 """The receipt email of a paid card payment: queued in the fulfilment's transaction (a customers.Notification,
-kind payment_receipt, status queued, the body rendered from templates/finance/email/card_receipt.txt) and
+kind payment_receipt, status queued, the body rendered from finance/templates/finance/email/card_receipt.txt) and
 delivered right after commit, with the receipt PDF attached, never while a lock is held. As with invoice
 emails, the notification row is created directly: the fulfilment records the one audit event of its
 transaction, and the delivery records its own."""
