@@ -4,6 +4,8 @@ from django.urls import include, path, re_path
 from api import views as api_views
 from api.v1 import api as api_v1
 from backoffice import views as backoffice
+from finance import views_invoice
+from invoices import urls as invoices_urls
 
 admin.site.site_header = "Ledgerdesk administration"
 admin.site.login = backoffice.sign_in  # one sign-in page, throttled and audited
@@ -14,7 +16,11 @@ urlpatterns = [
     path("logout/", backoffice.sign_out, name="logout"),
     path("admin/", admin.site.urls),
     path("customers/", include("customers.urls")),
-    path("invoices/", include("invoices.urls")),
+    # The invoice page shows what finance applied to the invoice, and invoices may not import finance: finance
+    # composes the page (invoices' context and template, plus its own section) and it is mounted here, above
+    # both apps, in invoices' namespace (invoices:detail), beside the rest of invoices' pages.
+    path("invoices/", include(([path("<int:pk>/", views_invoice.invoice_detail, name="detail"),
+                                *invoices_urls.urlpatterns], invoices_urls.app_name))),
     path("audit/", include("audit.urls")),
     path("portal/", include("portal.urls")),
     path("stripe/", include("finance.urls_stripe")),

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.actors import Actor
@@ -241,6 +242,11 @@ def allocation_reverse_view(request, pk: int):
 
 
 def _back(request, allocation: Allocation) -> str:
+    """Back where the Undo was clicked (the invoice page sends its own address), else the payment's page."""
+    wanted = request.POST.get("next", "")
+    if wanted.startswith("/") and url_has_allowed_host_and_scheme(wanted, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return wanted
     if allocation.payment_id:
         return reverse("finance:payment-detail", args=[allocation.payment_id])
     return reverse("finance:invoice-payment", args=[allocation.invoice_id])

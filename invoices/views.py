@@ -170,27 +170,23 @@ def create_purchase(request):
 
 
 # --- one invoice -------------------------------------------------------------------------------------------
-def _detail_context(invoice: Invoice, **extra) -> dict:
+# The page of one invoice (invoices:detail) also shows the money finance applied to it, which this app cannot
+# import: finance composes it (finance.views_invoice.invoice_detail renders finance/invoice_detail.html, which
+# extends this app's invoices/invoice_detail.html) from detail_context below, and config/urls.py mounts it
+# under this app's namespace.
+def detail_context(invoice: Invoice, **extra) -> dict:
+    """Everything this app shows on the invoice page (one query each, whatever the number of rows)."""
     return {
         "invoice": invoice,
         "lines": selectors.invoice_lines(invoice),
         "figures": selectors.invoice_figures(invoice),
         "notifications": selectors.invoice_notifications(invoice)[:20],
         "history": selectors.invoice_history(invoice),
-        "transactions": selectors.invoice_transactions(invoice),
-        "billed_usage": selectors.invoice_billed_usage(invoice) if invoice.type == "monthly" else None,
-        "credit_applications": invoice.credit_applications.all(),
+        "ledger": selectors.invoice_ledger(invoice),
         "void_refusal": void_refusal(invoice),
         "void_form": extra.pop("void_form", None) or VoidForm(),
         **extra,
     }
-
-
-@require_GET
-@staff_view("invoices.view_invoice")
-def invoice_detail(request, pk: int):
-    invoice = get_object_or_404(Invoice.objects.select_related("customer"), pk=pk)
-    return render(request, "invoices/invoice_detail.html", _detail_context(invoice))
 
 
 def _action(request, pk: int, call, done: str):
@@ -203,7 +199,7 @@ def _action(request, pk: int, call, done: str):
         if request.htmx:
             invoice = Invoice.objects.select_related("customer").get(pk=pk)
             return render(request, "invoices/invoice_detail.html#invoice-actions",
-                          _detail_context(invoice, action_error=str(exc)))
+                          detail_context(invoice, action_error=str(exc)))
         messages.error(request, str(exc))
     else:
         messages.success(request, done.format(number=result.number, email=result.customer.billing_email))
@@ -229,9 +225,12 @@ def mark_sent(request, pk: int):
 def void(request, pk: int):
     form = VoidForm(request.POST)
     if not form.is_valid():
+        if not request.htmx:  # the page is finance's composition: say it with a message on it
+            messages.error(request, "Give the reason for voiding the invoice.")
+            return redirect("invoices:detail", pk=pk)
         invoice = get_object_or_404(Invoice.objects.select_related("customer"), pk=pk)
-        template = "invoices/invoice_detail.html" + ("#invoice-actions" if request.htmx else "")
-        return render(request, template, _detail_context(invoice, void_form=form, void_open=True))
+        return render(request, "invoices/invoice_detail.html#invoice-actions",
+                      detail_context(invoice, void_form=form, void_open=True))
     reason = form.cleaned_data["reason"]
     return _action(request, pk,
                    lambda inv: invoice_void(invoice_id=inv.pk, reason=reason, actor=Actor.from_request(request)),
