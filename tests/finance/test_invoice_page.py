@@ -57,6 +57,7 @@ class TestMoneyApplied:
         assert money.credited == invoice.amount_credited == Decimal("30")
         assert money.agrees
         html = response.content.decode()
+        assert "{#" not in html and "{%" not in html  # no template comment or tag printed as text
         section = html[html.index('id="money-applied"'):html.index('id="invoice-ledger"')]
         for text in (f"Payment #{cheque.pk}", "CHQ-881", "Cheque", f"Payment #{transfer.pk}", "Undone",
                      "Wrong invoice", note.number, "Goodwill", f'data-money-total="paid">{invoice.amount_paid:.2f}',
