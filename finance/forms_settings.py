@@ -5,6 +5,7 @@ finance.services.auto_top_up, whose refusals the views add as form errors."""
 from __future__ import annotations
 
 from django import forms
+from django.utils import timezone
 
 from customers.money import AmountField
 from customers.selectors import currencies
@@ -33,6 +34,24 @@ class SettingsFilterForm(forms.Form):
             return {}
         data = self.cleaned_data
         return {"q": data["q"], "method": data["method"], "auto": data["auto"], "currency": data["currency"]}
+
+
+class DryRunFilterForm(forms.Form):
+    q = forms.CharField(required=False, label="Search", max_length=120,
+                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Organization name or code"}))
+    method = forms.ChoiceField(required=False, label="Payment method",
+                               choices=[("", "All methods"), *TopUpMethod.choices])
+    currency = forms.ChoiceField(required=False, choices=[("", "All currencies")])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["currency"].choices = [("", "All currencies"), *((c, c) for c in currencies())]
+
+    def filters(self) -> dict:
+        if not self.is_bound or not self.is_valid():
+            return {}
+        data = self.cleaned_data
+        return {"q": data["q"], "method": data["method"], "currency": data["currency"]}
 
 
 class PaymentSettingsForm(forms.Form):
@@ -84,4 +103,4 @@ class RunsFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["run"].choices = [("", "All runs of the day"),
                                       *((r.pk, f"#{r.pk} {r.get_trigger_display().lower()}, "
-                                               f"{r.started_at:%H:%M:%S}") for r in runs)]
+                                               f"{timezone.localtime(r.since):%H:%M:%S}") for r in runs)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from .models import Allocation, Payment, TopUp
 
@@ -40,3 +40,11 @@ def lock_allocation(allocation_id: int) -> Allocation:
 def lock_top_up(top_up_id: int) -> TopUp:
     _in_transaction()
     return TopUp.objects.select_for_update(of=("self",), no_key=True).get(pk=top_up_id)
+
+
+def lock_auto_top_up_requests() -> None:
+    """Staff's "Run now" requests queue here, one at a time (a transaction-level advisory lock: there is no
+    row to lock before the day's first run exists), so two clicks cannot both queue a run."""
+    _in_transaction()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('finance_auto_top_up_run_now'))")

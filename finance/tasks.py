@@ -23,13 +23,15 @@ CARD_EXPIRY_LABEL = "card-payment-expiry"
 
 
 @shared_task(name="finance.tasks.daily_auto_top_up", bind=True, acks_late=True, reject_on_worker_lost=True)
-def daily_auto_top_up(self, run_date: str | None = None) -> dict:
+def daily_auto_top_up(self, run_date: str | None = None, run_id: int | None = None) -> dict:
     """The day's auto top-up. `run_date` (YYYY-MM-DD) defaults to today in the operator's timezone
-    (settings.TIME_ZONE), taken when the task runs. settings.LEDGERDESK_AUTO_TOP_UP_THREADS (default 1)
-    shares the candidates among threads."""
+    (settings.TIME_ZONE), taken when the task runs. `run_id`: the run staff queued with "Run now"
+    (services.auto_top_up.auto_top_up_run_now), which this task starts. settings.LEDGERDESK_AUTO_TOP_UP_THREADS
+    (default 1) shares the candidates among threads."""
     day = dt.date.fromisoformat(run_date) if run_date else timezone.localdate()
-    run = run_daily_auto_top_up(run_date=day, actor=Actor.system(JOB_LABEL), trigger=AutoTopUpTrigger.BEAT,
-                                task_id=self.request.id or "",
+    trigger = AutoTopUpTrigger.STAFF if run_id is not None else AutoTopUpTrigger.BEAT
+    run = run_daily_auto_top_up(run_date=day, actor=Actor.system(JOB_LABEL), trigger=trigger,
+                                task_id=self.request.id or "", run_id=run_id,
                                 threads=getattr(settings, "LEDGERDESK_AUTO_TOP_UP_THREADS", 1))
     return {"run": run.pk, "run_date": day.isoformat(), "customers": run.customers_count,
             "fired": run.fired_count, "failed": run.failed_count, "skipped": run.skipped_count}

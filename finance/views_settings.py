@@ -12,7 +12,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.actors import Actor
 from common.lists import (
@@ -28,9 +28,9 @@ from common.permissions import staff_view
 from customers.models import Customer
 
 from . import selectors_settings as selectors
-from .forms_settings import PaymentSettingsForm, RunsFilterForm, SettingsFilterForm
+from .forms_settings import DryRunFilterForm, PaymentSettingsForm, RunsFilterForm, SettingsFilterForm
 from .models import AutoTopUpDecision, PaymentSettings, TopUpMethod
-from .services.auto_top_up import PaymentSettingsError, payment_settings_update
+from .services.auto_top_up import PaymentSettingsError, auto_top_up_run_now, payment_settings_update
 
 
 def _cell(value) -> str:
@@ -162,3 +162,55 @@ def auto_top_up_runs(request):
                "page": paginate(request, decisions), "qs": querystring_without_page(request),
                "previous_day": day - dt.timedelta(days=1), "next_day": day + dt.timedelta(days=1)}
     return render(request, htmx_template(request, "finance/auto_top_up_runs.html", "decision-table"), context)
+
+
+# --- What today's run would do, and Run now ------------------------------------------------------------------
+DRY_RUN_CSV = ["run_date", "customer_code", "customer", "currency", "method", "amount", "usable_credits",
+               "limit_threshold", "note"]
+
+
+def _dry_run_note(row: PaymentSettings) -> str:
+    return "Resumes the card charge in progress" if row.today_status == "pending" else ""
+
+
+def _dry_run_row(day: dt.date):
+    def row(ps: PaymentSettings) -> list:
+        return [day.isoformat(), _cell(ps.customer.code), _cell(ps.customer.name), ps.currency, ps.method,
+                _amount(ps.amount), _amount(ps.usable), _amount(ps.limit_threshold), _dry_run_note(ps)]
+    return row
+
+
+@require_GET
+@staff_view("finance.view_autotopuprun")
+def auto_top_up_dry_run(request):
+    """Who today's run would top up if it ran now, by which method and how much: the run's own rule
+    (selectors_settings.auto_top_up_classification), read and written nowhere."""
+    day = timezone.localdate()
+    form = DryRunFilterForm(request.GET or None)
+    summary, candidates = selectors.dry_run(day, **form.filters())
+    if wants_csv(request):
+        return csv_response(f"auto-top-up-dry-run-{day.isoformat()}.csv", DRY_RUN_CSV,
+                            iterate(candidates, _dry_run_row(day)))
+    context = {"form": form, "day": day, "summary": summary, "qs": querystring_without_page(request),
+               "page": paginate(request, candidates, count=summary.candidates)}
+    return render(request, htmx_template(request, "finance/auto_top_up_dry_run.html", "dry-run-table"), context)
+
+
+@require_POST
+@staff_view("finance.add_autotopuprun")
+def auto_top_up_run_now_view(request):
+    result = auto_top_up_run_now(actor=Actor.from_request(request))
+    run = result.run
+    if result.queued:
+        messages.success(request, f"Run #{run.pk} of today's auto top-up queued; it runs on a worker as the "
+                                  "scheduled run does. Its results appear below when it has finished.")
+    else:
+        state = "waiting for a worker" if run.is_queued else "under way"
+        messages.info(request, f"Run #{run.pk} of today ({run.get_trigger_display().lower()}, "
+                               f"{timezone.localtime(run.since):%H:%M}) is {state}: no second run was queued.")
+    url = f"{reverse('finance:auto-top-up-runs')}?date={run.run_date.isoformat()}"
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)

@@ -133,13 +133,16 @@ class AutoTopUpTrigger(models.TextChoices):
 
 class AutoTopUpRun(models.Model):
     """One execution of the daily job for a run date. The counts are written when the run finishes; a run
-    without finished_at was interrupted (its customers are picked up by the next run of the same day)."""
+    without finished_at was interrupted (its customers are picked up by the next run of the same day). A run
+    staff ask for ("Run now") is written when they ask (requested_at, queued: no started_at yet) and started
+    by the worker that picks up its task."""
 
     run_date = models.DateField()
     trigger = models.CharField(max_length=8, choices=AutoTopUpTrigger.choices)
     actor_label = models.CharField(max_length=150, blank=True)
     task_id = models.CharField(max_length=64, blank=True)
-    started_at = models.DateTimeField()
+    requested_at = models.DateTimeField(null=True, blank=True, help_text="When staff asked for it (Run now).")
+    started_at = models.DateTimeField(null=True, blank=True, help_text="When a worker started it (empty: queued).")
     finished_at = models.DateTimeField(null=True, blank=True)
     customers_count = models.PositiveIntegerField(null=True, blank=True, help_text="Customers with auto top-up on.")
     fired_count = models.PositiveIntegerField(null=True, blank=True)
@@ -156,6 +159,15 @@ class AutoTopUpRun(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.finished_at is not None
+
+    @property
+    def is_queued(self) -> bool:
+        return self.started_at is None
+
+    @property
+    def since(self):
+        """When it started, or was asked for while it waits for a worker."""
+        return self.started_at or self.requested_at
 
 
 class TopUpDecision(models.TextChoices):

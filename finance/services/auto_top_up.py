@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
@@ -35,6 +36,7 @@ from functools import partial
 from django.conf import settings as django_settings
 from django.core.mail import EmailMessage
 from django.db import connection, transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -52,6 +54,7 @@ from invoices.services.lifecycle import (
     invoice_send,
 )
 
+from ..locks import lock_auto_top_up_requests
 from ..models import (
     AutoTopUp,
     AutoTopUpDecision,
@@ -65,10 +68,11 @@ from ..models import (
     TopUpMethod,
 )
 from ..selectors_settings import (
+    CANDIDATE,
+    auto_top_up_classification,
     auto_top_up_key,
     card_choices,
     classify_and_log_skips,
-    open_auto_top_up_invoices,
     run_counts,
 )
 from ._common import FinanceError, checked_amount, label, when
@@ -313,21 +317,18 @@ def _decide(*, customer_id: int, run_date: dt.date, actor: Actor, run_id: int | 
             return _CardClaim(existing)  # a card charge a dead worker left in progress: resume it
         return _outcome(existing, TopUpDecision.SKIPPED_ALREADY_TODAY,
                         f"{existing.get_status_display()} earlier today.")
-    usable = customer.usable_credits
-    ps = PaymentSettings.objects.filter(customer_id=customer_id).first()
-    if ps is None or not ps.auto_top_up_enabled:
+    # The job's rule (selectors_settings.auto_top_up_classification), read for this customer under its lock.
+    facts = (auto_top_up_classification(run_date).filter(customer_id=customer_id)
+             .values("decision", "method", "usable", "limit_threshold", "amount", "reason").first())
+    if facts is None or facts["decision"] == TopUpDecision.SKIPPED_DISABLED:
         return Outcome(customer_id=customer_id, decision=TopUpDecision.SKIPPED_DISABLED,
-                       method=ps.method if ps else "", usable_credits=usable,
+                       method=facts["method"] if facts else "", usable_credits=customer.usable_credits,
                        reason="Auto top-up was turned off before the job reached this customer.")
-    figures = {"method": ps.method, "usable_credits": usable, "limit_threshold": ps.limit_threshold,
-               "trigger_amount": ps.trigger_amount}
-    if usable > ps.limit_threshold:
-        return Outcome(customer_id=customer_id, decision=TopUpDecision.SKIPPED_ABOVE_THRESHOLD, **figures)
-    open_invoice = open_auto_top_up_invoices().filter(customer_id=customer_id).order_by("id").first()
-    if open_invoice is not None:
-        return Outcome(customer_id=customer_id, decision=TopUpDecision.SKIPPED_OPEN_INVOICE,
-                       reason=f"Top-up invoice {open_invoice.number} is still awaiting payment.", **figures)
-    row = _claim(customer=customer, ps=ps, usable=usable, run_date=run_date, run_id=run_id, now=now)
+    figures = {"method": facts["method"], "usable_credits": facts["usable"],
+               "limit_threshold": facts["limit_threshold"], "trigger_amount": facts["amount"]}
+    if facts["decision"] != CANDIDATE:
+        return Outcome(customer_id=customer_id, decision=facts["decision"], reason=facts["reason"], **figures)
+    row = _claim(customer=customer, facts=facts, run_date=run_date, run_id=run_id, now=now)
     if row is None:  # the unique key's last word (cannot happen under the customer's lock)
         return Outcome(customer_id=customer_id, decision=TopUpDecision.SKIPPED_ALREADY_TODAY,
                        reason="Claimed by another worker.", **figures)
@@ -344,24 +345,26 @@ def _decide(*, customer_id: int, run_date: dt.date, actor: Actor, run_id: int | 
     return _fire_cheque_tt(row, customer, actor=actor, now=now, email_via_celery=email_via_celery)
 
 
-def _claim(*, customer: Customer, ps: PaymentSettings, usable: Decimal, run_date: dt.date, run_id: int | None,
+def _claim(*, customer: Customer, facts: dict, run_date: dt.date, run_id: int | None,
            now: dt.datetime) -> AutoTopUp | None:
-    """INSERT the day's row first; ON CONFLICT DO NOTHING leaves the first claimer's row alone."""
+    """INSERT the day's row first; ON CONFLICT DO NOTHING leaves the first claimer's row alone. `facts`: the
+    customer's row of auto_top_up_classification (method, amount, usable credits, limit threshold)."""
+    method, amount, usable, threshold = facts["method"], facts["amount"], facts["usable"], facts["limit_threshold"]
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO finance_autotopup (customer_id, run_date, run_id, status, method, amount,"
             " currency, usable_credits_before, limit_threshold, failure_code, reason, created_at)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, '', '', %s)"
             " ON CONFLICT (customer_id, run_date) DO NOTHING RETURNING id",
-            [customer.pk, run_date, run_id, AutoTopUpStatus.PENDING, ps.method, ps.trigger_amount,
-             customer.currency, usable, ps.limit_threshold, now],
+            [customer.pk, run_date, run_id, AutoTopUpStatus.PENDING, method, amount,
+             customer.currency, usable, threshold, now],
         )
         found = cursor.fetchone()
     if found is None:
         return None
     row = AutoTopUp(id=found[0], customer_id=customer.pk, run_date=run_date, run_id=run_id,
-                    status=AutoTopUpStatus.PENDING, method=ps.method, amount=ps.trigger_amount,
-                    currency=customer.currency, usable_credits_before=usable, limit_threshold=ps.limit_threshold,
+                    status=AutoTopUpStatus.PENDING, method=method, amount=amount,
+                    currency=customer.currency, usable_credits_before=usable, limit_threshold=threshold,
                     failure_code="", reason="", created_at=now)
     row._state.adding = False
     return row
@@ -569,15 +572,65 @@ def auto_top_up_notice_deliver(*, notification_id: int, actor: Actor, at: dt.dat
     return note
 
 
+# --- Run now (staff) ------------------------------------------------------------------------------------
+# A run asked for within this long and not finished yet is the one a second click gets back (a double submit,
+# a second tab): it is queued or under way. Older unfinished runs were interrupted; asking again queues a new
+# run, which is as safe as the scheduled run's second delivery (at most one top-up per customer and day).
+RUN_NOW_WINDOW = dt.timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class RunNow:
+    run: AutoTopUpRun
+    queued: bool  # False: a run of the day was already queued or under way; that one is returned
+
+
+@transaction.atomic
+def auto_top_up_run_now(*, actor: Actor, now: dt.datetime | None = None) -> RunNow:
+    """Staff start today's auto top-up now (Finance role): the run row is written (queued) with its audit event,
+    and the daily task is sent after commit with the run's id, to run on a worker exactly as the scheduled
+    run does (same service, same rule, same idempotency per customer and day).
+
+    Double-submit safe: requests queue on one lock, and while a run of the day asked for or started in the
+    last RUN_NOW_WINDOW has not finished, that run is returned and nothing is written or sent."""
+    now = when(now)
+    run_date = timezone.localdate(now)
+    lock_auto_top_up_requests()
+    recent = now - RUN_NOW_WINDOW
+    busy = (AutoTopUpRun.objects.filter(run_date=run_date, finished_at__isnull=True)
+            .filter(Q(requested_at__gte=recent) | Q(started_at__gte=recent)).order_by("-id").first())
+    if busy is not None:
+        return RunNow(run=busy, queued=False)
+    run = AutoTopUpRun.objects.create(run_date=run_date, trigger=AutoTopUpTrigger.STAFF, actor_label=label(actor),
+                                      task_id=uuid.uuid4().hex, requested_at=now)
+    audit_record(actor=actor, action="finance.auto_top_up.run_now", app=APP, obj=run, at=now,
+                 after={"run_date": run_date, "task_id": run.task_id})
+    from ..tasks import daily_auto_top_up
+
+    transaction.on_commit(lambda: daily_auto_top_up.apply_async(
+        kwargs={"run_date": run_date.isoformat(), "run_id": run.pk}, task_id=run.task_id))
+    return RunNow(run=run, queued=True)
+
+
 # --- The daily run ------------------------------------------------------------------------------------
 @transaction.atomic
-def _run_start(*, run_date: dt.date, actor: Actor, trigger: str, task_id: str,
-               now: dt.datetime) -> tuple[AutoTopUpRun, list[int]]:
-    run = AutoTopUpRun.objects.create(run_date=run_date, trigger=trigger, actor_label=label(actor),
-                                      task_id=(task_id or "")[:64], started_at=now)
-    candidates = classify_and_log_skips(run_id=run.pk, run_date=run_date, decided_at=now)
+def _run_start(*, run_date: dt.date, actor: Actor, trigger: str, task_id: str, now: dt.datetime,
+               run_id: int | None = None) -> tuple[AutoTopUpRun, list[int]]:
+    """Start the run: the queued run `run_id` (staff's Run now) if no worker started it yet, else a new run
+    row (the scheduled run, or a redelivered task whose run had started: a new run picks up what is left)."""
+    run = None
+    if run_id is not None:
+        run = (AutoTopUpRun.objects.select_for_update(of=("self",), no_key=True)
+               .filter(pk=run_id, started_at__isnull=True).first())
+    if run is not None:
+        AutoTopUpRun.objects.filter(pk=run.pk).update(started_at=now)
+        run.started_at = now
+    else:
+        run = AutoTopUpRun.objects.create(run_date=run_date, trigger=trigger, actor_label=label(actor),
+                                          task_id=(task_id or "")[:64], started_at=now)
+    candidates = classify_and_log_skips(run_id=run.pk, run_date=run.run_date, decided_at=now)
     audit_record(actor=actor, action="finance.auto_top_up.run_start", app=APP, obj=run, at=now,
-                 after={"run_date": run_date, "trigger": trigger, "task_id": run.task_id,
+                 after={"run_date": run.run_date, "trigger": run.trigger, "task_id": run.task_id,
                         "candidates": len(candidates)})
     return run, candidates
 
@@ -596,11 +649,13 @@ def _run_finish(run: AutoTopUpRun, *, actor: Actor, now: dt.datetime, settled_ea
 
 def run_daily_auto_top_up(*, run_date: dt.date, actor: Actor, trigger: str = AutoTopUpTrigger.COMMAND,
                           task_id: str = "", email_via_celery: bool = True, chunk_size: int = DECISION_CHUNK,
-                          threads: int = 1) -> AutoTopUpRun:
+                          threads: int = 1, run_id: int | None = None) -> AutoTopUpRun:
     """The daily job for `run_date` (the operator's calendar day). Finds the candidates and logs every skip
     with ONE set-based statement, then handles each candidate in its own short transaction
     (`auto_top_up_customer`), bulk-inserting their decisions in chunks. Safe to run any number of times a
     day, concurrently: each customer is topped up at most once. Returns the finished run.
+
+    `run_id`: a run staff queued (auto_top_up_run_now), started here unless a worker already started it.
 
     `threads` > 1 shares the candidates among that many threads, each with its own database connection
     (the per-customer locks keep them apart; see bench/auto_top_up.py for what it buys).
@@ -608,7 +663,8 @@ def run_daily_auto_top_up(*, run_date: dt.date, actor: Actor, trigger: str = Aut
     Call it outside any transaction (a Celery task, a management command): each customer's work must
     commit on its own, and a card claim must be committed before Stripe is called."""
     run, candidates = _run_start(run_date=run_date, actor=actor, trigger=trigger, task_id=task_id,
-                                 now=timezone.now())
+                                 now=timezone.now(), run_id=run_id)
+    run_date = run.run_date
     settled = _settle_earlier_pending(run_date=run_date, actor=actor, email_via_celery=email_via_celery)
     handle = partial(_handle_candidates, run=run, actor=actor, email_via_celery=email_via_celery,
                      chunk_size=chunk_size)

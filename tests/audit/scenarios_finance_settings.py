@@ -12,6 +12,7 @@ from finance.models import TopUpMethod
 from finance.services.auto_top_up import (
     auto_top_up_customer,
     auto_top_up_notice_deliver,
+    auto_top_up_run_now,
     payment_settings_update,
     payment_settings_update_from_portal,
 )
@@ -47,7 +48,13 @@ def _notice_deliver():
     return lambda: auto_top_up_notice_deliver(notification_id=note.pk, actor=SYSTEM)
 
 
+def _run_now():
+    # Queues the run (its task is sent after commit, which the walk's rolled-back transaction never reaches).
+    return lambda: auto_top_up_run_now(actor=STAFF)
+
+
 SCENARIOS = {
+    "finance.services.auto_top_up.auto_top_up_run_now": _run_now,
     "finance.services.auto_top_up.payment_settings_update": _update,
     "finance.services.auto_top_up.payment_settings_update_from_portal": _update_from_portal,
     "finance.services.auto_top_up.auto_top_up_notice_deliver": _notice_deliver,
