@@ -19,6 +19,7 @@ from .models import Allocation, CardPaymentInvoice, CardPaymentStatus, CreditNot
 
 HISTORY_LIMIT = 100
 ALLOCATION_ACTIONS = ("finance.payment.allocate", "finance.allocation.reverse")
+SEVERAL_INVOICES_PAID = "finance.invoices.pay_with_credits"  # the portal's "Pay selected": about the customer
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,10 @@ def _summary(event: AuditEvent, invoice: Invoice) -> str:
         mine = [a for a in after.get("allocations", []) if a.get("invoice") == invoice.number]
         amount = sum((Decimal(str(a.get("amount", "0"))) for a in mine), ZERO)
         return f"Payment #{event.object_id}: {display(amount)} {invoice.currency} allocated to this invoice"
+    if event.action == SEVERAL_INVOICES_PAID:
+        mine = [i for i in after.get("invoices", []) if i.get("invoice") == invoice.number]
+        amount = sum((Decimal(str(i.get("amount", "0"))) for i in mine), ZERO)
+        return f"Paid with the customer's credits, with other invoices: {display(amount)} {invoice.currency} for this one"
     if event.action == "finance.allocation.reverse":
         source = f"Payment #{event.object_id}" if event.object_type == "finance.payment" else "Customer credit"
         return (f"{source}: allocation #{after.get('allocation')} of "
@@ -122,13 +127,17 @@ def invoice_history(invoice: Invoice, *, allocations: list[Allocation], notes: l
                     card_payment_ids: list[int], limit: int = HISTORY_LIMIT) -> QuerySet[AuditEvent]:
     """The invoice's audit events and those of the money applied to it, newest first, in one query (each
     branch an index range of audit_object_idx): allocating a payment to it or undoing that (events about
-    the payment that name this invoice, or about a credit allocation), its credit notes, its card
+    the payment that name this invoice, or about a credit allocation), the portal's payment of several
+    invoices with credits that included it (an event about the customer), its credit notes, its card
     payments."""
     payment_ids = sorted({str(a.payment_id) for a in allocations if a.payment_id})
     names_invoice = Q(after__allocations__contains=[{"invoice": invoice.number}]) | Q(after__invoice=invoice.number)
     where = Q(object_type="invoices.invoice", object_id=str(invoice.pk))
     if payment_ids:
         where |= Q(object_type="finance.payment", object_id__in=payment_ids, action__in=ALLOCATION_ACTIONS) & names_invoice
+    if allocations:
+        where |= Q(object_type="customers.customer", object_id=str(invoice.customer_id), action=SEVERAL_INVOICES_PAID,
+                   after__invoices__contains=[{"invoice": invoice.number}])
     credit_allocations = [str(a.pk) for a in allocations if not a.payment_id]
     if credit_allocations:
         where |= Q(object_type="finance.allocation", object_id__in=credit_allocations)

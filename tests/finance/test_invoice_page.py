@@ -158,3 +158,41 @@ class TestQueries:
         with django_assert_max_num_queries(len(one.captured_queries)):
             response = page(finance_client, many)
         assert len(response.context["money"].rows) == 12
+
+
+class TestHistoryOfSeveralInvoicesPaidTogether:
+    def test_the_portals_pay_selected_with_credits_is_in_each_invoices_history(self, finance_client):
+        from finance.services.cards import invoices_self_pay_with_credits
+
+        cust = customer()
+        first, second = purchase_invoice(cust, "30"), purchase_invoice(cust, "20")
+        top_up(cust, Decimal("100"))
+        invoices_self_pay_with_credits(invoice_ids=[first.pk, second.pk], customer_id=cust.pk, actor=SYSTEM)
+        for invoice, amount in ((first, "30.00"), (second, "20.00")):
+            events = page(finance_client, invoice).context["history"]
+            [event] = [e for e in events if e.action == "finance.invoices.pay_with_credits"]
+            assert event.summary == (f"Paid with the customer's credits, with other invoices: {amount} SGD for "
+                                     "this one")
+
+
+class TestCardPayments:
+    def test_a_card_payment_for_the_invoice_is_listed_and_its_credit_counted_once(self, finance_client,
+                                                                                  fake_stripe):
+        from finance.services.cards import card_payment_fulfil
+        from tests.stripe.helpers import CUSTOMER, pay, start
+
+        cust = customer()
+        invoice = purchase_invoice(cust, "60")
+        card_payment = start(cust, "60", invoice_id=invoice.pk)
+        pay(fake_stripe, card_payment)
+        card_payment_fulfil(checkout_session_id=card_payment.checkout_session_id, actor=CUSTOMER)
+        response = page(finance_client, invoice)
+        money = response.context["money"]
+        card = [r for r in money.rows if r.kind == "card_payment"]
+        assert [(r.record.pk, r.amount, r.counted) for r in card] == [(card_payment.pk, Decimal("60"), False)]
+        assert card[0].state == "Paid; 60.00 of it paid this invoice (allocation listed)"
+        invoice.refresh_from_db()
+        assert invoice.amount_paid == money.paid == Decimal("60") and money.agrees  # the card's 60 not added again
+        html = response.content.decode()
+        assert f"Card payment #{card_payment.pk} (Visa ending 4242)" in html
+        assert "finance.card_payment.fulfil" in [e.action for e in response.context["history"]]
