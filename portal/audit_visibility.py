@@ -249,6 +249,7 @@ HIDDEN: dict[str, str] = {
     "customers.master_wallet.fund": "the operator's master wallet and its balance: no customer's event",
     "finance.auto_top_up.run_start": "the daily job's run as a whole, about no one customer",
     "finance.auto_top_up.run_finish": "the daily job's run as a whole, about no one customer",
+    "finance.auto_top_up.run_now": "staff asking for the daily job's run now, about no one customer",
     "customers.reservation.reserve": "a hold on credits while a call or message is in flight; what it costs "
                                      "is shown when it is charged (customers.reservation.commit)",
     "customers.reservation.release": "the end of a hold that charged nothing: the account is as before it",
