@@ -27,10 +27,22 @@ class InvoiceStatus(models.TextChoices):
 
 OPEN_STATUSES = (InvoiceStatus.SENT, InvoiceStatus.PARTIALLY_PAID)
 
+# An open receivable invoice: issued and still owed (sent or partially paid), and not a top-up invoice (a
+# deposit the customer may pay or not, never a debt). The one definition: the stored column
+# Invoice.open_receivable is computed from it, so the ORM (Invoice.objects.open_receivable()), templates
+# (invoice.open_receivable) and SQL (`WHERE open_receivable`, finance's reports and checks) all read it.
+OPEN_RECEIVABLE = Q(status__in=[s.value for s in OPEN_STATUSES]) & ~Q(type=InvoiceType.TOP_UP.value)
+
 # A status filter's choices: a stored status also holds the invoices Invoice.status_label words as credited.
 STATUS_FILTER_CHOICES = [(value, {InvoiceStatus.PARTIALLY_PAID: "Partially paid or credited",
                                   InvoiceStatus.VOID: "Void or credited"}.get(value, label))
                          for value, label in InvoiceStatus.choices]
+
+
+class InvoiceQuerySet(models.QuerySet):
+    def open_receivable(self) -> InvoiceQuerySet:
+        """Open receivable invoices (OPEN_RECEIVABLE): what customers owe on their purchase and monthly invoices."""
+        return self.filter(open_receivable=True)
 
 
 class Invoice(models.Model):
@@ -63,6 +75,10 @@ class Invoice(models.Model):
     provisioned_at = models.DateTimeField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
     void_reason = models.CharField(max_length=255, blank=True)
+    open_receivable = models.GeneratedField(expression=OPEN_RECEIVABLE, output_field=models.BooleanField(),
+                                            db_persist=True, help_text="Sent or partially paid, not a top-up invoice.")
+
+    objects = InvoiceQuerySet.as_manager()
 
     class Meta:
         ordering = ["-issue_date", "-id"]
@@ -90,13 +106,12 @@ class Invoice(models.Model):
             models.Index(fields=["type", "status", "-issue_date", "-id"], name="invoice_type_status_idx"),
             models.Index(fields=["-issue_date", "-id"], name="invoice_issue_date_idx"),
             models.Index(fields=["customer", "-issue_date", "-id"], name="invoice_customer_issued_idx"),
-            # Aged receivables as of today (finance.selectors.aged_receivables_open): the open purchase and
-            # monthly invoices with every column the report reads, so it is an index-only scan of ~12,000 rows
-            # at 300,000 invoices.
+            # Aged receivables as of today (finance.selectors.aged_receivables): the open receivable invoices
+            # with every column the report reads, so it is an index-only scan of ~12,000 rows at 300,000 invoices.
             models.Index(fields=["customer"], name="invoice_open_receivable_idx",
                          include=["currency", "due_date", "issue_date", "sent_at", "total", "amount_paid",
                                   "amount_credited"],
-                         condition=Q(status__in=["sent", "partially_paid"]) & ~Q(type="top_up")),
+                         condition=Q(open_receivable=True)),
         ]
 
     def __str__(self) -> str:

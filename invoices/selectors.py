@@ -23,7 +23,7 @@ from customers.models import (
 )
 from customers.money import ZERO
 
-from .models import OPEN_STATUSES, Invoice, InvoiceLine, InvoiceStatus, InvoiceType
+from .models import Invoice, InvoiceLine, InvoiceStatus, InvoiceType
 
 SORTS = {
     "number": ("number",), "-number": ("-number",),
@@ -216,8 +216,7 @@ def invoice_ledger(invoice: Invoice, limit: int = 100) -> InvoiceLedger:
 # --- credit available to pay invoices ----------------------------------------------------------------------
 def open_invoices_outstanding(customer_id: int) -> Decimal:
     """What the customer's issued, unpaid purchase and monthly invoices still ask for."""
-    return Invoice.objects.filter(customer_id=customer_id, status__in=OPEN_STATUSES).exclude(
-        type=InvoiceType.TOP_UP).aggregate(
+    return Invoice.objects.open_receivable().filter(customer_id=customer_id).aggregate(
         s=Sum(F("total") - F("amount_paid") - F("amount_credited")))["s"] or ZERO
 
 
