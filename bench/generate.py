@@ -1074,13 +1074,6 @@ TABLES = ["customers.Customer", "customers.Transaction", "customers.Reservation"
           "finance.Allocation", "finance.TopUp", "finance.CreditNote", "finance.PaymentSettings"]
 
 
-# The triggers that keep finance.ReceivableCustomer / ReceivableAmount (finance migrations 0007, 0008)
-KEPT_BY_TRIGGERS = [("invoices_invoice", "finance_receivable_invoice_added"),
-                       ("invoices_invoice", "finance_receivable_invoice_changed"),
-                       ("finance_payment", "finance_receivable_payment_added"),
-                       ("finance_payment", "finance_receivable_payment_changed")]
-
-
 def drop_indexes_and_foreign_keys(cursor, tables: list[str]) -> list[str]:
     """Bulk loading: drop the secondary indexes and foreign keys of the tables (inside the transaction) and
     return the statements that put them back exactly as they were. Building an index once is many times
@@ -1109,6 +1102,7 @@ def drop_indexes_and_foreign_keys(cursor, tables: list[str]) -> list[str]:
 
 def generate(opts: Options, log) -> dict[str, int]:
     from customers.models import Customer as CustomerModel
+    from finance.services.aged_receivables import aged_receivables_refresh
 
     if CustomerModel.objects.exists():
         raise GenerationError("This database already has customers: bench/generate.py fills an empty database "
@@ -1131,16 +1125,10 @@ def generate(opts: Options, log) -> dict[str, int]:
         cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
         tables = [apps.get_model(label)._meta.db_table for label in TABLES]
         restore = drop_indexes_and_foreign_keys(cursor, tables)
-        # the tables the finance triggers keep are rebuilt once from the rows instead of moved row by row
-        for table, trigger in KEPT_BY_TRIGGERS:
-            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")
         counts = write(world, cursor, offsets, log)
         log(f"written in {time.monotonic() - started:.0f}s; building {len(restore)} indexes and foreign keys")
         for statement in restore:
             cursor.execute(statement)
-        cursor.execute("SELECT finance_receivables_rebuild()")
-        for table, trigger in KEPT_BY_TRIGGERS:
-            cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}")
         for label in TABLES:
             table = apps.get_model(label)._meta.db_table
             cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
@@ -1148,8 +1136,9 @@ def generate(opts: Options, log) -> dict[str, int]:
     if not connection.in_atomic_block:  # VACUUM cannot run inside a transaction (the smoke test's)
         log(f"committed in {time.monotonic() - started:.0f}s; VACUUM ANALYZE")
         with connection.cursor() as cursor:
-            for label in [*TABLES, "finance.ReceivableCustomer"]:
+            for label in TABLES:
                 cursor.execute(f'VACUUM (ANALYZE) "{apps.get_model(label)._meta.db_table}"')
+    aged_receivables_refresh()  # today's aged receivables, as the beat task would have it
     log(f"done in {time.monotonic() - started:.0f}s")
     return counts
 

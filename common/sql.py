@@ -13,7 +13,8 @@ from django.db import migrations
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def load(app: str, name: str) -> migrations.RunSQL:
+def load(app: str, name: str, reverse_sql: str | None = None) -> migrations.RunSQL:
+    """reverse_sql: what undoes the first load (a DROP), for a migration that creates what the file defines."""
     text = (ROOT / app / "sql" / f"{name}.sql").read_text(encoding="utf-8")
     sql = f"SET LOCAL check_function_bodies = off;\n{text}\nRESET check_function_bodies;"
-    return migrations.RunSQL(sql)
+    return migrations.RunSQL(sql, reverse_sql)

@@ -124,8 +124,8 @@ CELERY_BEAT_SCHEDULE = {
     "daily-auto-top-up": {"task": "finance.tasks.daily_auto_top_up", "schedule": crontab(hour=6, minute=0)},
     # Checkout payments left open past their session's lifetime: expired at Stripe and marked expired
     "expire-card-payments": {"task": "finance.tasks.expire_card_payments", "schedule": crontab(minute="*/15")},
-    # aged receivables: its per-due-date deltas folded (finance/models/receivables.py)
-    "fold-receivable-amounts": {"task": "finance.tasks.fold_receivable_amounts", "schedule": crontab(minute="*/10")},
+    # today's aged receivables (the view finance_agedreceivable: finance/sql/aged_receivables.sql says why)
+    "refresh-aged-receivables": {"task": "finance.tasks.refresh_aged_receivables", "schedule": crontab(minute="*/5")},
     # the API's Idempotency-Key replies, kept 24 h
     "purge-idempotency-records": {"task": "api.tasks.purge_idempotency_records", "schedule": crontab(minute=7)},
 }

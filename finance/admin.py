@@ -4,14 +4,12 @@ goes through the services, as actions: delete payments, undo allocations, remove
 
 from django.contrib import admin
 
-from common.admin import ReadOnlyAdmin, ServiceOnlyAdmin
+from common.admin import ServiceOnlyAdmin
 
 from .models import (
     Allocation,
     CreditNote,
     Payment,
-    ReceivableAmount,
-    ReceivableCustomer,
     TopUp,
     Withdrawal,
 )
@@ -85,27 +83,6 @@ class WithdrawalAdmin(FinanceServiceAdmin):
     search_fields = ("=id", "reference", "customer__name", "customer__code")
     list_select_related = ("customer",)
     date_hierarchy = "paid_date"
-
-
-class KeptByDatabaseAdmin(ReadOnlyAdmin):
-    """Rows the database's triggers keep (finance/models/receivables.py): browsed, never changed here, and no
-    action (check_finance names a wrong row; `SELECT finance_receivables_rebuild()` mends them)."""
-
-
-@admin.register(ReceivableCustomer)
-class ReceivableCustomerAdmin(KeptByDatabaseAdmin):
-    list_display = ("customer_id", "sort_name", "currency", "open_invoices", "cash_payments")
-    list_filter = ("currency",)
-    search_fields = ("sort_name",)
-    ordering = ("sort_name", "customer_id")
-
-
-@admin.register(ReceivableAmount)
-class ReceivableAmountAdmin(KeptByDatabaseAdmin):
-    list_display = ("id", "currency", "due_date", "owed", "invoices")
-    list_filter = ("currency",)
-    date_hierarchy = "due_date"
-    ordering = ("-due_date", "currency", "-id")
 
 
 # Card payments and Stripe events (admin_stripe.py, the card work owns that file); payment settings and

@@ -327,8 +327,9 @@ class AgedRow:
 @dataclass
 class AgedReport:
     as_of: dt.date
-    rows: Sequence[AgedRow]  # a list (history) or AgedRows (today: fetched a slice at a time)
+    rows: Sequence[AgedRow]  # a list (history) or AgedRows (the view: fetched a slice at a time)
     totals: dict[str, dict[str, Decimal]]  # per currency: bucket -> sum
+    refreshed_at: dt.datetime | None = None  # from the view: when it was refreshed; None when rebuilt now
 
 
 def _totals(rows: Sequence[AgedRow]) -> dict[str, dict[str, Decimal]]:
@@ -350,72 +351,46 @@ def _zero_totals() -> dict[str, Decimal]:
 def aged_receivables(as_of: dt.date, *, customer_q: str = "", currency: str = "",
                      window: tuple[int, int | None] = (0, None)) -> AgedReport:
     """Outstanding per customer by days past due on `as_of`, with the cash not yet allocated and each
-    customer's credit balance beside it; totals per currency over all the customers. As of today (the
-    default) or a later day, nothing has happened since that the cached totals do not hold: the report reads
-    the open invoices' cached amounts (aged_receivables_open, two queries). As of a past day it rebuilds that
-    day from the rows (aged_receivables_history). `window` (offset, limit) is the slice of rows the caller
-    will show (a page), fetched with the totals by the same query."""
-    if as_of >= timezone.localdate():
-        return aged_receivables_open(as_of, customer_q=customer_q, currency=currency, window=window)
+    customer's credit balance beside it; totals per currency over all the customers. The day the view
+    finance_agedreceivable was last refreshed on (today, refreshed every 5 minutes and on demand) is read from
+    it, as of its refresh (aged_receivables_view, one query); any other day, or today before the view holds it,
+    is rebuilt from the rows (aged_receivables_history). `window` (offset, limit) is the slice of rows the
+    caller will show (a page), fetched with the totals by the same query."""
+    if as_of == timezone.localdate():
+        report = aged_receivables_view(as_of, customer_q=customer_q, currency=currency, window=window)
+        if report is not None:
+            return report
     return aged_receivables_history(as_of, customer_q=customer_q, currency=currency)
 
 
-# --- As of today: the open invoices' cached amounts -----------------------------------------------------------
-# An invoice owes something exactly when it is open (sent or partially paid: invoices.settlement.status_for and
-# the invoice_not_overpaid constraint), and its cached amount_paid (active allocations + the billing run's
-# credit applications) and amount_credited (credit notes) are what the history rebuilds for today
-# (check_finance checks them); a payment has unallocated cash exactly when its status says so. So today's
-# report reads ~12,000 open invoices and ~1,000 payments through two partial covering indexes
-# (invoice_open_receivable_idx, payment_unallocated_cash_idx: index-only scans) instead of every invoice,
-# allocation, credit note and payment of the book. One statement: per-customer figures (each invoice's owed
-# amount computed once and put in its bucket), the customers' rows joined once, then the totals per currency
-# (with the row count, for the paginator) and the requested slice in name order. With a search it runs over
-# every open invoice; for every customer (no search) it runs for the page's customers only ({only}), which
-# _AGED_LISTED_SQL picks.
-_AGED_OPEN_SQL = """
-WITH inv_rows AS (  -- OFFSET 0: owed computed once per invoice, in the index's customer order (no hash)
-    SELECT customer_id, total - amount_paid - amount_credited AS owed,
-           CASE WHEN NOT (issue_date <= %(as_of)s AND sent_at < %(end)s AND total - amount_paid - amount_credited > 0
-                          {inv_currency}) THEN NULL
-                WHEN due_date >= %(as_of)s THEN 0 WHEN due_date >= %(d30)s THEN 1 WHEN due_date >= %(d60)s THEN 2
-                WHEN due_date >= %(d90)s THEN 3 ELSE 4 END AS bucket
-      FROM invoices_invoice
-     WHERE status IN ('sent', 'partially_paid') AND NOT (type = 'top_up') {only}
-     ORDER BY customer_id OFFSET 0
-), inv AS (
-    SELECT customer_id, SUM(owed) AS open_all, COUNT(bucket) AS counted,
-           SUM(owed) FILTER (WHERE bucket = 0) AS b0, SUM(owed) FILTER (WHERE bucket = 1) AS b1,
-           SUM(owed) FILTER (WHERE bucket = 2) AS b2, SUM(owed) FILTER (WHERE bucket = 3) AS b3,
-           SUM(owed) FILTER (WHERE bucket = 4) AS b4
-      FROM inv_rows GROUP BY customer_id
-), cash AS (
-    SELECT customer_id, SUM(amount - amount_allocated - amount_topped_up) AS cash_all,
-           SUM(amount - amount_allocated - amount_topped_up) FILTER (WHERE received_date <= %(as_of)s
-                                                                     {pay_currency}) AS cash
-      FROM finance_payment
-     WHERE status IN ('unallocated', 'partially_allocated') {only}
-     GROUP BY customer_id
-), r AS MATERIALIZED (
-    SELECT c.id, c.name, c.code, c.currency,
-           COALESCE(inv.b0, 0) AS b0, COALESCE(inv.b1, 0) AS b1, COALESCE(inv.b2, 0) AS b2,
-           COALESCE(inv.b3, 0) AS b3, COALESCE(inv.b4, 0) AS b4, COALESCE(cash.cash, 0) AS cash,
-           c.amount_unbilled + c.amount_due - c.amount_reserved + COALESCE(inv.open_all, 0)
-             - COALESCE(cash.cash_all, 0) AS credits
-      FROM inv FULL JOIN cash ON cash.customer_id = inv.customer_id
-      JOIN customers_customer c ON c.id = COALESCE(inv.customer_id, cash.customer_id)
-     WHERE (inv.counted > 0 OR cash.cash > 0) {customer_q}
-)
-(SELECT NULL::bigint, NULL, NULL, currency, SUM(b0), SUM(b1), SUM(b2), SUM(b3), SUM(b4), SUM(cash), SUM(credits),
-        COUNT(*)
-   FROM r GROUP BY currency)
+# --- The day the view holds: finance_agedreceivable (finance/sql/aged_receivables.sql) --------------------------
+# One statement: the refresh's row (customer id 0: which day, when), the totals per currency with their count
+# of customers (for the paginator), and the requested slice in name order. Every customer or one currency:
+# the totals are the view's own rows and the slice is read by the customers' numbers (any page, the last too,
+# is 25 index entries); a search sums and pages the customers it finds.
+_AGED_VIEW_SQL = """
+(SELECT NULL::bigint, NULL::text, NULL::text, NULL::text, NULL::numeric, NULL::numeric, NULL::numeric,
+        NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric, NULL::bigint, as_of, refreshed_at
+   FROM finance_agedreceivable WHERE customer_id = 0)
 UNION ALL
-(SELECT id, name, code, currency, b0, b1, b2, b3, b4, cash, credits, NULL
-   FROM r ORDER BY lower(name) COLLATE "C", id LIMIT %(limit)s OFFSET %(offset)s)
+({totals})
+UNION ALL
+(SELECT customer_id, name, code, currency, current, d1_30, d31_60, d61_90, d90_plus, unallocated_cash, credits,
+        NULL, NULL, NULL
+   FROM finance_agedreceivable WHERE {rows})
 """
+_AGED_VIEW_TOTALS = """
+SELECT NULL, NULL, NULL, currency, current, d1_30, d31_60, d61_90, d90_plus, unallocated_cash, credits, customers,
+       NULL, NULL
+  FROM finance_agedreceivable WHERE customer_id < 0 {currency}"""
+_AGED_VIEW_SEARCH_TOTALS = """
+SELECT NULL, NULL, NULL, currency, SUM(current), SUM(d1_30), SUM(d31_60), SUM(d61_90), SUM(d90_plus),
+       SUM(unallocated_cash), SUM(credits), COUNT(*), NULL, NULL
+  FROM finance_agedreceivable WHERE customer_id > 0 {search} GROUP BY currency"""
 
 
 class AgedRows:
-    """Today's report rows without loading them all: len() from the totals, a slice by one more query (the
+    """The view's rows without loading them all: len() from the totals, a slice by one more query (the
     window asked for came with the totals), iteration (CSV) by one query for all of them."""
 
     def __init__(self, fetch, count: int, window: tuple[int, list[AgedRow]]):
@@ -442,126 +417,57 @@ class AgedRows:
         return iter(self._fetch(0, None)[2])
 
 
-# Every customer (no search): who is in the report and in which order come from finance.ReceivableCustomer
-# (kept by the database, one row per customer with an open invoice or cash left), so the page reads its 25
-# customers by the name index and only their invoices and payments; the buckets come from what open invoices
-# owe per currency and due date (finance.ReceivableAmount, deltas kept by the same triggers) and the cash from
-# its covering index, without a customer in sight. An open invoice issued after the day is not owed on it yet:
-# those (rare: an issue date set ahead) are subtracted from the counts and the amounts. (Every open invoice was
-# sent before now, so before the end of today or any later day.)
-_AGED_LISTED_SQL = """
-WITH ahead AS MATERIALIZED (  -- open invoices issued after the day (rare): not owed on it yet
-    SELECT customer_id, currency, due_date, total - amount_paid - amount_credited AS owed FROM invoices_invoice
-     WHERE issue_date > %(as_of)s AND status IN ('sent', 'partially_paid') AND NOT (type = 'top_up') {inv_currency}
-), listed AS NOT MATERIALIZED (  -- inlined where it is read: the page walks receivable_customer_order_idx
-    SELECT s.customer_id, s.currency, s.sort_name FROM finance_receivablecustomer s
-     WHERE (s.cash_payments > 0
-            OR s.open_invoices > (SELECT count(*) FROM ahead a WHERE a.customer_id = s.customer_id)) {currency}
-), counted AS (  -- how many are listed: every row (each has an open invoice or cash), less those whose every
-                 -- open invoice is ahead of the day; not `listed` counted, whose test runs once per row
-    SELECT currency, count(*) AS n FROM finance_receivablecustomer s WHERE TRUE {currency} GROUP BY currency
-    UNION ALL
-    SELECT s.currency, -count(*) FROM (SELECT customer_id, count(*) AS n FROM ahead GROUP BY customer_id) a
-      JOIN finance_receivablecustomer s ON s.customer_id = a.customer_id
-     WHERE s.cash_payments = 0 AND s.open_invoices <= a.n {currency}
-     GROUP BY s.currency
-), owed AS (  -- per currency and due date from the deltas (~300 folded rows), less what is not owed yet
-    SELECT currency, SUM(owed) FILTER (WHERE due_date >= %(as_of)s) AS b0,
-           SUM(owed) FILTER (WHERE due_date < %(as_of)s AND due_date >= %(d30)s) AS b1,
-           SUM(owed) FILTER (WHERE due_date < %(d30)s AND due_date >= %(d60)s) AS b2,
-           SUM(owed) FILTER (WHERE due_date < %(d60)s AND due_date >= %(d90)s) AS b3,
-           SUM(owed) FILTER (WHERE due_date < %(d90)s) AS b4
-      FROM (SELECT currency, due_date, owed FROM finance_receivableamount WHERE TRUE {inv_currency}
-            UNION ALL
-            SELECT currency, due_date, -owed FROM ahead) d
-     GROUP BY currency
-), cash AS (
-    SELECT currency, SUM(amount - amount_allocated - amount_topped_up) AS cash FROM finance_payment
-     WHERE status IN ('unallocated', 'partially_allocated') AND received_date <= %(as_of)s {pay_currency}
-     GROUP BY currency
-)
-(SELECT n.currency, n.count, COALESCE(o.b0, 0), COALESCE(o.b1, 0), COALESCE(o.b2, 0), COALESCE(o.b3, 0),
-        COALESCE(o.b4, 0), COALESCE(c.cash, 0), NULL::bigint
-   FROM (SELECT currency, SUM(n)::bigint AS count FROM counted GROUP BY currency HAVING SUM(n) > 0) n
-   LEFT JOIN owed o ON o.currency = n.currency LEFT JOIN cash c ON c.currency = n.currency)
-UNION ALL
-(SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, customer_id
-   FROM listed ORDER BY sort_name, customer_id LIMIT %(limit)s OFFSET %(offset)s)
-"""
-
-
-def _open_totals(b0, b1, b2, b3, b4, cash, credits) -> dict[str, Decimal | None]:
-    return {"current": b0, "d1_30": b1, "d31_60": b2, "d61_90": b3, "d90_plus": b4, "total": b0 + b1 + b2 + b3 + b4,
-            "unallocated_cash": cash, "credits": credits}
-
-
-def aged_receivables_open(as_of: dt.date, *, customer_q: str = "", currency: str = "",
-                          window: tuple[int, int | None] = (0, None)) -> AgedReport:
-    """aged_receivables for today or a later day, from the open invoices' cached amounts: the same figures as
-    aged_receivables_history gives for that day. Every customer: two queries (_AGED_LISTED_SQL for the totals
-    and the window's customers, _AGED_OPEN_SQL for their rows); a search: one (_AGED_OPEN_SQL over all the
-    open invoices, the search applied to their customers). The credits total, which needs every listed
-    customer's row, is given when the window is the whole report (the CSV) and is None for a page."""
+def aged_receivables_view(as_of: dt.date, *, customer_q: str = "", currency: str = "",
+                          window: tuple[int, int | None] = (0, None)) -> AgedReport | None:
+    """aged_receivables from the view, as of its last refresh, or None when the view holds another day than
+    `as_of` or was never refreshed. Two queries (is it filled; then the report). A customer's invoices and
+    payments are in its currency (finance.rules, and a currency cannot change once the ledger has entries), so
+    the currency filter is the customer's."""
     from django.db import connection
 
-    end = timezone.make_aware(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min))
-    day = dt.timedelta(days=1)
-    params: dict[str, object] = {"as_of": as_of, "end": end, "d30": as_of - 30 * day, "d60": as_of - 60 * day,
-                                 "d90": as_of - 90 * day, "currency": currency}
-    extra = {"inv_currency": "AND currency = %(currency)s" if currency else "",
-             "pay_currency": "AND currency = %(currency)s" if currency else "", "customer_q": "", "only": ""}
+    params: dict[str, object] = {"currency": currency}
+    in_currency = "AND currency = %(currency)s" if currency else ""
     if customer_q:
         params["like"] = f"%{connection.ops.prep_for_like_query(customer_q)}%"
-        extra["customer_q"] = "AND (UPPER(c.name::text) LIKE UPPER(%(like)s) OR UPPER(c.code::text) LIKE UPPER(%(like)s))"
+        search = f"{in_currency} AND (UPPER(name) LIKE UPPER(%(like)s) OR UPPER(code) LIKE UPPER(%(like)s))"
+        sql = _AGED_VIEW_SQL.format(totals=_AGED_VIEW_SEARCH_TOTALS.format(search=search),
+                                    rows=f"customer_id > 0 {search} ORDER BY sort_name, customer_id "
+                                         "LIMIT %(limit)s OFFSET %(offset)s")
+    else:
+        number = "currency_position" if currency else "position"
+        sql = _AGED_VIEW_SQL.format(totals=_AGED_VIEW_TOTALS.format(currency=in_currency),
+                                    rows=f"{number} > %(offset)s AND {number} <= %(offset)s + %(limit)s "
+                                         f"{in_currency} ORDER BY {number}")
+    held: list[tuple[dt.date, dt.datetime]] = []
 
-    def rows_and_totals(sql: str, offset: int, limit: int | None, **more):
+    def fetch(offset: int, limit: int | None):
         totals: dict[str, dict[str, Decimal]] = {}
         count = 0
         rows: list[AgedRow] = []
-        with connection.cursor() as cursor:
-            cursor.execute(sql, {**params, **more, "offset": offset, "limit": limit})
-            for cid, name, code, cur, b0, b1, b2, b3, b4, cash, credits, n in cursor.fetchall():
-                if cid is None:
-                    totals[cur] = _open_totals(b0, b1, b2, b3, b4, cash, credits)
+        with connection.cursor() as cursor:  # no limit (the CSV): more rows than any report has
+            cursor.execute(sql, {**params, "offset": offset, "limit": 2**62 if limit is None else limit})
+            for cid, name, code, cur, b0, b1, b2, b3, b4, cash, credits, n, day, refreshed_at in cursor.fetchall():
+                if day is not None:
+                    held[:] = [(day, refreshed_at)]
+                elif cid is None:
+                    totals[cur] = {"current": b0, "d1_30": b1, "d31_60": b2, "d61_90": b3, "d90_plus": b4,
+                                   "total": b0 + b1 + b2 + b3 + b4, "unallocated_cash": cash, "credits": credits}
                     count += n
                 else:
                     rows.append(AgedRow(customer_id=cid, name=name, code=code, currency=cur, current=b0, d1_30=b1,
                                         d31_60=b2, d61_90=b3, d90_plus=b4, unallocated_cash=cash, credits=credits))
         return dict(sorted(totals.items())), count, rows
 
-    if customer_q:
-        sql = _AGED_OPEN_SQL.format(**extra)
-
-        def fetch(offset: int, limit: int | None):
-            return rows_and_totals(sql, offset, limit)
-    else:
-        listed_sql = _AGED_LISTED_SQL.format(currency="AND s.currency = %(currency)s" if currency else "", **extra)
-        rows_sql = _AGED_OPEN_SQL.format(**{**extra, "only": "AND customer_id = ANY(%(ids)s)"})
-
-        def fetch(offset: int, limit: int | None):
-            totals: dict[str, dict[str, Decimal]] = {}
-            count = 0
-            ids: list[int] = []
-            with connection.cursor() as cursor:
-                cursor.execute(listed_sql, {**params, "offset": offset, "limit": limit})
-                for cur, n, b0, b1, b2, b3, b4, cash, cid in cursor.fetchall():
-                    if cid is None:
-                        totals[cur] = _open_totals(b0, b1, b2, b3, b4, cash, None)
-                        count += n
-                    else:
-                        ids.append(cid)
-            rows: list[AgedRow] = []
-            if ids:
-                shown, _, rows = rows_and_totals(rows_sql, 0, None, ids=ids)
-                if len(ids) == count:  # every listed customer: their credits are the total's
-                    for cur, t in totals.items():
-                        t["credits"] = shown[cur]["credits"] if cur in shown else ZERO
-            return dict(sorted(totals.items())), count, rows
-
+    with connection.cursor() as cursor:  # created empty: filled by its first refresh
+        cursor.execute("SELECT relispopulated FROM pg_class WHERE oid = 'finance_agedreceivable'::regclass")
+        if not cursor.fetchone()[0]:
+            return None
     offset, limit = window
     totals, count, rows = fetch(offset, limit)
-    return AgedReport(as_of=as_of, rows=AgedRows(fetch, count, (offset, rows)), totals=totals)
-
+    if not held or held[0][0] != as_of:
+        return None
+    return AgedReport(as_of=as_of, rows=AgedRows(fetch, count, (offset, rows)), totals=totals,
+                      refreshed_at=held[0][1])
 
 # --- As of a past day: rebuilt from the rows ---------------------------------------------------------------
 # The owed amount of each invoice (and the cash left on each payment) is computed ONCE, from the allocations,
@@ -656,8 +562,8 @@ def credit_balances(customer_ids: list[int]) -> dict[int, Decimal]:
     """credit_position(...).credit_balance for many customers in three queries (lists and reports)."""
     if not customer_ids:
         return {}
-    outstanding = dict(Invoice.objects.filter(customer_id__in=customer_ids, status__in=OPEN_STATUSES)
-                       .exclude(type=InvoiceType.TOP_UP).values("customer_id").annotate(s=Sum(OUTSTANDING))
+    outstanding = dict(Invoice.objects.open_receivable().filter(customer_id__in=customer_ids)
+                       .values("customer_id").annotate(s=Sum(OUTSTANDING))
                        .order_by().values_list("customer_id", "s"))
     unallocated = dict(Payment.objects.filter(customer_id__in=customer_ids, deleted_at__isnull=True)
                        .values("customer_id").annotate(s=Sum(UNALLOCATED)).order_by()
@@ -713,8 +619,7 @@ WITH cash AS (
 ), owed AS (
     SELECT customer_id, SUM(total - amount_paid - amount_credited) AS s
       FROM invoices_invoice
-     WHERE status IN ('sent', 'partially_paid') AND type <> 'top_up'
-       AND customer_id IN (SELECT customer_id FROM cash)
+     WHERE open_receivable AND customer_id IN (SELECT customer_id FROM cash)
      GROUP BY customer_id
 )
 SELECT c.id, c.code, cash.s, c.amount_due + COALESCE(owed.s, 0)
@@ -812,38 +717,6 @@ SELECT i.number, i.provisioned_at, active.invoice_id IS NOT NULL
         OR (active.invoice_id IS NULL AND i.provisioned_at IS NOT NULL))
  ORDER BY i.issue_date DESC, i.id DESC
 """
-# finance.ReceivableCustomer against the invoices and payments it counts (kept by triggers, migration 0007).
-_RECEIVABLE_CUSTOMERS_SQL = """
-WITH expected AS (
-    SELECT c.id AS customer_id, c.currency, lower(c.name) AS sort_name, COALESCE(i.n, 0) AS open_invoices,
-           COALESCE(p.n, 0) AS cash_payments
-      FROM (SELECT customer_id, count(*) AS n FROM invoices_invoice
-             WHERE status IN ('sent', 'partially_paid') AND type <> 'top_up' GROUP BY customer_id) i
-      FULL JOIN (SELECT customer_id, count(*) AS n FROM finance_payment
-                  WHERE status IN ('unallocated', 'partially_allocated') GROUP BY customer_id) p
-             ON p.customer_id = i.customer_id
-      JOIN customers_customer c ON c.id = COALESCE(i.customer_id, p.customer_id)
-)
-SELECT COALESCE(e.customer_id, r.customer_id), e.open_invoices, e.cash_payments, r.open_invoices,
-       r.cash_payments, r.sort_name = e.sort_name AND r.currency = e.currency
-  FROM expected e FULL JOIN finance_receivablecustomer r ON r.customer_id = e.customer_id
- WHERE r.customer_id IS NULL OR e.customer_id IS NULL OR r.open_invoices <> e.open_invoices
-       OR r.cash_payments <> e.cash_payments OR r.sort_name <> e.sort_name OR r.currency <> e.currency
- ORDER BY 1
-"""
-# finance.ReceivableAmount (deltas) against what the open invoices owe, per currency and due date.
-_RECEIVABLE_AMOUNTS_SQL = """
-WITH kept AS (SELECT currency, due_date, SUM(owed) AS owed, SUM(invoices) AS invoices
-                FROM finance_receivableamount GROUP BY currency, due_date),
-     rows_ AS (SELECT currency, due_date, SUM(total - amount_paid - amount_credited) AS owed, count(*) AS invoices
-                 FROM invoices_invoice WHERE status IN ('sent', 'partially_paid') AND type <> 'top_up'
-                GROUP BY currency, due_date)
-SELECT COALESCE(k.currency, r.currency), COALESCE(k.due_date, r.due_date), COALESCE(k.owed, 0),
-       COALESCE(k.invoices, 0), COALESCE(r.owed, 0), COALESCE(r.invoices, 0)
-  FROM kept k FULL JOIN rows_ r ON r.currency = k.currency AND r.due_date = k.due_date
- WHERE COALESCE(k.owed, 0) <> COALESCE(r.owed, 0) OR COALESCE(k.invoices, 0) <> COALESCE(r.invoices, 0)
- ORDER BY 1, 2
-"""
 _TOP_UP_LEDGER_SQL = """
 WITH ledger AS (SELECT source_id, SUM(amount) FILTER (WHERE bucket = 'due') AS due,
                        SUM(amount) FILTER (WHERE bucket = 'unbilled') AS unbilled
@@ -857,23 +730,10 @@ SELECT id, due, unbilled, expected FROM top_ups
 """
 
 
-def _receivable_line(cid: int, invoices, cash, kept_invoices, kept_cash, same_name) -> str:
-    where = f"customer #{cid} in the aged receivables list (finance.ReceivableCustomer)"
-    if kept_invoices is None:
-        return f"{where}: missing, with {invoices} open invoices and {cash} payments with cash"
-    if invoices is None:
-        return f"{where}: listed with {kept_invoices} open invoices and {kept_cash} payments with cash, has none"
-    if (kept_invoices, kept_cash) != (invoices, cash):
-        return (f"{where}: {kept_invoices} open invoices and {kept_cash} payments with cash kept, {invoices} and "
-                f"{cash} in the rows")
-    return f"{where}: its name or currency kept is not the customer's"
-
-
 def finance_mismatches() -> list[str]:
-    """Every cached finance total that differs from the rows it stands for (set-based, eight queries):
+    """Every cached finance total that differs from the rows it stands for (set-based, six queries):
     a payment's allocated / topped-up amounts, an invoice's paid / credited amounts (finance allocations,
-    the billing run's credit applications, credit notes), provisioning flags, each top-up's ledger pair,
-    the aged receivables list of customers and amounts per due date (finance.ReceivableCustomer, ReceivableAmount);
+    the billing run's credit applications, credit notes), provisioning flags, each top-up's ledger pair;
     and any customer whose invoices were applied more money than came in (money_applied_mismatches) or
     whose payments show more unallocated cash than the money in not yet used (cash_mismatches)."""
     from django.db import connection
@@ -893,11 +753,5 @@ def finance_mismatches() -> list[str]:
         cursor.execute(_TOP_UP_LEDGER_SQL)
         found += [f"top-up #{pk}: ledger due {due} / unbilled {unbilled}, expected -{expected} / {expected}"
                   for pk, due, unbilled, expected in cursor.fetchall()]
-        cursor.execute(_RECEIVABLE_CUSTOMERS_SQL)
-        found += [_receivable_line(*row) for row in cursor.fetchall()]
-        cursor.execute(_RECEIVABLE_AMOUNTS_SQL)
-        found += [f"open invoices in {cur} due {due.isoformat()} (finance.ReceivableAmount): {kept_n} owing "
-                  f"{kept_owed} kept, {n} owing {owed} in the rows"
-                  for cur, due, kept_owed, kept_n, owed, n in cursor.fetchall()]
     found += _money_applied_lines()
     return found

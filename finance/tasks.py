@@ -16,6 +16,7 @@ from django.utils import timezone
 from audit.actors import Actor
 
 from .models import AutoTopUpTrigger
+from .services.aged_receivables import aged_receivables_refresh
 from .services.auto_top_up import JOB_LABEL, auto_top_up_notice_deliver, run_daily_auto_top_up
 from .services.cards import card_payments_expire
 
@@ -83,18 +84,8 @@ def expire_card_payments() -> int:
     return card_payments_expire(actor=Actor.system(CARD_EXPIRY_LABEL))
 
 
-@shared_task(name="finance.tasks.fold_receivable_amounts", acks_late=True)
-def fold_receivable_amounts() -> int:
-    """Fold finance.ReceivableAmount's deltas into one row per currency and due date (every 10 minutes,
-    CELERY_BEAT_SCHEDULE "fold-receivable-amounts"), so the aged receivables totals sum a few hundred rows.
-    Safe to run at any time and twice at once (finance_receivable_amounts_fold, finance migration 0008)."""
-    return _fold("finance_receivable_amounts_fold")
-
-
-def _fold(function: str) -> int:
-    """Run one of the database's fold functions in its own transaction; how many delta rows it folded."""
-    from django.db import connection, transaction
-
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"SELECT {function}()")
-        return cursor.fetchone()[0]
+@shared_task(name="finance.tasks.refresh_aged_receivables", acks_late=True)
+def refresh_aged_receivables() -> str:
+    """Refresh today's aged receivables (every 5 minutes, CELERY_BEAT_SCHEDULE "refresh-aged-receivables"):
+    the view finance_agedreceivable. Safe at any time and twice at once (the second waits for the first)."""
+    return aged_receivables_refresh().isoformat()

@@ -31,6 +31,7 @@ urlpatterns = [
     # Reports
     path("reports/", views.reports, name="reports"),
     path("reports/aged-receivables/", views.aged_receivables, name="aged-receivables"),
+    path("reports/aged-receivables/refresh/", views.aged_receivables_refresh, name="aged-receivables-refresh"),
 ]
 
 # Organization management (payment settings) and Auto top-up runs: finance/urls_settings.py.

@@ -4,10 +4,13 @@ and render; a refusal is shown on the page (status 200) and changes nothing."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -46,6 +49,7 @@ from .forms import (
 from .models import MAX_ASSIGNMENT_CHANGES, Allocation, CreditNote, Payment, TopUp, Withdrawal
 from .pdf import credit_note_filename, render_credit_note_pdf
 from .services._common import FinanceError
+from .services.aged_receivables import aged_receivables_refresh as aged_receivables_refresh_service
 from .services.allocation import allocation_reverse, payment_allocate
 from .services.credit_notes import credit_note_issue
 from .services.payments import (
@@ -494,5 +498,16 @@ def aged_receivables(request):
     # 25 customers a page (the totals stay over all of them): at 100,000 customers the whole report was 40,000
     # rows and 15 MB of HTML (bench/README.md, "Pages under load").
     context = {"form": form, "report": report, "page": paginate(request, report.rows), "buckets": selectors.BUCKETS,
-               "qs": querystring_without_page(request)}
+               "qs": querystring_without_page(request), "is_today": report.as_of == timezone.localdate()}
     return render(request, "finance/aged_receivables.html", context)
+
+
+@require_POST
+@staff_view("finance.view_payment", "invoices.view_invoice")
+def aged_receivables_refresh(request):
+    """Today's report recomputed now (it changes no data: a viewer may ask too), then shown with the same
+    search and currency."""
+    aged_receivables_refresh_service()
+    values = AgedReceivablesForm(request.POST).values()
+    query = urlencode({k: v for k, v in (("q", values["customer_q"]), ("currency", values["currency"])) if v})
+    return _redirect(request, reverse("finance:aged-receivables") + (f"?{query}" if query else ""))

@@ -82,8 +82,8 @@ def _customer(customer_id: int) -> Customer:
     """The customer, locked: a draft moves no money, but the project's lock order still starts with the customer.
     Its rows' foreign keys are checked at COMMIT with a key-share lock on the customer, by when its audit event
     holds the audit chain's head; a service holding that customer's lock and waiting for the same head would
-    wait on this one while it waits on the service: a deadlock (tests/finance/test_receivable_customers.py,
-    8 threads creating, sending and paying invoices of 4 customers)."""
+    wait on this one while it waits on the service: a deadlock (tests/finance/test_concurrency.py, 8 threads
+    creating, sending and paying invoices of 4 customers)."""
     try:
         return lock_customer(int(customer_id))
     except (Customer.DoesNotExist, ValueError, TypeError):

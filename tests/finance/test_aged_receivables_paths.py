@@ -1,7 +1,7 @@
-"""Aged receivables as of today reads the open invoices' cached amounts in one query
-(aged_receivables_open); as of a past day it rebuilds that day from the rows (aged_receivables_history).
-For today both must give exactly the same rows and totals, on a book with every state an invoice or a
-payment can be in, with the filters, and page by page."""
+"""Aged receivables as of today is read from the view finance_agedreceivable, which its refresh computes from
+the open invoices' cached amounts (aged_receivables_view); any other day is rebuilt from the rows
+(aged_receivables_history). For today both must give exactly the same rows and totals, on a book with every
+state an invoice or a payment can be in, with the filters, and page by page."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from customers.models import InvoiceSetup, TransactionKind
 from finance.models import Allocation
-from finance.selectors import aged_receivables, aged_receivables_history, aged_receivables_open
+from finance.selectors import aged_receivables, aged_receivables_history, aged_receivables_view
+from finance.services.aged_receivables import aged_receivables_refresh
 from finance.services.allocation import allocation_reverse, invoice_pay_with_credits, payment_allocate
 from finance.services.billing import PAYMENT_CASH
 from finance.services.credit_notes import credit_note_issue
@@ -39,6 +40,12 @@ def _at(days_ago: int) -> dt.datetime:
 def _invoice(cust, total, *, issued_ago: int, due_ago: int):
     return purchase_invoice(cust, total, issue_date=TODAY - issued_ago * DAY, due_date=TODAY - due_ago * DAY,
                             at=_at(issued_ago))
+
+
+def from_the_view(day, **filters):
+    """Today's report as the page reads it: from the view, refreshed now."""
+    aged_receivables_refresh()
+    return aged_receivables_view(day, **filters)
 
 
 def _billed_with_credit(name: str):
@@ -106,14 +113,14 @@ def book():
                                      {"customer_q": "nobody"}])
 def test_today_the_open_invoices_give_the_figures_the_history_gives(book, filters):
     history = aged_receivables_history(TODAY, **filters)
-    fast = aged_receivables_open(TODAY, **filters)
+    fast = from_the_view(TODAY, **filters)
     assert list(fast.rows) == history.rows
     assert fast.totals == history.totals
     assert len(fast.rows) == len(history.rows)
 
 
 def test_a_later_day_too_every_invoice_further_overdue(book):
-    """As of a later day nothing has happened since today either: the fast path serves it (buckets moved)."""
+    """As of a later day nothing has happened since today either: rebuilt from the rows, buckets moved."""
     later = TODAY + 40 * DAY
     history, fast = aged_receivables_history(later), aged_receivables(later)
     assert list(fast.rows) == history.rows and fast.totals == history.totals
@@ -121,7 +128,7 @@ def test_a_later_day_too_every_invoice_further_overdue(book):
 
 
 def test_the_book_has_every_bucket_and_each_kind_of_customer(book):
-    rows = {r.customer_id: r for r in aged_receivables_open(TODAY).rows}
+    rows = {r.customer_id: r for r in from_the_view(TODAY).rows}
     a = rows[book["a"].pk]
     assert [a.current, a.d1_30, a.d31_60, a.d61_90, a.d90_plus] == [Decimal(v) for v in ("62", "33", "50", "30", "60")]
     assert a.unallocated_cash == Decimal("20") + Decimal("200") - 40 - 40 - 30
@@ -129,32 +136,36 @@ def test_the_book_has_every_bucket_and_each_kind_of_customer(book):
     assert rows[book["usd"].pk].currency == "USD" and rows[book["usd"].pk].d61_90 == Decimal("300")
     assert rows[book["cash_only"].pk].total == 0 and rows[book["cash_only"].pk].unallocated_cash == Decimal("80")
     assert book["settled"].pk not in rows
-    assert [r.name for r in aged_receivables_open(TODAY).rows][:2] == ["alpha Traders", "Beta Holdings"]
+    assert [r.name for r in from_the_view(TODAY).rows][:2] == ["alpha Traders", "Beta Holdings"]
 
 
 def test_a_page_at_a_time_with_the_totals_over_every_customer(book):
     for n in range(30):
         _invoice(customer(name=f"Many {n:02}"), "10", issued_ago=40, due_ago=35)
     history = aged_receivables_history(TODAY)
-    fast = aged_receivables_open(TODAY, window=(25, 25))
-    # a page: every total but the credits one, which would read every listed customer's row (the CSV has it)
-    assert {cur: t["credits"] for cur, t in fast.totals.items()} == {"SGD": None, "USD": None}
-    assert ({cur: {**t, "credits": None} for cur, t in history.totals.items()} == fast.totals
-            and len(fast.rows) == len(history.rows) == 35)
-    assert aged_receivables_open(TODAY).totals == history.totals  # the whole report: the credits total too
+    fast = from_the_view(TODAY, window=(25, 25))
+    # a page: every total over all the customers, the credits one too (the page leaves it out, the CSV has it)
+    assert {cur: t["credits"] for cur, t in fast.totals.items()} == {cur: t["credits"] for cur, t in
+                                                                     history.totals.items()}
+    assert history.totals == fast.totals and len(fast.rows) == len(history.rows) == 35
+    assert from_the_view(TODAY).totals == history.totals  # the whole report: the credits total too
     assert fast.rows[25:35] == history.rows[25:35]  # the window fetched with the totals
     assert fast.rows[3:7] == history.rows[3:7]  # any other slice: one more query
     assert fast.rows[0] == history.rows[0] and fast.rows[-1] == history.rows[-1]
 
 
 def test_today_is_two_queries_and_a_past_day_is_rebuilt(book, django_assert_num_queries):
-    with django_assert_num_queries(2):  # the totals and the page's customers, then their rows
+    rebuilt = aged_receivables(TODAY)  # the view never refreshed: today rebuilt from the rows
+    assert isinstance(rebuilt.rows, list) and rebuilt.refreshed_at is None
+    refreshed_at = aged_receivables_refresh()
+    with django_assert_num_queries(2):  # is the view filled; then the totals and the page's rows
         report = aged_receivables(TODAY, window=(0, 25))
         assert len(report.rows) == 5
         assert [r.name for r in report.rows[0:5]] == ["alpha Traders", "Beta Holdings", "delta Cash", "Gamma Corp",
                                                       "Zeta Credits"]
-    tomorrow = aged_receivables(TODAY + DAY)
-    assert isinstance(tomorrow.rows, type(report.rows))
+    assert report.refreshed_at == refreshed_at and list(report.rows) == rebuilt.rows
+    tomorrow = aged_receivables(TODAY + DAY)  # the view holds today only
+    assert isinstance(tomorrow.rows, list) and tomorrow.rows == aged_receivables_history(TODAY + DAY).rows
     past = aged_receivables(TODAY - DAY)
     assert isinstance(past.rows, list)
     # yesterday: the invoice issued today did not exist, and every other one was a day less overdue
@@ -165,6 +176,7 @@ def test_today_is_two_queries_and_a_past_day_is_rebuilt(book, django_assert_num_
 def test_the_page_shows_the_second_page_and_the_totals(finance_client, book):
     for n in range(30):
         _invoice(customer(name=f"Many {n:02}"), "10", issued_ago=40, due_ago=35)
+    aged_receivables_refresh()  # the page reads the view
     url = reverse("finance:aged-receivables")
     body = finance_client.get(url + "?page=2").content.decode()
     # page 1: alpha, Beta, delta, Gamma, Many 00-20; page 2: Many 21-29, Zeta
@@ -190,13 +202,66 @@ def test_an_invoice_issued_ahead_of_the_day_is_not_owed_on_it(book, filters):
     payment(ahead_with_cash, "5")
 
     history = aged_receivables_history(TODAY, **filters)
-    fast = aged_receivables_open(TODAY, **filters)
+    fast = from_the_view(TODAY, **filters)
     assert list(fast.rows) == history.rows and fast.totals == history.totals
     assert len(fast.rows) == len(history.rows)
     names = {row.name for row in history.rows}
     if filters.get("currency") != "USD":
         assert {"Theta Both", "Iota Cash"} <= names and "Eta Ahead" not in names
-        page = aged_receivables_open(TODAY, window=(0, 2), **filters)
+        page = from_the_view(TODAY, window=(0, 2), **filters)
         assert len(page.rows) == len(history.rows)  # the count, from the page's query, leaves Eta out too
-    assert aged_receivables_open(TODAY + 5 * DAY, **filters).totals == aged_receivables_history(TODAY + 5 * DAY,
-                                                                                                **filters).totals
+    assert aged_receivables(TODAY + 5 * DAY, **filters).totals == aged_receivables_history(TODAY + 5 * DAY,
+                                                                                           **filters).totals
+
+
+def test_the_report_pages_in_name_order():
+    names = ["delta", "Alpha", "charlie", "Bravo", "echo"]
+    for name in names:
+        _invoice(customer(name=name), "10", issued_ago=3, due_ago=1)
+    report = from_the_view(TODAY, window=(1, 2))
+    assert len(report.rows) == 5 and [r.name for r in report.rows[1:3]] == ["Bravo", "charlie"]
+    assert [r.name for r in report.rows] == ["Alpha", "Bravo", "charlie", "delta", "echo"]
+
+
+def test_today_stays_as_of_the_refresh_until_the_next_one(book):
+    first = aged_receivables_refresh()
+    late = customer(name="Late Co")
+    _invoice(late, "15", issued_ago=1, due_ago=0)
+    report = aged_receivables(TODAY)
+    assert report.refreshed_at == first and late.pk not in {r.customer_id for r in report.rows}
+    assert aged_receivables_refresh() >= first
+    assert late.pk in {r.customer_id for r in aged_receivables(TODAY).rows}
+    assert aged_receivables(TODAY).totals == aged_receivables_history(TODAY).totals
+
+
+def test_the_page_says_as_of_when_and_refreshes_on_demand(viewer_client, book):
+    """A viewer (view permissions only) may refresh: it changes no data."""
+    url = reverse("finance:aged-receivables")
+    body = viewer_client.get(url).content.decode()
+    assert "Figures as of now, computed from every invoice and payment" in body and "Refresh now" in body
+    late = customer(name="Late Co")
+    _invoice(late, "15", issued_ago=1, due_ago=0)
+    response = viewer_client.post(reverse("finance:aged-receivables-refresh"), {"q": "late", "currency": "sgd"})
+    assert response.status_code == 302 and response["Location"] == url + "?q=late&currency=SGD"
+    body = viewer_client.get(response["Location"]).content.decode()
+    refreshed_at = timezone.localtime(aged_receivables(TODAY).refreshed_at)
+    assert f"Figures as of {refreshed_at:%H:%M}" in body and "Late Co" in body and "alpha Traders" not in body
+    assert "Refresh now" not in viewer_client.get(url + f"?as_of={(TODAY - DAY).isoformat()}").content.decode()
+    assert viewer_client.get(reverse("finance:aged-receivables-refresh")).status_code == 405
+
+
+def test_the_page_reads_the_view_in_a_constant_number_of_queries(finance_client, django_assert_max_num_queries):
+    for n in range(12):
+        _invoice(customer(name=f"Many {n}"), "10", issued_ago=40, due_ago=35)
+    aged_receivables_refresh()
+    with django_assert_max_num_queries(8):
+        response = finance_client.get(reverse("finance:aged-receivables"))
+    assert response.status_code == 200 and response.content.decode().count("Many ") >= 12
+
+
+def test_the_beat_task_refreshes_the_view(book):
+    from finance.tasks import refresh_aged_receivables
+
+    assert aged_receivables(TODAY).refreshed_at is None
+    refreshed_at = refresh_aged_receivables()
+    assert aged_receivables(TODAY).refreshed_at.isoformat() == refreshed_at
