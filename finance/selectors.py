@@ -352,10 +352,10 @@ def aged_receivables(as_of: dt.date, *, customer_q: str = "", currency: str = ""
                      window: tuple[int, int | None] = (0, None)) -> AgedReport:
     """Outstanding per customer by days past due on `as_of`, with the cash not yet allocated and each
     customer's credit balance beside it; totals per currency over all the customers. The day the view
-    finance_agedreceivable was last refreshed on (today, refreshed every 5 minutes and on demand) is read from
-    it, as of its refresh (aged_receivables_view, one query); any other day, or today before the view holds it,
-    is rebuilt from the rows (aged_receivables_history). `window` (offset, limit) is the slice of rows the
-    caller will show (a page), fetched with the totals by the same query."""
+    finance_agedreceivable was last refreshed on (today, refreshed every 5 minutes and on demand) is read
+    from it, as of its refresh (aged_receivables_view, two queries); any other day, or today before the view
+    holds it, is rebuilt from the rows (aged_receivables_history). `window` (offset, limit) is the slice of
+    rows the caller will show (a page), fetched with the totals by the same query."""
     if as_of == timezone.localdate():
         report = aged_receivables_view(as_of, customer_q=customer_q, currency=currency, window=window)
         if report is not None:
@@ -363,7 +363,7 @@ def aged_receivables(as_of: dt.date, *, customer_q: str = "", currency: str = ""
     return aged_receivables_history(as_of, customer_q=customer_q, currency=currency)
 
 
-# --- The day the view holds: finance_agedreceivable (finance/sql/aged_receivables.sql) --------------------------
+# --- The day the view holds: finance_agedreceivable (finance/sql/aged_receivables.sql) --------------------
 # One statement: the refresh's row (customer id 0: which day, when), the totals per currency with their count
 # of customers (for the paginator), and the requested slice in name order. Every customer or one currency:
 # the totals are the view's own rows and the slice is read by the customers' numbers (any page, the last too,
