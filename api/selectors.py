@@ -64,12 +64,6 @@ def transactions_page(customer: Customer, *, kind: str = "", since: dt.datetime 
     return rows, (encode_cursor(rows[-1]) if more and rows else None)
 
 
-def api_key_list(*, q: str = "", status: str = "") -> QuerySet:
-    qs = ApiKey.objects.all()
-    if q.strip():
-        qs = qs.filter(Q(name__icontains=q.strip()) | Q(prefix__startswith=q.strip()))
-    if status == "active":
-        qs = qs.filter(revoked_at__isnull=True)
-    elif status == "revoked":
-        qs = qs.filter(revoked_at__isnull=False)
-    return qs.order_by("-created_at", "-id")
+def api_key_list() -> QuerySet:
+    """The API keys, newest first (api.filters.ApiKeyFilterSet filters them)."""
+    return ApiKey.objects.order_by("-created_at", "-id")

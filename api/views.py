@@ -14,7 +14,8 @@ from common.lists import list_page
 from common.permissions import staff_view
 
 from . import selectors
-from .forms import ApiKeyFilterForm, ApiKeyForm
+from .filters import ApiKeyFilterSet
+from .forms import ApiKeyForm
 from .models import ApiKey
 from .problems import Problem, problem_response
 from .services import ApiKeyError, api_key_create, api_key_revoke
@@ -40,8 +41,7 @@ def _row(k: ApiKey) -> list:
 @require_GET
 @staff_view("api.view_apikey")
 def key_list(request):
-    form = ApiKeyFilterForm(request.GET or None)
-    return list_page(request, form=form, rows=selectors.api_key_list(**form.filters()), template="api/apikey_list.html",
+    return list_page(request, ApiKeyFilterSet(request.GET, selectors.api_key_list()), template="api/apikey_list.html",
                      target="apikey-table", csv_prefix="api-keys", csv_header=CSV_HEADER, csv_row=_row)
 
 

@@ -131,17 +131,18 @@ def htmx_template(request: HttpRequest, template: str, target: str) -> str:
     return template
 
 
-def list_page(request: HttpRequest, *, form, rows, template: str, target: str, csv_prefix: str,
+def list_page(request: HttpRequest, filters, *, template: str, target: str, csv_prefix: str,
               csv_header: list[str], csv_row: Callable, one_pass: bool = False,
               capped: bool = False) -> HttpResponse:
-    """A plain list page: `?format=csv` streams every filtered row, otherwise one page of them with the
-    filter form (only the `target` table when htmx asks for it). `capped`: count at most COUNT_CAP rows
-    (`paginate_capped`)."""
+    """A plain list page of a FilterSet's rows (`common.filters.ListFilterSet`): `?format=csv` streams every
+    filtered row, otherwise one page of them with the filter form (only the `target` table when htmx asks
+    for it). `capped`: count at most COUNT_CAP rows (`paginate_capped`)."""
+    rows = filters.qs
     if wants_csv(request):
         return csv_response(csv_filename(csv_prefix), csv_header, iterate(rows, csv_row))
     if one_pass:
         page = paginate_one_pass(request, rows)
     else:
         page = paginate_capped(request, rows) if capped else paginate(request, rows)
-    context = {"form": form, "page": page, "qs": querystring_without_page(request)}
+    context = {"form": filters.form, "page": page, "qs": querystring_without_page(request)}
     return render(request, htmx_template(request, template, target), context)

@@ -11,33 +11,9 @@ from .models import (
     AccountType,
     InvoiceSetup,
     MasterWallet,
-    NotificationKind,
-    ReservationStatus,
     TransactionKind,
 )
 from .money import AmountField, display
-from .selectors import TRANSACTION_VIEWS
-
-
-def _with_all(choices, label="All") -> list[tuple[str, str]]:
-    return [("", label), *[(value, text) for value, text in choices]]
-
-
-class CustomerFilterForm(forms.Form):
-    q = forms.CharField(required=False, label="Search", widget=forms.TextInput(
-        attrs={"type": "search", "placeholder": "Name or code", "autocomplete": "off"}))
-    account_type = forms.ChoiceField(required=False, label="Prepaid / postpaid", choices=_with_all(AccountType.choices))
-    invoice_setup = forms.ChoiceField(required=False, label="Invoice setup", choices=_with_all(InvoiceSetup.choices))
-    currency = forms.ChoiceField(required=False, choices=[("", "All")])
-
-    def __init__(self, *args, currencies: list[str] = (), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["currency"].choices = [("", "All"), *[(c, c) for c in currencies]]
-
-    def filters(self) -> dict:
-        if not self.is_bound or not self.is_valid():
-            return {}
-        return {k: v for k, v in self.cleaned_data.items() if v}
 
 
 class CustomerForm(forms.Form):
@@ -52,18 +28,6 @@ class CustomerForm(forms.Form):
                                                                          "against unbilled usage.")
     show_invoices_tab = forms.BooleanField(required=False, initial=True, label="Portal: show the Invoices tab")
     reason = forms.CharField(required=False, max_length=255, help_text="Why (kept in the audit trail).")
-
-
-class TransactionFilterForm(forms.Form):
-    kind = forms.ChoiceField(required=False, label="Type", choices=_with_all(TransactionKind.choices))
-    view = forms.ChoiceField(required=False, label="Figure",
-                             choices=_with_all([(k, label) for k, (label, _) in TRANSACTION_VIEWS.items()],
-                                               "All transactions"))
-
-    def filters(self) -> dict:
-        if not self.is_bound or not self.is_valid():
-            return {}
-        return {k: v for k, v in self.cleaned_data.items() if v}
 
 
 class AdjustmentForm(forms.Form):
@@ -109,21 +73,6 @@ class PortalUserForm(forms.Form):
     email = forms.EmailField(required=False)
     password = forms.CharField(widget=forms.PasswordInput(render_value=False), min_length=1,
                                help_text="At least 8 characters, not a common password.")
-
-
-class ReservationFilterForm(forms.Form):
-    status = forms.ChoiceField(required=False, choices=_with_all(ReservationStatus.choices), initial="open")
-
-
-class NotificationFilterForm(forms.Form):
-    kind = forms.ChoiceField(required=False, label="Type", choices=_with_all(NotificationKind.choices))
-    status = forms.ChoiceField(required=False, choices=_with_all([("sent", "Sent"), ("failed", "Failed"),
-                                                                  ("queued", "Queued")]))
-
-    def filters(self) -> dict:
-        if not self.is_bound or not self.is_valid():
-            return {}
-        return {k: v for k, v in self.cleaned_data.items() if v}
 
 
 class WalletCreateForm(forms.Form):

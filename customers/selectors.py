@@ -60,19 +60,10 @@ def customer_search(qs: QuerySet, q: str) -> QuerySet:
     return qs.alias(search=search_document()).filter(search=query)
 
 
-def customer_list(*, q: str = "", account_type: str = "", invoice_setup: str = "", currency: str = "") -> QuerySet:
-    """Customers matching the search (word prefixes of the name or code, customer_search) and filters;
-    figures are columns of the row itself."""
-    qs = Customer.objects.all()
-    if (q or "").strip():
-        qs = customer_search(qs, q)
-    if account_type:
-        qs = qs.filter(account_type=account_type)
-    if invoice_setup:
-        qs = qs.filter(invoice_setup=invoice_setup)
-    if currency:
-        qs = qs.filter(currency=currency.upper())
-    return qs.order_by("name", "id")
+def customer_list() -> QuerySet:
+    """Every customer by name (customers.filters.CustomerFilterSet filters them); figures are columns of the
+    row itself."""
+    return Customer.objects.order_by("name", "id")
 
 
 def currencies() -> list[str]:
@@ -146,13 +137,12 @@ TRANSACTION_VIEWS = {
 }
 
 
-def transactions_for(customer: Customer, *, kind: str = "", view: str = "") -> QuerySet:
-    """A customer's non-zero entries, newest first, optionally one kind and one figure's rows."""
+def transactions_for(customer: Customer, *, kind: str = "") -> QuerySet:
+    """A customer's non-zero entries, newest first, optionally one kind (the API's filter; the transactions
+    tab filters with customers.filters.TransactionFilterSet)."""
     qs = Transaction.objects.filter(customer=customer).exclude(amount=0)
     if kind:
         qs = qs.filter(kind=kind)
-    if view in TRANSACTION_VIEWS:
-        qs = qs.filter(TRANSACTION_VIEWS[view][1])
     return qs.order_by("-occurred_at", "-id")
 
 
@@ -206,10 +196,10 @@ def group_by_kind(rows: Iterable[TransactionRow]) -> list[TransactionGroup]:
     return sorted(groups.values(), key=lambda g: order.get(g.kind, len(order)))
 
 
-def transaction_summary(customer: Customer, *, kind: str = "", view: str = "") -> dict:
-    """The latest 100 matching entries grouped by kind, and the count and total of all that match (so a
-    figure with more than 100 rows behind it still adds up on the page). Three queries."""
-    qs = transactions_for(customer, kind=kind, view=view)
+def transaction_summary(qs: QuerySet) -> dict:
+    """The latest 100 of the entries `qs` matches (a customer's, transactions_for, filtered) grouped by kind,
+    and the count and total of all of them (so a figure with more than 100 rows behind it still adds up on
+    the page). Three queries."""
     reversed_ = Transaction.objects.filter(reverses_id=OuterRef("pk"))
     latest = [TransactionRow(*values) for values in qs.annotate(is_reversed=Exists(reversed_)).values_list(
         *TransactionRow.COLUMNS)[:LATEST_TRANSACTIONS]]
@@ -252,13 +242,9 @@ def subscription_totals(customer: Customer) -> dict:
     return {"price": price, "cost": cost, "margin": price - cost, "negative": totals["negative"]}
 
 
-def notifications_for(customer: Customer, *, kind: str = "", status: str = "") -> QuerySet:
-    qs = Notification.objects.filter(customer=customer)
-    if kind:
-        qs = qs.filter(kind=kind)
-    if status:
-        qs = qs.filter(status=status)
-    return qs.order_by("-sent_at", "-id")
+def notifications_for(customer: Customer) -> QuerySet:
+    """A customer's notifications, newest first (customers.filters.NotificationFilterSet filters them)."""
+    return Notification.objects.filter(customer=customer).order_by("-sent_at", "-id")
 
 
 # --- The master wallet ----------------------------------------------------------------------------------

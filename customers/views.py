@@ -26,14 +26,12 @@ from common.lists import (
 from common.permissions import staff_view
 
 from . import selectors
+from .filters import CustomerFilterSet, NotificationFilterSet, TransactionFilterSet
 from .forms import (
     AdjustmentForm,
-    CustomerFilterForm,
     CustomerForm,
-    NotificationFilterForm,
     PortalUserForm,
     SubscriptionForm,
-    TransactionFilterForm,
     TransferForm,
     WalletCreateForm,
     WalletFundForm,
@@ -95,11 +93,10 @@ def _customer_csv_row(c: Customer) -> list:
 @require_GET
 @staff_view("customers.view_customer")
 def customer_list(request):
-    form = CustomerFilterForm(request.GET or None, currencies=selectors.currencies())
-    return list_page(request, form=form, rows=selectors.customer_list(**form.filters()),
-                     template="customers/customer_list.html", target="customer-table",
+    filters = CustomerFilterSet(request.GET, selectors.customer_list(), currencies=selectors.currencies())
+    return list_page(request, filters, template="customers/customer_list.html", target="customer-table",
                      csv_prefix="customers", csv_header=CUSTOMER_CSV_HEADER, csv_row=_customer_csv_row,
-                     one_pass=bool(form.filters().get("q")))
+                     one_pass=bool(filters.values.get("q")))
 
 
 @require_http_methods(["GET", "POST"])
@@ -161,10 +158,9 @@ TRANSACTION_CSV_HEADER = ["id", "occurred_at", "kind", "amount", "currency", "fi
 @staff_view("customers.view_customer", "customers.view_transaction")
 def customer_transactions(request, pk: int):
     customer = get_object_or_404(Customer, pk=pk)
-    form = TransactionFilterForm(request.GET or None)
-    filters = form.filters()
+    filters = TransactionFilterSet(request.GET, selectors.transactions_for(customer))
+    rows = filters.qs
     if wants_csv(request):
-        rows = selectors.transactions_for(customer, **filters)
 
         def row(t):
             figure = "billed" if t.billed_at else t.bucket
@@ -177,8 +173,8 @@ def customer_transactions(request, pk: int):
     # The Reverse link's URL up to the entry's id, once per page rather than a {% url %} and a permission
     # lookup per row (100 rows: bench issue 9); empty when the user may not post a correction.
     can_reverse = request.user.has_perm("customers.add_transaction")
-    context.update(form=form, summary=selectors.transaction_summary(customer, **filters),
-                   view_label=selectors.TRANSACTION_VIEWS.get(filters.get("view", ""), ("",))[0],
+    context.update(form=filters.form, summary=selectors.transaction_summary(rows),
+                   view_label=selectors.TRANSACTION_VIEWS.get(filters.values.get("view", ""), ("",))[0],
                    qs=querystring_without_page(request), limit=selectors.LATEST_TRANSACTIONS,
                    reverse_url=f"{reverse('customers:adjust', args=[customer.pk])}?reverses=" if can_reverse else "")
     return render(request, htmx_template(request, "customers/customer_transactions.html", "transaction-table"), context)
@@ -266,9 +262,9 @@ def subscription_edit(request, pk: int, subscription_pk: int):
 @staff_view("customers.view_customer", "customers.view_notification")
 def customer_notifications(request, pk: int):
     customer = get_object_or_404(Customer, pk=pk)
-    form = NotificationFilterForm(request.GET or None)
+    filters = NotificationFilterSet(request.GET, selectors.notifications_for(customer))
     context = _tab_context(request, customer, "notifications")
-    context.update(form=form, page=paginate(request, selectors.notifications_for(customer, **form.filters())),
+    context.update(form=filters.form, page=paginate(request, filters.qs),
                    qs=querystring_without_page(request))
     return render(request, htmx_template(request, "customers/customer_notifications.html", "notification-table"), context)
 

@@ -7,13 +7,13 @@ from django import forms
 from django.conf import settings
 from django.utils import timezone
 
-from common.forms import DateInput, check_date_range
+from common.forms import DateInput
 from common.ids import parse_id
 from customers.currencies import CurrencyField
 from customers.models import Customer
 from customers.money import AmountField
 
-from .models import PaymentMethod, PaymentStatus
+from .models import PaymentMethod
 
 
 def customer_choices():
@@ -77,24 +77,6 @@ class CustomerForm(forms.Form):
             self.initial[self.today_field] = timezone.localdate()
 
 
-class ListFilterForm(CustomerForm):
-    """A list's filters: `filters()` gives the selector's keyword arguments (an unbound form filters nothing):
-    `customer_id`, the `text_filters` ("" when empty) and the `value_filters` (None when empty)."""
-
-    text_filters: tuple[str, ...] = ("q",)
-    value_filters: tuple[str, ...] = ()
-
-    def filters(self) -> dict:
-        if not self.is_bound:
-            return {}
-        self.is_valid()
-        data = getattr(self, "cleaned_data", {})
-        customer = data.get("customer")
-        return {"customer_id": customer.pk if customer else None,
-                **{name: data.get(name) or "" for name in self.text_filters},
-                **{name: data.get(name) for name in self.value_filters}}
-
-
 class PaymentForm(CustomerForm):
     customer = CustomerChoiceField(queryset=customer_choices(), required=False, empty_label="— Unassigned —",
                                    help_text="May be left empty: assign the payment later from its page.")
@@ -115,26 +97,6 @@ class PaymentForm(CustomerForm):
             self.initial["currency"] = settings.LEDGERDESK_DEFAULT_CURRENCY
         if editing:
             del self.fields["customer"]  # assignment has its own action (5 changes at most)
-
-
-class PaymentFilterForm(ListFilterForm):
-    q = forms.CharField(required=False, label="Search", max_length=120,
-                        widget=forms.TextInput(attrs={"type": "search",
-                                                      "placeholder": "Reference, invoice #, customer, #id"}))
-    customer = CustomerChoiceField(queryset=customer_choices(), required=False, empty_label="All customers")
-    method = forms.ChoiceField(required=False, choices=[("", "All methods"), *PaymentMethod.choices])
-    status = forms.ChoiceField(required=False, choices=[("", "All statuses"), *PaymentStatus.choices])
-    received_from = forms.DateField(required=False, label="Received from", widget=DateInput)
-    received_to = forms.DateField(required=False, label="Received to", widget=DateInput)
-
-    text_filters = ("q", "method", "status")
-    value_filters = ("received_from", "received_to")
-
-    def clean(self):
-        data = super().clean()
-        check_date_range(self, "received_from", "received_to")
-        return data
-
 
 
 class AssignForm(forms.Form):
@@ -180,19 +142,6 @@ class CreditNoteForm(CustomerForm):
     today_field = "issue_date"
 
 
-class CreditNoteFilterForm(ListFilterForm):
-    q = forms.CharField(required=False, label="Search", max_length=120,
-                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "CN-…, invoice, reason"}))
-    customer = CustomerChoiceField(queryset=customer_choices(), required=False, empty_label="All customers")
-    kind = forms.ChoiceField(required=False, label="Kind", choices=[("", "All"), ("invoice", "Against an invoice"),
-                                                                     ("account", "Account credit")])
-    issued_from = forms.DateField(required=False, label="Issued from", widget=DateInput)
-    issued_to = forms.DateField(required=False, label="Issued to", widget=DateInput)
-
-    text_filters = ("q", "kind")
-    value_filters = ("issued_from", "issued_to")
-
-
 class WithdrawalForm(CustomerForm):
     customer = CustomerChoiceField(queryset=customer_choices())
     amount = AmountField(label="Amount")
@@ -202,18 +151,6 @@ class WithdrawalForm(CustomerForm):
     paid_date = forms.DateField(label="Paid date", widget=DateInput)
 
     today_field = "paid_date"
-
-
-class WithdrawalFilterForm(ListFilterForm):
-    q = forms.CharField(required=False, label="Search", max_length=120,
-                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Reference, customer"}))
-    customer = CustomerChoiceField(queryset=customer_choices(), required=False, empty_label="All customers")
-    method = forms.ChoiceField(required=False, choices=[("", "All methods"), *PaymentMethod.choices])
-    paid_from = forms.DateField(required=False, label="Paid from", widget=DateInput)
-    paid_to = forms.DateField(required=False, label="Paid to", widget=DateInput)
-
-    text_filters = ("q", "method")
-    value_filters = ("paid_from", "paid_to")
 
 
 class AgedReceivablesForm(forms.Form):

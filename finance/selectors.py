@@ -19,14 +19,13 @@ from django.db.models import (
 )
 from django.utils import timezone
 
-from common.ids import parse_id
 from customers.models import Customer, InvoiceSetup
 from customers.money import ZERO
 from customers.selectors import usable_credits_if
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus, InvoiceType
 from invoices.selectors import unapplied_money
 
-from .models import Allocation, CreditNote, Payment, PaymentStatus, TopUp, Withdrawal
+from .models import Allocation, CreditNote, Payment, TopUp, Withdrawal
 
 MONEY = DecimalField(max_digits=20, decimal_places=6)
 UNALLOCATED = ExpressionWrapper(F("amount") - F("amount_allocated") - F("amount_topped_up"), output_field=MONEY)
@@ -97,29 +96,9 @@ def credit_position(customer: Customer) -> CreditPosition:
 
 
 # --- Payments -----------------------------------------------------------------------------------------------
-def payments(*, q: str = "", customer_id: int | None = None, method: str = "", status: str = "",
-             received_from: dt.date | None = None, received_to: dt.date | None = None) -> QuerySet[Payment]:
-    """The payment list: a status (deleted payments only when asked for), a method, received dates, a search,
-    a customer; newest first."""
-    qs = Payment.objects.select_related("customer")
-    qs = qs.filter(status=status) if status else qs.exclude(status=PaymentStatus.DELETED)
-    if method:
-        qs = qs.filter(method=method)
-    if received_from:
-        qs = qs.filter(received_date__gte=received_from)
-    if received_to:
-        qs = qs.filter(received_date__lte=received_to)
-    if q:
-        term = q.strip()
-        cond = (Q(reference__icontains=term) | Q(invoice_number__icontains=term) | Q(remark__icontains=term)
-                | Q(customer__name__icontains=term) | Q(customer__code__icontains=term))
-        payment_id = parse_id(term.lstrip("#"))
-        if payment_id:
-            cond |= Q(pk=payment_id)
-        qs = qs.filter(cond)
-    if customer_id:
-        qs = qs.filter(customer_id=customer_id)
-    return qs.order_by("-received_date", "-id")
+def payments() -> QuerySet[Payment]:
+    """The payment list, newest first (finance.filters.PaymentFilterSet filters it)."""
+    return Payment.objects.select_related("customer").order_by("-received_date", "-id")
 
 
 @dataclass
@@ -259,42 +238,14 @@ def payments_for_invoice(invoice: Invoice) -> list[Payment]:
 
 
 # --- Credit notes and withdrawals -----------------------------------------------------------------------
-def credit_notes(*, q: str = "", customer_id: int | None = None, kind: str = "",
-                 issued_from: dt.date | None = None, issued_to: dt.date | None = None) -> QuerySet[CreditNote]:
-    qs = CreditNote.objects.select_related("customer", "invoice")
-    if q:
-        term = q.strip()
-        qs = qs.filter(Q(number__icontains=term) | Q(reason__icontains=term) | Q(customer__name__icontains=term)
-                       | Q(customer__code__icontains=term) | Q(invoice__number__icontains=term))
-    if customer_id:
-        qs = qs.filter(customer_id=customer_id)
-    if kind == "invoice":
-        qs = qs.filter(invoice__isnull=False)
-    elif kind == "account":
-        qs = qs.filter(invoice__isnull=True)
-    if issued_from:
-        qs = qs.filter(issue_date__gte=issued_from)
-    if issued_to:
-        qs = qs.filter(issue_date__lte=issued_to)
-    return qs.order_by("-issue_date", "-id")
+def credit_notes() -> QuerySet[CreditNote]:
+    """The credit note list, newest first (finance.filters.CreditNoteFilterSet filters it)."""
+    return CreditNote.objects.select_related("customer", "invoice").order_by("-issue_date", "-id")
 
 
-def withdrawals(*, q: str = "", customer_id: int | None = None, method: str = "",
-                paid_from: dt.date | None = None, paid_to: dt.date | None = None) -> QuerySet[Withdrawal]:
-    qs = Withdrawal.objects.select_related("customer")
-    if q:
-        term = q.strip()
-        qs = qs.filter(Q(reference__icontains=term) | Q(remark__icontains=term) | Q(customer__name__icontains=term)
-                       | Q(customer__code__icontains=term))
-    if customer_id:
-        qs = qs.filter(customer_id=customer_id)
-    if method:
-        qs = qs.filter(method=method)
-    if paid_from:
-        qs = qs.filter(paid_date__gte=paid_from)
-    if paid_to:
-        qs = qs.filter(paid_date__lte=paid_to)
-    return qs.order_by("-paid_date", "-id")
+def withdrawals() -> QuerySet[Withdrawal]:
+    """The withdrawal list, newest first (finance.filters.WithdrawalFilterSet filters it)."""
+    return Withdrawal.objects.select_related("customer").order_by("-paid_date", "-id")
 
 
 # --- Aged receivables ----------------------------------------------------------------------------------------

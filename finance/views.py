@@ -33,17 +33,15 @@ from invoices import selectors as invoice_selectors
 from invoices.models import Invoice, InvoiceType
 
 from . import selectors
+from .filters import CreditNoteFilterSet, PaymentFilterSet, WithdrawalFilterSet
 from .forms import (
     AgedReceivablesForm,
     AssignForm,
-    CreditNoteFilterForm,
     CreditNoteForm,
     InvoiceSearchForm,
-    PaymentFilterForm,
     PaymentForm,
     ReasonForm,
     TopUpForm,
-    WithdrawalFilterForm,
     WithdrawalForm,
 )
 from .models import MAX_ASSIGNMENT_CHANGES, Allocation, CreditNote, Payment, TopUp, Withdrawal
@@ -97,8 +95,8 @@ def _payment_row(p: Payment) -> list:
 @require_GET
 @staff_view("finance.view_payment")
 def payment_list(request):
-    form = PaymentFilterForm(request.GET or None)
-    return list_page(request, form=form, rows=selectors.payments(**form.filters()), capped=True,
+    filters = PaymentFilterSet(request.GET, selectors.payments())
+    return list_page(request, filters, capped=True,
                      template="finance/payment_list.html", target="payment-table",
                      csv_prefix="payments", csv_header=PAYMENT_CSV, csv_row=_payment_row)
 
@@ -361,8 +359,7 @@ def _credit_note_row(n: CreditNote) -> list:
 @require_GET
 @staff_view("finance.view_creditnote")
 def credit_note_list(request):
-    form = CreditNoteFilterForm(request.GET or None)
-    return list_page(request, form=form, rows=selectors.credit_notes(**form.filters()),
+    return list_page(request, CreditNoteFilterSet(request.GET, selectors.credit_notes()),
                      template="finance/creditnote_list.html", target="credit-note-table",
                      csv_prefix="credit-notes", csv_header=CREDIT_NOTE_CSV, csv_row=_credit_note_row)
 
@@ -427,8 +424,7 @@ def _withdrawal_row(w: Withdrawal) -> list:
 @require_GET
 @staff_view("finance.view_withdrawal")
 def withdrawal_list(request):
-    form = WithdrawalFilterForm(request.GET or None)
-    return list_page(request, form=form, rows=selectors.withdrawals(**form.filters()),
+    return list_page(request, WithdrawalFilterSet(request.GET, selectors.withdrawals()),
                      template="finance/withdrawal_list.html", target="withdrawal-table",
                      csv_prefix="withdrawals", csv_header=WITHDRAWAL_CSV, csv_row=_withdrawal_row)
 

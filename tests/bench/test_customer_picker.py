@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from finance import forms
+from finance import forms, selectors
+from finance.filters import PaymentFilterSet
 from tests.customers.factories import CustomerFactory
 
 
@@ -17,12 +18,12 @@ def customers(db, monkeypatch):
 
 def test_few_customers_are_a_select_of_all_of_them(db):
     acme = CustomerFactory(code="ACME", name="Acme")
-    html = str(forms.PaymentFilterForm()["customer"])
+    html = str(PaymentFilterSet(queryset=selectors.payments()).form["customer"])
     assert html.startswith("<select") and f'value="{acme.pk}"' in html
 
 
 def test_many_customers_are_a_text_input_for_the_code(customers):
-    html = str(forms.PaymentFilterForm()["customer"])
+    html = str(PaymentFilterSet(queryset=selectors.payments()).form["customer"])
     assert html.startswith("<input") and 'type="text"' in html and "<option" not in html
 
 
@@ -32,12 +33,12 @@ def test_the_chosen_customer_shows_by_its_code(customers):
 
 
 def test_a_code_or_a_pk_finds_the_customer_and_an_unknown_code_is_an_error(customers):
-    by_code = forms.PaymentFilterForm({"customer": "pick2"})
-    assert by_code.filters()["customer_id"] == customers[2].pk
-    by_pk = forms.PaymentFilterForm({"customer": str(customers[0].pk)})
-    assert by_pk.filters()["customer_id"] == customers[0].pk
-    unknown = forms.PaymentFilterForm({"customer": "NOPE"})
-    assert unknown.filters()["customer_id"] is None
+    by_code = PaymentFilterSet({"customer": "pick2"}, selectors.payments())
+    assert by_code.values["customer"].pk == customers[2].pk
+    by_pk = PaymentFilterSet({"customer": str(customers[0].pk)}, selectors.payments())
+    assert by_pk.values["customer"].pk == customers[0].pk
+    unknown = PaymentFilterSet({"customer": "NOPE"}, selectors.payments())
+    assert unknown.values.get("customer") is None
     assert unknown.errors["customer"] == ["There is no customer with the code NOPE."]
 
 

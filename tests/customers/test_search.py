@@ -5,14 +5,16 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from customers.selectors import currencies, customer_list, search_words
+from customers.filters import CustomerFilterSet
+from customers.selectors import currencies, customer_list, customer_search, search_words
 from tests.customers.factories import prepaid
 
 pytestmark = pytest.mark.django_db
 
 
 def codes(q: str, **filters) -> list[str]:
-    return [c.code for c in customer_list(q=q, **filters)]
+    chosen = CustomerFilterSet({"q": q, **filters}, customer_list(), currencies=currencies())
+    return [c.code for c in chosen.qs]
 
 
 @pytest.fixture
@@ -85,7 +87,7 @@ def test_the_search_is_read_from_the_gin_index():
     prepaid(name="Acme Logistics Ltd", code="ACME")
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
-        plan = customer_list(q="logist").explain()
+        plan = customer_search(customer_list(), "logist").explain()
     assert "customer_search_idx" in plan
 
 

@@ -1,0 +1,78 @@
+"""What every list's filters share. A list declares its filters as a django-filter FilterSet over the
+queryset its selector gives (`<app>/filters.py`); `common.lists.list_page` pages, exports and renders the
+result. The base adds:
+
+- always bound: an empty query string is a bound, empty (so valid) form, so a list filters the same way
+  whatever was chosen, and a default that is not "every row" (payments hide deleted ones) is a filter too;
+- an invalid field shows its error and is left out: the list shows what the other filters match;
+- a date range: a `DateFrom` and a `DateTo` on the same column are a range, checked by
+  `common.forms.check_date_range` (an end before the start is an error on the end field)."""
+
+from __future__ import annotations
+
+import django_filters as df
+from django import forms
+from django.http import QueryDict
+
+from common.forms import DateInput, check_date_range
+
+
+class DateFrom(df.DateFilter):
+    """The first day of a range on `field_name` (inclusive)."""
+
+    def __init__(self, field_name: str, label: str, lookup_expr: str = "gte", **kwargs):
+        super().__init__(field_name=field_name, lookup_expr=lookup_expr, label=label, widget=DateInput, **kwargs)
+
+
+class DateTo(df.DateFilter):
+    """The last day of a range on `field_name` (inclusive)."""
+
+    def __init__(self, field_name: str, label: str, lookup_expr: str = "lte", **kwargs):
+        super().__init__(field_name=field_name, lookup_expr=lookup_expr, label=label, widget=DateInput, **kwargs)
+
+
+class SearchFilter(df.CharFilter):
+    """The list's search box: `method` names the FilterSet's method that matches the text (stripped by the
+    form field; an empty search is no filter)."""
+
+    def __init__(self, method: str, placeholder: str, label: str = "Search", max_length: int = 120, **kwargs):
+        super().__init__(method=method, label=label, max_length=max_length, widget=forms.TextInput(
+            attrs={"type": "search", "placeholder": placeholder, **kwargs.pop("attrs", {})}), **kwargs)
+
+
+class FilterForm(forms.Form):
+    """The form of a ListFilterSet: the date ranges its FilterSet found are checked here."""
+
+    date_ranges: tuple[tuple[str, str], ...] = ()
+
+    def clean(self):
+        data = super().clean()
+        for start, end in self.date_ranges:
+            check_date_range(self, start, end)
+        return data
+
+
+class ListFilterSet(df.FilterSet):
+    class Meta:
+        form = FilterForm
+
+    def __init__(self, data: QueryDict | dict | None = None, queryset=None, **kwargs):
+        super().__init__(QueryDict() if data is None else data, queryset, **kwargs)
+
+    @classmethod
+    def date_ranges(cls) -> tuple[tuple[str, str], ...]:
+        """(from, to) filter names of each DateFrom with a DateTo on the same column."""
+        ends = {f.field_name: name for name, f in cls.base_filters.items() if isinstance(f, DateTo)}
+        return tuple((name, ends[f.field_name]) for name, f in cls.base_filters.items()
+                     if isinstance(f, DateFrom) and f.field_name in ends)
+
+    def get_form_class(self):
+        form_class = super().get_form_class()
+        form_class.date_ranges = self.date_ranges()
+        return form_class
+
+    @property
+    def values(self) -> dict:
+        """The valid filters' values (what the list is filtered by)."""
+        self.errors  # noqa: B018 - validates the form
+        return getattr(self.form, "cleaned_data", {})

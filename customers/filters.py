@@ -1,0 +1,54 @@
+"""The customers app's list filters (common.filters): the customer list and a customer's transactions and
+notifications tabs."""
+
+from __future__ import annotations
+
+import django_filters as df
+from django_filters.fields import ChoiceField
+
+from common.filters import ListFilterSet, SearchFilter
+
+from .models import AccountType, InvoiceSetup, NotificationKind, TransactionKind
+from .selectors import TRANSACTION_VIEWS, customer_search
+
+
+class _CurrencyField(ChoiceField):
+    def to_python(self, value):
+        return super().to_python(value).upper()
+
+
+class CurrencyFilter(df.ChoiceFilter):
+    """A currency code in any case ("usd" is USD)."""
+
+    field_class = _CurrencyField
+
+
+class CustomerFilterSet(ListFilterSet):
+    """`currencies`: the currency choices (read once by the view, selectors.currencies)."""
+
+    q = SearchFilter("search", "Name or code", attrs={"autocomplete": "off"})
+    account_type = df.ChoiceFilter(label="Prepaid / postpaid", choices=AccountType.choices, empty_label="All")
+    invoice_setup = df.ChoiceFilter(label="Invoice setup", choices=InvoiceSetup.choices, empty_label="All")
+    currency = CurrencyFilter(choices=(), empty_label="All")
+
+    def __init__(self, data=None, queryset=None, *, currencies: list[str] = (), **kwargs):
+        super().__init__(data, queryset, **kwargs)
+        self.filters["currency"].extra["choices"] = [(c, c) for c in currencies]
+
+    def search(self, queryset, name, q):
+        return customer_search(queryset, q)
+
+
+class TransactionFilterSet(ListFilterSet):
+    kind = df.ChoiceFilter(label="Type", choices=TransactionKind.choices, empty_label="All")
+    view = df.ChoiceFilter(label="Figure", method="by_view", empty_label="All transactions",
+                           choices=[(k, label) for k, (label, _) in TRANSACTION_VIEWS.items()])
+
+    def by_view(self, queryset, name, view):
+        return queryset.filter(TRANSACTION_VIEWS[view][1])
+
+
+class NotificationFilterSet(ListFilterSet):
+    kind = df.ChoiceFilter(label="Type", choices=NotificationKind.choices, empty_label="All")
+    status = df.ChoiceFilter(choices=[("sent", "Sent"), ("failed", "Failed"), ("queued", "Queued")],
+                             empty_label="All")
