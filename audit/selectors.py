@@ -35,6 +35,44 @@ def customer_ids_matching(text: str) -> QuerySet:
     )
 
 
+def customer_matching(text: str) -> Q:
+    """An id when all digits, else part of the customer's name or code."""
+    text = text.strip()
+    if parse_id(text):
+        return Q(customer_id=parse_id(text))
+    return Q(customer_id__in=customer_ids_matching(text)) if text else Q()
+
+
+def action_matching(action: str) -> Q:
+    """The action, or a dotted prefix of it ("finance.payment" matches "finance.payment.allocate")."""
+    action = action.strip().rstrip(".")
+    return Q(action=action) | Q(action__startswith=f"{action}.")
+
+
+def occurred_from(start: dt.date | dt.datetime) -> Q:
+    """From a day's start in the operator's time zone (or an exact datetime)."""
+    return Q(occurred_at__gte=start if isinstance(start, dt.datetime) else _day_start(start))
+
+
+def occurred_to(end: dt.date | dt.datetime) -> Q:
+    """Up to a day's end in the operator's time zone (or an exact datetime)."""
+    if isinstance(end, dt.datetime):
+        return Q(occurred_at__lte=end)
+    return Q(occurred_at__lt=_day_start(end + dt.timedelta(days=1)))
+
+
+def search_matching(search: str) -> Q:
+    """Part of the actor, action, object, object id, reason or request id; or an event id."""
+    search = search.strip()
+    match = (
+        Q(actor_label__icontains=search) | Q(action__icontains=search) | Q(object_repr__icontains=search)
+        | Q(object_id=search) | Q(reason__icontains=search) | Q(request_id=search)
+    )
+    if parse_id(search):
+        match |= Q(id=parse_id(search))
+    return match
+
+
 def audit_events(
     *,
     app: str | None = None,
@@ -63,39 +101,23 @@ def audit_events(
     if customer_id not in (None, ""):
         qs = qs.filter(customer_id=int(customer_id))
     if customer:
-        customer = customer.strip()
-        if parse_id(customer):
-            qs = qs.filter(customer_id=parse_id(customer))
-        elif customer:
-            qs = qs.filter(customer_id__in=customer_ids_matching(customer))
+        qs = qs.filter(customer_matching(customer))
     if actor:
         qs = qs.filter(actor_label=actor.strip())
     if actor_kind:
         qs = qs.filter(actor_kind=actor_kind)
     if action:
-        action = action.strip().rstrip(".")
-        qs = qs.filter(Q(action=action) | Q(action__startswith=f"{action}."))
+        qs = qs.filter(action_matching(action))
     if object_type:
         qs = qs.filter(object_type=object_type)
     if object_id not in (None, ""):
         qs = qs.filter(object_id=str(object_id))
     if date_from:
-        start = date_from if isinstance(date_from, dt.datetime) else _day_start(date_from)
-        qs = qs.filter(occurred_at__gte=start)
+        qs = qs.filter(occurred_from(date_from))
     if date_to:
-        if isinstance(date_to, dt.datetime):
-            qs = qs.filter(occurred_at__lte=date_to)
-        else:
-            qs = qs.filter(occurred_at__lt=_day_start(date_to + dt.timedelta(days=1)))
+        qs = qs.filter(occurred_to(date_to))
     if search:
-        search = search.strip()
-        match = (
-            Q(actor_label__icontains=search) | Q(action__icontains=search) | Q(object_repr__icontains=search)
-            | Q(object_id=search) | Q(reason__icontains=search) | Q(request_id=search)
-        )
-        if parse_id(search):
-            match |= Q(id=parse_id(search))
-        qs = qs.filter(match)
+        qs = qs.filter(search_matching(search))
     return qs.order_by("-id")
 
 

@@ -12,7 +12,7 @@ from common.lists import csv_filename, csv_response, iterate, paginate, querystr
 from common.permissions import staff_view
 
 from . import selectors
-from .forms import AuditFilterForm
+from .filters import AuditFilterSet
 from .models import AuditEvent
 
 CSV_HEADER = [
@@ -41,13 +41,13 @@ def _csv_row(e: AuditEvent) -> list:
 @require_GET
 @staff_view("audit.view_auditevent")
 def event_list(request):
-    form = AuditFilterForm(request.GET or None)
-    events = selectors.audit_events(**form.filters())
+    filters = AuditFilterSet(request.GET, selectors.audit_events())
+    events = filters.qs
     if wants_csv(request):
         return csv_response(csv_filename("audit"), CSV_HEADER, iterate(events, _csv_row))
     page = paginate(request, events)
     page.object_list = selectors.attach_customer_labels(page.object_list)
-    context = {"form": form, "page": page, "qs": querystring_without_page(request)}
+    context = {"form": filters.form, "page": page, "qs": querystring_without_page(request)}
     template = "audit/auditevent_list.html"
     if request.htmx:
         template += "#events-table"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import django_filters as df
 from django import forms
 from django.http import QueryDict
+from django_filters.fields import ChoiceField
 
 from common.forms import DateInput, check_date_range
 
@@ -40,6 +41,17 @@ class SearchFilter(df.CharFilter):
             attrs={"type": "search", "placeholder": placeholder, **kwargs.pop("attrs", {})}), **kwargs)
 
 
+class _CurrencyField(ChoiceField):
+    def to_python(self, value):
+        return super().to_python(value).upper()
+
+
+class CurrencyFilter(df.ChoiceFilter):
+    """A currency code in any case ("usd" is USD)."""
+
+    field_class = _CurrencyField
+
+
 class FilterForm(forms.Form):
     """The form of a ListFilterSet: the date ranges its FilterSet found are checked here."""
 
@@ -53,11 +65,30 @@ class FilterForm(forms.Form):
 
 
 class ListFilterSet(df.FilterSet):
+    """`sorts`: the orders a list offers, by the `sort` parameter's value ("-name" the descending one), each
+    an order_by; without one (or an unknown one) the selector's own order, which `default_sort` names."""
+
+    sorts: dict[str, tuple[str, ...]] = {}
+    default_sort = ""
+
+    sort = df.ChoiceFilter(method="order_rows", widget=forms.HiddenInput, choices=())
+
     class Meta:
         form = FilterForm
 
     def __init__(self, data: QueryDict | dict | None = None, queryset=None, **kwargs):
         super().__init__(QueryDict() if data is None else data, queryset, **kwargs)
+        if self.sorts:
+            self.filters["sort"].extra["choices"] = [(key, key) for key in self.sorts]
+        else:
+            del self.filters["sort"]
+
+    def order_rows(self, queryset, name, value):
+        return queryset.order_by(*self.sorts[value])
+
+    @property
+    def current_sort(self) -> str:
+        return self.values.get("sort") or self.default_sort
 
     @classmethod
     def date_ranges(cls) -> tuple[tuple[str, str], ...]:

@@ -4,23 +4,11 @@ notifications tabs."""
 from __future__ import annotations
 
 import django_filters as df
-from django_filters.fields import ChoiceField
 
-from common.filters import ListFilterSet, SearchFilter
+from common.filters import CurrencyFilter, ListFilterSet, SearchFilter
 
 from .models import AccountType, InvoiceSetup, NotificationKind, TransactionKind
 from .selectors import TRANSACTION_VIEWS, customer_search
-
-
-class _CurrencyField(ChoiceField):
-    def to_python(self, value):
-        return super().to_python(value).upper()
-
-
-class CurrencyFilter(df.ChoiceFilter):
-    """A currency code in any case ("usd" is USD)."""
-
-    field_class = _CurrencyField
 
 
 class CustomerFilterSet(ListFilterSet):

@@ -5,53 +5,12 @@ finance.services.auto_top_up, whose refusals the views add as form errors."""
 from __future__ import annotations
 
 from django import forms
-from django.utils import timezone
 
 from customers.money import AmountField
-from customers.selectors import currencies
 
-from .forms import DateInput
-from .models import PaymentSettings, TopUpDecision, TopUpMethod
-from .selectors_settings import AUTO_FILTERS
+from .models import PaymentSettings, TopUpMethod
 
 CARD_LOCKED_HELP = "Set by the customer during an online top-up in the portal; it cannot be changed here."
-
-
-class SettingsFilterForm(forms.Form):
-    q = forms.CharField(required=False, label="Search", max_length=120,
-                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Organization name or code"}))
-    method = forms.ChoiceField(required=False, label="Payment method",
-                               choices=[("", "All methods"), *TopUpMethod.choices])
-    auto = forms.ChoiceField(required=False, label="Auto top-up", choices=[("", "Any"), *AUTO_FILTERS.items()])
-    currency = forms.ChoiceField(required=False, choices=[("", "All currencies")])
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["currency"].choices = [("", "All currencies"), *((c, c) for c in currencies())]
-
-    def filters(self) -> dict:
-        if not self.is_bound or not self.is_valid():
-            return {}
-        data = self.cleaned_data
-        return {"q": data["q"], "method": data["method"], "auto": data["auto"], "currency": data["currency"]}
-
-
-class DryRunFilterForm(forms.Form):
-    q = forms.CharField(required=False, label="Search", max_length=120,
-                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Organization name or code"}))
-    method = forms.ChoiceField(required=False, label="Payment method",
-                               choices=[("", "All methods"), *TopUpMethod.choices])
-    currency = forms.ChoiceField(required=False, choices=[("", "All currencies")])
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["currency"].choices = [("", "All currencies"), *((c, c) for c in currencies())]
-
-    def filters(self) -> dict:
-        if not self.is_bound or not self.is_valid():
-            return {}
-        data = self.cleaned_data
-        return {"q": data["q"], "method": data["method"], "currency": data["currency"]}
 
 
 class PaymentSettingsForm(forms.Form):
@@ -87,20 +46,3 @@ class PaymentSettingsForm(forms.Form):
                 field.disabled = True  # Django then ignores a posted value and keeps the customer's
                 field.help_text = CARD_LOCKED_HELP
             self.initial["trigger_amount"], self.initial["limit_threshold"] = card_amounts
-
-
-class RunsFilterForm(forms.Form):
-    date = forms.DateField(required=False, label="Run date", widget=DateInput)
-    run = forms.TypedChoiceField(required=False, label="Run", coerce=int, empty_value=None,
-                                 choices=[("", "All runs of the day")])
-    decision = forms.ChoiceField(required=False, label="Decision",
-                                 choices=[("", "All decisions"), ("skipped", "Skipped (any reason)"),
-                                          *TopUpDecision.choices])
-    q = forms.CharField(required=False, label="Search", max_length=120,
-                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Organization name or code"}))
-
-    def __init__(self, *args, runs=(), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["run"].choices = [("", "All runs of the day"),
-                                      *((r.pk, f"#{r.pk} {r.get_trigger_display().lower()}, "
-                                               f"{timezone.localtime(r.since):%H:%M:%S}") for r in runs)]

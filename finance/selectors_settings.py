@@ -61,9 +61,10 @@ def open_auto_top_up_invoices() -> QuerySet:
 AUTO_FILTERS = {"on": "Auto top-up on", "off": "Auto top-up off", "due": "At or below threshold"}
 
 
-def settings_list(*, q: str = "", method: str = "", auto: str = "", currency: str = "") -> QuerySet:
+def settings_list() -> QuerySet:
     """Every customer with its payment settings (or none yet), usable credits and its latest auto
-    top-up, in one query (the list's page is one COUNT and one SELECT)."""
+    top-up, in one query (the list's page is one COUNT and one SELECT); finance.filters.SettingsFilterSet
+    filters them."""
     latest = AutoTopUp.objects.filter(customer_id=OuterRef("pk")).order_by("-run_date", "-id")
     qs = (
         Customer.objects.select_related("payment_settings")
@@ -72,22 +73,6 @@ def settings_list(*, q: str = "", method: str = "", auto: str = "", currency: st
             last_auto_top_up_status=Subquery(latest.values("status")[:1]),
         )
     )
-    q = (q or "").strip()
-    if q:
-        qs = qs.filter(Q(name__icontains=q) | Q(code__icontains=q))
-    if method in TopUpMethod.values:
-        if method == TopUpMethod.CHEQUE_TT:  # the default for a customer without settings yet
-            qs = qs.filter(Q(payment_settings__method=method) | Q(payment_settings__isnull=True))
-        else:
-            qs = qs.filter(payment_settings__method=method)
-    if auto == "on":
-        qs = qs.filter(payment_settings__auto_top_up_enabled=True)
-    elif auto == "off":
-        qs = qs.filter(Q(payment_settings__auto_top_up_enabled=False) | Q(payment_settings__isnull=True))
-    elif auto == "due":
-        qs = qs.filter(payment_settings__auto_top_up_enabled=True, usable_credits__lte=F("payment_settings__limit_threshold"))
-    if currency:
-        qs = qs.filter(currency=currency.upper())
     return qs.order_by("name", "id")
 
 
@@ -161,19 +146,10 @@ def day_totals(run_date: dt.date, runs: list[AutoTopUpRun]) -> DayTotals:
                      by_method=by_method, decisions=decisions)
 
 
-def decision_list(*, run_date: dt.date, run_id: int | None = None, decision: str = "", q: str = "") -> QuerySet:
-    qs = AutoTopUpDecision.objects.filter(run_date=run_date).select_related(
-        "customer", "run", "auto_top_up", "auto_top_up__invoice")
-    if run_id:
-        qs = qs.filter(run_id=run_id)
-    if decision in TopUpDecision.values:
-        qs = qs.filter(decision=decision)
-    elif decision == "skipped":
-        qs = qs.filter(decision__startswith="skipped_")
-    q = (q or "").strip()
-    if q:
-        qs = qs.filter(Q(customer__name__icontains=q) | Q(customer__code__icontains=q))
-    return qs.order_by("-run_id", "customer__name", "id")
+def decision_list(*, run_date: dt.date) -> QuerySet:
+    """The decisions of a day's runs (finance.filters.RunsFilterSet filters them)."""
+    return AutoTopUpDecision.objects.filter(run_date=run_date).select_related(
+        "customer", "run", "auto_top_up", "auto_top_up__invoice").order_by("-run_id", "customer__name", "id")
 
 
 # --- The job's rule, in one place ----------------------------------------------------------------------------
@@ -283,24 +259,18 @@ class DryRun:
         return out
 
 
-def dry_run_rows(run_date: dt.date, *, q: str = "", method: str = "", currency: str = "") -> QuerySet:
-    """Every customer the run of `run_date` would top up if it ran now (auto_top_up_classification: the run's
-    own rule), with the method and amount, by organization name. Reads only."""
-    qs = auto_top_up_classification(run_date).filter(auto_top_up_enabled=True)
-    q = (q or "").strip()
-    if q:
-        qs = qs.filter(Q(customer__name__icontains=q) | Q(customer__code__icontains=q))
-    if method in TopUpMethod.values:
-        qs = qs.filter(method=method)
-    if currency:
-        qs = qs.filter(customer__currency=currency.upper())
-    return qs
+def dry_run_rows(run_date: dt.date) -> QuerySet:
+    """Every customer with auto top-up on and what the run of `run_date` would decide if it ran now
+    (auto_top_up_classification: the run's own rule), with the method and amount. Reads only;
+    finance.filters.DryRunFilterSet filters them."""
+    return auto_top_up_classification(run_date).filter(auto_top_up_enabled=True)
 
 
-def dry_run(run_date: dt.date, **filters) -> tuple[DryRun, QuerySet]:
+def dry_run(run_date: dt.date, rows: QuerySet | None = None) -> tuple[DryRun, QuerySet]:
     """The dry run's figures (one aggregate: customers and amounts by decision, method and currency) and its
-    list of candidates (a queryset the page slices; its count is the figures' candidates)."""
-    rows = dry_run_rows(run_date, **filters)
+    list of candidates by organization name (a queryset the page slices; its count is the figures'
+    candidates), of `rows` (dry_run_rows, filtered) or of everyone."""
+    rows = dry_run_rows(run_date) if rows is None else rows
     totals = [
         DryRunTotal(decision=r["decision"], method=r["method"], currency=r["currency"], customers=r["n"],
                     amount=r["amount"] or ZERO)

@@ -26,9 +26,11 @@ from common.lists import (
 )
 from common.permissions import staff_view
 from customers.models import Customer
+from customers.selectors import currencies
 
 from . import selectors_settings as selectors
-from .forms_settings import DryRunFilterForm, PaymentSettingsForm, RunsFilterForm, SettingsFilterForm
+from .filters import DryRunFilterSet, RunsFilterSet, SettingsFilterSet
+from .forms_settings import PaymentSettingsForm
 from .models import AutoTopUpDecision, PaymentSettings, TopUpMethod
 from .services.auto_top_up import PaymentSettingsError, auto_top_up_run_now, payment_settings_update
 
@@ -67,15 +69,15 @@ def _settings_row(c: Customer) -> list:
 @require_GET
 @staff_view("finance.view_paymentsettings")
 def settings_list(request):
-    form = SettingsFilterForm(request.GET or None)
-    customers = selectors.settings_list(**form.filters())
+    filters = SettingsFilterSet(request.GET, selectors.settings_list(), currencies=currencies())
+    customers = filters.qs
     if wants_csv(request):
         return csv_response(csv_filename("payment-settings"), SETTINGS_CSV, iterate(customers, _settings_row))
     page = paginate(request, customers)
     page.object_list = list(page.object_list)
     for c in page.object_list:
         c.ps = _settings_of(c)
-    context = {"form": form, "page": page, "qs": querystring_without_page(request)}
+    context = {"form": filters.form, "page": page, "qs": querystring_without_page(request)}
     return render(request, htmx_template(request, "finance/settings_list.html", "settings-table"), context)
 
 
@@ -152,13 +154,13 @@ def _day(request) -> dt.date:
 def auto_top_up_runs(request):
     day = _day(request)
     runs = selectors.runs_of_day(day)
-    form = RunsFilterForm(request.GET or None, runs=runs, initial={"date": day})
-    filters = form.cleaned_data if form.is_bound and form.is_valid() else {}
-    decisions = selectors.decision_list(run_date=day, run_id=filters.get("run"), decision=filters.get("decision", ""),
-                                        q=filters.get("q", ""))
+    data = request.GET.copy()
+    data.setdefault("date", day.isoformat())  # the day shown (the latest run's when none is asked for)
+    filters = RunsFilterSet(data, selectors.decision_list(run_date=day), runs=runs)
+    decisions = filters.qs
     if wants_csv(request):
         return csv_response(f"auto-top-up-{day.isoformat()}.csv", DECISION_CSV, iterate(decisions, _decision_row))
-    context = {"form": form, "day": day, "runs": runs, "totals": selectors.day_totals(day, runs),
+    context = {"form": filters.form, "day": day, "runs": runs, "totals": selectors.day_totals(day, runs),
                "page": paginate(request, decisions), "qs": querystring_without_page(request),
                "previous_day": day - dt.timedelta(days=1), "next_day": day + dt.timedelta(days=1)}
     return render(request, htmx_template(request, "finance/auto_top_up_runs.html", "decision-table"), context)
@@ -186,12 +188,12 @@ def auto_top_up_dry_run(request):
     """Who today's run would top up if it ran now, by which method and how much: the run's own rule
     (selectors_settings.auto_top_up_classification), read and written nowhere."""
     day = timezone.localdate()
-    form = DryRunFilterForm(request.GET or None)
-    summary, candidates = selectors.dry_run(day, **form.filters())
+    filters = DryRunFilterSet(request.GET, selectors.dry_run_rows(day), currencies=currencies())
+    summary, candidates = selectors.dry_run(day, filters.qs)
     if wants_csv(request):
         return csv_response(f"auto-top-up-dry-run-{day.isoformat()}.csv", DRY_RUN_CSV,
                             iterate(candidates, _dry_run_row(day)))
-    context = {"form": form, "day": day, "summary": summary, "qs": querystring_without_page(request),
+    context = {"form": filters.form, "day": day, "summary": summary, "qs": querystring_without_page(request),
                "page": paginate(request, candidates, count=summary.candidates)}
     return render(request, htmx_template(request, "finance/auto_top_up_dry_run.html", "dry-run-table"), context)
 

@@ -8,45 +8,8 @@ from django import forms
 from django.conf import settings
 from django.urls import reverse
 
-from common.forms import DateInput, check_date_range
+from common.forms import DateInput
 from customers.models import PURCHASE_KINDS, Customer, TransactionKind
-
-from .models import STATUS_FILTER_CHOICES, InvoiceType
-from .selectors import DEFAULT_SORT, SORTS
-
-
-class InvoiceFilterForm(forms.Form):
-    """The list's search, filters and sort. An invalid field shows its error and is left out."""
-
-    q = forms.CharField(required=False, label="Search", max_length=200,
-                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Customer or invoice number"}))
-    type = forms.ChoiceField(required=False, choices=[("", "All types"), *InvoiceType.choices])
-    status = forms.ChoiceField(required=False, choices=[("", "All statuses"), *STATUS_FILTER_CHOICES])
-    customer = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
-    issued_from = forms.DateField(required=False, label="Issued from", widget=DateInput)
-    issued_to = forms.DateField(required=False, label="Issued to", widget=DateInput)
-    sort = forms.ChoiceField(required=False, choices=[(k, k) for k in SORTS], widget=forms.HiddenInput)
-
-    def clean(self):
-        data = super().clean()
-        check_date_range(self, "issued_from", "issued_to")
-        return data
-
-    def filters(self) -> dict:
-        """Keyword arguments for selectors.invoice_list from the valid fields."""
-        if not self.is_bound:
-            return {"sort": DEFAULT_SORT}
-        self.is_valid()
-        data = getattr(self, "cleaned_data", {})
-        return {
-            "q": data.get("q") or "",
-            "type": data.get("type") or "",
-            "status": data.get("status") or "",
-            "customer_id": data.get("customer"),
-            "issued_from": data.get("issued_from"),
-            "issued_to": data.get("issued_to") if "issued_to" not in self.errors else None,
-            "sort": data.get("sort") or DEFAULT_SORT,
-        }
 
 
 class CustomerCodeField(forms.CharField):

@@ -41,24 +41,9 @@ BILLED_KINDS = {InvoiceSetup.INDIVIDUAL: USAGE_KINDS, InvoiceSetup.CONSOLIDATED:
 
 
 # --- the list ----------------------------------------------------------------------------------------------
-def invoice_list(*, q: str = "", type: str = "", status: str = "", customer_id: int | None = None,
-                 issued_from: dt.date | None = None, issued_to: dt.date | None = None,
-                 sort: str = DEFAULT_SORT) -> QuerySet[Invoice]:
-    qs = Invoice.objects.select_related("customer")
-    if q:
-        q = q.strip()
-        qs = qs.filter(Q(number__icontains=q) | Q(customer__name__icontains=q) | Q(customer__code__iexact=q))
-    if type:
-        qs = qs.filter(type=type)
-    if status:
-        qs = qs.filter(status=status)
-    if customer_id:
-        qs = qs.filter(customer_id=customer_id)
-    if issued_from:
-        qs = qs.filter(issue_date__gte=issued_from)
-    if issued_to:
-        qs = qs.filter(issue_date__lte=issued_to)
-    return qs.order_by(*SORTS.get(sort, SORTS[DEFAULT_SORT]))
+def invoice_list() -> QuerySet[Invoice]:
+    """The invoice list in its default order (invoices.filters.InvoiceFilterSet filters and sorts it)."""
+    return Invoice.objects.select_related("customer").order_by(*SORTS[DEFAULT_SORT])
 
 
 def _text_cell(value: str) -> str:

@@ -24,7 +24,8 @@ from common.permissions import staff_view
 from customers.models import Customer
 
 from . import selectors
-from .forms import InvoiceFilterForm, PurchaseInvoiceForm, PurchaseLineFormSet, TopUpInvoiceForm, VoidForm
+from .filters import InvoiceFilterSet
+from .forms import PurchaseInvoiceForm, PurchaseLineFormSet, TopUpInvoiceForm, VoidForm
 from .models import Invoice
 from .services import (
     InvoiceError,
@@ -55,9 +56,8 @@ def _go(request, url: str) -> HttpResponse:
 @require_GET
 @staff_view("invoices.view_invoice")
 def invoice_list(request):
-    form = InvoiceFilterForm(request.GET or None)
-    filters = form.filters()
-    invoices = selectors.invoice_list(**filters)
+    filters = InvoiceFilterSet(request.GET, selectors.invoice_list())
+    invoices = filters.qs
     if wants_csv(request):
         return csv_response(csv_filename("invoices"), selectors.INVOICE_CSV_HEADER,
                             iterate(invoices, selectors.invoice_csv_row))
@@ -68,14 +68,14 @@ def invoice_list(request):
     for key in ("page", "format", "sort"):
         params.pop(key, None)
     base = params.urlencode()
-    sort = filters["sort"]
+    sort = filters.current_sort
     sort_links = {col: f"?{base + '&' if base else ''}sort={'-' + col if sort == col else col}" for col in SORT_COLUMNS}
     without_customer = request.GET.copy()
     for key in ("customer", "page", "format"):
         without_customer.pop(key, None)
-    customer_id = filters.get("customer_id")
+    customer_id = filters.values.get("customer")
     context = {
-        "form": form, "page": page, "qs": querystring_without_page(request), "sort": sort,
+        "form": filters.form, "page": page, "qs": querystring_without_page(request), "sort": sort,
         "sort_links": sort_links,
         "customer_filter": Customer.objects.filter(pk=customer_id).first() if customer_id else None,
         "without_customer": without_customer.urlencode(),

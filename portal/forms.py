@@ -10,10 +10,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import PasswordResetForm
 
 from common.sign_in import BoundedAuthenticationForm
-from customers.models import TransactionKind
 from customers.money import AmountField, display, max_top_up
 from finance.gateway import chargeable, exponent
-from invoices.models import STATUS_FILTER_CHOICES, InvoiceStatus, InvoiceType
 
 
 class PortalSignInForm(BoundedAuthenticationForm):
@@ -119,13 +117,3 @@ class CardShortfallForm(forms.Form):
         return amount
 
 
-class InvoiceFilterForm(forms.Form):
-    q = forms.CharField(required=False, label="Search", widget=forms.TextInput(
-        attrs={"placeholder": "Number or name", "type": "search"}))
-    type = forms.ChoiceField(required=False, choices=[("", "All types"), *InvoiceType.choices])
-    status = forms.ChoiceField(required=False, choices=[
-        ("", "All statuses"), *[(v, label) for v, label in STATUS_FILTER_CHOICES if v != InvoiceStatus.DRAFT]])
-
-
-class TransactionFilterForm(forms.Form):
-    kind = forms.ChoiceField(required=False, label="Type", choices=[("", "All types"), *TransactionKind.choices])

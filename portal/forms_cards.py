@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from django import forms
 
-from common.forms import check_date_range
 from customers.money import AmountField, max_top_up
-from finance.selectors_receipts import PaymentKind
 
 from .forms import card_amounts
 
@@ -22,14 +20,3 @@ class AutoTopUpAmountsForm(forms.Form):
         super().__init__(*args, **kwargs)
         card_amounts(self, ("trigger_amount",), currency)  # the card is charged it: the currency's minor unit
         self.fields["limit_threshold"].maximum = max_top_up()
-
-
-class PaymentFilterForm(forms.Form):
-    kind = forms.ChoiceField(required=False, label="Type", choices=[("", "All types"), *PaymentKind.CHOICES])
-    date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
-
-    def clean(self):
-        data = super().clean()
-        check_date_range(self, "date_from", "date_to")
-        return data

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, QuerySet, Sum
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -31,15 +31,9 @@ def invoices_visible(customer: Customer) -> QuerySet[Invoice]:
     return Invoice.objects.filter(customer=customer).exclude(status=InvoiceStatus.DRAFT)
 
 
-def invoice_list(customer: Customer, *, q: str = "", type: str = "", status: str = "") -> QuerySet[Invoice]:
-    qs = invoices_visible(customer)
-    if q:
-        qs = qs.filter(Q(number__icontains=q) | Q(name__icontains=q))
-    if type:
-        qs = qs.filter(type=type)
-    if status:
-        qs = qs.filter(status=status)
-    return qs.order_by("-issue_date", "-id")
+def invoice_list(customer: Customer) -> QuerySet[Invoice]:
+    """The Invoices tab, newest first (portal.filters.InvoiceFilterSet filters it)."""
+    return invoices_visible(customer).order_by("-issue_date", "-id")
 
 
 def invoice_for_customer(customer: Customer, invoice_id: int) -> Invoice:
@@ -56,13 +50,16 @@ def is_payable_in_portal(invoice: Invoice) -> bool:
     return invoice.type == InvoiceType.PURCHASE and invoice.status in OPEN_STATUSES
 
 
-def latest_transactions(customer: Customer, *, kind: str = "", limit: int = LATEST_TRANSACTIONS) -> list[Transaction]:
-    """The latest transactions (zero amounts left out), optionally of one type; each with what the customer
-    reads of it: `.reference_shown` (reference_shown) and `.text` (its description, else that reference)."""
-    qs = Transaction.objects.filter(customer=customer).exclude(amount=ZERO)
-    if kind:
-        qs = qs.filter(kind=kind)
-    rows = list(qs.order_by("-occurred_at", "-id")[:limit])
+def transactions(customer: Customer) -> QuerySet[Transaction]:
+    """The customer's transactions, zero amounts left out, newest first (portal.filters.TransactionFilterSet
+    filters them)."""
+    return Transaction.objects.filter(customer=customer).exclude(amount=ZERO).order_by("-occurred_at", "-id")
+
+
+def latest_transactions(qs: QuerySet[Transaction], *, limit: int = LATEST_TRANSACTIONS) -> list[Transaction]:
+    """The latest of `qs` (transactions, filtered), each with what the customer reads of it:
+    `.reference_shown` (reference_shown) and `.text` (its description, else that reference)."""
+    rows = list(qs[:limit])
     for row in rows:
         row.reference_shown = reference_shown(row)
         row.text = row.description or row.reference_shown
@@ -89,23 +86,18 @@ def transaction_totals_by_kind(customer: Customer, *, limit: int = LATEST_TRANSA
             for r in rows]
 
 
-def notifications(customer: Customer, *, kind: str = "") -> QuerySet[Notification]:
-    qs = Notification.objects.filter(customer=customer)
-    if kind:
-        qs = qs.filter(kind=kind)
-    return qs.order_by("-sent_at", "-id")
+def notifications(customer: Customer) -> QuerySet[Notification]:
+    """The customer's notifications, newest first (portal.filters.NotificationFilterSet filters them)."""
+    return Notification.objects.filter(customer=customer).order_by("-sent_at", "-id")
 
 
-def audit_trail(customer: Customer, *, q: str = "") -> QuerySet[AuditEvent]:
+def audit_trail(customer: Customer) -> QuerySet[AuditEvent]:
     """The audit events about this customer that the portal shows them (portal.audit_visibility: the
-    allow-list of actions and fields, never a draft's); the search looks at the action's label and the
-    object's stored text, of which the page shows a customer-worded label (audit_visibility.OBJECTS), so a
-    search may match text the page words differently (e.g. a payment's "#12"); it never shows a hidden
-    event or field."""
-    qs = AuditEvent.objects.filter(customer_id=customer.pk).filter(audit_visibility.visible())
-    if q:
-        qs = qs.filter(Q(action__in=audit_visibility.actions_labelled(q)) | Q(object_repr__icontains=q))
-    return qs.order_by("-id")
+    allow-list of actions and fields, never a draft's), newest first. portal.filters.AuditFilterSet's search
+    looks at the action's label and the object's stored text, of which the page shows a customer-worded
+    label (audit_visibility.OBJECTS), so a search may match text the page words differently (e.g. a
+    payment's "#12"); it never shows a hidden event or field."""
+    return AuditEvent.objects.filter(customer_id=customer.pk).filter(audit_visibility.visible()).order_by("-id")
 
 
 def card_payments(customer: Customer) -> QuerySet[CardPayment]:

@@ -28,13 +28,12 @@ from invoices import selectors as invoice_selectors
 from invoices.models import InvoiceType
 
 from . import selectors
+from .filters import AuditFilterSet, InvoiceFilterSet, NotificationFilterSet, TransactionFilterSet
 from .forms import (
     CardShortfallForm,
-    InvoiceFilterForm,
     PortalPasswordResetForm,
     PortalSignInForm,
     TopUpForm,
-    TransactionFilterForm,
 )
 from .permissions import customer_of, leads_to_checkout, portal_view
 
@@ -102,7 +101,7 @@ def home(request):
         "customer": customer,
         "figures": customer_figures(customer),
         "open_invoices": selectors.open_invoices(customer) if customer.show_invoices_tab else [],
-        "transactions": selectors.latest_transactions(customer, limit=selectors.HOME_TRANSACTIONS),
+        "transactions": selectors.latest_transactions(selectors.transactions(customer), limit=selectors.HOME_TRANSACTIONS),
     })
 
 
@@ -118,10 +117,8 @@ def _invoices_tab(request) -> None:
 def invoice_list(request):
     _invoices_tab(request)
     customer = request.customer
-    form = InvoiceFilterForm(request.GET or None)
-    filters = form.cleaned_data if form.is_valid() else {}
-    qs = selectors.invoice_list(customer, q=filters.get("q", ""), type=filters.get("type", ""),
-                                status=filters.get("status", ""))
+    filters = InvoiceFilterSet(request.GET, selectors.invoice_list(customer))
+    qs = filters.qs
     if wants_csv(request):
         return csv_response(
             f"invoices-{customer.code}.csv",
@@ -134,7 +131,7 @@ def invoice_list(request):
     page = paginate(request, qs)
     for invoice in page.object_list:
         invoice.payable = selectors.is_payable_in_portal(invoice)
-    context = {"customer": customer, "form": form, "page": page, "qs": querystring_without_page(request),
+    context = {"customer": customer, "form": filters.form, "page": page, "qs": querystring_without_page(request),
                "has_payable": any(invoice.payable for invoice in page.object_list),
                "max_invoices": cards.MAX_INVOICES}
     if request.htmx:
@@ -341,9 +338,9 @@ def card_cancelled(request):
 @portal_view
 def transactions(request):
     customer = request.customer
-    form = TransactionFilterForm(request.GET or None)
-    kind = form.cleaned_data.get("kind", "") if form.is_valid() else ""
-    rows = selectors.latest_transactions(customer, kind=kind)
+    filters = TransactionFilterSet(request.GET, selectors.transactions(customer))
+    kind = filters.values.get("kind", "")
+    rows = selectors.latest_transactions(filters.qs)
     if wants_csv(request):
         return csv_response(f"transactions-{customer.code}.csv",
                             ["Time", "Type", "Reference", "Description", "Amount", "Currency", "CR/DR"],
@@ -351,7 +348,7 @@ def transactions(request):
                               t.description, t.amount, customer.currency, "DR" if t.amount < 0 else "CR"]
                              for t in rows))
     return render(request, "portal/transaction_list.html", {
-        "customer": customer, "form": form, "transactions": rows, "kind": kind,
+        "customer": customer, "form": filters.form, "transactions": rows, "kind": kind,
         "groups": selectors.transaction_totals_by_kind(customer), "limit": selectors.LATEST_TRANSACTIONS,
     })
 
@@ -360,10 +357,8 @@ def transactions(request):
 @portal_view
 def notifications(request):
     customer = request.customer
-    kind = request.GET.get("kind", "")
-    if kind not in NotificationKind.values:
-        kind = ""
-    qs = selectors.notifications(customer, kind=kind)
+    filters = NotificationFilterSet(request.GET, selectors.notifications(customer))
+    qs = filters.qs
     if wants_csv(request):
         return csv_response(f"notifications-{customer.code}.csv", ["Sent", "Type", "Channel", "To", "Subject",
                                                                    "Status"],
@@ -371,7 +366,7 @@ def notifications(request):
                                                    n.recipient, n.subject, n.get_status_display()]))
     return render(request, "portal/notification_list.html", {
         "customer": customer, "page": paginate(request, qs), "qs": querystring_without_page(request),
-        "kind": kind, "kinds": NotificationKind.choices,
+        "kind": filters.values.get("kind", ""), "kinds": NotificationKind.choices,
     })
 
 
@@ -379,8 +374,8 @@ def notifications(request):
 @portal_view
 def audit_trail(request):
     customer = request.customer
-    q = request.GET.get("q", "").strip()[:100]
-    qs = selectors.audit_trail(customer, q=q)
+    filters = AuditFilterSet(request.GET, selectors.audit_trail(customer))
+    qs = filters.qs
     if wants_csv(request):
         return csv_response(f"audit-{customer.code}.csv", ["Time", "Who", "What", "Object", "Changes"],
                             iterate(qs, lambda e: [selectors.local_time_iso(e.occurred_at),
@@ -395,6 +390,6 @@ def audit_trail(request):
         event.object_shown = selectors.object_shown(event, customer)
         event.changes = selectors.changes(event, customer)
     return render(request, "portal/audit_list.html", {
-        "customer": customer, "page": page, "q": q, "qs": querystring_without_page(request),
+        "customer": customer, "page": page, "q": filters.values.get("q", ""), "qs": querystring_without_page(request),
         "time_zone": selectors.time_zone_shown(),
     })

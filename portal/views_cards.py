@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from audit.actors import Actor
 from common.lists import csv_response, paginate, querystring_without_page, wants_csv
 from customers.money import display
-from finance.models import PaymentSettings, TopUpMethod
+from finance.models import CardPayment, PaymentSettings, TopUpMethod
 from finance.receipts import receipt_filename, render_receipt_pdf
 from finance.selectors_receipts import customer_payments, receipt_payment
 from finance.selectors_settings import auto_top_up_projection, card_choices
@@ -23,7 +23,8 @@ from finance.services.auto_top_up import (
 )
 from finance.services.saved_card import SavedCardError, saved_card_remove
 
-from .forms_cards import AutoTopUpAmountsForm, PaymentFilterForm
+from .filters import PaymentFilterSet
+from .forms_cards import AutoTopUpAmountsForm
 from .permissions import portal_view
 from .selectors import local_time_iso
 
@@ -136,15 +137,15 @@ CSV_HEADER = ["Date", "Type", "Status", "Invoice", "Reference", "Card", "Amount"
 @portal_view
 def payments(request):
     customer = request.customer
-    form = PaymentFilterForm(request.GET or None)
-    filters = form.cleaned_data if form.is_valid() else {}
-    rows = customer_payments(customer, kind=filters.get("kind", ""), date_from=filters.get("date_from"),
-                             date_to=filters.get("date_to"))
+    filters = PaymentFilterSet(request.GET, CardPayment.objects.none())
+    chosen = filters.values
+    rows = customer_payments(customer, kind=chosen.get("kind", ""), date_from=chosen.get("date_from"),
+                             date_to=chosen.get("date_to"))
     if wants_csv(request):
         return csv_response(f"payments-{customer.code}.csv", CSV_HEADER, (
             [local_time_iso(r.at), r.kind_label, r.status_label, r.invoice_number, r.reference, r.card_shown,
              r.amount, r.currency, r.receipt_number] for r in rows))
-    context = {"customer": customer, "form": form, "page": paginate(request, rows),
+    context = {"customer": customer, "form": filters.form, "page": paginate(request, rows),
                "qs": querystring_without_page(request)}
     if request.htmx:
         return render(request, "portal/payment_list.html#payment-table", context)
