@@ -6,7 +6,12 @@ result. The base adds:
   whatever was chosen, and a default that is not "every row" (payments hide deleted ones) is a filter too;
 - an invalid field shows its error and is left out: the list shows what the other filters match;
 - a date range: a `DateFrom` and a `DateTo` on the same column are a range, checked by
-  `common.forms.check_date_range` (an end before the start is an error on the end field)."""
+  `common.forms.check_date_range`: an end before the start is an error on the end field, and the list is
+  empty (no row is in a range that ends before it starts: showing the rows of half of it would answer a
+  question nobody asked). A date that is not a date is an invalid field like any other.
+
+A list template shows the errors inside the table it swaps (components/_filter_errors.html), so a filter
+changed by htmx shows its error too."""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from django import forms
 from django.http import QueryDict
 from django_filters.fields import ChoiceField
 
-from common.forms import DateInput, check_date_range
+from common.forms import REVERSED_RANGE, DateInput, check_date_range
 
 
 class DateFrom(df.DateFilter):
@@ -82,6 +87,17 @@ class ListFilterSet(df.FilterSet):
             self.filters["sort"].extra["choices"] = [(key, key) for key in self.sorts]
         else:
             del self.filters["sort"]
+
+    @property
+    def range_reversed(self) -> bool:
+        """A date range of the form ends before it starts (its rows: none)."""
+        self.errors  # noqa: B018 - validates the form
+        return any(self.form.has_error(end, REVERSED_RANGE) for _, end in self.date_ranges())
+
+    def filter_queryset(self, queryset):
+        if self.range_reversed:
+            return queryset.none()
+        return super().filter_queryset(queryset)
 
     def order_rows(self, queryset, name, value):
         return queryset.order_by(*self.sorts[value])

@@ -139,8 +139,8 @@ def payments(request):
     customer = request.customer
     filters = PaymentFilterSet(request.GET, CardPayment.objects.none())
     chosen = filters.values
-    rows = customer_payments(customer, kind=chosen.get("kind", ""), date_from=chosen.get("date_from"),
-                             date_to=chosen.get("date_to"))
+    rows = [] if filters.range_reversed else customer_payments(
+        customer, kind=chosen.get("kind", ""), date_from=chosen.get("date_from"), date_to=chosen.get("date_to"))
     if wants_csv(request):
         return csv_response(f"payments-{customer.code}.csv", CSV_HEADER, (
             [local_time_iso(r.at), r.kind_label, r.status_label, r.invoice_number, r.reference, r.card_shown,

@@ -180,10 +180,12 @@ class TestPaymentsPage:
         assert page.lstrip().startswith('<div id="payment-table"') and "ACME-BANK-7" not in page
         assert "Visa ending 4242" in page
 
-    def test_bad_filters_show_everything_with_the_error(self, portal_client, history):
+    def test_a_bad_kind_is_ignored_and_a_reversed_range_shows_its_error_and_nothing(self, portal_client, history):
+        # Issue 23, defect 5: a reversed range listed everything (its end ignored); it lists nothing now.
+        assert "ACME-BANK-7" in text(portal_client.get(PAYMENTS, {"kind": "nope"}))
         page = text(portal_client.get(PAYMENTS, {"date_from": "2026-05-01", "date_to": "2026-04-01",
                                                  "kind": "nope"}))
-        assert "ACME-BANK-7" in page
+        assert "The end date is before the start date." in page and "ACME-BANK-7" not in page
 
     def test_csv_has_the_same_customer_facing_columns(self, portal_client, history):
         _, card = history
