@@ -69,6 +69,16 @@ class FilterForm(forms.Form):
         return data
 
 
+def sorts(**columns: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """A list's `sorts` from each sort key's ascending order: "amount" = ("amount", "id") gives "amount" and
+    "-amount" = ("-amount", "-id"), both served by one index on (amount, id), read forwards or backwards."""
+    both = {}
+    for key, order in columns.items():
+        both[key] = order
+        both[f"-{key}"] = tuple(field[1:] if field.startswith("-") else f"-{field}" for field in order)
+    return both
+
+
 class ListFilterSet(df.FilterSet):
     """`sorts`: the orders a list offers, by the `sort` parameter's value ("-name" the descending one), each
     an order_by; without one (or an unknown one) the selector's own order, which `default_sort` names."""

@@ -1,5 +1,7 @@
-"""What every list page shares: pagination, a CSV export of the filtered rows, and the query string
-without the page number (for links that keep the filters)."""
+"""What every list page shares: pagination with a page size chosen from PAGE_SIZES, a CSV export of the
+filtered rows, the totals per currency of the listed amounts, and the query string without the page
+number (for links that keep the filters, the sort and the page size: a list's URL is its whole view, to
+bookmark or share). The filters and the sort are the list's FilterSet's (common.filters)."""
 
 from __future__ import annotations
 
@@ -7,14 +9,15 @@ import csv
 from collections.abc import Callable, Iterable
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Window
+from django.db.models import Count, Sum, Window
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from common.ids import parse_page
+from common.ids import parse_id, parse_page
 
 PER_PAGE = 25
+PAGE_SIZES = (25, 50, 100, 200)  # the `per_page` parameter's choices; anything else is PER_PAGE
 # Counting stops here on a list that asks for it (`paginate_capped`). Measured in one process on 300,000
 # payments (PostgreSQL 15, the shared 2-core box under the other engineers' load, issue 20): COUNT(*) of the
 # unfiltered payment list, an index-only scan of every entry, 29 ms median without parallel workers and 46 ms
@@ -24,20 +27,34 @@ PER_PAGE = 25
 COUNT_CAP = 10_000
 
 
-def paginate(request: HttpRequest, queryset, per_page: int = PER_PAGE, count: int | None = None):
-    """A page of the queryset (1 COUNT + 1 SELECT), never an error for a bad page number. `count`, when the
-    caller has counted the queryset already, saves the COUNT."""
-    paginator = Paginator(queryset, per_page)
+class ListPaginator(Paginator):
+    """A paginator whose page offers the page sizes (components/_pagination.html)."""
+
+    page_sizes = PAGE_SIZES
+
+
+def page_size(request: HttpRequest) -> int:
+    """The page size the URL asks for (`per_page`, one of PAGE_SIZES), else PER_PAGE."""
+    size = parse_id(request.GET.get("per_page"))
+    return size if size in PAGE_SIZES else PER_PAGE
+
+
+def paginate(request: HttpRequest, queryset, per_page: int | None = None, count: int | None = None):
+    """A page of the queryset (1 COUNT + 1 SELECT), never an error for a bad page number; `per_page`: the
+    URL's page size (page_size) unless given. `count`, when the caller has counted the queryset already,
+    saves the COUNT."""
+    paginator = ListPaginator(queryset, per_page or page_size(request))
     if count is not None:
         paginator.count = count  # a cached_property: the paginator will not count
     return paginator.get_page(request.GET.get("page"))
 
 
-def paginate_capped(request: HttpRequest, queryset, per_page: int = PER_PAGE, cap: int = COUNT_CAP):
+def paginate_capped(request: HttpRequest, queryset, per_page: int | None = None, cap: int = COUNT_CAP):
     """`paginate` counting at most `cap` + 1 rows (a COUNT over a LIMIT): the count is exact up to `cap`;
     beyond it the paginator's `count_label` says "10,000+" and each page reads one row more than it shows
     to know whether there is a next one (every page stays reachable, 1 COUNT + 1 SELECT as before). A page
     number past the rows is answered by `paginate` (counting them all, as rare as a hand-typed URL)."""
+    per_page = per_page or page_size(request)
     counted = queryset.order_by()[:cap + 1].count()
     if counted <= cap:
         return paginate(request, queryset, per_page, count=counted)
@@ -46,13 +63,13 @@ def paginate_capped(request: HttpRequest, queryset, per_page: int = PER_PAGE, ca
     rows = list(queryset[offset:offset + per_page + 1]) if number >= 1 else []
     if not rows:
         return paginate(request, queryset, per_page)
-    paginator = Paginator(queryset, per_page)
+    paginator = ListPaginator(queryset, per_page)
     paginator.count = offset + len(rows)  # a next page exactly when a row beyond this one was read
     paginator.count_label = f"{cap:,}+"
     return Page(rows[:per_page], number, paginator)
 
 
-def paginate_one_pass(request: HttpRequest, queryset, per_page: int = PER_PAGE):
+def paginate_one_pass(request: HttpRequest, queryset, per_page: int | None = None):
     """`paginate` reading the matching rows once instead of twice: the page's primary keys with the count of
     every matching row beside them (`COUNT(*) OVER ()`, over the sort keys and ids only), then the page's rows
     by primary key. For a filter that an index answers but whose rows PostgreSQL must still visit one by one
@@ -60,7 +77,8 @@ def paginate_one_pass(request: HttpRequest, queryset, per_page: int = PER_PAGE):
     scan and its page a LIMIT on an index). The page's rows are read by primary key alone (`_by_pk`), so the
     queryset may not select annotations. A page number that is not a page of rows (past the end, 0, not a
     number) is answered by `paginate`, with its usual fallbacks."""
-    paginator = Paginator(queryset, per_page)
+    per_page = per_page or page_size(request)
+    paginator = ListPaginator(queryset, per_page)
     raw = request.GET.get("page") or "1"
     number = parse_page(raw) or 0
     if number < 1:
@@ -84,11 +102,32 @@ def _by_pk(queryset, pks: list):
     return rows
 
 
-def querystring_without_page(request: HttpRequest) -> str:
+def querystring_without(request: HttpRequest, *names: str) -> str:
     params = request.GET.copy()
-    params.pop("page", None)
-    params.pop("format", None)
+    for name in names:
+        params.pop(name, None)
     return params.urlencode()
+
+
+def querystring_without_page(request: HttpRequest) -> str:
+    return querystring_without(request, "page", "format")
+
+
+def totals_by_currency(rows, amount: str, currency: str = "currency") -> list[dict]:
+    """The sum of `amount` over every row of the (filtered) queryset, per currency: [{"currency", "total",
+    "count"}], one GROUP BY query whatever the row count."""
+    grouped = rows.order_by().values(currency).annotate(total=Sum(amount), count=Count("*")).order_by(currency)
+    return [{"currency": row[currency], "total": row["total"], "count": row["count"]} for row in grouped]
+
+
+def list_context(request: HttpRequest, filters, page, *, totals: tuple[str, str] | None = None) -> dict:
+    """What the shared list partials read (components/_list_toolbar.html, _sort.html, _pagination.html):
+    the filter form, the page, the query string that keeps the view, the current sort and, for `totals` =
+    (amount field, currency field), the totals per currency of every filtered row."""
+    return {
+        "form": filters.form, "page": page, "qs": querystring_without_page(request), "sort": filters.current_sort,
+        "totals": totals_by_currency(filters.qs, *totals) if totals else None,
+    }
 
 
 class _Echo:
@@ -133,10 +172,10 @@ def htmx_template(request: HttpRequest, template: str, target: str) -> str:
 
 def list_page(request: HttpRequest, filters, *, template: str, target: str, csv_prefix: str,
               csv_header: list[str], csv_row: Callable, one_pass: bool = False,
-              capped: bool = False) -> HttpResponse:
+              capped: bool = False, totals: tuple[str, str] | None = None) -> HttpResponse:
     """A plain list page of a FilterSet's rows (`common.filters.ListFilterSet`): `?format=csv` streams every
     filtered row, otherwise one page of them with the filter form (only the `target` table when htmx asks
-    for it). `capped`: count at most COUNT_CAP rows (`paginate_capped`)."""
+    for it). `capped`: count at most COUNT_CAP rows (`paginate_capped`); `totals`: list_context's."""
     rows = filters.qs
     if wants_csv(request):
         return csv_response(csv_filename(csv_prefix), csv_header, iterate(rows, csv_row))
@@ -144,5 +183,5 @@ def list_page(request: HttpRequest, filters, *, template: str, target: str, csv_
         page = paginate_one_pass(request, rows)
     else:
         page = paginate_capped(request, rows) if capped else paginate(request, rows)
-    context = {"form": filters.form, "page": page, "qs": querystring_without_page(request)}
-    return render(request, htmx_template(request, template, target), context)
+    return render(request, htmx_template(request, template, target),
+                  list_context(request, filters, page, totals=totals))

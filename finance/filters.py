@@ -6,7 +6,7 @@ import django_filters as df
 from django.db.models import F, Q
 from django.utils import timezone
 
-from common.filters import CurrencyFilter, DateFrom, DateTo, ListFilterSet, SearchFilter
+from common.filters import CurrencyFilter, DateFrom, DateTo, ListFilterSet, SearchFilter, sorts
 from common.forms import DateInput
 from common.ids import parse_id
 
@@ -39,6 +39,10 @@ class PaymentFilterSet(ListFilterSet):
     received_from = DateFrom("received_date", "Received from")
     received_to = DateTo("received_date", "Received to")
 
+    # Each served by an index read either way: payment_received_idx, payment_amount_idx, the primary key.
+    sorts = sorts(received=("received_date", "id"), amount=("amount", "id"), id=("id",))
+    default_sort = "-received"
+
     def search(self, queryset, name, term):
         cond = (Q(reference__icontains=term) | Q(invoice_number__icontains=term) | Q(remark__icontains=term)
                 | _customer_text(term))
@@ -61,6 +65,10 @@ class CreditNoteFilterSet(ListFilterSet):
     issued_from = DateFrom("issue_date", "Issued from")
     issued_to = DateTo("issue_date", "Issued to")
 
+    # credit_note_issued_idx, credit_note_amount_idx, the number's unique index
+    sorts = sorts(issued=("issue_date", "id"), amount=("amount", "id"), number=("number",))
+    default_sort = "-issued"
+
     def search(self, queryset, name, term):
         return queryset.filter(Q(number__icontains=term) | Q(reason__icontains=term) | _customer_text(term)
                                | Q(invoice__number__icontains=term))
@@ -75,6 +83,9 @@ class WithdrawalFilterSet(ListFilterSet):
     method = df.ChoiceFilter(choices=PaymentMethod.choices, empty_label="All methods")
     paid_from = DateFrom("paid_date", "Paid from")
     paid_to = DateTo("paid_date", "Paid to")
+
+    sorts = sorts(paid=("paid_date", "id"), amount=("amount", "id"))  # withdrawal_paid_idx, withdrawal_amount_idx
+    default_sort = "-paid"
 
     def search(self, queryset, name, term):
         return queryset.filter(Q(reference__icontains=term) | Q(remark__icontains=term) | _customer_text(term))

@@ -96,7 +96,7 @@ def _payment_row(p: Payment) -> list:
 @staff_view("finance.view_payment")
 def payment_list(request):
     filters = PaymentFilterSet(request.GET, selectors.payments())
-    return list_page(request, filters, capped=True,
+    return list_page(request, filters, capped=True, totals=("amount", "currency"),
                      template="finance/payment_list.html", target="payment-table",
                      csv_prefix="payments", csv_header=PAYMENT_CSV, csv_row=_payment_row)
 
@@ -359,7 +359,7 @@ def _credit_note_row(n: CreditNote) -> list:
 @require_GET
 @staff_view("finance.view_creditnote")
 def credit_note_list(request):
-    return list_page(request, CreditNoteFilterSet(request.GET, selectors.credit_notes()),
+    return list_page(request, CreditNoteFilterSet(request.GET, selectors.credit_notes()), totals=("amount", "currency"),
                      template="finance/creditnote_list.html", target="credit-note-table",
                      csv_prefix="credit-notes", csv_header=CREDIT_NOTE_CSV, csv_row=_credit_note_row)
 
@@ -424,7 +424,7 @@ def _withdrawal_row(w: Withdrawal) -> list:
 @require_GET
 @staff_view("finance.view_withdrawal")
 def withdrawal_list(request):
-    return list_page(request, WithdrawalFilterSet(request.GET, selectors.withdrawals()),
+    return list_page(request, WithdrawalFilterSet(request.GET, selectors.withdrawals()), totals=("amount", "currency"),
                      template="finance/withdrawal_list.html", target="withdrawal-table",
                      csv_prefix="withdrawals", csv_header=WITHDRAWAL_CSV, csv_row=_withdrawal_row)
 

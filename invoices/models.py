@@ -105,6 +105,9 @@ class Invoice(models.Model):
             # The list filtered by type and status, in its default order: the page is the first 25 entries
             models.Index(fields=["type", "status", "-issue_date", "-id"], name="invoice_type_status_idx"),
             models.Index(fields=["-issue_date", "-id"], name="invoice_issue_date_idx"),
+            # the list's due date and total sorts (invoices.selectors.SORTS), read either way
+            models.Index(fields=["due_date", "id"], name="invoice_due_date_idx"),
+            models.Index(fields=["total", "id"], name="invoice_total_idx"),
             models.Index(fields=["customer", "-issue_date", "-id"], name="invoice_customer_issued_idx"),
             # Aged receivables as of today (finance.selectors.aged_receivables): the open receivable invoices
             # with every column the report reads, so it is an index-only scan of ~12,000 rows at 300,000 invoices.

@@ -16,8 +16,9 @@ from common.lists import (
     csv_response,
     htmx_template,
     iterate,
+    list_context,
     paginate,
-    querystring_without_page,
+    querystring_without,
     wants_csv,
 )
 from common.permissions import staff_view
@@ -39,8 +40,6 @@ from .services import (
 )
 from .services.common import tax_rate
 from .services.pdf import pdf_filename, render_invoice_pdf
-
-SORT_COLUMNS = ["number", "customer", "issue_date", "due_date", "status", "total"]
 
 
 def _go(request, url: str) -> HttpResponse:
@@ -64,21 +63,11 @@ def invoice_list(request):
     page = paginate(request, invoices)
     for invoice in page.object_list:
         invoice.amount_due_shown = selectors.amount_due(invoice)
-    params = request.GET.copy()
-    for key in ("page", "format", "sort"):
-        params.pop(key, None)
-    base = params.urlencode()
-    sort = filters.current_sort
-    sort_links = {col: f"?{base + '&' if base else ''}sort={'-' + col if sort == col else col}" for col in SORT_COLUMNS}
-    without_customer = request.GET.copy()
-    for key in ("customer", "page", "format"):
-        without_customer.pop(key, None)
     customer_id = filters.values.get("customer")
     context = {
-        "form": filters.form, "page": page, "qs": querystring_without_page(request), "sort": sort,
-        "sort_links": sort_links,
+        **list_context(request, filters, page, totals=("total", "currency")),
         "customer_filter": Customer.objects.filter(pk=customer_id).first() if customer_id else None,
-        "without_customer": without_customer.urlencode(),
+        "without_customer": querystring_without(request, "customer", "page", "format"),
     }
     return render(request, htmx_template(request, "invoices/invoice_list.html", "invoice-table"), context)
 

@@ -96,6 +96,7 @@ class Payment(models.Model):
             models.Index(fields=["status", "method", "-received_date"], name="payment_status_method_date_idx"),
             models.Index(fields=["customer", "status"], name="payment_customer_status_idx"),
             models.Index(fields=["-received_date", "-id"], name="payment_received_idx"),
+            models.Index(fields=["amount", "id"], name="payment_amount_idx"),  # the list's amount sort
             # Aged receivables as of today: the assigned payments with cash left, with what the report reads.
             models.Index(fields=["customer"], name="payment_unallocated_cash_idx",
                          include=["currency", "received_date", "amount", "amount_allocated", "amount_topped_up"],
@@ -230,7 +231,10 @@ class CreditNote(models.Model):
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="credit_note_amount_gt_0"),
                        models.CheckConstraint(condition=Q(currency__regex=DB_CURRENCY_REGEX),
                                               name="credit_note_currency_iso")]
-        indexes = [models.Index(fields=["customer", "-issue_date"], name="credit_note_customer_idx")]
+        indexes = [models.Index(fields=["customer", "-issue_date"], name="credit_note_customer_idx"),
+                   # the list's sorts (finance.filters.CreditNoteFilterSet), read either way
+                   models.Index(fields=["issue_date", "id"], name="credit_note_issued_idx"),
+                   models.Index(fields=["amount", "id"], name="credit_note_amount_idx")]
 
     def __str__(self) -> str:
         return self.number
@@ -258,7 +262,10 @@ class Withdrawal(models.Model):
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="withdrawal_amount_gt_0"),
                        models.CheckConstraint(condition=Q(currency__regex=DB_CURRENCY_REGEX),
                                               name="withdrawal_currency_iso")]
-        indexes = [models.Index(fields=["customer", "-paid_date"], name="withdrawal_customer_idx")]
+        indexes = [models.Index(fields=["customer", "-paid_date"], name="withdrawal_customer_idx"),
+                   # the list's sorts (finance.filters.WithdrawalFilterSet), read either way
+                   models.Index(fields=["paid_date", "id"], name="withdrawal_paid_idx"),
+                   models.Index(fields=["amount", "id"], name="withdrawal_amount_idx")]
 
     def __str__(self) -> str:
         return f"Withdrawal #{self.pk} {self.amount} {self.currency}"
