@@ -43,3 +43,48 @@ def test_a_reversed_date_range_on_the_payment_list_shows_its_error_and_no_paymen
     page.reload()  # the URL keeps the filters: the same error, the same empty list
     expect(page.locator("#payment-table").get_by_role("alert")).to_contain_text("The end date is before")
     expect(page.locator("#payment-table")).to_contain_text("No payments match.")
+
+
+def test_sort_page_size_and_totals_stay_in_the_url_through_a_filter_and_a_reload(staff_page):
+    page = staff_page
+    sgd, usd = customer(name="Acme Pte Ltd", code="ACME"), customer(name="Yankee Inc", code="YANK", currency="USD")
+    for i in range(30):
+        payment(sgd, str(i + 1), reference=f"TT-{i + 1:02d}", received_date=TODAY - dt.timedelta(days=i))
+    payment(usd, "1000", reference="US-BIG")
+    rows = page.locator("#payment-table tbody tr")
+
+    page.goto("/payments/")
+    expect(rows).to_have_count(25)
+    totals = page.locator("#list-totals")
+    expect(totals.locator("[data-currency=SGD]")).to_contain_text("465.00")  # 1 + 2 + ... + 30
+    expect(totals.locator("[data-currency=USD]")).to_contain_text("1,000.00")
+
+    page.click("#payment-table th a[data-sort=amount]")  # ascending
+    page.wait_for_url(re.compile(r"sort=amount"))
+    expect(rows.first).to_contain_text("TT-01")
+    page.click("#payment-table th a[data-sort=amount]")  # descending
+    page.wait_for_url(re.compile(r"sort=-amount"))
+    expect(rows.first).to_contain_text("US-BIG")
+    expect(page.locator("#payment-table th[aria-sort=descending]")).to_contain_text("Amount")
+
+    page.click("#payment-table .page-size a[data-per-page='50']")
+    page.wait_for_url(re.compile(r"per_page=50"))
+    expect(rows).to_have_count(31)
+    expect(page.locator(".page-size strong[aria-current=true]")).to_have_text("50")
+
+    page.select_option("#id_customer", str(sgd.pk))  # a filter keeps the sort and the page size
+    page.wait_for_url(re.compile(rf"customer={sgd.pk}"))
+    assert "sort=-amount" in page.url and "per_page=50" in page.url
+    expect(rows).to_have_count(30)
+    expect(rows.first).to_contain_text("TT-30")
+    expect(totals.locator("[data-currency=USD]")).to_have_count(0)
+    expect(page.locator("#list-totals [data-currency=SGD]")).to_contain_text("465.00")
+
+    shared = page.url
+    page.goto("/")
+    page.goto(shared)  # the URL is the whole view: bookmarked or shared, it opens the same list
+    expect(rows).to_have_count(30)
+    expect(rows.first).to_contain_text("TT-30")
+    expect(page.locator("#payment-table th[aria-sort=descending]")).to_contain_text("Amount")
+    expect(page.locator(".page-size strong[aria-current=true]")).to_have_text("50")
+    expect(page.locator("#id_customer")).to_have_value(str(sgd.pk))
