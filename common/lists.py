@@ -120,14 +120,28 @@ def totals_by_currency(rows, amount: str, currency: str = "currency") -> list[di
     return [{"currency": row[currency], "total": row["total"], "count": row["count"]} for row in grouped]
 
 
+# The totals of a list are a request of their own, made by the page once it is shown (components/
+# _list_toolbar.html, hx-trigger="load"): they read every filtered row, the page only its page. Measured on the
+# generated data (300,000 payments and 300,000 invoices, PostgreSQL 15, the shared 2-core box under the other
+# engineers' load): the unfiltered payment list's page 5-14 ms, its totals 112 ms; the invoice list's totals
+# 157 ms. Inside the page they would make the list ten times slower than its rows.
+TOTALS_PART = "totals"
+
+
+def totals_response(request: HttpRequest, filters, totals: tuple[str, str] | None) -> HttpResponse | None:
+    """The totals per currency of every filtered row (components/_list_totals.html) when the page asks for
+    them (`?part=totals`), else None."""
+    if not totals or request.GET.get("part") != TOTALS_PART:
+        return None
+    return render(request, "components/_list_totals.html", {"totals": totals_by_currency(filters.qs, *totals)})
+
+
 def list_context(request: HttpRequest, filters, page, *, totals: tuple[str, str] | None = None) -> dict:
     """What the shared list partials read (components/_list_toolbar.html, _sort.html, _pagination.html):
-    the filter form, the page, the query string that keeps the view, the current sort and, for `totals` =
-    (amount field, currency field), the totals per currency of every filtered row."""
-    return {
-        "form": filters.form, "page": page, "qs": querystring_without_page(request), "sort": filters.current_sort,
-        "totals": totals_by_currency(filters.qs, *totals) if totals else None,
-    }
+    the filter form, the page, the query string that keeps the view, the current sort and whether the list
+    has totals (loaded by the page: totals_response)."""
+    return {"form": filters.form, "page": page, "qs": querystring_without_page(request),
+            "sort": filters.current_sort, "has_totals": bool(totals)}
 
 
 class _Echo:
@@ -179,6 +193,8 @@ def list_page(request: HttpRequest, filters, *, template: str, target: str, csv_
     rows = filters.qs
     if wants_csv(request):
         return csv_response(csv_filename(csv_prefix), csv_header, iterate(rows, csv_row))
+    if (response := totals_response(request, filters, totals)) is not None:
+        return response
     if one_pass:
         page = paginate_one_pass(request, rows)
     else:

@@ -19,6 +19,7 @@ from common.lists import (
     list_context,
     paginate,
     querystring_without,
+    totals_response,
     wants_csv,
 )
 from common.permissions import staff_view
@@ -51,6 +52,9 @@ def _go(request, url: str) -> HttpResponse:
     return redirect(url)
 
 
+TOTALS = ("total", "currency")  # the list's totals per currency: of the invoices' totals
+
+
 # --- the list ----------------------------------------------------------------------------------------------
 @require_GET
 @staff_view("invoices.view_invoice")
@@ -60,12 +64,14 @@ def invoice_list(request):
     if wants_csv(request):
         return csv_response(csv_filename("invoices"), selectors.INVOICE_CSV_HEADER,
                             iterate(invoices, selectors.invoice_csv_row))
+    if (response := totals_response(request, filters, TOTALS)) is not None:
+        return response
     page = paginate(request, invoices)
     for invoice in page.object_list:
         invoice.amount_due_shown = selectors.amount_due(invoice)
     customer_id = filters.values.get("customer")
     context = {
-        **list_context(request, filters, page, totals=("total", "currency")),
+        **list_context(request, filters, page, totals=TOTALS),
         "customer_filter": Customer.objects.filter(pk=customer_id).first() if customer_id else None,
         "without_customer": querystring_without(request, "customer", "page", "format"),
     }
