@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import django_filters as df
 
-from common.filters import CurrencyFilter, ListFilterSet, SearchFilter
+from common.filters import CurrencyFilter, ListFilterSet, SearchFilter, sorts
 
 from .models import AccountType, InvoiceSetup, NotificationKind, TransactionKind
 from .selectors import TRANSACTION_VIEWS, customer_search
@@ -18,6 +18,9 @@ class CustomerFilterSet(ListFilterSet):
     account_type = df.ChoiceFilter(label="Prepaid / postpaid", choices=AccountType.choices, empty_label="All")
     invoice_setup = df.ChoiceFilter(label="Invoice setup", choices=InvoiceSetup.choices, empty_label="All")
     currency = CurrencyFilter(choices=(), empty_label="All")
+
+    sorts = sorts(name=("name", "id"))  # customer_name_idx, read either way
+    default_sort = "name"
 
     def __init__(self, data=None, queryset=None, *, currencies: list[str] = (), **kwargs):
         super().__init__(data, queryset, **kwargs)

@@ -95,6 +95,8 @@ class Customer(models.Model):
             models.Index(fields=["account_type", "invoice_setup"], name="customer_type_setup_idx"),
             GinIndex(search_document(), name="customer_search_idx"),
             models.Index(fields=["currency"], name="customer_currency_idx"),  # selectors.currencies
+            # the customer list's order and its name sort, read either way (its code sort: the code's index)
+            models.Index(fields=["name", "id"], name="customer_name_idx"),
         ]
 
     def __str__(self) -> str:

@@ -105,6 +105,9 @@ class SettingsFilterSet(ListFilterSet):
                            method="by_auto")
     currency = CurrencyFilter(choices=(), empty_label="All currencies")
 
+    sorts = sorts(name=("name", "id"))  # customer_name_idx, read either way
+    default_sort = "name"
+
     def __init__(self, data=None, queryset=None, *, currencies: list[str] = (), **kwargs):
         super().__init__(data, queryset, **kwargs)
         self.filters["currency"].extra["choices"] = [(c, c) for c in currencies]

@@ -20,6 +20,7 @@ from common.lists import (
     csv_response,
     htmx_template,
     iterate,
+    list_context,
     paginate,
     querystring_without_page,
     wants_csv,
@@ -77,8 +78,8 @@ def settings_list(request):
     page.object_list = list(page.object_list)
     for c in page.object_list:
         c.ps = _settings_of(c)
-    context = {"form": filters.form, "page": page, "qs": querystring_without_page(request)}
-    return render(request, htmx_template(request, "finance/settings_list.html", "settings-table"), context)
+    return render(request, htmx_template(request, "finance/settings_list.html", "settings-table"),
+                  list_context(request, filters, page))
 
 
 @require_http_methods(["GET", "POST"])

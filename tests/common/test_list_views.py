@@ -148,3 +148,18 @@ def test_each_list_sorts_totals_and_pages_in_a_constant_number_of_queries(financ
     assert len(many_totals) == len(few_totals)
     assert sum(t["count"] for t in totals) >= 32
     assert sum(1 for q in many_totals if "GROUP BY" in q["sql"]) == 1
+
+
+@pytest.mark.parametrize("name", ["customers:list", "finance:settings-list"])
+def test_the_customer_lists_sort_by_name_both_ways(finance_client, name):
+    for label in ("Bravo", "Alpha", "Charlie"):
+        customer(name=f"{label} Ltd")
+    url = reverse(name)
+
+    def names(query):
+        return [c.name for c in finance_client.get(url, query).context["page"].object_list]
+
+    assert names({}) == names({"sort": "name"}) == sorted(names({}))
+    assert names({"sort": "-name"}) == list(reversed(names({"sort": "name"})))
+    page = finance_client.get(url, {"sort": "-name"}).content.decode()
+    assert 'aria-sort="descending"><a href="?sort=name"' in page
