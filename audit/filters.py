@@ -7,7 +7,7 @@ from __future__ import annotations
 import django_filters as df
 from django import forms
 
-from common.filters import DateFrom, DateTo, ListFilterSet, SearchFilter
+from common.filters import DateFrom, DateTo, ListFilterSet, SearchFilter, sorts
 
 from .actors import ActorKind
 from .models import AuditApp
@@ -28,6 +28,9 @@ class AuditFilterSet(ListFilterSet):
     action = _text("e.g. finance.payment", 80, "by_action")
     date_from = DateFrom("occurred_at", "From", method="by_date_from")
     date_to = DateTo("occurred_at", "To", method="by_date_to")
+
+    # the occurred_at index, read either way (without a sort: newest id first, audit_events' order)
+    sorts = sorts(time=("occurred_at", "id"))
 
     def search(self, queryset, name, value):
         return queryset.filter(search_matching(value))

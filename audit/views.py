@@ -47,7 +47,7 @@ def event_list(request):
         return csv_response(csv_filename("audit"), CSV_HEADER, iterate(events, _csv_row))
     page = paginate(request, events)
     page.object_list = selectors.attach_customer_labels(page.object_list)
-    context = {"form": filters.form, "page": page, "qs": querystring_without_page(request)}
+    context = {"form": filters.form, "page": page, "sort": filters.current_sort, "qs": querystring_without_page(request)}
     template = "audit/auditevent_list.html"
     if request.htmx:
         template += "#events-table"

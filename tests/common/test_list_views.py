@@ -163,3 +163,21 @@ def test_the_customer_lists_sort_by_name_both_ways(finance_client, name):
     assert names({"sort": "-name"}) == list(reversed(names({"sort": "name"})))
     page = finance_client.get(url, {"sort": "-name"}).content.decode()
     assert 'aria-sort="descending"><a href="?sort=name"' in page
+
+
+def test_the_audit_page_sorts_by_time_both_ways_and_keeps_the_sort_when_filtered(finance_client):
+    acme = customer()
+    for i in range(3):
+        payment(acme, str(i + 1))  # each an audit event
+    url = reverse("audit:list")
+
+    def ids(query):
+        return [e.pk for e in finance_client.get(url, query).context["page"].object_list]
+
+    newest_first = ids({})
+    assert len(newest_first) >= 3
+    assert ids({"sort": "-time"}) == newest_first == sorted(newest_first, reverse=True)
+    assert ids({"sort": "time"}) == sorted(newest_first)
+    page = finance_client.get(url, {"sort": "time", "app": "finance"}).content.decode()
+    assert 'aria-sort="ascending"><a href="?sort=-time&amp;app=finance"' in page
+    assert '<input type="hidden" name="sort" value="time" form="audit-filters">' in page
