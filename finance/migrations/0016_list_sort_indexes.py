@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('customers', '0013_admin_plurals'),
-        ('finance', '0014_admin_plurals'),
+        ('finance', '0015_run_now'),
         ('invoices', '0006_admin_plurals'),
     ]
 
