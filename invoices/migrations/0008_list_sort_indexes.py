@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('customers', '0013_admin_plurals'),
-        ('invoices', '0006_admin_plurals'),
+        ('invoices', '0007_open_receivable_column'),
     ]
 
     operations = [

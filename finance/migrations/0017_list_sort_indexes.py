@@ -7,8 +7,8 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('customers', '0013_admin_plurals'),
-        ('finance', '0015_run_now'),
-        ('invoices', '0006_admin_plurals'),
+        ('finance', '0016_aged_receivables_view'),
+        ('invoices', '0007_open_receivable_column'),
     ]
 
     operations = [
