@@ -4,11 +4,27 @@ notifications tabs."""
 from __future__ import annotations
 
 import django_filters as df
+from django.db.models import Exists, OuterRef
 
 from common.filters import CurrencyFilter, ListFilterSet, SearchFilter, sorts
 
-from .models import AccountType, InvoiceSetup, NotificationKind, TransactionKind
+from .currencies import CurrencyField
+from .models import (
+    AccountType,
+    InvoiceSetup,
+    NotificationKind,
+    Reservation,
+    ReservationStatus,
+    TransactionKind,
+)
 from .selectors import TRANSACTION_VIEWS, customer_search
+
+
+class CurrencyCodeFilter(df.CharFilter):
+    """A currency typed as its ISO 4217 code, in any case ("usd" is USD), with no choices to read: the lists whose
+    figures the dashboard links to by currency (issue 23)."""
+
+    field_class = CurrencyField
 
 
 class CustomerFilterSet(ListFilterSet):
@@ -18,6 +34,8 @@ class CustomerFilterSet(ListFilterSet):
     account_type = df.ChoiceFilter(label="Prepaid / postpaid", choices=AccountType.choices, empty_label="All")
     invoice_setup = df.ChoiceFilter(label="Invoice setup", choices=InvoiceSetup.choices, empty_label="All")
     currency = CurrencyFilter(choices=(), empty_label="All")
+    reservations = df.ChoiceFilter(label="Reservations", choices=[(ReservationStatus.OPEN.value, "In flight")],
+                                   empty_label="All", method="with_reservations")
 
     sorts = sorts(name=("name", "id"))  # customer_name_idx, read either way
     default_sort = "name"
@@ -28,6 +46,11 @@ class CustomerFilterSet(ListFilterSet):
 
     def search(self, queryset, name, q):
         return customer_search(queryset, q)
+
+    def with_reservations(self, queryset, name, value):
+        """Customers with a reservation in flight (reservation_open_expiry_idx holds only the open ones)."""
+        return queryset.filter(Exists(Reservation.objects.filter(customer_id=OuterRef("pk"),
+                                                                 status=ReservationStatus.OPEN)))
 
 
 class TransactionFilterSet(ListFilterSet):

@@ -9,6 +9,7 @@ from django.utils import timezone
 from common.filters import CurrencyFilter, DateFrom, DateTo, ListFilterSet, SearchFilter, sorts
 from common.forms import DateInput
 from common.ids import parse_id
+from customers.filters import CurrencyCodeFilter
 
 from .forms import CustomerChoiceField, customer_choices
 from .models import PaymentMethod, PaymentStatus, TopUpDecision, TopUpMethod
@@ -36,6 +37,7 @@ class PaymentFilterSet(ListFilterSet):
     customer = CustomerFilter()
     method = df.ChoiceFilter(choices=PaymentMethod.choices, empty_label="All methods")
     status = df.ChoiceFilter(choices=PaymentStatus.choices, empty_label="All statuses")
+    currency = CurrencyCodeFilter(field_name="currency")
     received_from = DateFrom("received_date", "Received from")
     received_to = DateTo("received_date", "Received to")
 
@@ -137,6 +139,7 @@ class RunsFilterSet(ListFilterSet):
     run = df.TypedChoiceFilter(field_name="run_id", label="Run", coerce=int, empty_value=None, choices=())
     decision = df.ChoiceFilter(label="Decision", empty_label="All decisions", method="by_decision",
                                choices=[("skipped", "Skipped (any reason)"), *TopUpDecision.choices])
+    currency = CurrencyCodeFilter(field_name="customer__currency")
     q = SearchFilter("search", "Organization name or code")
 
     def __init__(self, data=None, queryset=None, *, runs=(), **kwargs):

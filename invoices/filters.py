@@ -7,6 +7,7 @@ from django import forms
 from django.db.models import Q
 
 from common.filters import DateFrom, DateTo, ListFilterSet, SearchFilter
+from customers.filters import CurrencyCodeFilter
 
 from .models import STATUS_FILTER_CHOICES, InvoiceType
 from .selectors import DEFAULT_SORT, SORTS
@@ -26,6 +27,7 @@ class InvoiceFilterSet(ListFilterSet):
     type = df.ChoiceFilter(choices=InvoiceType.choices, empty_label="All types")
     status = df.ChoiceFilter(choices=STATUS_FILTER_CHOICES, empty_label="All statuses")
     customer = IdFilter("customer_id")
+    currency = CurrencyCodeFilter(field_name="currency")
     issued_from = DateFrom("issue_date", "Issued from")
     issued_to = DateTo("issue_date", "Issued to")
 
