@@ -10,6 +10,7 @@ from audit.services import audit_record_access
 from common.permissions import staff_view
 
 from . import selectors
+from .charts import dashboard_view
 from .forms import StaffSignInForm
 
 
@@ -48,4 +49,4 @@ def sign_out(request):
 
 @staff_view()
 def dashboard(request):
-    return render(request, "backoffice/dashboard.html", selectors.dashboard_figures())
+    return render(request, "backoffice/dashboard.html", dashboard_view(selectors.dashboard()))
