@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 from urllib.parse import urlencode
 
 from django.urls import reverse
@@ -30,10 +31,15 @@ OPEN_PAYMENT_LABELS = {PaymentStatus.UNASSIGNED: "Unassigned (no customer yet)",
                        PaymentStatus.PARTIALLY_ALLOCATED: "Partially allocated"}
 
 
-def link(name: str, **params) -> str:
-    """The list `name` filtered by `params` (empty ones left out; dates as ISO)."""
+# The lists the figures open (their paths are reversed once per page, not once per link).
+LISTS = ("finance:payment-list", "finance:aged-receivables", "invoices:list", "finance:auto-top-up-runs",
+         "finance:settings-list", "customers:list")
+
+
+def link(path: str, **params) -> str:
+    """The list at `path` filtered by `params` (empty ones left out; dates as ISO)."""
     query = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in params.items() if v not in ("", None)}
-    return f"{reverse(name)}?{urlencode(query)}" if query else reverse(name)
+    return f"{path}?{urlencode(query)}" if query else path
 
 
 @dataclass(frozen=True)
@@ -44,9 +50,6 @@ class Cell:
     url: str
 
 
-def payments_url(currency: str, period: Period | None = None, **params) -> str:
-    return link("finance:payment-list", currency=currency, **params, received_from=period.first if period else None,
-                received_to=period.last if period else None)
 
 
 def _tally_cell(label: str, tally: Tally, url: str) -> Cell:
@@ -60,92 +63,110 @@ class CurrencyView:
     f: CurrencyFigures
     months: list[Period]
     days: Period
+    paths: dict[str, str]  # LISTS, reversed
+
+    def payments_url(self, period: Period | None = None, **params) -> str:
+        return link(self.paths["finance:payment-list"], currency=self.currency, **params,
+                    received_from=period.first if period else None, received_to=period.last if period else None)
 
     @property
     def currency(self) -> str:
         return self.f.currency
 
     # --- Cash received ---------------------------------------------------------------------------------
+    @cached_property
     def method_labels(self) -> list[tuple[str, str]]:
         return [(m, PaymentMethod(m).label) for m in self.f.methods]
 
+    @cached_property
     def cash_rows(self) -> list[dict]:
         """A row per month: its cells per method (each linking to that month's payments by that method) and
         the month's total (linking to all of its payments)."""
         return [{"period": m.month,
                  "cells": [_tally_cell(PaymentMethod(method).label, m.by_method[method],
-                                       payments_url(self.currency, m.month, method=method))
+                                       self.payments_url(m.month, method=method))
                            for method in self.f.methods],
                  "total": Cell("Total", sum(c.count for c in m.by_method.values()), m.total,
-                               payments_url(self.currency, m.month))}
+                               self.payments_url(m.month))}
                 for m in self.f.cash]
 
+    @cached_property
     def cash_method_totals(self) -> list[Cell]:
         whole = Period(self.months[0].first, self.months[-1].last)
         totals = self.f.cash_by_method()
         counts = {method: sum(m.by_method[method].count for m in self.f.cash) for method in self.f.methods}
         return [Cell(PaymentMethod(method).label, counts[method], totals[method],
-                     payments_url(self.currency, whole, method=method)) for method in self.f.methods]
+                     self.payments_url(whole, method=method)) for method in self.f.methods]
 
+    @cached_property
     def cash_total(self) -> Cell:
         whole = Period(self.months[0].first, self.months[-1].last)
-        return Cell("Total", sum(c.count for c in self.cash_method_totals()), self.f.cash_total,
-                    payments_url(self.currency, whole))
+        return Cell("Total", sum(c.count for c in self.cash_method_totals), self.f.cash_total,
+                    self.payments_url(whole))
 
     # --- Aged receivables ------------------------------------------------------------------------------
+    @cached_property
     def aged_url(self) -> str:
-        return link("finance:aged-receivables", currency=self.currency)
+        return link(self.paths["finance:aged-receivables"], currency=self.currency)
 
+    @cached_property
     def aged_cells(self) -> list[Cell]:
         """Each bucket links to the report of the currency (its columns are the buckets, per customer)."""
-        return [Cell(label, 0, self.f.aged.get(key, ZERO), self.aged_url()) for key, label in BUCKETS]
+        return [Cell(label, 0, self.f.aged.get(key, ZERO), self.aged_url) for key, label in BUCKETS]
 
     # --- Payments not yet applied -----------------------------------------------------------------------
+    @cached_property
     def open_payment_cells(self) -> list[Cell]:
         return [_tally_cell(label, self.f.open_payments.get(status, Tally()),
-                            payments_url(self.currency, status=status))
+                            self.payments_url(status=status))
                 for status, label in OPEN_PAYMENT_LABELS.items()]
 
     # --- Top-ups --------------------------------------------------------------------------------------
+    @cached_property
     def top_up_invoice_cells(self) -> list[Cell]:
         return [_tally_cell(TOP_UP_LABELS[status], self.f.top_up_invoices.get(status, Tally()),
-                            link("invoices:list", type="top_up", status=status, currency=self.currency,
+                            link(self.paths["invoices:list"], type="top_up", status=status, currency=self.currency,
                                  issued_from=self.days.first, issued_to=self.days.last))
                 for status in TOP_UP_STATUSES]
 
     def auto_url(self, day: dt.date, status: str) -> str:
-        return link("finance:auto-top-up-runs", date=day, decision=AUTO_DECISION[status], currency=self.currency)
+        return link(self.paths["finance:auto-top-up-runs"], date=day, decision=AUTO_DECISION[status], currency=self.currency)
 
+    @cached_property
     def auto_rows(self) -> list[dict]:
         """The days with a result, newest first: each outcome links to that day's decisions of that kind."""
         return [{"day": d.day, "cells": [_tally_cell(AutoTopUpStatus(s).label, d.by_status[s], self.auto_url(d.day, s))
                                          for s in AUTO_STATUSES]}
                 for d in reversed(self.f.auto_top_ups)]
 
+    @cached_property
     def auto_totals(self) -> list[Cell]:
         return [_tally_cell(AutoTopUpStatus(s).label, self.f.auto_top_up_totals.get(s, Tally()), "")
                 for s in AUTO_STATUSES]
 
     # --- Credits ---------------------------------------------------------------------------------------
+    @cached_property
     def below_threshold(self) -> Cell:
         return _tally_cell("At or below threshold", self.f.below_threshold,
-                           link("finance:settings-list", auto="due", currency=self.currency))
+                           link(self.paths["finance:settings-list"], auto="due", currency=self.currency))
 
+    @cached_property
     def reservations(self) -> dict:
         r = self.f.reservations
         return {"count": r.get("n", 0), "amount": r.get("amount") or ZERO, "customers": r.get("customers", 0),
                 "stale": r.get("stale", 0), "oldest": r.get("oldest"),
-                "url": link("customers:list", reservations="open", currency=self.currency)}
+                "url": link(self.paths["customers:list"], reservations="open", currency=self.currency)}
 
     # --- The charts' data --------------------------------------------------------------------------------
+    @cached_property
     def charts(self) -> list[dict]:
-        rows = self.cash_rows()
+        rows = self.cash_rows
         cash = {"id": f"chart-cash-{self.currency}", "kind": "bar", "stacked": True, "currency": self.currency,
                 "labels": [f"{r['period'].first:%b %Y}" for r in rows],
                 "datasets": [{"label": label, "data": [str(r["cells"][i].amount) for r in rows],
                               "urls": [r["cells"][i].url for r in rows]}
-                             for i, (_, label) in enumerate(self.method_labels())]}
-        aged_cells = self.aged_cells()
+                             for i, (_, label) in enumerate(self.method_labels)]}
+        aged_cells = self.aged_cells
         aged = {"id": f"chart-aged-{self.currency}", "kind": "bar", "stacked": False, "currency": self.currency,
                 "labels": [c.label if c.label == "Current" else f"{c.label} days" for c in aged_cells],
                 "datasets": [{"label": "Owed", "data": [str(c.amount) for c in aged_cells],
@@ -156,7 +177,8 @@ class CurrencyView:
                 "labels": [f"{d:%d %b}" for d in day_list],
                 "datasets": [{"label": AutoTopUpStatus(s).label,
                               "data": [by_day[d].by_status[s].count if d in by_day else 0 for d in day_list],
-                              "urls": [self.auto_url(d, s) for d in day_list]}
+                              "urls": [self.auto_url(d, s) if d in by_day and by_day[d].by_status[s].count else ""
+                                       for d in day_list]}
                              for s in AUTO_STATUSES]}
         return [c for c, shown in ((cash, bool(self.f.cash)), (aged, bool(self.f.aged.get("total"))), (auto, bool(by_day)))
                 if shown]
@@ -164,6 +186,7 @@ class CurrencyView:
 
 def dashboard_view(d: Dashboard) -> dict:
     """The template's context."""
-    views = [CurrencyView(f, d.months, d.days) for f in d.currencies]
+    paths = {name: reverse(name) for name in LISTS}
+    views = [CurrencyView(f, d.months, d.days, paths) for f in d.currencies]
     return {"dashboard": d, "currencies": views, "customers": d.customers, "window_days": DAYS,
-            "charts": [chart for v in views for chart in v.charts()]}
+            "charts": [chart for v in views for chart in v.charts]}
