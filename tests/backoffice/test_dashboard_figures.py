@@ -186,3 +186,9 @@ def test_the_months_end_with_today_and_each_is_a_calendar_month():
 
 def test_a_viewer_sees_the_dashboard_too(viewer_client, book):
     assert viewer_client.get(reverse("dashboard")).status_code == 200
+
+
+def test_an_empty_book_shows_the_page_without_charts(finance_client):
+    html = finance_client.get(reverse("dashboard")).content.decode()
+    assert "No customers yet." in html
+    assert '<script id="dashboard-charts" type="application/json">[]</script>' in html
