@@ -1,8 +1,10 @@
 """The dashboard's figures, per currency (SGD and USD are never added together). Each figure is one grouped
 aggregate query over an index, read through the selector of the list it links to where one exists (the
 payment list's `payments`, the invoice list's `invoice_list`, Organization management's `settings_list`, the
-aged receivables report's `aged_receivables`), so a figure and the list behind it count the same rows. Eight
-queries whatever the number of customers, payments, days or currencies."""
+aged receivables report's `aged_receivables`), so a figure and the list behind it count the same rows. Nine
+queries whatever the number of customers, payments, days or currencies (aged receivables is two: the report's
+materialized view, refreshed every 5 minutes; before its first refresh of the day the report rebuilds the day
+from the rows, as its own page does)."""
 
 from __future__ import annotations
 
@@ -96,6 +98,7 @@ class Dashboard:
     days: Period
     customers: dict[str, int]
     currencies: list[CurrencyFigures]
+    aged_refreshed_at: dt.datetime | None = None  # when the aged receivables' view was refreshed (None: rebuilt now)
 
 
 def month_periods(today: dt.date, months: int = MONTHS) -> list[Period]:
@@ -145,8 +148,9 @@ def dashboard(today: dt.date | None = None, now: dt.datetime | None = None) -> D
                 .annotate(n=Count("id"), amount=Sum(UNALLOCATED))):
         of(row["currency"]).open_payments[row["status"]] = Tally(row["n"], row["amount"])
 
-    # 4. Aged receivables by bucket: the report's totals, no customer rows (window of none).
-    for currency, totals in aged_receivables(today, window=(0, 0)).totals.items():
+    # 4. Aged receivables by bucket: the report's totals, no customer rows (window of none), as of its view's refresh.
+    aged = aged_receivables(today, window=(0, 0))
+    for currency, totals in aged.totals.items():
         of(currency).aged = {key: totals[key] for key, _ in BUCKETS} | {"total": totals["total"]}
 
     # 5. Top-up invoices issued in the 30 days, by status.
@@ -183,4 +187,5 @@ def dashboard(today: dt.date | None = None, now: dt.datetime | None = None) -> D
 
     rows = sorted(figures.values(), key=lambda f: f.currency)
     customers = {key: sum(f.customers.get(key, 0) for f in rows) for key in ("count", "prepaid", "postpaid")}
-    return Dashboard(today=today, months=months, days=days, customers=customers, currencies=rows)
+    return Dashboard(today=today, months=months, days=days, customers=customers, currencies=rows,
+                     aged_refreshed_at=aged.refreshed_at)

@@ -21,6 +21,7 @@ from backoffice.selectors import dashboard, month_periods
 from customers.models import InvoiceSetup
 from customers.services import reservation_reserve
 from finance.models import AutoTopUp, AutoTopUpDecision, AutoTopUpRun, PaymentMethod
+from finance.services.aged_receivables import aged_receivables_refresh
 from finance.services.auto_top_up import payment_settings_update
 from tests.customers.factories import postpaid
 from tests.finance.factories import SYSTEM, customer, monthly_invoice, payment, top_up_invoice
@@ -150,6 +151,7 @@ def test_the_page_takes_the_same_queries_whatever_the_rows(finance_client):
     today = timezone.localdate()
     one = customer(currency="SGD")
     payment(one, "10", received_date=today)
+    aged_receivables_refresh()  # as beat keeps it: the aged receivables' view holds today
     with CaptureQueriesContext(connection) as few:
         assert finance_client.get(reverse("dashboard")).status_code == 200
     for i, currency in enumerate(("SGD", "USD", "EUR", "MYR")):
@@ -167,13 +169,14 @@ def test_the_page_takes_the_same_queries_whatever_the_rows(finance_client):
                                  created_at=timezone.now(), completed_at=timezone.now())
         caller = postpaid("100", currency=currency)
         reservation_reserve(customer_id=caller.pk, amount=D("5"), actor=SYSTEM, at=timezone.now())
+    aged_receivables_refresh()
     with CaptureQueriesContext(connection) as many:
         html = finance_client.get(reverse("dashboard")).content.decode()
     assert all(f'data-currency-section="{c}"' in html for c in ("SGD", "USD", "EUR", "MYR"))
     assert len(many) == len(few)
     dashboard_queries = [q["sql"] for q in many.captured_queries if "django_session" not in q["sql"]
                          and "auth_user" not in q["sql"] and "auth_group" not in q["sql"]]
-    assert len(dashboard_queries) == 8, dashboard_queries
+    assert len(dashboard_queries) == 9, dashboard_queries  # aged receivables: 2
 
 
 def test_the_months_end_with_today_and_each_is_a_calendar_month():
