@@ -1,7 +1,8 @@
 """The dashboard's figures, per currency (SGD and USD are never added together). Each figure is one grouped
-aggregate query over an index, read through the selector of the list it links to where one exists (the
-payment list's `payments`, the invoice list's `invoice_list`, Organization management's `settings_list`, the
-aged receivables report's `aged_receivables`), so a figure and the list behind it count the same rows. Nine
+aggregate query, read through the selector and the filters of the list it links to where one exists (the
+payment list's `payments` and PaymentFilterSet, the invoice list's `invoice_list` and InvoiceFilterSet,
+Organization management's `settings_list` and SettingsFilterSet, the aged receivables report's
+`aged_receivables`), so a figure and the list behind it count the same rows. Nine
 queries whatever the number of customers, payments, days or currencies (aged receivables is two: the report's
 materialized view, refreshed every 5 minutes; before its first refresh of the day the report rebuilds the day
 from the rows, as its own page does)."""
@@ -18,9 +19,11 @@ from django.utils import timezone
 
 from customers.models import Customer, Reservation, ReservationStatus
 from customers.money import ZERO
+from finance.filters import PaymentFilterSet, SettingsFilterSet
 from finance.models import AutoTopUp, AutoTopUpStatus, PaymentMethod, PaymentStatus
 from finance.selectors import BUCKETS, UNALLOCATED, aged_receivables, payments
 from finance.selectors_settings import settings_list
+from invoices.filters import InvoiceFilterSet
 from invoices.models import InvoiceStatus, InvoiceType
 from invoices.selectors import invoice_list
 
@@ -134,7 +137,8 @@ def dashboard(today: dt.date | None = None, now: dt.datetime | None = None) -> D
 
     # 2. Cash received by month and method: the payment list's rows (not deleted) received in the 12 months.
     cash: dict[tuple[str, dt.date, str], Tally] = {}
-    for row in (payments(received_from=months[0].first, received_to=today).order_by()
+    received = PaymentFilterSet({"received_from": months[0].first, "received_to": today}, payments()).qs
+    for row in (received.order_by()
                 .annotate(month=TruncMonth("received_date")).values("currency", "month", "method")
                 .annotate(n=Count("id"), amount=Sum("amount"))):
         cash[row["currency"], row["month"], row["method"]] = Tally(row["n"], row["amount"])
@@ -154,7 +158,9 @@ def dashboard(today: dt.date | None = None, now: dt.datetime | None = None) -> D
         of(currency).aged = {key: totals[key] for key, _ in BUCKETS} | {"total": totals["total"]}
 
     # 5. Top-up invoices issued in the 30 days, by status.
-    for row in (invoice_list(type=InvoiceType.TOP_UP, issued_from=days.first, issued_to=today).order_by()
+    top_ups = InvoiceFilterSet({"type": InvoiceType.TOP_UP, "issued_from": days.first, "issued_to": today},
+                               invoice_list()).qs
+    for row in (top_ups.order_by()
                 .values("currency", "status").annotate(n=Count("id"), amount=Sum("total"))):
         of(row["currency"]).top_up_invoices[row["status"]] = Tally(row["n"], row["amount"])
 
@@ -174,7 +180,7 @@ def dashboard(today: dt.date | None = None, now: dt.datetime | None = None) -> D
 
     # 7. Customers with auto top-up on whose usable credits are at or below their limit threshold: the
     #    "At or below threshold" filter of Organization management.
-    for row in (settings_list(auto="due").order_by().values("currency")
+    for row in (SettingsFilterSet({"auto": "due"}, settings_list()).qs.order_by().values("currency")
                 .annotate(n=Count("id"), short=Sum(F("payment_settings__limit_threshold") - F("usable_credits")))):
         of(row["currency"]).below_threshold = Tally(row["n"], row["short"])
 
