@@ -5,6 +5,7 @@ one strict parser; times are ISO 8601 with an offset."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -12,7 +13,7 @@ from ninja import Schema
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, ValidationInfo
 
 from customers.models import CHARGE_KINDS, USAGE_KINDS, ReservationStatus
-from customers.money import MAX_LENGTH, MoneyError, display, parse_amount
+from customers.money import MAX_LENGTH, MoneyError, amount_pattern, display, parse_amount
 
 MAX_BATCH_LINES = 10_000
 
@@ -43,11 +44,31 @@ def _amount(allow_zero: bool):
 
 _AMOUNT_DOC = ("A decimal string: digits, an optional point and at most 6 decimals (\"12.50\", \"0.004\"); "
                "more than zero. JSON numbers, exponents and signs are refused.")
-Amount = Annotated[str, Field(max_length=MAX_LENGTH, description=_AMOUNT_DOC, examples=["12.50"]),
+# The `pattern` tells clients (and the contract tests) the format; parse_amount, the one parser, decides and
+# words the message (the pattern is only its shape written as a regular expression: customers.money).
+Amount = Annotated[str, Field(max_length=MAX_LENGTH, description=_AMOUNT_DOC, examples=["12.50"],
+                              json_schema_extra={"pattern": amount_pattern(allow_zero=False)}),
                    BeforeValidator(_must_be_text), AfterValidator(_amount(False))]
 AmountOrZero = Annotated[str, Field(max_length=MAX_LENGTH, description=_AMOUNT_DOC.replace("more than zero", "zero or more"),
-                                    examples=["7.20"]),
+                                    examples=["7.20"], json_schema_extra={"pattern": amount_pattern(allow_zero=True)}),
                          BeforeValidator(_must_be_text), AfterValidator(_amount(True))]
+
+
+_NUMBER_RE = re.compile(r"\s*[+-]?[0-9]*\.?[0-9]+\s*")
+_TIME_DOC = "ISO 8601 with an offset, such as 2026-03-15T10:00:00+08:00."
+
+
+def _must_be_iso_text(value: object) -> object:
+    """Times are ISO 8601 text: pydantic alone also reads a number (or a numeric string) as a Unix time."""
+    if not isinstance(value, str) or _NUMBER_RE.fullmatch(value):
+        raise ValueError(f"Must be a time written as {_TIME_DOC}")
+    return value
+
+
+Time = Annotated[AwareDatetime, BeforeValidator(_must_be_iso_text), Field(description=f"A time, {_TIME_DOC}")]
+
+
+NO_NUL = "^[^\\x00]*$"  # _clean_text's refusal, in the schema
 
 
 def _clean_text(value: str) -> str:
@@ -61,7 +82,8 @@ def _clean_text(value: str) -> str:
 
 
 def Text(max_length: int, description: str = ""):  # noqa: N802 - a type factory
-    return Annotated[str, Field(max_length=max_length, description=description), AfterValidator(_clean_text)]
+    return Annotated[str, Field(max_length=max_length, description=description,
+                                json_schema_extra={"pattern": NO_NUL}), AfterValidator(_clean_text)]
 
 
 # Signed amounts going out: + is CR (in the customer's favour), - is DR; 2 decimals, up to 6 when needed.
@@ -94,7 +116,7 @@ class ReleaseIn(Schema):
 class ChargeIn(Schema):
     kind: ChargeKind
     amount: Amount
-    occurred_at: AwareDatetime
+    occurred_at: Time
     reference: Text(120) = ""
     description: Text(255) = ""
 
@@ -102,7 +124,7 @@ class ChargeIn(Schema):
 class BatchLineIn(Schema):
     kind: ChargeKind
     amount: Amount
-    occurred_at: AwareDatetime
+    occurred_at: Time
     reference: Text(120) = ""
     description: Text(255) = ""
 

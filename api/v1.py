@@ -12,7 +12,6 @@ from django.http import Http404
 from django.utils import timezone
 from ninja import Header, NinjaAPI, Path, Query, Swagger
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
-from pydantic import AwareDatetime
 
 from customers.models import Customer, TransactionKind
 from customers.selectors import customer_figures
@@ -42,6 +41,7 @@ from .schemas import (
     ReleaseIn,
     ReservationOut,
     ReserveIn,
+    Time,
     TransactionOut,
     TransactionPage,
     money,
@@ -69,6 +69,20 @@ class LedgerdeskAPI(NinjaAPI):
                         response["headers"] = {idempotency.REPLAYED: {
                             "description": "true when this is the stored reply of an earlier request with the "
                                            "same Idempotency-Key", "schema": {"type": "string", "enum": ["true"]}}}
+                    if int(code) == 401:
+                        response["headers"] = {"WWW-Authenticate": {"description": 'Bearer realm="ledgerdesk"',
+                                                                    "schema": {"type": "string"}}}
+                    elif int(code) == 429:
+                        response["headers"] = {"Retry-After": {"description": "Seconds to wait before retrying",
+                                                               "required": True, "schema": {"type": "integer"}}}
+        # What a client does next with a reservation it made (OpenAPI links: also the contract tests' path).
+        operations = {op["operationId"]: op for item in schema["paths"].values() for op in item.values()}
+        operations["api_v1_reserve"]["responses"][201]["links"] = {
+            name: {"operationId": f"api_v1_{op}", "parameters": {"reservation_id": "$response.body#/id"},
+                   "description": description}
+            for name, op, description in [("Commit", "commit", "Charge the final amount of this reservation."),
+                                          ("Release", "release", "Give this reservation's credits back."),
+                                          ("Read", "reservation_detail", "This reservation's state.")]}
         schema["info"]["x-problem-types"] = PROBLEM_BASE
         return schema
 
@@ -305,8 +319,9 @@ Kind = Annotated[TransactionKind | None, Query(description="Only this kind of en
 @api.get("/customers/{code}/transactions", auth=READ_CUSTOMERS, response=responses(200, TransactionPage, GET_ERRORS),
          tags=["customers"], summary="A customer's transactions, newest first")
 def transactions(request, code: Code, kind: Kind = None,
-                 since: Annotated[AwareDatetime | None, Query(description="Only entries at or after this time.")] = None,
-                 cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page.")] = None,
+                 since: Annotated[Time | None, Query(description="Only entries at or after this time.")] = None,
+                 cursor: Annotated[str | None, Query(max_length=200, pattern=r"^[A-Za-z0-9_-]*$",
+                                                     description="next_cursor of the previous page.")] = None,
                  limit: Annotated[int, Query(ge=1, le=200)] = 50):
     customer = _customer(code)
     try:

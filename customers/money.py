@@ -28,6 +28,24 @@ _AMOUNT_RE = re.compile(
     r"(?P<sign>[+-]?)"
     r"(?:(?P<whole>[1-9][0-9]{0,2}(?:,[0-9]{3})+|[0-9]+)(?:\.(?P<frac>[0-9]+))?|\.(?P<only_frac>[0-9]+))\Z",
     re.ASCII)
+
+
+def amount_pattern(*, allow_zero: bool) -> str:
+    """What parse_amount accepts without a sign, as one anchored regular expression (the `pattern` of the
+    API's amount strings in its OpenAPI schema, so clients and contract tests know the format): the shape
+    above, at most PLACES decimals, at most MAX_DIGITS - PLACES whole digits after leading zeros (the
+    "too large" rule), and, unless `allow_zero`, not only zeros. Surrounding whitespace, which parse_amount
+    strips, is left out. tests/customers/test_money_parsing.py proves it accepts exactly what parse_amount
+    does."""
+    whole = MAX_DIGITS - PLACES  # 14
+    full_groups, head = divmod(whole, 3)  # 4 groups of three after a head of at most 2 digits
+    grouped = (f"[1-9][0-9]{{0,2}}(?:,[0-9]{{3}}){{1,{full_groups - 1}}}"
+               f"|[1-9][0-9]{{0,{head - 1}}}(?:,[0-9]{{3}}){{{full_groups}}}")
+    frac = f"\\.[0-9]{{1,{PLACES}}}"
+    not_zero = "" if allow_zero else "(?![0,.]*$)"
+    return f"^{not_zero}(?:(?:{grouped}|0*[0-9]{{1,{whole}}})(?:{frac})?|{frac})$"
+
+
 _SPECIAL = {"nan", "snan", "qnan", "inf", "infinity"}
 _EXPONENT_RE = re.compile(r"[+-]?[0-9.,]*[0-9][eE][+-]?[0-9]+\Z", re.ASCII)
 _COMMAS_RE = re.compile(r"[+-]?[0-9.,]*,[0-9.,]*\Z", re.ASCII)

@@ -52,6 +52,18 @@ class TestCharge:
                               422, "validation-error")
         assert body["errors"][0]["field"] == "occurred_at"
 
+    @pytest.mark.parametrize("when", [0, 1767225600, 1.5, "0", "1767225600", True, None, [], {}])
+    def test_a_time_that_is_not_iso_8601_text_is_refused(self, api, customer, when):
+        # Found by the contract tests: pydantic read a JSON number (and a numeric string) as a Unix time, so
+        # {"occurred_at": 0} posted a charge dated 1970-01-01 instead of being refused.
+        body = assert_problem(api.post("/customers/ACME/charges", {"kind": "call", "amount": "1", "occurred_at": when}),
+                              422, "validation-error")
+        assert body["errors"][0]["field"] == "occurred_at" and "ISO 8601" in body["errors"][0]["message"], body
+        batch = {"reference": "b-1", "lines": [{"kind": "call", "amount": "1", "occurred_at": when}]}
+        body = assert_problem(api.post("/customers/ACME/charge-batches", batch), 422, "validation-error")
+        assert body["errors"][0]["field"] == "lines.0.occurred_at", body
+        assert not Transaction.objects.filter(kind="call").exists()
+
     def test_a_future_charge_is_refused(self, api, customer):
         future = (timezone.now() + dt.timedelta(hours=1)).isoformat()
         assert_problem(api.post("/customers/ACME/charges", {"kind": "call", "amount": "1", "occurred_at": future}),
@@ -125,5 +137,6 @@ class TestTransactions:
 
     def test_a_bad_cursor_kind_or_since_is_422(self, api, customer):
         for params in ({"cursor": "not-a-cursor"}, {"kind": "nonsense"}, {"since": "yesterday"},
-                       {"since": "2026-01-01T00:00:00"}, {"limit": 0}, {"limit": 10**20}):
+                       {"since": "2026-01-01T00:00:00"}, {"since": "0"}, {"since": "1767225600"}, {"limit": 0},
+                       {"limit": 10**20}):
             assert_problem(api.get("/customers/ACME/transactions", params), 422, "validation-error")

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from customers.currencies import ISO_4217, CurrencyError, CurrencyField, clean_currency, validate_currency
 from customers.models import Customer, MasterWallet
-from customers.money import LIMIT, AmountField, MoneyError, parse_amount, parse_decimal
+from customers.money import LIMIT, AmountField, MoneyError, amount_pattern, parse_amount, parse_decimal
 
 D = Decimal
 EXPONENT = "Amount cannot be written with an exponent (such as 1e5); write the number in full."
@@ -196,6 +196,46 @@ class TestMoneyFieldFormField:
         for raw in ("1e5", "10,00", "١٠"):
             with pytest.raises(ValidationError):
                 field.clean(raw)
+
+
+class TestAmountPattern:
+    """amount_pattern (the API schema's `pattern` of an amount) accepts exactly what parse_amount accepts
+    without a sign, surrounding whitespace aside."""
+
+    @staticmethod
+    def _parses(text: str, allow_zero: bool) -> bool:
+        try:
+            parse_amount(text, allow_zero=allow_zero)
+        except MoneyError:
+            return False
+        return True
+
+    @pytest.mark.parametrize("allow_zero", [False, True])
+    @settings(max_examples=400, derandomize=True, database=None)
+    @given(text=st.text(alphabet="0123456789,.+-e", max_size=24) | st.from_regex(r"\A[0-9]{13,16}(\.[0-9]{5,8})?\Z"))
+    def test_it_agrees_with_the_parser(self, allow_zero, text):
+        import re
+
+        assert bool(re.fullmatch(amount_pattern(allow_zero=allow_zero), text)) == self._parses(text, allow_zero), text
+
+    @pytest.mark.parametrize("allow_zero", [False, True])
+    @settings(max_examples=200, derandomize=True, database=None)
+    @given(data=st.data())
+    def test_every_string_it_generates_parses(self, allow_zero, data):
+        text = data.draw(st.from_regex(amount_pattern(allow_zero=allow_zero)))
+        assert self._parses(text, allow_zero), repr(text)
+
+    @pytest.mark.parametrize(("text", "zero_ok", "positive_ok"), [
+        ("12.50", True, True), ("0.004", True, True), (".5", True, True), ("1,234.50", True, True),
+        ("99,999,999,999,999.999999", True, True), ("00000000099999999999999", True, True),
+        ("0", True, False), ("0.000000", True, False), ("0,000", False, False), ("100,000,000,000,000", False, False),
+        ("1.1234567", False, False), ("5.", False, False), ("-1", False, False), ("+1", False, False),
+    ])
+    def test_examples(self, text, zero_ok, positive_ok):
+        import re
+
+        assert bool(re.fullmatch(amount_pattern(allow_zero=True), text)) is zero_ok
+        assert bool(re.fullmatch(amount_pattern(allow_zero=False), text)) is positive_ok
 
 
 class TestCurrencies:
