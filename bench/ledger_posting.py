@@ -41,7 +41,6 @@ CODE_PREFIX = "BENCH-POST-"
 HOT_CODE = "BENCH-HOT"
 RESERVE = Decimal("1.00")
 FINAL = Decimal("0.75")
-CREDIT_LIMIT = Decimal("1000000000")
 
 # pgbench with one global row lock held to commit: every transaction takes branch 1's row first. The shape
 # every audited service had while the audit trail was one chain (one head row locked by every audited commit
@@ -113,9 +112,11 @@ def pgbench_run(binary: str, clients: int, seconds: int, script: str | None = No
 
 # --- the service path -------------------------------------------------------------------------------------
 def bench_customers(count: int) -> tuple[list[int], int]:
-    """Postpaid customers with a credit limit no bench can spend (never invoiced), made by the service."""
+    """Postpaid customers with a credit limit no bench can spend (the largest allowed, 13 million operations;
+    never invoiced), made by the service."""
     from audit.actors import Actor
     from customers.models import AccountType, Customer, InvoiceSetup
+    from customers.money import max_credit_limit
     from customers.services import customer_create
 
     actor = Actor.system("bench")
@@ -125,7 +126,7 @@ def bench_customers(count: int) -> tuple[list[int], int]:
         if code not in existing:
             existing[code] = customer_create(
                 name=f"Bench posting {code}", code=code, billing_email=f"{code.lower()}@bench.example",
-                account_type=AccountType.POSTPAID, invoice_setup=InvoiceSetup.NONE, credit_limit=CREDIT_LIMIT,
+                account_type=AccountType.POSTPAID, invoice_setup=InvoiceSetup.NONE, credit_limit=max_credit_limit(),
                 actor=actor).pk
     return [existing[c] for c in wanted[:-1]], existing[HOT_CODE]
 
