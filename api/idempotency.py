@@ -73,17 +73,19 @@ def run(request, payload: object, effect: Callable[[], tuple[int, dict]],
     fingerprint = request_hash(request, payload)
     now = timezone.now()
     for _ in range(2):
-        old = IdempotencyRecord.objects.filter(client=client, key=key, created_at__gt=now - KEEP).first()
-        if old is not None:
+        old = IdempotencyRecord.objects.filter(client=client, key=key).first()
+        if old is not None and old.created_at > now - KEEP:
             return _replay(old, fingerprint)
         try:
             with transaction.atomic():
-                IdempotencyRecord.objects.filter(client=client, key=key, created_at__lte=now - KEEP).delete()
+                if old is not None:  # older than KEEP, not purged yet: the key may be used again
+                    IdempotencyRecord.objects.filter(pk=old.pk).delete()
                 try:
-                    with transaction.atomic():
-                        # Waits here, on the unique index, while another request with this key is in flight.
-                        record = IdempotencyRecord.objects.create(client=client, key=key, request_hash=fingerprint,
-                                                                  created_at=now)
+                    # Waits here, on the unique index, while another request with this key is in flight. No
+                    # savepoint of its own: a duplicate rolls back this whole transaction (nothing else is in it
+                    # yet) and the loop replays the other request's reply.
+                    record = IdempotencyRecord.objects.create(client=client, key=key, request_hash=fingerprint,
+                                                              created_at=now)
                 except IntegrityError:
                     raise _Taken from None
                 try:

@@ -120,6 +120,20 @@ class TestIdempotency:
                               422, "validation-error")
         assert body["errors"][0]["field"] == "Idempotency-Key"
 
+    def test_a_key_older_than_a_day_works_again_before_the_purge(self, setup):
+        import datetime as dt
+
+        api = Api(setup[0])
+        first = api.post("/customers/ACME/reservations", {"amount": "1"}, key="day-old")
+        IdempotencyRecord.objects.filter(key="day-old").update(created_at=timezone.now() - dt.timedelta(hours=25))
+        again = api.post("/customers/ACME/reservations", {"amount": "2"}, key="day-old")
+        assert again.status_code == 201 and "Idempotent-Replayed" not in again
+        assert again.json()["id"] != first.json()["id"] and again.json()["amount"] == "2.00"
+        record = IdempotencyRecord.objects.get(key="day-old")  # the old reply replaced by the new one
+        assert record.status == 201 and record.created_at > timezone.now() - dt.timedelta(minutes=5)
+        replay = api.post("/customers/ACME/reservations", {"amount": "2"}, key="day-old")
+        assert replay["Idempotent-Replayed"] == "true" and replay.json() == again.json()
+
     def test_records_older_than_a_day_are_purged(self, setup):
         import datetime as dt
 
