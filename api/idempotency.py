@@ -2,18 +2,23 @@
 
 - The key (1 to 255 printable ASCII characters) is required: without it, 400 `idempotency-key-missing`.
 - Keys are per API client (ApiKey.name): two clients may use the same key; a client's rotated key keeps them.
-- The first request with a key inserts its IdempotencyRecord FIRST, in the same transaction as the effect,
-  then makes the one service call, then stores the reply on the record; the transaction commits the three
-  together (a crash in between loses all of them: the retry posts once).
-- A concurrent request with the same key blocks on the unique index (idempotency_client_key_unique) until the
-  first commits, then finds the record and replays it (or, if the first rolled back, takes the key itself).
+- The first request with a key makes the one service call and inserts its IdempotencyRecord (the reply) as
+  the last write of the same transaction: the effect and the record commit together (a crash in between
+  loses both: the retry posts once).
+- A concurrent request with the same key, having made its own effect, blocks on the unique index
+  (idempotency_client_key_unique) until the first commits, then rolls its whole transaction back (its effect
+  with it) and replays the first's reply (or, if the first rolled back, commits its own). One effect per key.
 - The same key again within 24 h with the same method, path and JSON body (compared as canonical JSON, so
   whitespace and key order do not matter) replays the stored reply: same status, same body, and the header
   `Idempotent-Replayed: true`. With another body or another endpoint: 422 `idempotency-key-reused`.
 - What is stored: the reply of every request that got as far as the service call, success or domain refusal
-  (insufficient credits, an already resolved or expired reservation, ...). The service runs inside a
-  savepoint, so a refusal rolls its writes back while the record and the refusal commit; retrying the same
-  request replays the refusal, as Stripe does (send a new key to try again after topping up).
+  (insufficient credits, an already resolved or expired reservation, ...). A refusal rolls back the
+  transaction of the call (nothing changed) and its reply is then stored in a transaction of its own;
+  retrying the same request replays the refusal, as Stripe does (send a new key to try again after topping
+  up). (Were the process to stop between the two, the refusal would not be stored: nothing was changed and
+  no reply was sent, so the retry is simply evaluated again.)
+- Per POST that succeeds: the record's look-up, then BEGIN, the call, the record, COMMIT: no savepoint and no
+  second write of the record (the bench/api_posting.py figures: every statement is a round trip).
   Not stored, so the key stays free: authentication (401/403), rate limit (429), a missing key, a malformed or
   invalid body (400/413/422 from validation), an unknown customer or reservation found before the call (404).
 - After 24 h a record is purged (api.tasks.purge_idempotency_records, hourly) and the key may be used again."""
@@ -80,31 +85,37 @@ def run(request, payload: object, effect: Callable[[], tuple[int, dict]],
             with transaction.atomic():
                 if old is not None:  # older than KEEP, not purged yet: the key may be used again
                     IdempotencyRecord.objects.filter(pk=old.pk).delete()
-                try:
-                    # Waits here, on the unique index, while another request with this key is in flight. No
-                    # savepoint of its own: a duplicate rolls back this whole transaction (nothing else is in it
-                    # yet) and the loop replays the other request's reply.
-                    record = IdempotencyRecord.objects.create(client=client, key=key, request_hash=fingerprint,
-                                                              created_at=now)
-                except IntegrityError:
-                    raise _Taken from None
-                try:
-                    with transaction.atomic():  # the savepoint: a refusal rolls back the effect only
-                        status, body = effect()
-                except Exception as exc:
-                    problem = refusal(exc)
-                    if problem is None:
-                        raise
-                    status, body = problem.status, problem.body()
-                text = json.dumps(body)
-                record.status, record.response = status, text
-                record.save(update_fields=["status", "response"])
+                status, body = effect()
+                text = _store(client, key, fingerprint, now, status, body)
         except _Taken:
-            continue  # the other request committed first: replay its reply
+            continue  # another request with this key committed first: this one's effect is rolled back
+        except Exception as exc:
+            problem = refusal(exc)
+            if problem is None:
+                raise
+            # The refusal changed nothing (its transaction is rolled back); its reply is stored on its own.
+            status = problem.status
+            try:
+                with transaction.atomic():
+                    text = _store(client, key, fingerprint, now, status, problem.body())
+            except _Taken:
+                continue
         return HttpResponse(text, status=status,
                             content_type="application/problem+json" if status >= 400 else "application/json")
     raise Problem("idempotency-key-in-use", "Another request with this Idempotency-Key is still being processed. "
                                             "Retry in a moment.")
+
+
+def _store(client: str, key: str, fingerprint: str, now: dt.datetime, status: int, body: dict) -> str:
+    """The reply's record, the last write of the transaction; _Taken when another request holds the key (the
+    insert waits on the unique index until that request ends, and fails if it committed)."""
+    text = json.dumps(body)
+    try:
+        IdempotencyRecord.objects.create(client=client, key=key, request_hash=fingerprint, status=status,
+                                         response=text, created_at=now)
+    except IntegrityError:
+        raise _Taken from None
+    return text
 
 
 class _Taken(Exception):

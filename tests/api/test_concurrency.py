@@ -34,6 +34,26 @@ def test_sixteen_requests_with_one_idempotency_key_make_one_effect(key):
     assert Customer.objects.get(code="ACME").usable_credits == Decimal("9.50")
 
 
+def test_one_key_racing_on_eight_customers_makes_one_effect(key):
+    # The effects do not wait for each other here (eight customers, eight row locks): the key's record, the
+    # last write of each transaction, lets one commit and rolls the seven others back.
+    for n in range(8):
+        top_up(prepaid(code=f"C{n}"), "10")
+
+    def call(n):
+        return lambda: Api(key).post(f"/customers/C{n}/reservations", {"amount": "1"}, key="shared-key")
+
+    responses = run_calls([call(n) for n in range(8)])
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] + [422] * 7, statuses
+    assert all(r.json()["type"].endswith("/idempotency-key-reused") for r in responses if r.status_code == 422)
+    assert Reservation.objects.count() == 1
+    winner = Reservation.objects.get()
+    assert [c.usable_credits for c in Customer.objects.filter(code__startswith="C").order_by("code")] == [
+        Decimal("9") if c.pk == winner.customer_id else Decimal("10") for c in
+        Customer.objects.filter(code__startswith="C").order_by("code")]
+
+
 def test_sixteen_clients_reserving_never_take_usable_credits_below_zero(key):
     def call():
         return Api(key).post("/customers/ACME/reservations", {"amount": "3"})
