@@ -45,10 +45,11 @@ $PY -m bench.check_ledger
 $PY -m bench.pages
 $PY -m bench.jobs
 $PY -m bench.ledger_posting
+$PY -m bench.api_posting
 
 {
   echo "# Latest results"
   echo
-  for name in ledger_posting pages jobs check_ledger; do cat "bench/results/$name.md"; echo; done
+  for name in ledger_posting api_posting api_posting_profile pages jobs check_ledger; do cat "bench/results/$name.md"; echo; done
 } > bench/results/latest.md
 echo "[bench] all tables in bench/results/latest.md"
