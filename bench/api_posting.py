@@ -111,7 +111,10 @@ def start_gunicorn(workers: int, threads: int) -> tuple[subprocess.Popen, int]:
            "--timeout", "120", "--backlog", "256", "--log-level", "warning",
            "--preload"]  # Django loaded once, before the workers fork: every worker answers from the start
     env = {**bench_env(), RATE_LIMIT: NO_LIMIT}
-    proc = subprocess.Popen(cmd, env=env, cwd=REPO)
+    # Its own session, as a server runs: Linux's autogroup scheduler (kernel.sched_autogroup_enabled) shares the
+    # CPU between sessions, so in the bench's session gunicorn would share one slice with the load generator
+    # (the PostgreSQL backends have theirs, as pgbench's and the services' database work does).
+    proc = subprocess.Popen(cmd, env=env, cwd=REPO, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
