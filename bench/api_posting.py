@@ -325,9 +325,9 @@ def profile(key: str, code: str, ops: int) -> tuple[Table, dict[str, int]]:
         ("rate limit: INCR + EXPIRE, one Redis round trip", limit),
         ("the customer / reservation read before the call", ms("api/selectors.py:customer_by_code",
                                                                "api/selectors.py:reservation_get")),
-        ("idempotency: look-up, purge of an expired key, record insert, reply saved, savepoints",
+        ("idempotency and the transaction: the key's look-up, BEGIN, the record's insert, COMMIT (its WAL flush)",
          ms("api/idempotency.py:run") - service - usable - body),
-        ("the service: reservation_reserve / reservation_commit (one PL/pgSQL call each, its transaction)", service),
+        ("the service: reservation_reserve / reservation_commit (one PL/pgSQL call each)", service),
         ("usable credits read again for the reply", usable),
         ("the reply's body (pydantic) ", body),
     ]
@@ -399,7 +399,8 @@ def run(*, clients: list[int], seconds: float, warmup: float, workers: int, thre
         "in Redis as in production (its limit raised so it never refuses). Each client is a forked process with one "
         "keep-alive HTTP/1.1 connection (http.client), on its own customer.",
         f"One operation = POST reservations ({RESERVE}) + POST commit ({FINAL}), each with a new Idempotency-Key: "
-        f"{statements['reserve']} and {statements['commit']} SQL statements (BEGIN, COMMIT and savepoints included). "
+        f"{statements['reserve']} and {statements['commit']} SQL statements in process (BEGIN and COMMIT included; under "
+        "gunicorn one more each, the connection's health check). "
         "Services: reservation_reserve + reservation_commit called in process by as many processes. One pgbench "
         "transaction = 5 statements (TPC-B-like, scale 10).",
         f"Target (issue 21): API ops/s >= {TARGET} x pgbench tps at 8 clients: at {top} client(s) {met}, {verdict}.",
