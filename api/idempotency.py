@@ -97,6 +97,8 @@ def run(request, payload: object, effect: Callable[[], tuple[int, dict]],
             status = problem.status
             try:
                 with transaction.atomic():
+                    if old is not None:  # its deletion went with the rolled-back transaction
+                        IdempotencyRecord.objects.filter(pk=old.pk).delete()
                     text = _store(client, key, fingerprint, now, status, problem.body())
             except _Taken:
                 continue

@@ -133,6 +133,11 @@ class TestIdempotency:
         assert record.status == 201 and record.created_at > timezone.now() - dt.timedelta(minutes=5)
         replay = api.post("/customers/ACME/reservations", {"amount": "2"}, key="day-old")
         assert replay["Idempotent-Replayed"] == "true" and replay.json() == again.json()
+        # a refusal with a day-old key is answered and stored too (not mistaken for a key in use)
+        IdempotencyRecord.objects.filter(key="day-old").update(created_at=timezone.now() - dt.timedelta(hours=25))
+        refused = api.post("/customers/ACME/reservations", {"amount": "5000"}, key="day-old")
+        assert_problem(refused, 422, "insufficient-credits")
+        assert IdempotencyRecord.objects.get(key="day-old").status == 422
 
     def test_records_older_than_a_day_are_purged(self, setup):
         import datetime as dt
