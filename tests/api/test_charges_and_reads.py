@@ -64,6 +64,22 @@ class TestCharge:
         assert body["errors"][0]["field"] == "lines.0.occurred_at", body
         assert not Transaction.objects.filter(kind="call").exists()
 
+    def test_any_iso_offset_is_the_same_instant_in_utc(self, api, customer):
+        # Found by the contract tests: ISO 8601 allows offsets up to 23:59, PostgreSQL up to 15:59, so an offset
+        # of -18:25 reached the database as it was and was a 500.
+        r = api.post("/customers/ACME/charges", {"kind": "call", "amount": "1", "occurred_at": "2026-01-01T10:00:00-18:25"})
+        assert r.status_code == 201, r.content
+        assert Transaction.objects.get(pk=r.json()["id"]).occurred_at == dt.datetime(2026, 1, 2, 4, 25, tzinfo=dt.UTC)
+        charge_id = r.json()["id"]
+        ids = [t["id"] for t in api.get("/customers/ACME/transactions", {"since": "2026-01-01T10:00:00-18:25"}).json()["items"]]
+        assert charge_id in ids  # at the instant: included
+        ids = [t["id"] for t in api.get("/customers/ACME/transactions", {"since": "2026-01-01T10:00:01-18:25"}).json()["items"]]
+        assert charge_id not in ids  # a second later: not
+        assert api.get("/customers/ACME/transactions", {"since": "6013-04-01T18:24:08.11-18:25"}).status_code == 200
+        for edge in ("9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"):
+            body = assert_problem(api.get("/customers/ACME/transactions", {"since": edge}), 422, "validation-error")
+            assert body["errors"][0]["field"] == "since", body
+
     def test_a_future_charge_is_refused(self, api, customer):
         future = (timezone.now() + dt.timedelta(hours=1)).isoformat()
         assert_problem(api.post("/customers/ACME/charges", {"kind": "call", "amount": "1", "occurred_at": future}),
