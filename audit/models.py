@@ -15,6 +15,7 @@ class AuditApp(models.TextChoices):
     INVOICES = "invoices", "Invoices"
     FINANCE = "finance", "Finance"
     PORTAL = "portal", "Portal"
+    BANKING = "banking", "Banking"
     SETTINGS = "settings", "Settings"
     ACCESS = "access", "Access"
 

@@ -3,7 +3,7 @@
 
 from django.contrib.auth.models import Group, Permission
 
-LEDGER_APPS = ["audit", "customers", "invoices", "finance", "portal", "api"]
+LEDGER_APPS = ["audit", "customers", "invoices", "finance", "portal", "api", "banking"]
 FINANCE = "Finance"
 VIEWER = "Viewer"
 

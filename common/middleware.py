@@ -13,6 +13,7 @@ import time
 
 from django.conf import settings
 from django.shortcuts import render
+from django.urls import Resolver404, resolve
 from django.utils.cache import add_never_cache_headers
 
 NUL = "\x00"
@@ -50,8 +51,22 @@ def _form_has_nul(request) -> bool:
     if request.method != "POST" or not request.content_type.startswith(("application/x-www-form-urlencoded",
                                                                         "multipart/form-data")):
         return False
-    # The raw body first (the app takes no uploads): parsed from it, the form leaves it readable for the view.
+    if request.content_type.startswith("multipart/form-data") and _accepts_uploads(request):
+        # A view that takes files (`accepts_uploads = True`: bank statements) gets its form parsed as a stream
+        # (files go to the upload handlers, to disk past FILE_UPLOAD_MAX_MEMORY_SIZE): reading the raw body first
+        # would hold a whole upload in memory and refuse one past DATA_UPLOAD_MAX_MEMORY_SIZE. The form fields
+        # are checked; the files' contents are the view's to judge.
+        return _has_nul(request.POST)
+    # The raw body first: parsed from it, the form leaves it readable for the view.
     return bool(request.body) and _has_nul(request.POST)
+
+
+def _accepts_uploads(request) -> bool:
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return False
+    return getattr(match.func, "accepts_uploads", False) is True
 
 
 class SignedInResponsesMiddleware:

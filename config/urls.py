@@ -27,5 +27,6 @@ urlpatterns = [
     path("api/v1/", api_v1.urls),
     re_path(r"^api/", api_views.api_not_found),  # any other /api/ address: a 404 problem, not a page
     path("settings/api-keys/", include("api.urls")),
+    path("bank/", include("banking.urls")),
     path("", include("finance.urls")),
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.apps import apps
 from django.contrib import admin
 
-OUR_APPS = ("audit", "customers", "invoices", "finance", "portal", "backoffice")
+OUR_APPS = ("audit", "customers", "invoices", "finance", "portal", "banking", "backoffice")
 
 
 def test_every_model_of_our_apps_is_registered_in_admin():

@@ -24,7 +24,7 @@ from tests.invoices.factories import purchase_invoice, usage
 
 pytestmark = pytest.mark.django_db
 
-OUR_APPS = ("audit", "customers", "invoices", "finance", "portal", "backoffice")
+OUR_APPS = ("audit", "customers", "invoices", "finance", "portal", "banking", "backoffice")
 OUR_MODELS = sorted((m for m in apps.get_models() if m._meta.app_label in OUR_APPS), key=lambda m: m._meta.label)
 SGT = ZoneInfo("Asia/Singapore")
 

@@ -15,7 +15,7 @@ STAFF = [
     ("finance", "ledgerdesk-finance", FINANCE, False),
     ("viewer", "ledgerdesk-viewer", VIEWER, False),
 ]
-APPS = ["customers", "invoices", "finance", "portal", "api"]
+APPS = ["customers", "invoices", "finance", "portal", "api", "banking"]
 # Demo modules that are not an app's demo.py, seeded after every app's, in this order (same seed(stdout)).
 MORE_DEMOS = ["finance.demo_settings"]
 
