@@ -22,3 +22,13 @@ def lock_bank_account(account_id: int) -> BankAccount:
 def lock_import_job(job_id: int) -> ImportJob:
     _in_transaction()
     return ImportJob.objects.select_for_update(of=("self",), no_key=True).defer("content").get(pk=job_id)
+
+
+def lock_statement_line(line_id: int):
+    """The line first: a reconciliation locks its line, then the finance rows in finance's order (customer ->
+    invoices -> payment). No finance service locks a line, so this cannot close a cycle; two staff confirming
+    one line queue here, and the second finds it reconciled."""
+    from .models import StatementLine
+
+    _in_transaction()
+    return StatementLine.objects.select_for_update(of=("self",), no_key=True).select_related("account").get(pk=line_id)

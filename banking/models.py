@@ -130,11 +130,28 @@ class StatementLine(models.Model):
     bank_code = models.CharField("Bank transaction code", max_length=35, blank=True)
     state = models.CharField(max_length=12, choices=LineState.choices, default=LineState.NEW)
     created_at = models.DateTimeField()
+    # Reconciliation (banking.services.reconcile): the payment the line was matched to (recorded from it, or an
+    # existing one linked), or, for money out, the withdrawal it clears. One line per payment / withdrawal.
+    payment = models.OneToOneField("finance.Payment", on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="statement_line")
+    payment_created = models.BooleanField(default=False,
+                                          help_text="The payment was recorded from this line (undo deletes it).")
+    withdrawal = models.OneToOneField("finance.Withdrawal", on_delete=models.PROTECT, null=True, blank=True,
+                                      related_name="statement_line")
+    reconciled_at = models.DateTimeField(null=True, blank=True)
+    reconciled_by = models.CharField(max_length=150, blank=True)
+    ignored_reason = models.CharField(max_length=255, blank=True)
+    # The best suggestion's score (0 when none), kept beside the line so the inbox filters and sorts by it.
+    best_score = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-booking_date", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["account", "identity"], name="statement_line_identity_unique"),
+            models.CheckConstraint(condition=~Q(state="reconciled") | Q(payment__isnull=False)
+                                   | Q(withdrawal__isnull=False), name="statement_line_reconciled_has_match"),
+            models.CheckConstraint(condition=Q(state="reconciled") | (Q(payment__isnull=True)
+                                   & Q(withdrawal__isnull=True)), name="statement_line_match_only_reconciled"),
             models.CheckConstraint(condition=~Q(amount=0), name="statement_line_amount_not_0"),
             models.CheckConstraint(condition=Q(currency__regex=DB_CURRENCY_REGEX),
                                    name="statement_line_currency_iso"),
@@ -142,6 +159,7 @@ class StatementLine(models.Model):
         indexes = [
             models.Index(fields=["state", "-booking_date", "-id"], name="statement_line_state_idx"),
             models.Index(fields=["statement", "position"], name="statement_line_statement_idx"),
+            models.Index(fields=["state", "-best_score", "-booking_date", "-id"], name="statement_line_inbox_idx"),
         ]
 
     def __str__(self) -> str:
@@ -150,6 +168,39 @@ class StatementLine(models.Model):
     @property
     def is_credit(self) -> bool:
         return self.amount > 0
+
+
+class SuggestionKind(models.TextChoices):
+    ALLOCATE = "allocate", "Record a payment and allocate it"
+    ASSIGN = "assign", "Record a payment for the customer"
+    LINK_PAYMENT = "link_payment", "Link to the payment already recorded"
+    CLEAR_WITHDRAWAL = "clear_withdrawal", "Clear the withdrawal"
+
+
+class Suggestion(models.Model):
+    """What a statement line probably is, with the reasons, ranked by score (banking.matching). Recomputed when
+    the line is imported or returns to the inbox; a confirmation goes through the finance services, which check
+    again (an invoice paid meanwhile is refused there, with the reason)."""
+
+    line = models.ForeignKey(StatementLine, on_delete=models.CASCADE, related_name="suggestions")
+    rank = models.PositiveSmallIntegerField()
+    score = models.PositiveSmallIntegerField(help_text="0-100; 90 and above is high confidence.")
+    kind = models.CharField(max_length=20, choices=SuggestionKind.choices)
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, null=True, blank=True,
+                                 related_name="+")
+    payment = models.ForeignKey("finance.Payment", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    withdrawal = models.ForeignKey("finance.Withdrawal", on_delete=models.CASCADE, null=True, blank=True,
+                                   related_name="+")
+    # [{"invoice": id, "number": "INV-...", "amount": "12.50"}]: what the payment would be allocated to.
+    allocations = models.JSONField(default=list, blank=True)
+    reasons = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["line", "rank"]
+        constraints = [models.UniqueConstraint(fields=["line", "rank"], name="suggestion_line_rank_unique")]
+
+    def __str__(self) -> str:
+        return f"Suggestion {self.rank} for line #{self.line_id} ({self.score})"
 
 
 class ImportJobState(models.TextChoices):

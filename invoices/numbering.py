@@ -1,5 +1,7 @@
 """Gapless, unique document numbers: INV-2026-000123, CN-2026-000007."""
 
+import re
+
 from django.db import connection, transaction
 
 from .models import NumberSeries
@@ -27,3 +29,9 @@ def next_number(prefix: str, year: int) -> str:
             cursor.execute(_TAKE, [key])
             row = cursor.fetchone()
     return f"{key}-{row[0]:0{WIDTH}d}"
+
+
+def number_pattern(prefix: str) -> re.Pattern:
+    """The shape of a series' numbers as next_number writes them (INV-2026-000123), to find them in text such as
+    a bank transfer's remittance ("inv 2026 000123" and "INV2026000123" too: payers rarely copy the dashes)."""
+    return re.compile(rf"\b{re.escape(prefix)}[-\s/]?(\d{{4}})[-\s/]?(\d{{{WIDTH}}})\b", re.IGNORECASE)

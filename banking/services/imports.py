@@ -21,6 +21,7 @@ from ..locks import lock_bank_account, lock_import_job
 from ..models import BankAccount, ImportJob, ImportJobState, Statement, StatementLine
 from ..parsers import ParsedStatement, StatementFormatError, parse_statement
 from ._common import BankingError
+from .reconcile import suggest_lines
 
 AUDIT_EXEMPT = {
     "check_size": "pure check: refuses a file too large before it is read; writes nothing",
@@ -141,8 +142,9 @@ def _store(*, account_id: int, parsed: ParsedStatement, file_name: str, content:
         format=parsed.format, statement_ref=parsed.statement_ref, period_from=parsed.period_from,
         period_to=parsed.period_to, lines_total=len(keys), lines_new=len(new), lines_duplicate=len(keys) - len(new),
         imported_at=at, imported_by=actor.label[:150])
+    created: list[StatementLine] = []
     for start in range(0, len(new), CHUNK):
-        StatementLine.objects.bulk_create([
+        created += StatementLine.objects.bulk_create([
             StatementLine(account=account, statement=statement, position=position, identity=key,
                           booking_date=line.booking_date, value_date=line.value_date, amount=quantize(line.amount),
                           currency=line.currency, bank_reference=line.bank_reference, reference=line.reference,
@@ -151,6 +153,7 @@ def _store(*, account_id: int, parsed: ParsedStatement, file_name: str, content:
             for position, key, line in new[start:start + CHUNK]])
         if progress is not None:
             progress(min(start + CHUNK, len(new)), len(new))
+    suggest_lines(created)
     audit_record(actor=actor, app=AuditApp.BANKING, action="banking.statement.import", obj=statement, at=at,
                  after={"account": account.code, "file_name": statement.file_name, "format": statement.format,
                         "file_sha256": statement.file_sha256, "lines_total": statement.lines_total,

@@ -39,6 +39,10 @@ from .top_ups import TopUpError, provision_locked, remove_locked
 
 ALLOCATION_SOURCE = "finance.allocation"
 AUDIT_EXEMPT = {
+    "allocate_locked": "payment_allocate's change without its event, for a service of a higher app that allocates "
+                       "as part of its own change (banking's reconciliation) and records the one audit event",
+    "reverse_locked": "allocation_reverse's change without its event, for a service of a higher app that undoes "
+                      "allocations as part of its own change (banking's undo) and records the one audit event",
     "allocate_cash_locked": "primitive the monthly billing run calls under its locks (passed to it as "
                             "services.billing.PAYMENT_CASH); the run records the one audit event, listing these "
                             "allocations",
@@ -57,6 +61,18 @@ def payment_allocate(*, payment: Payment, lines: Sequence[tuple[int, object]], a
     not sent or not paid in full, more than the payment has unallocated (the billing run's use of it is an
     allocation too, so that is money no invoice has used: the same money never settles two invoices)."""
     at = when(at)
+    payment, customer, invoices, created, before = allocate_locked(payment=payment, lines=lines, actor=actor, at=at)
+    audit_record(actor=actor, app="finance", action="finance.payment.allocate", obj=payment,
+                 customer_id=customer.pk, at=at, before=before,
+                 after={**payment_snapshot(payment), "allocations": [
+                     {"id": a.pk, "invoice": invoices[a.invoice_id].number, "amount": a.amount,
+                      "provisioned": invoices[a.invoice_id].type == InvoiceType.TOP_UP} for a in created]})
+    return created
+
+
+def allocate_locked(*, payment: Payment, lines: Sequence[tuple[int, object]], actor: Actor, at: dt.datetime):
+    """payment_allocate without its audit event (same locks, checks and writes). Returns the payment
+    (refreshed), the customer, the invoices by id, the allocations made and the payment's snapshot before."""
     lines = normalise_lines(lines)
     invoice_ids = [i for i, _ in lines]
     customer_ids = set(Invoice.objects.filter(pk__in=invoice_ids).values_list("customer_id", flat=True))
@@ -90,12 +106,7 @@ def payment_allocate(*, payment: Payment, lines: Sequence[tuple[int, object]], a
     Payment.objects.filter(pk=payment.pk).update(amount_allocated=F("amount_allocated") + total, updated_at=at)
     payment.refresh_from_db()
     guard_money_in(customer, error=AllocationError)
-    audit_record(actor=actor, app="finance", action="finance.payment.allocate", obj=payment,
-                 customer_id=customer.pk, at=at, before=before,
-                 after={**payment_snapshot(payment), "allocations": [
-                     {"id": a.pk, "invoice": invoices[a.invoice_id].number, "amount": a.amount,
-                      "provisioned": invoices[a.invoice_id].type == InvoiceType.TOP_UP} for a in created]})
-    return created
+    return payment, customer, invoices, created, before
 
 
 @transaction.atomic
@@ -105,6 +116,18 @@ def allocation_reverse(*, allocation: Allocation, actor: Actor, reason: str = ""
     credit) gets it back as unallocated. The row is kept, marked reversed. Undoing the allocation that
     provisioned a top-up invoice removes the top-up, refused while its credits are spent."""
     at = when(at)
+    allocation, payment, customer, invoice, before, after = reverse_locked(allocation=allocation, actor=actor,
+                                                                           reason=reason, at=at)
+    audit_record(actor=actor, app="finance", action="finance.allocation.reverse",
+                 obj=payment if payment is not None else allocation, customer_id=customer.pk, at=at,
+                 before=before, after={**after, "allocation": allocation.pk, "invoice": invoice.number,
+                                       "amount": allocation.amount}, reason=reason)
+    return allocation
+
+
+def reverse_locked(*, allocation: Allocation, actor: Actor, reason: str, at: dt.datetime):
+    """allocation_reverse without its audit event (same locks, checks and writes). Returns the allocation,
+    its payment (None for credit), customer and invoice, refreshed, and the event's before and after."""
     try:  # the row's links never change: read them fresh rather than trust the caller's instance
         allocation = Allocation.objects.get(pk=allocation.pk)
     except Allocation.DoesNotExist:
@@ -138,11 +161,7 @@ def allocation_reverse(*, allocation: Allocation, actor: Actor, reason: str = ""
     if payment is not None:
         payment.refresh_from_db()
         after.update(payment_snapshot(payment))
-    audit_record(actor=actor, app="finance", action="finance.allocation.reverse",
-                 obj=payment if payment is not None else allocation, customer_id=customer.pk, at=at,
-                 before=before, after={**after, "allocation": allocation.pk, "invoice": invoice.number,
-                                       "amount": allocation.amount}, reason=reason)
-    return allocation
+    return allocation, payment, customer, invoice, before, after
 
 
 def _reverse_credit_entries(customer: Customer, allocation: Allocation, *, at: dt.datetime) -> None:

@@ -36,7 +36,12 @@ from ._common import FinanceError, checked_amount, lock_payment_for_change, paym
 
 SOURCE = "finance.payment"
 AUDIT_EXEMPT = {"assign_locked": "primitive run under the caller's locks; the calling service (payment_assign, "
-                                 "payment_record, payment_allocate) records the one audit event"}
+                                 "payment_record, payment_allocate) records the one audit event",
+                "record_locked": "payment_record's change without its event, for a service of a higher app that "
+                                 "records a payment as part of its own change (banking's reconciliation) and "
+                                 "records the one audit event",
+                "delete_locked": "payment_delete's change without its event, under the caller's locks; the calling "
+                                 "service (payment_delete, banking's undo of a reconciliation) records the event"}
 
 
 class PaymentError(FinanceError):
@@ -91,29 +96,37 @@ def payment_record(*, customer: Customer | None, amount: object, received_date: 
     """Record money received. With a customer the payment is assigned at once (one assignment change
     used, PAYMENT posted); without one it waits, unassigned, in the payment list."""
     at = when(at)
+    locked = lock_customer(customer.pk) if customer is not None else None
+    payment, after = record_locked(customer=locked, amount=amount, received_date=received_date, method=method,
+                                   currency=currency, reference=reference, invoice_number=invoice_number,
+                                   remark=remark, at=at)
+    audit_record(actor=actor, app="finance", action="finance.payment.record", obj=payment,
+                 customer_id=payment.customer_id, at=at, after=after)
+    return payment
+
+
+def record_locked(*, customer: Customer | None, amount: object, received_date: dt.date, method: str,
+                  currency: str = "", reference: str = "", invoice_number: str = "", remark: str = "",
+                  at: dt.datetime) -> tuple[Payment, dict]:
+    """payment_record without its audit event: `customer` already locked by the caller (or None). Returns the
+    payment (locked) and the event's `after`."""
     amount = checked_amount(amount, error=PaymentError)
     _check_fields(received_date=received_date, method=method, at=at)
     if customer is not None:
-        locked = lock_customer(customer.pk)
-        currency = _check_currency(currency or locked.currency)
-        if currency != locked.currency:
-            raise PaymentError(f"{locked.name} pays in {locked.currency}; this payment is in {currency}.")
+        currency = _check_currency(currency or customer.currency)
+        if currency != customer.currency:
+            raise PaymentError(f"{customer.name} pays in {customer.currency}; this payment is in {currency}.")
     else:
-        locked = None
         currency = _check_currency(currency or settings.LEDGERDESK_DEFAULT_CURRENCY)
     payment = Payment.objects.create(
         currency=currency, amount=amount, received_date=received_date, method=method,
         reference=reference.strip()[:120], invoice_number=invoice_number.strip()[:64], remark=remark.strip(),
     )
     payment = lock_payment(payment.pk)
-    if locked is not None:
-        assign_locked(locked, payment, at=at)
-    audit_record(actor=actor, app="finance", action="finance.payment.record", obj=payment,
-                 customer_id=payment.customer_id, at=at,
-                 after={**payment_snapshot(payment), "currency": currency, "received_date": received_date,
-                        "method": method, "reference": payment.reference,
-                        "invoice_number": payment.invoice_number})
-    return payment
+    if customer is not None:
+        assign_locked(customer, payment, at=at)
+    return payment, {**payment_snapshot(payment), "currency": currency, "received_date": received_date,
+                     "method": method, "reference": payment.reference, "invoice_number": payment.invoice_number}
 
 
 @transaction.atomic
@@ -162,6 +175,16 @@ def payment_delete(*, payment: Payment, actor: Actor, reason: str = "",
     history; an assigned payment's PAYMENT entry is reversed."""
     at = when(at)
     customer, payment = lock_payment_for_change(payment.pk, error=PaymentError)
+    before = delete_locked(customer, payment, at=at)
+    audit_record(actor=actor, app="finance", action="finance.payment.delete", obj=payment,
+                 customer_id=payment.customer_id, at=at, before=before,
+                 after={"deleted_at": payment.deleted_at}, reason=reason)
+    return payment
+
+
+def delete_locked(customer: Customer | None, payment: Payment, *, at: dt.datetime) -> dict:
+    """payment_delete without its audit event: the customer (if any) and the payment locked by the caller
+    (lock_payment_for_change). Returns the payment's snapshot before; `payment` is refreshed."""
     if payment.amount_allocated or payment.amount_topped_up:
         raise PaymentError(f"Payment #{payment.pk} has {display(payment.amount_allocated + payment.amount_topped_up)} "
                            "allocated or topped up; undo those first, then delete it.")
@@ -172,10 +195,7 @@ def payment_delete(*, payment: Payment, actor: Actor, reason: str = "",
                                                  f"Payment #{payment.pk} deleted")], at=at)
         guard_money_in(customer, error=PaymentError)
     payment.refresh_from_db()
-    audit_record(actor=actor, app="finance", action="finance.payment.delete", obj=payment,
-                 customer_id=payment.customer_id, at=at, before=before,
-                 after={"deleted_at": payment.deleted_at}, reason=reason)
-    return payment
+    return before
 
 
 @transaction.atomic

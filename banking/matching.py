@@ -1,0 +1,240 @@
+"""Suggestions for statement lines: what each line probably is, ranked, each with its reasons in words.
+
+Money in (+):
+- invoice numbers found in the remittance text or reference (the invoice series' own pattern,
+  invoices.numbering.number_pattern), with their open amounts: allocate to them;
+- a customer named by its code in the text, or known by the payer's account from a line reconciled before;
+- a payer name close to a customer's name (rapidfuzz, names without "Pte Ltd", "Inc", punctuation);
+- for a customer found, the one open invoice whose open amount is exactly the line's amount;
+- a payment already recorded with the same amount and currency, received within DATE_WINDOW days, with the
+  line's reference: link to it (never record it a second time).
+Money out (-): a withdrawal already recorded with the same amount, within DATE_WINDOW days: it is cleared.
+
+Reads only; a batch of lines costs a fixed number of queries plus the fuzzy comparison of payer names."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from rapidfuzz import fuzz, process, utils
+
+from customers.models import Customer
+from customers.money import ZERO, display
+from finance.models import Payment, Withdrawal
+from invoices.models import OPEN_STATUSES, Invoice, InvoiceType
+from invoices.numbering import number_pattern
+from invoices.services.common import INVOICE_SERIES
+
+from .models import StatementLine, SuggestionKind
+
+DATE_WINDOW = 7  # days between the bank's booking and a payment's received date (or a withdrawal's paid date)
+HIGH = 90  # a suggestion scoring this or more is "high confidence": confirm all confirms it
+NAME_CUTOFF = 86  # rapidfuzz token_set_ratio of the normalised names
+MAX_SUGGESTIONS = 3
+_LEGAL = re.compile(r"\b(pte|ltd|limited|llc|inc|corp|corporation|co|company|gmbh|bv|sa|plc|sdn|bhd|pty)\b\.?",
+                    re.IGNORECASE)
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{1,31}")
+
+
+@dataclass
+class Candidate:
+    score: int
+    kind: str
+    reasons: list[str]
+    customer: Customer | None = None
+    payment: Payment | None = None
+    withdrawal: Withdrawal | None = None
+    allocations: list[dict] = field(default_factory=list)
+
+    def key(self) -> tuple:
+        return (self.kind, self.customer.pk if self.customer else None, self.payment.pk if self.payment else None,
+                self.withdrawal.pk if self.withdrawal else None, tuple(a["invoice"] for a in self.allocations))
+
+
+def normal_name(name: str) -> str:
+    return utils.default_process(_LEGAL.sub(" ", name or ""))
+
+
+class Matcher:
+    """Suggestions for a batch of lines of one currency, reading what they need in a few queries."""
+
+    def __init__(self, lines: list[StatementLine]):
+        self.lines = lines
+        currencies = {line.currency for line in lines}
+        texts = [f"{line.remittance_text} {line.reference}" for line in lines]
+        pattern = number_pattern(INVOICE_SERIES)
+        numbers = {f"{INVOICE_SERIES}-{y}-{n}" for text in texts for y, n in pattern.findall(text)}
+        self.invoices = {i.number: i for i in Invoice.objects.select_related("customer")
+                         .filter(number__in=numbers, status__in=OPEN_STATUSES, currency__in=currencies)
+                         .exclude(type=InvoiceType.TOP_UP)} if numbers else {}
+        tokens = {t.upper() for text in texts for t in _TOKEN.findall(text)}
+        self.by_code = {c.code.upper(): c for c in Customer.objects.filter(code__in=tokens, currency__in=currencies)} \
+            if tokens else {}
+        accounts = {line.payer_account for line in lines if line.payer_account}
+        self.by_account: dict[str, Customer] = {}
+        if accounts:
+            known = (StatementLine.objects.filter(payer_account__in=accounts, payment__customer__isnull=False)
+                     .select_related("payment__customer").order_by("payer_account", "-reconciled_at"))
+            for line in known:
+                self.by_account.setdefault(line.payer_account, line.payment.customer)
+        self._names: list[tuple[int, str]] | None = None
+        self._customers: dict[int, Customer] = {}
+        credits = [line for line in lines if line.amount > 0]
+        debits = [line for line in lines if line.amount < 0]
+        self.payments = self._near(Payment.objects.filter(deleted_at__isnull=True, statement_line__isnull=True)
+                                   .select_related("customer"), credits, "received_date", sign=1)
+        self.withdrawals = self._near(Withdrawal.objects.filter(statement_line__isnull=True)
+                                      .select_related("customer"), debits, "paid_date", sign=-1)
+        self._open: dict[int, list[Invoice]] = {}
+
+    @staticmethod
+    def _near(queryset, lines, date_field: str, sign: int) -> dict:
+        if not lines:
+            return {}
+        amounts = {sign * line.amount for line in lines}
+        first = min(line.booking_date for line in lines) - dt.timedelta(days=DATE_WINDOW)
+        last = max(line.booking_date for line in lines) + dt.timedelta(days=DATE_WINDOW)
+        found: dict = {}
+        for row in queryset.filter(amount__in=amounts, **{f"{date_field}__range": (first, last)}).order_by("pk"):
+            found.setdefault((row.amount, row.currency), []).append(row)
+        return found
+
+    def _open_invoices(self, customer: Customer) -> list[Invoice]:
+        if customer.pk not in self._open:
+            self._open[customer.pk] = list(Invoice.objects.filter(customer=customer, status__in=OPEN_STATUSES)
+                                           .exclude(type=InvoiceType.TOP_UP).order_by("due_date", "pk")[:200])
+        return self._open[customer.pk]
+
+    def _by_name(self, name: str) -> tuple[Customer, int] | None:
+        wanted = normal_name(name)
+        if not wanted:
+            return None
+        if self._names is None:
+            currencies = {line.currency for line in self.lines}
+            rows = Customer.objects.filter(currency__in=currencies).values_list("pk", "name")
+            self._names = [(pk, normal_name(n)) for pk, n in rows]
+        choices = {pk: n for pk, n in self._names}
+        best = process.extractOne(wanted, choices, scorer=fuzz.token_set_ratio, score_cutoff=NAME_CUTOFF)
+        if best is None:
+            return None
+        _, similarity, pk = best
+        if pk not in self._customers:
+            self._customers[pk] = Customer.objects.get(pk=pk)
+        return self._customers[pk], int(similarity)
+
+    # --- one line ---------------------------------------------------------------------------------------
+    def suggest(self, line: StatementLine) -> list[Candidate]:
+        found = self._credit(line) if line.amount > 0 else self._debit(line)
+        best: dict[tuple, Candidate] = {}
+        for candidate in found:
+            key = candidate.key()
+            if key not in best or best[key].score < candidate.score:
+                best[key] = candidate
+        return sorted(best.values(), key=lambda c: -c.score)[:MAX_SUGGESTIONS]
+
+    def _debit(self, line: StatementLine) -> list[Candidate]:
+        found = []
+        for w in self.withdrawals.get((-line.amount, line.currency), []):
+            days = abs((w.paid_date - line.booking_date).days)
+            if days > DATE_WINDOW:
+                continue
+            refs = {r for r in (line.reference, line.bank_reference) if r}
+            same_ref = bool(w.reference) and w.reference in refs
+            reasons = [f"Withdrawal #{w.pk} to {w.customer.name}: {display(w.amount)} {w.currency} paid "
+                       f"{w.paid_date:%Y-%m-%d}, {days} day{'s' if days != 1 else ''} from the booking"]
+            if same_ref:
+                reasons.append(f"same reference {w.reference}")
+            found.append(Candidate(score=95 if same_ref else 75, kind=SuggestionKind.CLEAR_WITHDRAWAL,
+                                   reasons=reasons, customer=w.customer, withdrawal=w))
+        return found
+
+    def _credit(self, line: StatementLine) -> list[Candidate]:
+        found: list[Candidate] = []
+        refs = {r for r in (line.reference, line.bank_reference) if r}
+        for p in self.payments.get((line.amount, line.currency), []):
+            days = abs((p.received_date - line.booking_date).days)
+            if days > DATE_WINDOW:
+                continue
+            same_ref = bool(p.reference) and p.reference in refs
+            reasons = [f"Payment #{p.pk} of {display(p.amount)} {p.currency} is already recorded, received "
+                       f"{p.received_date:%Y-%m-%d} ({days} day{'s' if days != 1 else ''} apart): link to it, "
+                       "not a second payment"]
+            if same_ref:
+                reasons.append(f"same reference {p.reference}")
+            found.append(Candidate(score=97 if same_ref else 60, kind=SuggestionKind.LINK_PAYMENT, reasons=reasons,
+                                   customer=p.customer, payment=p))
+        text = f"{line.remittance_text} {line.reference}"
+        pattern = number_pattern(INVOICE_SERIES)
+        named = [self.invoices[f"{INVOICE_SERIES}-{y}-{n}"] for y, n in pattern.findall(text)
+                 if f"{INVOICE_SERIES}-{y}-{n}" in self.invoices]
+        named = list(dict.fromkeys(named))
+        if named:
+            found.append(self._invoices_named(line, named))
+        customers: list[tuple[Customer, int, str]] = []
+        for token in {t.upper() for t in _TOKEN.findall(text)}:
+            if token in self.by_code:
+                c = self.by_code[token]
+                customers.append((c, 75, f"the customer code {c.code} is in the remittance text"))
+        if line.payer_account in self.by_account:
+            c = self.by_account[line.payer_account]
+            customers.append((c, 75, f"the payer's account {line.payer_account} paid {c.name} before"))
+        if not named and not customers and line.payer_name:
+            match = self._by_name(line.payer_name)
+            if match:
+                c, similarity = match
+                customers.append((c, 40 + similarity // 4,
+                                  f"the payer {line.payer_name!r} is close to the customer {c.name!r} "
+                                  f"({similarity}% alike)"))
+        for customer, score, reason in customers:
+            if customer.currency != line.currency:
+                continue
+            exact = [i for i in self._open_invoices(customer) if i.amount_outstanding == line.amount]
+            if len(exact) == 1:
+                invoice = exact[0]
+                found.append(Candidate(
+                    score=min(score + 18, 96), kind=SuggestionKind.ALLOCATE, customer=customer,
+                    reasons=[reason, f"{invoice.number} of {customer.name} is open for exactly "
+                                     f"{display(line.amount)} {line.currency}"],
+                    allocations=[{"invoice": invoice.pk, "number": invoice.number, "amount": str(line.amount)}]))
+            else:
+                found.append(Candidate(score=score - 10, kind=SuggestionKind.ASSIGN, customer=customer,
+                                       reasons=[reason, "no single open invoice of exactly this amount: the payment "
+                                                        "is recorded for the customer, to allocate later"]))
+        return found
+
+    def _invoices_named(self, line: StatementLine, named: list[Invoice]) -> Candidate:
+        customer = named[0].customer
+        own = [i for i in named if i.customer_id == customer.pk]
+        left, allocations, reasons = line.amount, [], []
+        for invoice in own:
+            take = min(left, invoice.amount_outstanding)
+            reasons.append(f"{invoice.number} is in the remittance text, open {display(invoice.amount_outstanding)} "
+                           f"{invoice.currency}")
+            if take > ZERO:
+                allocations.append({"invoice": invoice.pk, "number": invoice.number, "amount": str(take)})
+                left -= take
+        open_total = sum((i.amount_outstanding for i in own), ZERO)
+        if open_total == line.amount:
+            score = 96
+            reasons.append("the line's amount is exactly what they have open")
+        elif left > ZERO:
+            score = 80
+            reasons.append(f"{display(left)} more than they have open: left unallocated on the payment")
+        else:
+            score = 82
+            reasons.append(f"{display(open_total - line.amount)} less than they have open: paid in part")
+        if len(own) != len(named):
+            score -= 20
+            reasons.append("invoices of another customer are named too: only those of the first are allocated")
+        return Candidate(score=score, kind=SuggestionKind.ALLOCATE, customer=customer, allocations=allocations,
+                         reasons=reasons)
+
+
+def amounts(allocations: list[dict]) -> list[tuple[int, Decimal]]:
+    return [(int(a["invoice"]), Decimal(a["amount"])) for a in allocations]
+
+
+__all__ = ["DATE_WINDOW", "HIGH", "Candidate", "Matcher", "amounts", "normal_name"]
