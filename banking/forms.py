@@ -97,4 +97,39 @@ class BankAccountFilterForm(forms.Form):
         return {"q": self.cleaned_data.get("q") or "", "currency": (self.cleaned_data.get("currency") or "").upper()}
 
 
-LINE_STATES = [("", "All states"), *LineState.choices]
+class LineFilterForm(forms.Form):
+    """The reconcile inbox's filters. `state` "inbox" (the default) is the lines still to reconcile."""
+
+    q = forms.CharField(required=False, label="Search", max_length=120,
+                        widget=forms.TextInput(attrs={"type": "search",
+                                                      "placeholder": "Payer, reference, remittance text"}))
+    state = forms.ChoiceField(required=False, initial="inbox",
+                              choices=[("inbox", "To reconcile"), *LineState.choices, ("all", "All states")])
+    account = forms.ModelChoiceField(queryset=BankAccount.objects.order_by("name", "id"), required=False,
+                                     empty_label="All accounts")
+    direction = forms.ChoiceField(required=False, choices=[("", "In and out"), ("in", "Money in"),
+                                                           ("out", "Money out")])
+    confidence = forms.ChoiceField(required=False, choices=[("", "Any suggestion"), ("high", "High confidence"),
+                                                            ("none", "No suggestion")])
+    booked_from = forms.DateField(required=False, label="Booked from", widget=DateInput)
+    booked_to = forms.DateField(required=False, label="Booked to", widget=DateInput)
+
+    def clean(self):
+        cleaned = super().clean()
+        check_date_range(self, "booked_from", "booked_to")
+        return cleaned
+
+    def filters(self) -> dict:
+        if not self.is_bound:
+            return {"state": "inbox"}
+        if not self.is_valid():
+            return {"state": "inbox"}
+        d = self.cleaned_data
+        return {"q": d.get("q") or "", "state": d.get("state") or "inbox",
+                "account_id": d["account"].pk if d.get("account") else None,
+                "direction": d.get("direction") or "", "confidence": d.get("confidence") or "",
+                "booked_from": d.get("booked_from"), "booked_to": d.get("booked_to")}
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=255, required=False)

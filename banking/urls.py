@@ -12,4 +12,11 @@ urlpatterns = [
     path("statements/upload/", views.statement_upload, name="statement-upload"),
     path("statements/<int:pk>/", views.statement_detail, name="statement-detail"),
     path("imports/<int:pk>/", views.import_progress, name="import-progress"),
+    path("reconcile/", views.line_list, name="line-list"),
+    path("reconcile/confirm-high/", views.line_confirm_high, name="line-confirm-high"),
+    path("reconcile/<int:pk>/", views.line_detail, name="line-detail"),
+    path("reconcile/<int:pk>/confirm/", views.line_confirm, name="line-confirm"),
+    path("reconcile/<int:pk>/ignore/", views.line_ignore, name="line-ignore"),
+    path("reconcile/<int:pk>/undo/", views.line_undo, name="line-undo"),
+    path("reconcile/<int:pk>/preview/", views.line_preview, name="line-preview"),
 ]

@@ -10,18 +10,35 @@ from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.actors import Actor
+from common.ids import parse_id
 from common.lists import list_page, paginate, querystring_without_page
 from common.permissions import staff_view
+from customers.money import MoneyError, parse_amount
 
 from . import selectors
-from .forms import BankAccountFilterForm, BankAccountForm, StatementFilterForm, StatementUploadForm
-from .models import BankAccount, ImportJobState, Statement
+from .forms import (
+    BankAccountFilterForm,
+    BankAccountForm,
+    LineFilterForm,
+    ReasonForm,
+    StatementFilterForm,
+    StatementUploadForm,
+)
+from .matching import HIGH
+from .models import BankAccount, ImportJobState, LineState, Statement, StatementLine, SuggestionKind
 from .services._common import BankingError
 from .services.accounts import bank_account_create, bank_account_update
 from .services.imports import StatementImportError, check_size, import_job_queue, statement_import
+from .services.reconcile import (
+    ReconcileError,
+    statement_line_confirm,
+    statement_line_ignore,
+    statement_line_undo,
+    statement_lines_confirm_high,
+)
 
 
 def _cell(value) -> str:
@@ -153,3 +170,146 @@ def import_progress(request, pk: int):
             done, total = result.info.get("done"), result.info.get("total")
     return render(request, "banking/statement_upload.html#import-job",
                   {"r": {"file_name": job.file_name, "job": job}, "done": done, "total": total})
+
+
+# --- Reconcile inbox --------------------------------------------------------------------------------------
+LINE_CSV = ["id", "booking_date", "account", "amount", "currency", "payer", "payer_account", "reference",
+            "bank_reference", "remittance_text", "state", "best_score", "suggestion", "reasons", "payment",
+            "withdrawal", "ignored_reason"]
+# What one click may confirm at once (the lines with a high-confidence suggestion under the current filters).
+CONFIRM_ALL_LIMIT = 500
+
+
+def _line_row(line: StatementLine) -> list:
+    top = line.top[0] if line.top else None
+    return [line.pk, line.booking_date.isoformat(), line.account.code, line.amount, line.currency,
+            _cell(line.payer_name), _cell(line.payer_account), _cell(line.reference), _cell(line.bank_reference),
+            _cell(line.remittance_text), line.state, line.best_score, top.get_kind_display() if top else "",
+            _cell("; ".join(top.reasons)) if top else "", line.payment_id or "", line.withdrawal_id or "",
+            _cell(line.ignored_reason)]
+
+
+@require_GET
+@staff_view("banking.view_statementline")
+def line_list(request):
+    form = LineFilterForm(request.GET or None)
+    return list_page(request, form=form, rows=selectors.statement_lines_inbox(**form.filters()), capped=True,
+                     template="banking/line_list.html", target="line-table", csv_prefix="statement-lines",
+                     csv_header=LINE_CSV, csv_row=_line_row)
+
+
+def _back(request, line_id: int | None = None):
+    """Back to where the action came from: the inbox (with its filters) or the line's page."""
+    url = request.POST.get("next", "")
+    if url.startswith("/bank/") and "//" not in url:
+        return redirect(url)
+    return redirect("banking:line-detail", pk=line_id) if line_id else redirect("banking:line-list")
+
+
+def _allocations_from(data) -> list[tuple[int, object]] | None:
+    """The allocation edited before confirming: invoice=<id> (checkboxes) and amount-<id>, as finance's allocate
+    page; None when the form did not edit it (the suggestion's own)."""
+    if data.get("edited") != "1":
+        return None
+    lines = []
+    for raw in data.getlist("invoice"):
+        invoice_id = parse_id(raw)
+        if invoice_id is None:
+            continue
+        try:
+            lines.append((invoice_id, parse_amount(data.get(f"amount-{raw}", ""), field="The amount")))
+        except MoneyError as exc:
+            raise ReconcileError(str(exc))
+    return lines
+
+
+@require_POST
+@staff_view("banking.change_statementline", "finance.add_payment", "finance.add_allocation")
+def line_confirm(request, pk: int):
+    line = get_object_or_404(StatementLine, pk=pk)
+    try:
+        allocations = _allocations_from(request.POST)
+        statement_line_confirm(line_id=line.pk, suggestion_id=parse_id(request.POST.get("suggestion")) or 0,
+                               allocations=allocations, actor=Actor.from_request(request), at=timezone.now())
+    except ReconcileError as exc:
+        messages.error(request, f"Line #{pk}: {exc}")
+        return _back(request, pk)
+    messages.success(request, f"Line #{pk} reconciled.")
+    return _back(request)
+
+
+@require_POST
+@staff_view("banking.change_statementline", "finance.add_payment", "finance.add_allocation")
+def line_confirm_high(request):
+    form = LineFilterForm(request.POST or None)
+    ids = list(selectors.statement_lines_inbox(**{**form.filters(), "state": LineState.SUGGESTED,
+                                                  "confidence": "high"})
+               .values_list("pk", flat=True)[:CONFIRM_ALL_LIMIT])
+    confirmed, refused = statement_lines_confirm_high(line_ids=ids, actor=Actor.from_request(request),
+                                                      at=timezone.now())
+    if confirmed:
+        messages.success(request, f"{confirmed} line{'s' if confirmed != 1 else ''} reconciled.")
+    for message in refused[:10]:
+        messages.error(request, message)
+    if not confirmed and not refused:
+        messages.info(request, "No line has a high-confidence suggestion.")
+    return _back(request)
+
+
+@require_POST
+@staff_view("banking.change_statementline")
+def line_ignore(request, pk: int):
+    line = get_object_or_404(StatementLine, pk=pk)
+    form = ReasonForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    try:
+        statement_line_ignore(line_id=line.pk, reason=reason, actor=Actor.from_request(request), at=timezone.now())
+    except ReconcileError as exc:
+        messages.error(request, f"Line #{pk}: {exc}")
+        return redirect("banking:line-detail", pk=pk)
+    messages.success(request, f"Line #{pk} ignored.")
+    return _back(request)
+
+
+@require_POST
+@staff_view("banking.change_statementline", "finance.delete_payment", "finance.change_allocation")
+def line_undo(request, pk: int):
+    line = get_object_or_404(StatementLine, pk=pk)
+    form = ReasonForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    try:
+        statement_line_undo(line_id=line.pk, reason=reason, actor=Actor.from_request(request), at=timezone.now())
+    except ReconcileError as exc:
+        messages.error(request, f"Line #{pk}: {exc}")
+    else:
+        messages.success(request, f"Line #{pk} is back in the inbox.")
+    return redirect("banking:line-detail", pk=pk)
+
+
+@require_GET
+@staff_view("banking.view_statementline")
+def line_detail(request, pk: int):
+    line = selectors.statement_line(pk)
+    if line is None:
+        raise Http404("No such statement line.")
+    suggestions = selectors.line_suggestions(line)
+    edit = None
+    chosen = parse_id(request.GET.get("edit"))
+    if chosen and line.state != LineState.RECONCILED:
+        edit = next((s for s in suggestions if s.pk == chosen and s.kind in (SuggestionKind.ALLOCATE,
+                                                                              SuggestionKind.ASSIGN)), None)
+    context = {"line": line, "suggestions": suggestions, "high": HIGH, "edit": edit,
+               "choices": selectors.allocation_choices(edit) if edit else [],
+               "reason_form": ReasonForm()}
+    return render(request, "banking/line_detail.html", context)
+
+
+@require_GET
+@staff_view("banking.view_statementline")
+def line_preview(request, pk: int):
+    """Read-only: what the edited allocation would do, finance's own preview (rendered by htmx)."""
+    line = get_object_or_404(StatementLine, pk=pk)
+    lines = [(raw, request.GET.get(f"amount-{raw}", "")) for raw in request.GET.getlist("invoice")]
+    preview = selectors.line_allocation_preview(line, lines) if lines else None
+    return render(request, "finance/payment_allocate.html#allocation-preview", {"preview": preview})
+

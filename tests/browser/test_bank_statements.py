@@ -1,17 +1,20 @@
-"""Bank statements in a real browser: register the account, upload a large statement, watch the worker's
-progress bar give way to the result, and see its lines."""
+"""Bank statements in a real browser: register the account, upload a large statement and watch the worker's
+progress bar give way to the result; upload a statement, confirm a suggestion, see the payment, undo, ignore."""
 
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
-from banking.models import StatementLine
-from tests.banking.factories import IBAN, camt053, sample
+from banking.models import LineState, StatementLine
+from tests.banking.factories import IBAN, bank_account, camt053, sample
+from tests.finance.factories import customer, purchase_invoice
 
-pytestmark = [pytest.mark.browser, pytest.mark.celery]
+pytestmark = pytest.mark.browser
 
 
+@pytest.mark.celery
 def test_register_an_account_upload_see_progress_then_the_result(staff_page, celery_worker, settings, tmp_path):
     settings.LEDGERDESK_BANK_IMPORT_INLINE_BYTES = 50_000  # the large file goes to the worker, the small one not
     page = staff_page
@@ -42,4 +45,47 @@ def test_register_an_account_upload_see_progress_then_the_result(staff_page, cel
 
     results.get_by_role("link", name="3000 new lines, 0 already imported").click()
     expect(page.locator("#statement-counts")).to_have_text("3000 new lines, 0 already imported")
+    assert page.console_errors == []
+
+
+def test_upload_confirm_a_suggestion_see_the_payment_then_undo(staff_page):
+    page = staff_page
+    page.on("dialog", lambda dialog: dialog.accept())
+    acme = customer(name="Acme Trading Pte Ltd")
+    invoice = purchase_invoice(acme, "1090")
+    bank_account()
+    content = camt053([{"amount": "1090.00", "text": f"{invoice.number} ACME", "name": "ACME TRADING PTE LTD",
+                        "date": timezone.localdate().isoformat(), "e2e": "ACME-PAY-1"},
+                       {"amount": "12.50", "sign": "DBIT", "text": "Monthly account fee", "name": "DBS",
+                        "date": timezone.localdate().isoformat()}])
+    page.goto("/bank/statements/upload/")
+    page.set_input_files("input[name=files]", files=[{"name": "dec.xml", "mimeType": "application/xml",
+                                                       "buffer": content}])
+    page.get_by_role("button", name="Import").click()
+    expect(page.locator("#import-results")).to_contain_text("dec.xml: 2 new lines, 0 already imported")
+
+    page.goto("/bank/reconcile/")
+    row = page.locator("tr", has_text="ACME TRADING PTE LTD")
+    expect(row).to_contain_text(f"{invoice.number} is in the remittance text, open 1,090.00 SGD")
+    row.get_by_role("button", name="Confirm").click()
+    expect(page.locator("#toasts")).to_contain_text("reconciled")
+    expect(page.locator("#line-table")).not_to_contain_text("ACME TRADING PTE LTD")  # out of the inbox
+    line = StatementLine.objects.get(amount=1090)
+    assert line.state == LineState.RECONCILED
+
+    page.goto(f"/payments/{line.payment_id}/")
+    expect(page.locator("#payment-status")).to_have_text("Allocated")
+    page.locator("#payment-statement-line a").click()
+    expect(page.locator("#line-state")).to_have_text("Reconciled")
+    page.fill("input[name=reason]", "Wrong customer")
+    page.click("#undo")
+    expect(page.locator("#line-state")).to_have_text("Suggested")
+    invoice.refresh_from_db()
+    assert invoice.status == "sent"
+
+    fee = StatementLine.objects.get(amount=-12.5)
+    page.goto(f"/bank/reconcile/{fee.pk}/")
+    page.fill("input[name=reason]", "Bank fee")
+    page.click("#ignore")
+    expect(page.locator("#line-table")).not_to_contain_text("Monthly account fee")
     assert page.console_errors == []
