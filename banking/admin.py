@@ -5,7 +5,7 @@ from django.contrib import admin
 
 from common.admin import ReadOnlyAdmin
 
-from .models import BankAccount, ImportJob, Statement, StatementLine
+from .models import BankAccount, ImportJob, Statement, StatementLine, Suggestion
 
 
 @admin.register(BankAccount)
@@ -27,10 +27,12 @@ class StatementAdmin(ReadOnlyAdmin):
 
 @admin.register(StatementLine)
 class StatementLineAdmin(ReadOnlyAdmin):
-    list_display = ["id", "account", "booking_date", "amount", "currency", "payer_name", "reference", "state"]
+    list_display = ["id", "account", "booking_date", "amount", "currency", "payer_name", "reference", "state",
+                    "best_score", "payment", "withdrawal"]
     list_filter = ["state", "account"]
     search_fields = ["payer_name", "reference", "bank_reference", "remittance_text", "identity"]
-    list_select_related = ["account"]
+    list_select_related = ["account", "payment", "withdrawal"]
+    raw_id_fields = ["statement", "payment", "withdrawal"]
     date_hierarchy = "booking_date"
 
 
@@ -41,3 +43,11 @@ class ImportJobAdmin(ReadOnlyAdmin):
     search_fields = ["file_name", "task_id"]
     list_select_related = ["account"]
     exclude = ["content"]
+
+
+@admin.register(Suggestion)
+class SuggestionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "line", "rank", "score", "kind", "customer", "payment", "withdrawal"]
+    list_filter = ["kind"]
+    search_fields = ["customer__name", "customer__code"]
+    list_select_related = ["line", "customer", "payment", "withdrawal"]
