@@ -52,7 +52,9 @@ def camt053_document(*, iban: str, currency: str, statement_id: str, entries: li
         amount: Decimal = e["amount"]
         credit = amount > 0
         ntry = sub(stmt, "Ntry")
-        sub(ntry, "Amt", f"{abs(amount):.2f}", Ccy=currency)
+        size = abs(amount)
+        sub(ntry, "Amt", f"{size:.2f}" if size == size.quantize(Decimal("0.01")) else f"{size.normalize():f}",
+            Ccy=currency)
         sub(ntry, "CdtDbtInd", "CRDT" if credit else "DBIT")
         sub(sub(ntry, "Sts"), "Cd", "BOOK")
         sub(sub(ntry, "BookgDt"), "Dt", e["date"].isoformat())
@@ -74,7 +76,7 @@ def _statement_entries(today: dt.date) -> list[dict]:
     invoices = list(Invoice.objects.filter(status__in=OPEN_STATUSES, currency="SGD").select_related("customer")
                     .order_by("issue_date", "pk")[:6])
     entries, day = [], today - dt.timedelta(days=20)
-    for n, invoice in enumerate(invoices, start=1):
+    for n, invoice in enumerate([i for i in invoices if i.amount_outstanding > 0], start=1):
         day += dt.timedelta(days=2)
         if n == 3:  # the payer names itself only
             entries.append({"amount": invoice.amount_outstanding, "date": day, "ref": f"DEMO-BANK-{n:04d}",

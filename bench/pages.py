@@ -183,6 +183,10 @@ def page_specs(rows: Rows) -> tuple[list[ListSpec], list[DetailSpec]]:
                  _admin("finance.autotopupdecision", run_date=rows.run_date, o="-2.3")),
         ListSpec("audit trail", _url("audit:list"), "staff", _admin("audit.auditevent")),
         ListSpec("API keys", _url("api:settings-api-keys"), "staff", _admin("api.apikey", o="-4")),
+        # bank statements (issue 22): the reconcile inbox (lines to reconcile, best suggestions first) and the imports
+        ListSpec("reconcile inbox", _url("banking:line-list"), "staff",
+                 _admin("banking.statementline", state__in="new,suggested")),
+        ListSpec("bank statements", _url("banking:statement-list"), "staff", _admin("banking.statement")),
         # portal (the customer's own rows)
         ListSpec("portal invoices", _url("portal:invoice-list"), "portal",
                  _admin("invoices.invoice", customer__id__exact=p, status__in="sent,partially_paid,paid,void",

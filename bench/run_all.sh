@@ -42,6 +42,7 @@ if [[ $GENERATE == 1 ]]; then
 fi
 
 $PY -m bench.check_ledger
+$PY -m bench.bank_import  # before the pages bench: its reconcile inbox lists the imported lines
 $PY -m bench.pages
 $PY -m bench.jobs
 $PY -m bench.ledger_posting
@@ -50,6 +51,6 @@ $PY -m bench.api_posting
 {
   echo "# Latest results"
   echo
-  for name in ledger_posting api_posting api_posting_profile pages jobs check_ledger; do cat "bench/results/$name.md"; echo; done
+  for name in ledger_posting api_posting api_posting_profile pages jobs check_ledger bank_import; do cat "bench/results/$name.md"; echo; done
 } > bench/results/latest.md
 echo "[bench] all tables in bench/results/latest.md"

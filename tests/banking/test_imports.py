@@ -123,7 +123,7 @@ class TestRefusals:
     def test_a_file_over_the_size_limit_is_refused_unread(self, settings):
         account = bank_account()
         fifty_mb = b"<" + b" " * (50 * 1024 * 1024)
-        with pytest.raises(StatementImportError, match="50.0 MB; statements of at most 30 MB"):
+        with pytest.raises(StatementImportError, match="50.0 MB; statements of at most 40 MB"):
             run(account, fifty_mb)
         assert not Statement.objects.exists()
 
