@@ -185,6 +185,11 @@ SHOWN: dict[str, Shown] = {
     "finance.top_up.remove": Shown("Top-up removed", (
         Field("amount", "Payment", money), Field("amount_allocated", "Allocated", money),
         Field("amount_topped_up", "Topped up", money), Field("invoice_status", "Invoice", choice(InvoiceStatus)))),
+    # bank statements (banking.services.reconcile): the bank's line matched to a payment received or a withdrawal
+    "banking.line.confirm": Shown("Bank statement matched", (
+        Field("amount", "Amount", money), Field("allocations", "Invoices", invoice_allocations))),
+    "banking.line.undo": Shown("Bank statement match undone", (
+        Field("allocations_undone", "Invoices", invoice_allocations),)),
     "finance.credit_note.issue": Shown("Credit note issued", (
         Field("number", "Credit note"), INVOICE, AMOUNT,
         Field("invoice_status", "Invoice status", choice(InvoiceStatus)))),
