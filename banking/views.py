@@ -36,6 +36,7 @@ from .services.reconcile import (
     ReconcileError,
     statement_line_confirm,
     statement_line_ignore,
+    statement_line_suggest,
     statement_line_undo,
     statement_lines_confirm_high,
 )
@@ -283,6 +284,21 @@ def line_undo(request, pk: int):
         messages.error(request, f"Line #{pk}: {exc}")
     else:
         messages.success(request, f"Line #{pk} is back in the inbox.")
+    return redirect("banking:line-detail", pk=pk)
+
+
+@require_POST
+@staff_view("banking.change_statementline")
+def line_suggest(request, pk: int):
+    line = get_object_or_404(StatementLine, pk=pk)
+    try:
+        line = statement_line_suggest(line_id=line.pk, actor=Actor.from_request(request), at=timezone.now())
+    except ReconcileError as exc:
+        messages.error(request, f"Line #{pk}: {exc}")
+    else:
+        count = line.suggestions.count()
+        messages.success(request, f"{count} suggestion{'s' if count != 1 else ''} found." if count
+                         else "Still no suggestion.")
     return redirect("banking:line-detail", pk=pk)
 
 

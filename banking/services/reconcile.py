@@ -210,6 +210,21 @@ def statement_line_undo(*, line_id: int, reason: str, actor: Actor, at: dt.datet
     return line
 
 
+@transaction.atomic
+def statement_line_suggest(*, line_id: int, actor: Actor, at: dt.datetime) -> StatementLine:
+    """Make a line's suggestions anew (a payment recorded since the import is then offered to link to)."""
+    line = lock_statement_line(line_id)
+    if line.state not in (LineState.NEW, LineState.SUGGESTED):
+        raise ReconcileError(f"Line #{line.pk} is {line.get_state_display().lower()}; only a line in the inbox "
+                             "gets suggestions.")
+    before = {"state": line.state, "best_score": line.best_score}
+    suggest_lines([line])
+    audit_record(actor=actor, app=AuditApp.BANKING, action="banking.line.suggest", obj=line, at=at, before=before,
+                 after={"state": line.state, "best_score": line.best_score,
+                        "suggestions": line.suggestions.count()})
+    return line
+
+
 def statement_lines_confirm_high(*, line_ids: list[int], actor: Actor, at: dt.datetime) -> tuple[int, list[str]]:
     """Confirm the best suggestion of each line that has a high-confidence one (score >= HIGH), each line in its
     own transaction with its own audit event (one refused does not stop the others). Returns how many were

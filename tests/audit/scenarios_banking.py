@@ -7,6 +7,7 @@ from banking.services.imports import import_job_queue, import_job_run, statement
 from banking.services.reconcile import (
     statement_line_confirm,
     statement_line_ignore,
+    statement_line_suggest,
     statement_line_undo,
     statement_lines_confirm_high,
 )
@@ -72,7 +73,13 @@ def undo():
     return lambda: statement_line_undo(line_id=line.pk, reason="walk", actor=SYSTEM, at=timezone.now())
 
 
+def suggest():
+    line = _line()
+    return lambda: statement_line_suggest(line_id=line.pk, actor=SYSTEM, at=timezone.now())
+
+
 SCENARIOS = {
+    "banking.services.reconcile.statement_line_suggest": suggest,
     "banking.services.reconcile.statement_line_confirm": confirm,
     "banking.services.reconcile.statement_lines_confirm_high": confirm_high,
     "banking.services.reconcile.statement_line_ignore": ignore,

@@ -146,3 +146,14 @@ class TestActions:
         assert viewer_client.get(reverse("banking:line-detail", args=[line.pk])).status_code == 200
         assert viewer_client.post(reverse("banking:line-ignore", args=[line.pk]), {"reason": "x"}).status_code == 403
         assert viewer_client.post(reverse("banking:line-confirm-high")).status_code == 403
+
+
+def test_a_payment_recorded_after_the_import_is_found_again(finance_client):
+    from tests.finance.factories import payment
+
+    (line,) = imported({"amount": "42.00", "e2e": "LATE-1", "name": "Somebody"})
+    assert line.state == LineState.NEW
+    recorded = payment(customer(), "42", reference="LATE-1")
+    response = finance_client.post(reverse("banking:line-suggest", args=[line.pk]), follow=True)
+    assert "1 suggestion found." in response.content.decode()
+    assert line.suggestions.get().payment == recorded
