@@ -18,6 +18,7 @@ from audit.services import audit_record
 from customers.money import quantize
 
 from ..locks import lock_bank_account, lock_import_job
+from ..matching import text_array
 from ..models import BankAccount, ImportJob, ImportJobState, Statement, StatementLine
 from ..parsers import ParsedStatement, StatementFormatError, parse_statement
 from ._common import BankingError
@@ -33,7 +34,7 @@ AUDIT_EXEMPT = {
                         "statement_import) writes the audit event when it runs",
 }
 
-# Lines looked up and inserted this many at a time (one query per chunk, whatever the file's size).
+# Lines inserted this many at a time (one query per chunk, whatever the file's size).
 CHUNK = 2000
 
 Progress = Callable[[int, int], None]
@@ -131,10 +132,8 @@ def _store(*, account_id: int, parsed: ParsedStatement, file_name: str, content:
            at: dt.datetime, progress: Progress | None) -> Statement:
     account = lock_bank_account(account_id)
     keys = identities(parsed)
-    existing: set[str] = set()
-    for start in range(0, len(keys), CHUNK):
-        existing.update(StatementLine.objects.filter(account=account, identity__in=keys[start:start + CHUNK])
-                        .values_list("identity", flat=True))
+    existing = set(StatementLine.objects.filter(account=account, identity__in=text_array(keys))
+                   .values_list("identity", flat=True))
     new = [(position, key, line) for position, (key, line) in enumerate(zip(keys, parsed.lines, strict=True), 1)
            if key not in existing]
     statement = Statement.objects.create(
