@@ -160,6 +160,11 @@ class StatementLine(models.Model):
             models.Index(fields=["state", "-booking_date", "-id"], name="statement_line_state_idx"),
             models.Index(fields=["statement", "position"], name="statement_line_statement_idx"),
             models.Index(fields=["state", "-best_score", "-booking_date", "-id"], name="statement_line_inbox_idx"),
+            # The inbox's default (new and suggested lines, best first) read in order from one index: with the two
+            # states in the state index above, PostgreSQL sorted every open line for each page (bench/pages.py,
+            # 110,000 lines: 924 ms a page alone under load).
+            models.Index(fields=["-best_score", "-booking_date", "-id"], name="statement_line_open_idx",
+                         condition=Q(state__in=["new", "suggested"])),
         ]
 
     def __str__(self) -> str:
