@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from django import forms
 
-from common.forms import DateInput, check_date_range
 from customers.currencies import CurrencyField
 
-from .models import BankAccount, LineState, StatementFormat
+from .models import BankAccount
 
 
 class BankAccountForm(forms.Form):
@@ -59,76 +58,6 @@ class StatementUploadForm(forms.Form):
     account = forms.ModelChoiceField(queryset=BankAccount.objects.order_by("name", "id"), empty_label=None,
                                      label="Bank account")
     files = MultipleFileField(label="Statement files", help_text="camt.053 (XML), MT940 or CSV; one or several.")
-
-
-class StatementFilterForm(forms.Form):
-    q = forms.CharField(required=False, label="Search", max_length=120,
-                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "File name, statement id"}))
-    account = forms.ModelChoiceField(queryset=BankAccount.objects.order_by("name", "id"), required=False,
-                                     empty_label="All accounts")
-    # Not "format": ?format=csv asks every list for its CSV export.
-    file_format = forms.ChoiceField(required=False, label="Format",
-                                    choices=[("", "All formats"), *StatementFormat.choices])
-    imported_from = forms.DateField(required=False, label="Imported from", widget=DateInput)
-    imported_to = forms.DateField(required=False, label="Imported to", widget=DateInput)
-
-    def clean(self):
-        cleaned = super().clean()
-        check_date_range(self, "imported_from", "imported_to")
-        return cleaned
-
-    def filters(self) -> dict:
-        if not self.is_bound or not self.is_valid():
-            return {}
-        d = self.cleaned_data
-        return {"q": d.get("q") or "", "account_id": d["account"].pk if d.get("account") else None,
-                "file_format": d.get("file_format") or "", "imported_from": d.get("imported_from"),
-                "imported_to": d.get("imported_to")}
-
-
-class BankAccountFilterForm(forms.Form):
-    q = forms.CharField(required=False, label="Search", max_length=120,
-                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name, code, IBAN"}))
-    currency = forms.CharField(required=False, max_length=3)
-
-    def filters(self) -> dict:
-        if not self.is_bound or not self.is_valid():
-            return {}
-        return {"q": self.cleaned_data.get("q") or "", "currency": (self.cleaned_data.get("currency") or "").upper()}
-
-
-class LineFilterForm(forms.Form):
-    """The reconcile inbox's filters. `state` "inbox" (the default) is the lines still to reconcile."""
-
-    q = forms.CharField(required=False, label="Search", max_length=120,
-                        widget=forms.TextInput(attrs={"type": "search",
-                                                      "placeholder": "Payer, reference, remittance text"}))
-    state = forms.ChoiceField(required=False, initial="inbox",
-                              choices=[("inbox", "To reconcile"), *LineState.choices, ("all", "All states")])
-    account = forms.ModelChoiceField(queryset=BankAccount.objects.order_by("name", "id"), required=False,
-                                     empty_label="All accounts")
-    direction = forms.ChoiceField(required=False, choices=[("", "In and out"), ("in", "Money in"),
-                                                           ("out", "Money out")])
-    confidence = forms.ChoiceField(required=False, choices=[("", "Any suggestion"), ("high", "High confidence"),
-                                                            ("none", "No suggestion")])
-    booked_from = forms.DateField(required=False, label="Booked from", widget=DateInput)
-    booked_to = forms.DateField(required=False, label="Booked to", widget=DateInput)
-
-    def clean(self):
-        cleaned = super().clean()
-        check_date_range(self, "booked_from", "booked_to")
-        return cleaned
-
-    def filters(self) -> dict:
-        if not self.is_bound:
-            return {"state": "inbox"}
-        if not self.is_valid():
-            return {"state": "inbox"}
-        d = self.cleaned_data
-        return {"q": d.get("q") or "", "state": d.get("state") or "inbox",
-                "account_id": d["account"].pk if d.get("account") else None,
-                "direction": d.get("direction") or "", "confidence": d.get("confidence") or "",
-                "booked_from": d.get("booked_from"), "booked_to": d.get("booked_to")}
 
 
 class ReasonForm(forms.Form):

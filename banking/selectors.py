@@ -2,41 +2,29 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from finance.models import Payment
 from finance.selectors import AllocationPreview, allocation_preview, open_invoices
 
-from .matching import HIGH
-from .models import BankAccount, ImportJob, LineState, Statement, StatementLine, Suggestion
+from .models import BankAccount, ImportJob, Statement, StatementLine, Suggestion
 
 
-def bank_accounts(*, q: str = "", currency: str = "") -> QuerySet[BankAccount]:
-    rows = BankAccount.objects.all()
-    if q:
-        rows = rows.filter(Q(name__icontains=q) | Q(code__icontains=q) | Q(iban__icontains=q.replace(" ", "")))
-    if currency:
-        rows = rows.filter(currency=currency)
-    return rows.order_by("name", "id")
+def bank_accounts() -> QuerySet[BankAccount]:
+    """Every bank account, by name (the list's filters: filters.BankAccountFilterSet)."""
+    return BankAccount.objects.order_by("name", "id")
 
 
-def statements(*, q: str = "", account_id: int | None = None, file_format: str = "",
-               imported_from: dt.date | None = None, imported_to: dt.date | None = None) -> QuerySet[Statement]:
-    rows = Statement.objects.select_related("account")
-    if q:
-        rows = rows.filter(Q(file_name__icontains=q) | Q(statement_ref__icontains=q))
-    if account_id:
-        rows = rows.filter(account_id=account_id)
-    if file_format:
-        rows = rows.filter(format=file_format)
-    if imported_from:
-        rows = rows.filter(imported_at__date__gte=imported_from)
-    if imported_to:
-        rows = rows.filter(imported_at__date__lte=imported_to)
-    return rows.order_by("-imported_at", "-id")
+def bank_account_currencies() -> list[str]:
+    """The currencies of the bank accounts (a handful of rows), in order."""
+    return list(BankAccount.objects.order_by("currency").values_list("currency", flat=True).distinct())
+
+
+def statements() -> QuerySet[Statement]:
+    """Every statement, the last imported first (the list's filters: filters.StatementFilterSet)."""
+    return Statement.objects.select_related("account").order_by("-imported_at", "-id")
 
 
 def statement_lines(statement: Statement):
@@ -52,34 +40,12 @@ def _top_suggestion() -> Prefetch:
                     queryset=Suggestion.objects.filter(rank=1).select_related("customer", "payment", "withdrawal"))
 
 
-def statement_lines_inbox(*, q: str = "", state: str = "inbox", account_id: int | None = None, direction: str = "",
-                          confidence: str = "", booked_from: dt.date | None = None,
-                          booked_to: dt.date | None = None) -> QuerySet[StatementLine]:
-    """The reconcile inbox: lines by state (the lines still to reconcile by default), best suggestions first.
-    Each row's best suggestion comes with it (one query for the page's rows, whatever their number)."""
-    rows = StatementLine.objects.select_related("account", "payment", "withdrawal").prefetch_related(_top_suggestion())
-    if state == "inbox":
-        rows = rows.filter(state__in=[LineState.NEW, LineState.SUGGESTED])
-    elif state in LineState.values:
-        rows = rows.filter(state=state)
-    if q:
-        rows = rows.filter(Q(payer_name__icontains=q) | Q(reference__icontains=q) | Q(bank_reference__icontains=q)
-                           | Q(remittance_text__icontains=q))
-    if account_id:
-        rows = rows.filter(account_id=account_id)
-    if direction == "in":
-        rows = rows.filter(amount__gt=0)
-    elif direction == "out":
-        rows = rows.filter(amount__lt=0)
-    if confidence == "high":
-        rows = rows.filter(best_score__gte=HIGH)
-    elif confidence == "none":
-        rows = rows.filter(best_score=0)
-    if booked_from:
-        rows = rows.filter(booking_date__gte=booked_from)
-    if booked_to:
-        rows = rows.filter(booking_date__lte=booked_to)
-    return rows.order_by("-best_score", "-booking_date", "-id")
+def statement_lines_inbox() -> QuerySet[StatementLine]:
+    """The reconcile inbox's lines, best suggestions first (which lines: filters.LineFilterSet, the lines still to
+    reconcile by default, read in this order from statement_line_open_idx). Each row's best suggestion comes with
+    it (one query for the page's rows, whatever their number)."""
+    return (StatementLine.objects.select_related("account", "payment", "withdrawal")
+            .prefetch_related(_top_suggestion()).order_by("-best_score", "-booking_date", "-id"))
 
 
 def statement_line(line_id: int) -> StatementLine | None:

@@ -19,14 +19,8 @@ from common.permissions import staff_view
 from customers.money import MoneyError, parse_amount
 
 from . import selectors
-from .forms import (
-    BankAccountFilterForm,
-    BankAccountForm,
-    LineFilterForm,
-    ReasonForm,
-    StatementFilterForm,
-    StatementUploadForm,
-)
+from .filters import BankAccountFilterSet, LineFilterSet, StatementFilterSet
+from .forms import BankAccountForm, ReasonForm, StatementUploadForm
 from .matching import HIGH
 from .models import BankAccount, ImportJobState, LineState, Statement, StatementLine, SuggestionKind
 from .services._common import BankingError
@@ -59,8 +53,9 @@ def _account_row(a: BankAccount) -> list:
 @require_GET
 @staff_view("banking.view_bankaccount")
 def account_list(request):
-    form = BankAccountFilterForm(request.GET or None)
-    return list_page(request, form=form, rows=selectors.bank_accounts(**form.filters()),
+    filters = BankAccountFilterSet(request.GET, selectors.bank_accounts(),
+                                   currencies=selectors.bank_account_currencies())
+    return list_page(request, filters,
                      template="banking/bankaccount_list.html", target="account-table", csv_prefix="bank-accounts",
                      csv_header=ACCOUNT_CSV, csv_row=_account_row)
 
@@ -111,8 +106,7 @@ def _statement_row(s: Statement) -> list:
 @require_GET
 @staff_view("banking.view_statement")
 def statement_list(request):
-    form = StatementFilterForm(request.GET or None)
-    return list_page(request, form=form, rows=selectors.statements(**form.filters()),
+    return list_page(request, StatementFilterSet(request.GET, selectors.statements()),
                      template="banking/statement_list.html", target="statement-table", csv_prefix="statements",
                      csv_header=STATEMENT_CSV, csv_row=_statement_row)
 
@@ -193,8 +187,7 @@ def _line_row(line: StatementLine) -> list:
 @require_GET
 @staff_view("banking.view_statementline")
 def line_list(request):
-    form = LineFilterForm(request.GET or None)
-    return list_page(request, form=form, rows=selectors.statement_lines_inbox(**form.filters()), capped=True,
+    return list_page(request, LineFilterSet(request.GET, selectors.statement_lines_inbox()), capped=True,
                      template="banking/line_list.html", target="line-table", csv_prefix="statement-lines",
                      csv_header=LINE_CSV, csv_row=_line_row)
 
@@ -242,9 +235,10 @@ def line_confirm(request, pk: int):
 @require_POST
 @staff_view("banking.change_statementline", "finance.add_payment", "finance.add_allocation")
 def line_confirm_high(request):
-    form = LineFilterForm(request.POST or None)
-    ids = list(selectors.statement_lines_inbox(**{**form.filters(), "state": LineState.SUGGESTED,
-                                                  "confidence": "high"})
+    # The inbox's filters (posted by its page), narrowed to the suggested lines of high confidence.
+    data = request.POST.copy()
+    data["state"], data["confidence"] = LineState.SUGGESTED, "high"
+    ids = list(LineFilterSet(data, selectors.statement_lines_inbox()).qs
                .values_list("pk", flat=True)[:CONFIRM_ALL_LIMIT])
     confirmed, refused = statement_lines_confirm_high(line_ids=ids, actor=Actor.from_request(request),
                                                       at=timezone.now())

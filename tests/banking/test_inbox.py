@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from banking.matching import HIGH
 from banking.models import LineState, StatementLine
 from banking.services.imports import statement_import
 from finance.models import Allocation, Payment
@@ -57,6 +58,21 @@ class TestInbox:
         assert "Bank fee" not in inbox(finance_client, confidence="high")
         assert "Payer One" not in inbox(finance_client, q="fee")
         assert "No statement lines match" in inbox(finance_client, state="reconciled")
+
+    def test_the_default_state_is_the_lines_still_to_reconcile(self, finance_client):
+        fee, other = imported({"amount": "5.00", "sign": "DBIT", "text": "Bank fee"}, {"amount": "7.00", "text": "x"})
+        finance_client.post(reverse("banking:line-ignore", args=[fee.pk]), {"reason": "Monthly fee"})
+        for params in ({}, {"state": "inbox"}, {"state": "nonsense"}):
+            page = inbox(finance_client, **params)
+            assert f"#{other.pk}<" in page and f"#{fee.pk}<" not in page, params
+        assert "State: Select a valid choice" in inbox(finance_client, state="nonsense")
+        page = inbox(finance_client, state="all")
+        assert f"#{other.pk}<" in page and f"#{fee.pk}<" in page
+
+    def test_a_booked_range_that_ends_before_it_starts_is_shown_and_matches_nothing(self, finance_client):
+        imported({"amount": "7.00", "text": "x", "name": "Payer One"})
+        page = inbox(finance_client, booked_from="2026-02-01", booked_to="2026-01-01")
+        assert "Booked to:" in page and "No statement lines match" in page and "Payer One" not in page
 
     def test_exports_csv_of_the_filtered_lines(self, finance_client):
         imported({"amount": "5.00", "sign": "DBIT", "text": "=HYPERLINK(1)"}, {"amount": "7.00", "text": "x"})
@@ -129,6 +145,16 @@ class TestActions:
         response = finance_client.post(reverse("banking:line-confirm-high"), {}, follow=True)
         assert "2 lines reconciled." in response.content.decode()
         assert StatementLine.objects.filter(state=LineState.RECONCILED).count() == 2
+
+    def test_confirm_all_high_confidence_keeps_to_the_inbox_filters(self, finance_client):
+        acme, other = customer(name="Acme Trading"), customer(name="Other Co")
+        one, two = purchase_invoice(acme, "10"), purchase_invoice(other, "20")
+        first, second = imported({"amount": "10.00", "text": one.number, "name": "ACME PTE"},
+                                 {"amount": "20.00", "text": two.number, "name": "OTHER CO"})
+        assert first.best_score >= HIGH and second.best_score >= HIGH
+        response = finance_client.post(reverse("banking:line-confirm-high"), {"q": "acme"}, follow=True)
+        assert "1 line reconciled." in response.content.decode()
+        assert set(StatementLine.objects.filter(state=LineState.RECONCILED).values_list("pk", flat=True)) == {first.pk}
 
     def test_ignore_with_a_reason_then_undo(self, finance_client):
         (line,) = imported({"amount": "5.00", "sign": "DBIT", "text": "Bank fee"})

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.models import AuditEvent
 from banking import urls as banking_urls
@@ -78,6 +81,11 @@ class TestBankAccounts:
         rows = b"".join(export.streaming_content).decode().splitlines()
         assert rows[0].startswith("id,name,code") and len(rows) == 2
 
+    def test_a_currency_of_no_account_is_shown_and_left_out(self, finance_client):
+        bank_account("dbs-sgd")
+        page = finance_client.get(reverse("banking:account-list"), {"currency": "EUR"}).content.decode()
+        assert "Currency: Select a valid choice" in page and "dbs-sgd" in page
+
     def test_the_viewer_sees_but_cannot_register(self, viewer_client):
         assert viewer_client.get(reverse("banking:account-list")).status_code == 200
         assert viewer_client.get(reverse("banking:account-create")).status_code == 403
@@ -138,6 +146,15 @@ class TestStatements:
         export = finance_client.get(reverse("banking:statement-list"), {"q": "nov", "format": "csv"})
         rows = b"".join(export.streaming_content).decode().splitlines()
         assert len(rows) == 3 and "lines_already_imported" in rows[0]
+
+    def test_an_import_range_that_ends_before_it_starts_is_shown_and_matches_nothing(self, finance_client):
+        upload(finance_client, bank_account(), ("nov.sta", sample("mt940.sta")))
+        today = timezone.localdate()
+        page = finance_client.get(reverse("banking:statement-list"), {"imported_from": today.isoformat()}).content
+        assert b"nov.sta" in page
+        page = finance_client.get(reverse("banking:statement-list"), {
+            "imported_from": today.isoformat(), "imported_to": (today - dt.timedelta(days=1)).isoformat()}).content
+        assert b"Imported to:" in page and b"No statements match" in page and b"nov.sta" not in page
 
     def test_the_list_reads_a_constant_number_of_queries(self, finance_client):
         def count():
