@@ -2,8 +2,9 @@ from django.contrib import admin
 from django.utils import timezone
 
 from common.admin import ReadOnlyAdmin, ServiceOnlyAdmin
+from common.models import IdempotencyRecord
 
-from .models import ApiKey, IdempotencyRecord
+from .models import ApiKey
 from .services import ApiKeyError, api_key_revoke
 
 

@@ -21,7 +21,11 @@
   second write of the record (the bench/api_posting.py figures: every statement is a round trip).
   Not stored, so the key stays free: authentication (401/403), rate limit (429), a missing key, a malformed or
   invalid body (400/413/422 from validation), an unknown customer or reservation found before the call (404).
-- After 24 h a record is purged (api.tasks.purge_idempotency_records, hourly) and the key may be used again."""
+- After 24 h a record is purged (api.tasks.purge_idempotency_records, hourly) and the key may be used again.
+
+The record (common.models.IdempotencyRecord) is shared with the pages' one-time form tokens
+(common/idempotency.py, common/form_tokens.py), which keep the older insert-first flow: the API's own flow
+below stores the record last, for the statements it saves per request (bench/api_posting.py)."""
 
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 
-from .models import IdempotencyRecord
+from common.models import IdempotencyRecord
 from .problems import Problem
 
 HEADER = "Idempotency-Key"

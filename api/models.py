@@ -1,10 +1,11 @@
-"""API keys and the idempotency records of the platform's POSTs.
+"""API keys.
 
 - `ApiKey`: one secret of an API client (e.g. "telephony-platform"). Only its SHA-256 is stored, with the
   first characters for display; the plain key is shown once, when it is made. Revoked keys stay (the audit
   trail names them).
-- `IdempotencyRecord`: the stored reply of one POST, per API client and Idempotency-Key (Stripe's
-  semantics, api/idempotency.py). Inserted in the same transaction as the POST's effect; purged after 24 h."""
+
+The idempotency records of the API's POSTs are common.models.IdempotencyRecord (shared with the pages' form
+tokens; api/idempotency.py)."""
 
 from __future__ import annotations
 
@@ -47,22 +48,3 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
-
-
-class IdempotencyRecord(models.Model):
-    """The reply to one POST of an API client with one Idempotency-Key. Unique per (client, key): a second
-    request with the key waits on the unique index for the first one's commit, then replays its reply."""
-
-    client = models.CharField(max_length=80)  # ApiKey.name: keys are per API client, across its keys
-    key = models.CharField(max_length=255)
-    request_hash = models.CharField(max_length=64)  # sha256 of method, path and the canonical JSON body
-    status = models.PositiveSmallIntegerField(null=True)
-    response = models.TextField(null=True)  # the reply's exact JSON text, replayed byte for byte
-    created_at = models.DateTimeField()
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["client", "key"], name="idempotency_client_key_unique")]
-        indexes = [models.Index(fields=["created_at"], name="idempotency_created_idx")]  # the purge
-
-    def __str__(self) -> str:
-        return f"{self.client} {self.key}"

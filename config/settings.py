@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "ninja",  # django-ninja's templates and static files: the API docs page served offline, never a CDN
+    "common",  # app-agnostic: the idempotency records (API keys and form tokens), shared template tags
     # Ledgerdesk, lowest layer first: audit <- customers <- invoices <- finance <- portal, api
     "audit",
     "customers",
@@ -89,7 +90,7 @@ TEMPLATES = [
                 "csp.context_processors.nonce",
                 "backoffice.context_processors.staff_roles",
             ],
-            "builtins": ["customers.templatetags.money"],
+            "builtins": ["customers.templatetags.money", "common.templatetags.pages"],
         },
     }
 ]

@@ -6,8 +6,9 @@ import json
 import pytest
 from django.utils import timezone
 
-from api.models import ApiKey, IdempotencyRecord, Scope
+from api.models import ApiKey, Scope
 from api.services import api_key_revoke
+from common.models import IdempotencyRecord
 from customers.models import Reservation
 from tests.api.helpers import PROBLEM, Api, assert_problem, make_key
 from tests.customers.factories import SYSTEM, prepaid, top_up
