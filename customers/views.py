@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audit.actors import Actor
 from audit.selectors import audit_events
+from common.form_tokens import submit_once
 from common.ids import parse_id
 from common.lists import (
     csv_filename,
@@ -287,14 +288,16 @@ def adjustment_new(request, pk: int):
     form = AdjustmentForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        try:
+
+        def post() -> str:
             row = adjustment_post(customer_id=customer.pk, reverses_id=data["reverses"], amount=data["amount"],
                                   reason=data["reason"], actor=Actor.from_request(request), at=timezone.now())
+            messages.success(request, f"Adjustment #{row.pk} of {display(row.amount)} {customer.currency} posted.")
+            return reverse("customers:transactions", args=[customer.pk])
+        try:
+            return _go(request, submit_once(request, post))
         except ChargeError as exc:
             form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Adjustment #{row.pk} of {display(row.amount)} {customer.currency} posted.")
-            return _go(request, reverse("customers:transactions", args=[customer.pk]))
     return _form_page(request, "customers/adjustment_form.html", "adjustment-form",
                       {"form": form, "customer": customer})
 
@@ -306,15 +309,17 @@ def transfer_new(request, pk: int):
     form = TransferForm(request.POST or None, currency=customer.currency)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        try:
+
+        def transfer() -> str:
             master_wallet_transfer(customer_id=customer.pk, amount=data["amount"], wallet_id=data["wallet"].pk,
                                    reference=data["reference"], actor=Actor.from_request(request), at=timezone.now())
-        except WalletError as exc:
-            form.add_error(None, str(exc))
-        else:
             messages.success(request, f"{display(data['amount'])} {customer.currency} of credit issued to "
                                       f"{customer.code} from {data['wallet'].name}.")
-            return _go(request, reverse("customers:detail", args=[customer.pk]))
+            return reverse("customers:detail", args=[customer.pk])
+        try:
+            return _go(request, submit_once(request, transfer))
+        except WalletError as exc:
+            form.add_error(None, str(exc))
     return _form_page(request, "customers/transfer_form.html", "transfer-form", {"form": form, "customer": customer})
 
 
@@ -387,14 +392,15 @@ def wallet_fund(request, wallet_pk: int):
     wallet = get_object_or_404(MasterWallet, pk=wallet_pk)
     form = WalletFundForm(request.POST)
     if form.is_valid():
-        try:
+        def fund() -> str:
             master_wallet_fund(wallet_id=wallet.pk, amount=form.cleaned_data["amount"],
                                reference=form.cleaned_data["reference"], actor=Actor.from_request(request),
                                at=timezone.now())
-        except WalletError as exc:
-            form.add_error(None, str(exc))
-        else:
             messages.success(request, f"{display(form.cleaned_data['amount'])} {wallet.currency} added to "
                                       f"{wallet.name}.")
-            return _go(request, reverse("customers:wallet", args=[wallet.pk]))
+            return reverse("customers:wallet", args=[wallet.pk])
+        try:
+            return _go(request, submit_once(request, fund, busy_url=reverse("customers:wallet", args=[wallet.pk])))
+        except WalletError as exc:
+            form.add_error(None, str(exc))
     return _wallet_page(request, wallet, form)

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audit.actors import Actor
 from audit.selectors import audit_events
+from common.form_tokens import submit_once
 from common.ids import parse_id, parse_page
 from common.lists import (
     PER_PAGE,
@@ -108,17 +109,19 @@ def payment_create(request):
     form = PaymentForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
-        try:
+
+        def record() -> str:
             payment = payment_record(customer=d["customer"], amount=d["amount"], currency=d["currency"],
                                      received_date=d["received_date"], method=d["method"],
                                      reference=d["reference"], invoice_number=d["invoice_number"],
                                      remark=d["remark"], actor=_actor(request))
-        except FinanceError as exc:
-            form.add_error(None, str(exc))
-        else:
             messages.success(request, f"Payment #{payment.pk} of {display(payment.amount)} {payment.currency} "
                                       "recorded.")
-            return redirect("finance:payment-detail", pk=payment.pk)
+            return reverse("finance:payment-detail", args=[payment.pk])
+        try:
+            return redirect(submit_once(request, record))
+        except FinanceError as exc:
+            form.add_error(None, str(exc))
     return render(request, "finance/payment_form.html", {"form": form, "payment": None})
 
 
@@ -132,15 +135,17 @@ def payment_edit(request, pk: int):
     form = PaymentForm(request.POST or None, initial=initial, editing=True)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
-        try:
+
+        def save() -> str:
             payment_update(payment=payment, amount=d["amount"], currency=d["currency"],
                            received_date=d["received_date"], method=d["method"], reference=d["reference"],
                            invoice_number=d["invoice_number"], remark=d["remark"], actor=_actor(request))
+            messages.success(request, f"Payment #{payment.pk} saved.")
+            return reverse("finance:payment-detail", args=[payment.pk])
+        try:
+            return redirect(submit_once(request, save))
         except FinanceError as exc:
             form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Payment #{payment.pk} saved.")
-            return redirect("finance:payment-detail", pk=payment.pk)
     return render(request, "finance/payment_form.html", {"form": form, "payment": payment})
 
 
@@ -181,13 +186,14 @@ def payment_assign_view(request, pk: int):
     payment = get_object_or_404(Payment.objects.select_related("customer"), pk=pk)
     form = AssignForm(request.POST or None, currency=payment.currency)
     if request.method == "POST" and form.is_valid():
-        try:
+        def assign() -> str:
             payment_assign(payment=payment, customer=form.cleaned_data["customer"], actor=_actor(request))
+            messages.success(request, f"Payment #{pk} assigned to {form.cleaned_data['customer'].name}.")
+            return reverse("finance:payment-detail", args=[pk])
+        try:
+            return _redirect(request, submit_once(request, assign))
         except FinanceError as exc:
             form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Payment #{pk} assigned to {form.cleaned_data['customer'].name}.")
-            return _redirect(request, reverse("finance:payment-detail", args=[pk]))
     context = {"p": payment, "form": form, "max_changes": MAX_ASSIGNMENT_CHANGES}
     template = "finance/payment_assign.html"
     if request.htmx:
@@ -199,13 +205,17 @@ def payment_assign_view(request, pk: int):
 @staff_view("finance.change_payment")
 def payment_unassign_view(request, pk: int):
     payment = get_object_or_404(Payment, pk=pk)
-    try:
+    back = reverse("finance:payment-detail", args=[pk])
+
+    def unassign() -> str:
         payment_unassign(payment=payment, actor=_actor(request), reason=request.POST.get("reason", "")[:255])
+        messages.success(request, f"Payment #{pk} un-assigned.")
+        return back
+    try:
+        return _redirect(request, submit_once(request, unassign, busy_url=back))
     except FinanceError as exc:
         messages.error(request, str(exc))
-    else:
-        messages.success(request, f"Payment #{pk} un-assigned.")
-    return _redirect(request, reverse("finance:payment-detail", args=[pk]))
+    return _redirect(request, back)
 
 
 @require_POST
@@ -214,15 +224,16 @@ def payment_top_up_view(request, pk: int):
     payment = get_object_or_404(Payment, pk=pk)
     form = TopUpForm(request.POST)
     if form.is_valid():
+        def top_up() -> str:
+            made = payment_top_up(payment=payment, amount=form.cleaned_data["amount"],
+                                  remark=form.cleaned_data["remark"], actor=_actor(request))
+            messages.success(request, f"{display(made.amount)} {payment.currency} of payment #{pk} turned into "
+                                      "credits.")
+            return reverse("finance:payment-detail", args=[pk])
         try:
-            top_up = payment_top_up(payment=payment, amount=form.cleaned_data["amount"],
-                                    remark=form.cleaned_data["remark"], actor=_actor(request))
+            return redirect(submit_once(request, top_up, busy_url=reverse("finance:payment-detail", args=[pk])))
         except FinanceError as exc:
             form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"{display(top_up.amount)} {payment.currency} of payment #{pk} turned into "
-                                      "credits.")
-            return redirect("finance:payment-detail", pk=pk)
     return render(request, "finance/payment_detail.html", _payment_context(pk, top_up_form=form))
 
 
@@ -232,15 +243,19 @@ def allocation_reverse_view(request, pk: int):
     allocation = get_object_or_404(Allocation.objects.select_related("invoice"), pk=pk)
     form = ReasonForm(request.POST)
     form.is_valid()
-    try:
+    back = _back(request, allocation)
+
+    def undo() -> str:
         allocation_reverse(allocation=allocation, actor=_actor(request),
                            reason=form.cleaned_data.get("reason", ""))
-    except FinanceError as exc:
-        messages.error(request, str(exc))
-    else:
         messages.success(request, f"Allocation of {display(allocation.amount)} to {allocation.invoice.number} "
                                   "undone.")
-    return redirect(_back(request, allocation))
+        return back
+    try:
+        return redirect(submit_once(request, undo, busy_url=back))
+    except FinanceError as exc:
+        messages.error(request, str(exc))
+    return redirect(back)
 
 
 def _back(request, allocation: Allocation) -> str:
@@ -260,14 +275,18 @@ def top_up_remove_view(request, pk: int):
     top_up = get_object_or_404(TopUp, pk=pk)
     form = ReasonForm(request.POST)
     form.is_valid()
-    try:
+    back = reverse("finance:payment-detail", args=[top_up.payment_id])
+
+    def remove() -> str:
         top_up_remove(top_up=top_up, actor=_actor(request), reason=form.cleaned_data.get("reason", ""))
-    except FinanceError as exc:
-        messages.error(request, str(exc))
-    else:
         messages.success(request, f"Top-up of {display(top_up.amount)} removed; the money is back on payment "
                                   f"#{top_up.payment_id} as unallocated.")
-    return redirect("finance:payment-detail", pk=top_up.payment_id)
+        return back
+    try:
+        return redirect(submit_once(request, remove, busy_url=back))
+    except FinanceError as exc:
+        messages.error(request, str(exc))
+    return redirect(back)
 
 
 # --- Allocate ---------------------------------------------------------------------------------------------------
@@ -293,16 +312,19 @@ def payment_allocate_view(request, pk: int):
     payment = get_object_or_404(Payment.objects.select_related("customer"), pk=pk)
     if request.method == "POST":
         lines = _lines_from(request.POST)
-        try:
+
+        def allocate() -> str:
             created = payment_allocate(payment=payment, lines=lines, actor=_actor(request))
+            total = sum(a.amount for a in created)
+            messages.success(request, f"{display(total)} {payment.currency} of payment #{pk} allocated to "
+                                      f"{len(created)} invoice{'s' if len(created) != 1 else ''}.")
+            return reverse("finance:payment-detail", args=[pk])
+        try:
+            return redirect(submit_once(request, allocate))
         except FinanceError as exc:
             payment.refresh_from_db()
             return render(request, "finance/payment_allocate.html",
                           _allocate_context(request, payment, error=str(exc), lines=lines))
-        total = sum(a.amount for a in created)
-        messages.success(request, f"{display(total)} {payment.currency} of payment #{pk} allocated to "
-                                  f"{len(created)} invoice{'s' if len(created) != 1 else ''}.")
-        return redirect("finance:payment-detail", pk=pk)
     return render(request, htmx_template(request, "finance/payment_allocate.html", "invoice-results"),
                   _allocate_context(request, payment))
 
@@ -330,14 +352,15 @@ def invoice_payment(request, pk: int):
         if payment is None:
             error = "Pick the payment to allocate."
         else:
-            try:
+            def allocate() -> str:
                 payment_allocate(payment=payment, lines=[(invoice.pk, amount)], actor=_actor(request))
-            except FinanceError as exc:
-                error = str(exc)
-            else:
                 messages.success(request, f"Payment #{payment.pk} allocated to {invoice.number}"
                                  + (" and the top-up provisioned." if invoice.type == InvoiceType.TOP_UP else "."))
-                return redirect("finance:invoice-payment", pk=pk)
+                return reverse("finance:invoice-payment", args=[pk])
+            try:
+                return redirect(submit_once(request, allocate))
+            except FinanceError as exc:
+                error = str(exc)
     candidates = selectors.payments_for_invoice(invoice)
     rows = [{"payment": p, "amount": selectors.default_amount(p, invoice)} for p in candidates]
     allocations = list(invoice.allocations.select_related("payment").order_by("-created_at", "-id"))
@@ -383,14 +406,15 @@ def credit_note_create(request):
             if invoice is None:
                 form.add_error("invoice_number", f"There is no invoice {d['invoice_number']}.")
         if not form.errors:
-            try:
+            def issue() -> str:
                 note = credit_note_issue(customer=d["customer"], invoice=invoice, amount=d["amount"],
                                          reason=d["reason"], issue_date=d["issue_date"], actor=_actor(request))
+                messages.success(request, f"Credit note {note.number} issued.")
+                return reverse("finance:credit-note-detail", args=[note.pk])
+            try:
+                return redirect(submit_once(request, issue))
             except FinanceError as exc:
                 form.add_error(None, str(exc))
-            else:
-                messages.success(request, f"Credit note {note.number} issued.")
-                return redirect("finance:credit-note-detail", pk=note.pk)
     return render(request, "finance/creditnote_form.html", {"form": form})
 
 
@@ -441,16 +465,18 @@ def withdrawal_create(request):
     chosen = form.cleaned_data.get("customer") if form.is_bound and form.is_valid() else initial.get("customer")
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
-        try:
+
+        def record() -> str:
             withdrawal = withdrawal_record(customer=d["customer"], amount=d["amount"], method=d["method"],
                                            reference=d["reference"], remark=d["remark"], paid_date=d["paid_date"],
                                            actor=_actor(request))
-        except FinanceError as exc:
-            form.add_error(None, str(exc))
-        else:
             messages.success(request, f"Withdrawal of {display(withdrawal.amount)} {withdrawal.currency} to "
                                       f"{withdrawal.customer.name} recorded.")
-            return redirect("finance:withdrawal-detail", pk=withdrawal.pk)
+            return reverse("finance:withdrawal-detail", args=[withdrawal.pk])
+        try:
+            return redirect(submit_once(request, record))
+        except FinanceError as exc:
+            form.add_error(None, str(exc))
     if chosen is not None:
         chosen.refresh_from_db()
         position = selectors.credit_position(chosen)

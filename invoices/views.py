@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.actors import Actor
+from common.form_tokens import submit_once
 from common.ids import parse_id
 from common.lists import (
     csv_filename,
@@ -109,16 +110,18 @@ def create_top_up(request):
     form = TopUpInvoiceForm(request.POST or None, initial=_initial_customer(request))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        try:
+
+        def create() -> str:
             invoice = invoice_create_top_up(customer_id=data["customer"].pk, amount=data["amount"], name=data["name"],
                                             billing_to=data["billing_to"], due_date=data["due_date"],
                                             actor=Actor.from_request(request))
-        except InvoiceError as exc:
-            form.add_error(None, str(exc))
-        else:
             messages.success(request, f"Top-up invoice {invoice.number} created as a draft: send it (or mark it "
                                       "as sent) before allocating a payment.")
-            return _go(request, reverse("invoices:detail", args=[invoice.pk]))
+            return reverse("invoices:detail", args=[invoice.pk])
+        try:
+            return _go(request, submit_once(request, create))
+        except InvoiceError as exc:
+            form.add_error(None, str(exc))
     template = "invoices/invoice_top_up_form.html"
     if request.htmx and request.method == "POST":
         template += "#top-up-form"
@@ -149,15 +152,17 @@ def create_purchase(request):
         entered = [PurchaseLine(description=f.cleaned_data["description"], quantity=f.cleaned_data["quantity"],
                                 unit_price=f.cleaned_data["unit_price"], kind=f.cleaned_data["kind"],
                                 tax_rate=f.cleaned_data["tax_rate"]) for f in lines.forms if not f.is_blank()]
-        try:
+
+        def create() -> str:
             invoice = invoice_create_purchase(customer_id=data["customer"].pk, lines=entered, name=data["name"],
                                               billing_to=data["billing_to"], due_date=data["due_date"],
                                               actor=Actor.from_request(request))
+            messages.success(request, f"Purchase invoice {invoice.number} created as a draft.")
+            return reverse("invoices:detail", args=[invoice.pk])
+        try:
+            return _go(request, submit_once(request, create))
         except InvoiceError as exc:
             form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Purchase invoice {invoice.number} created as a draft.")
-            return _go(request, reverse("invoices:detail", args=[invoice.pk]))
     template = "invoices/invoice_purchase_form.html"
     if request.htmx and request.method == "POST":
         template += "#purchase-form"

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 
 from audit.actors import ActorKind
 from audit.models import AuditEvent
+from common.times import local_time, local_time_iso, time_zone_shown  # noqa: F401 - the portal's pages and CSVs
 from customers.models import Customer, Notification, Transaction, TransactionKind
 from customers.money import ZERO
 from customers.services.wallet import LEGACY_TRANSFER_PREFIX, TRANSFER_REFERENCE
@@ -149,24 +149,3 @@ def changes(event: AuditEvent, customer: Customer) -> list[tuple[str, str, str]]
 
 def changes_text(event: AuditEvent, customer: Customer) -> str:
     return "; ".join(f"{k}: {b} -> {a}" if b != "" else f"{k}: {a}" for k, b, a in changes(event, customer))
-
-
-def local_time(at: dt.datetime) -> str:
-    """The time in the operator's time zone with its offset named: `2026-12-07 14:05:09 +08:00`."""
-    local = timezone.localtime(at)
-    return f"{local:%Y-%m-%d %H:%M:%S} {_offset(local)}"
-
-
-def local_time_iso(at: dt.datetime) -> str:
-    """ISO 8601 with the offset, for CSV: `2026-12-07T14:05:09+08:00`."""
-    return timezone.localtime(at).isoformat(timespec="seconds")
-
-
-def time_zone_shown() -> str:
-    """`Asia/Singapore (UTC+08:00)`: what the page says its times are."""
-    now = timezone.localtime()
-    return f"{timezone.get_current_timezone_name()} (UTC{_offset(now)})"
-
-
-def _offset(local: dt.datetime) -> str:
-    return local.isoformat()[-6:]

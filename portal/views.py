@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audit.actors import Actor
 from audit.services import audit_record_access
+from common.form_tokens import submit_once
 from common.ids import parse_id
 from common.lists import csv_response, iterate, paginate, querystring_without_page, wants_csv
 from customers.models import NotificationKind
@@ -162,15 +163,17 @@ def invoice_pay(request, invoice_id: int):
                                f"({invoice.get_type_display().lower()}, {invoice.status_label.lower()}).")
         return redirect("portal:invoice-list")
     if request.method == "POST":
-        try:
+        def pay() -> str:
             cards.invoice_self_pay_with_credits(invoice_id=invoice.pk, customer_id=customer.pk,
                                                 actor=Actor.from_request(request))
+            messages.success(request, f"Invoice {invoice.number} is paid with your credits.")
+            return reverse("portal:invoice-list")
+        try:
+            return redirect(submit_once(request, pay))
         except cards.FinanceError as exc:
             if not _still_payable(invoice):
                 return _invoice_paid_meanwhile(request, invoice, exc)
             return _pay_page(request, invoice, error=str(exc))
-        messages.success(request, f"Invoice {invoice.number} is paid with your credits.")
-        return redirect("portal:invoice-list")
     return _pay_page(request, invoice)
 
 

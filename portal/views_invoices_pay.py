@@ -10,9 +10,11 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.actors import Actor
+from common.form_tokens import submit_once
 from common.ids import parse_id
 from customers.money import ZERO
 from finance import gateway
@@ -114,13 +116,16 @@ def invoices_pay_with_credits(request):
     if isinstance(ids, HttpResponse):
         return ids
     _invoices(request, ids)  # another customer's id: 404 before anything is tried
-    try:
+
+    def pay() -> str:
         paid = cards.invoices_self_pay_with_credits(invoice_ids=ids, customer_id=request.customer.pk,
                                                     actor=Actor.from_request(request))
+        messages.success(request, "Invoices " + ", ".join(i.number for i in paid) + " are paid with your credits.")
+        return reverse("portal:invoice-list")
+    try:
+        response = redirect(submit_once(request, pay))
     except cards.FinanceError as exc:
         return _confirm_page(request, _invoices(request, ids), error=str(exc))
-    messages.success(request, "Invoices " + ", ".join(i.number for i in paid) + " are paid with your credits.")
-    response = redirect("portal:invoice-list")
     response.status_code = 303
     return response
 

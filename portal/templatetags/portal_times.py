@@ -3,7 +3,8 @@
     {{ t.occurred_at|portal_time }}  ->  2026-12-07 14:05:09 +08:00  (the operator's time zone, named)
     {{ invoice.due_date|portal_date }}  ->  2026-12-07
 
-CSVs give the same moments in ISO 8601 with the offset (portal.selectors.local_time_iso)."""
+CSVs give the same moments in ISO 8601 with the offset (common.times.local_time_iso). The staff pages' built-in
+|local_time and |local_date (common/templatetags/pages.py) are the same format."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import datetime as dt
 
 from django import template
 
-from portal.selectors import local_time
+from common.times import local_time
 
 register = template.Library()
 

@@ -17,6 +17,41 @@
     var form = e.target;
     if (form.hasAttribute("data-confirm") && !window.confirm(form.getAttribute("data-confirm"))) { e.preventDefault(); }
   }, true);
+  // A form that posts (records a payment, allocates, pays...) is sent once: its buttons are disabled while
+  // the request is in flight and a second submit is ignored (the one-time form token guards the server side,
+  // common/form_tokens.py). Disabled a tick later, so the clicked button's own name=value is still sent.
+  function postsForm(form) { return form && (form.getAttribute("method") || "").toLowerCase() === "post"; }
+  function setPending(form, on) {
+    if (on) { form.setAttribute("data-pending", ""); form.setAttribute("aria-busy", "true"); }
+    else { form.removeAttribute("data-pending"); form.removeAttribute("aria-busy"); }
+    form.querySelectorAll("button:not([type=button]), input[type=submit]").forEach(function (b) {
+      if (on && !b.disabled) { b.disabled = true; b.setAttribute("data-pending-disabled", ""); }
+      else if (!on && b.hasAttribute("data-pending-disabled")) { b.disabled = false; b.removeAttribute("data-pending-disabled"); }
+    });
+  }
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (!postsForm(form) || form.hasAttribute("hx-post")) return;
+    if (form.hasAttribute("data-pending")) { e.preventDefault(); return; }
+    if (e.defaultPrevented) return;
+    form.setAttribute("data-pending", "");
+    setTimeout(function () { setPending(form, true); }, 0);
+  });
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var form = e.detail && e.detail.elt;
+    if (form && form.tagName === "FORM" && form.hasAttribute("hx-post")) {
+      if (form.hasAttribute("data-pending")) { e.preventDefault(); return; }
+      setPending(form, true);
+    }
+  });
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var form = e.detail && e.detail.elt;
+    if (form && form.tagName === "FORM" && form.hasAttribute("data-pending")) { setPending(form, false); }
+  });
+  // Back to a page from the browser's cache (the back button): its forms may be sent again.
+  window.addEventListener("pageshow", function (e) {
+    if (e.persisted) { document.querySelectorAll("form[data-pending]").forEach(function (f) { setPending(f, false); }); }
+  });
   // Filters: a text or search box in an auto-submit form searches on Enter, the Filter button or its own
   // keyup trigger, never on blur too; otherwise typing then clicking Filter sends two requests and the
   // late one can land over the next click (a sort, a page).

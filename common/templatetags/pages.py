@@ -1,0 +1,35 @@
+"""Built-in tags and filters of every page (settings.TEMPLATES builtins):
+
+    {% form_token %}               the hidden one-time token of a form that moves money (common/form_tokens.py)
+    {{ event.occurred_at|local_time }}  ->  2026-12-07 14:05:09 +08:00  (the operator's time zone, named)
+    {{ invoice.due_date|local_date }}   ->  2026-12-07
+
+One format for times and dates on every staff and portal page (the portal's |portal_time is the same)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import template
+
+from common import times
+from common.form_tokens import FIELD, new_token
+
+register = template.Library()
+
+
+@register.inclusion_tag("components/_form_token.html")
+def form_token():
+    return {"name": FIELD, "token": new_token()}
+
+
+@register.filter
+def local_time(value: dt.datetime | None) -> str:
+    return times.local_time(value) if isinstance(value, dt.datetime) else ""
+
+
+@register.filter
+def local_date(value: dt.date | None) -> str:
+    if isinstance(value, dt.datetime):
+        return times.local_time(value)
+    return value.isoformat() if isinstance(value, dt.date) else ""
