@@ -93,10 +93,31 @@ class PaymentForm(CustomerForm):
 
     def __init__(self, *args, editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        if not self.is_bound and "currency" not in self.initial:
-            self.initial["currency"] = settings.LEDGERDESK_DEFAULT_CURRENCY
         if editing:
             del self.fields["customer"]  # assignment has its own action (5 changes at most)
+        chosen = None if editing else self.chosen_customer()
+        if chosen is not None:
+            # The currency follows the customer (a payment is in its customer's currency; payment_record
+            # refuses another one): shown, read-only, unless the form came back with another one to correct.
+            currency = self.fields["currency"]
+            currency.help_text = f"{chosen.name} pays in {chosen.currency}."
+            if not self.is_bound:
+                self.initial["currency"] = chosen.currency
+            typed = str(self.data.get("currency") or "").strip().upper() if self.is_bound else chosen.currency
+            if typed in ("", chosen.currency):
+                currency.widget.attrs["readonly"] = True
+        if not self.is_bound and "currency" not in self.initial:
+            self.initial["currency"] = settings.LEDGERDESK_DEFAULT_CURRENCY
+
+    def chosen_customer(self) -> Customer | None:
+        """The customer picked so far (posted, or given as `initial`), or None."""
+        raw = self.data.get("customer") if self.is_bound else self.initial.get("customer")
+        if isinstance(raw, Customer) or raw in (None, ""):
+            return raw or None
+        try:
+            return self.fields["customer"].to_python(raw)
+        except forms.ValidationError:
+            return None
 
 
 class AssignForm(forms.Form):

@@ -106,6 +106,10 @@ def payment_list(request):
 @require_http_methods(["GET", "POST"])
 @staff_view("finance.add_payment")
 def payment_create(request):
+    if request.method == "GET" and request.htmx and "customer" in request.GET:
+        # The customer was picked: the currency field follows it (htmx swaps it in).
+        form = PaymentForm(initial={"customer": request.GET["customer"]})
+        return render(request, "finance/payment_form.html#currency-field", {"form": form, "payment": None})
     form = PaymentForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data

@@ -1,0 +1,68 @@
+"""Issue 23's page defects in a real browser: the new payment's currency follows the customer (defect 3); a
+form that moves money is sent once, its button disabled while the request is in flight (defect 8)."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from finance.models import Payment
+from tests.finance.factories import customer
+
+pytestmark = pytest.mark.browser
+
+
+def test_the_new_payments_currency_follows_the_chosen_customer(staff_page):
+    page = staff_page
+    customer(name="Singapore Pte Ltd")
+    dollars = customer(name="Dollar Corp", currency="USD")
+    page.goto("/payments/new/")
+    currency = page.locator("input[name=currency]")
+    expect(currency).to_have_value("SGD")
+    expect(currency).not_to_have_attribute("readonly", "")
+    page.select_option("select[name=customer]", str(dollars.pk))
+    expect(currency).to_have_value("USD")
+    expect(currency).to_have_attribute("readonly", "")
+    expect(page.locator("#currency-field")).to_contain_text("Dollar Corp pays in USD.")
+    page.fill("input[name=amount]", "250")
+    page.get_by_role("button", name="Create").click()
+    expect(page.locator("#payment-amount")).to_have_text("250.00 USD")
+    assert Payment.objects.get().currency == "USD"
+    page.goto("/payments/new/")
+    page.select_option("select[name=customer]", str(dollars.pk))
+    expect(currency).to_have_value("USD")
+    page.select_option("select[name=customer]", "")
+    expect(currency).to_have_value("SGD")
+    expect(currency).not_to_have_attribute("readonly", "")
+    assert page.console_errors == []
+
+
+SPY = """() => {
+  // Looks at the form a moment after it is sent, and sends it again: what it saw survives the navigation.
+  document.addEventListener("submit", (e) => {
+    if (e.target.hasAttribute("data-spied")) { sessionStorage.setItem("second-prevented", String(e.defaultPrevented)); return; }
+    e.target.setAttribute("data-spied", "");
+    setTimeout(() => {
+      const form = e.target, button = form.querySelector("button[type=submit]");
+      sessionStorage.setItem("disabled", String(button.disabled));
+      sessionStorage.setItem("busy", String(form.getAttribute("aria-busy")));
+      form.requestSubmit();
+    }, 0);
+  });
+}"""
+
+
+def test_the_create_button_is_disabled_while_the_post_is_in_flight_and_a_second_submit_sends_nothing(staff_page):
+    page = staff_page
+    posts = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    page.goto("/payments/new/")
+    page.evaluate(SPY)
+    page.fill("input[name=amount]", "100")
+    page.get_by_role("button", name="Create").click()
+    expect(page.locator("#payment-amount")).to_have_text("100.00 SGD")
+    seen = page.evaluate("() => [sessionStorage.getItem('disabled'), sessionStorage.getItem('busy'), "
+                         "sessionStorage.getItem('second-prevented')]")
+    assert seen == ["true", "true", "true"]
+    assert len([u for u in posts if u.endswith("/payments/new/")]) == 1
+    assert Payment.objects.count() == 1
