@@ -159,6 +159,11 @@ class AmountField(forms.CharField):
         self.named = pretty_name(field_name)
         return super().get_bound_field(form, field_name)
 
+    def prepare_value(self, value):
+        """An initial Decimal (a model's NUMERIC(20,6)) shows as 1000.00, not 1000.000000; the parser still
+        takes up to `places` decimals."""
+        return input_value(value)
+
     def to_python(self, value):
         # A Decimal is a disabled field's initial value (from the database): checked as it is, since str()
         # may write it with an exponent ('1E+2').
@@ -221,6 +226,12 @@ def display(value: Decimal | None) -> str:
     if shown.as_tuple().exponent > -2:  # type: ignore[operator]
         shown = shown.quantize(Decimal("0.01"))
     return f"{shown:,f}"
+
+
+def input_value(value: object) -> object:
+    """An amount as an input shows it: display() without the thousands separators (1000.00, 65.979991), not
+    the database's 1000.000000. Anything else (the text the user typed) is left as it is."""
+    return display(value).replace(",", "") if isinstance(value, Decimal) else value
 
 
 def side(value: Decimal) -> str:

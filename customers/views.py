@@ -122,7 +122,7 @@ def customer_edit(request, pk: int):
     customer = get_object_or_404(Customer, pk=pk)
     initial = {f: getattr(customer, f) for f in ("name", "code", "billing_email", "currency", "account_type",
                                                  "invoice_setup", "show_invoices_tab")}
-    initial["credit_limit"] = display(customer.credit_limit).replace(",", "")
+    initial["credit_limit"] = customer.credit_limit
     form = CustomerForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
@@ -225,8 +225,8 @@ def _subscription_form(request, customer: Customer, subscription: Subscription |
     if subscription is not None:
         initial = {f: getattr(subscription, f) for f in ("product", "kind", "quantity", "period_months",
                                                          "renewal_date", "is_active")}
-        initial["renewal_price"] = display(subscription.renewal_price).replace(",", "")
-        initial["renewal_cost"] = display(subscription.renewal_cost).replace(",", "")
+        initial["renewal_price"] = subscription.renewal_price
+        initial["renewal_cost"] = subscription.renewal_cost
     form = SubscriptionForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         actor = Actor.from_request(request)

@@ -107,7 +107,7 @@ class CardShortfallForm(forms.Form):
             charge = chargeable(shortfall, currency or settings.LEDGERDESK_DEFAULT_CURRENCY)
             self.fields["amount"].maximum = max(max_top_up(), charge)
             if not self.is_bound:
-                self.initial["amount"] = display(charge)
+                self.initial["amount"] = charge
 
     def clean_amount(self):
         amount = self.cleaned_data["amount"]

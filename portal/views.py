@@ -20,7 +20,6 @@ from common.form_tokens import submit_once
 from common.ids import parse_id
 from common.lists import csv_response, iterate, paginate, querystring_without_page, wants_csv
 from customers.models import NotificationKind
-from customers.money import display
 from customers.selectors import customer_figures
 from finance import gateway, selectors_receipts
 from finance.models import OPEN_CHECKOUT_STATUSES, CardPayment
@@ -226,7 +225,7 @@ def _pay_page(request, invoice, *, error: str = "", card_form: CardShortfallForm
     payable = selectors.is_payable_in_portal(invoice)
     shortfall = cards.card_payment_shortfall(customer=customer, invoice=invoice) if payable else None
     if payable and card_form is None:
-        card_form = CardShortfallForm(initial={"amount": display(shortfall)}, shortfall=shortfall,
+        card_form = CardShortfallForm(initial={"amount": shortfall}, shortfall=shortfall,
                                       currency=customer.currency)
     return render(request, "portal/invoice_pay.html", {
         "customer": customer, "invoice": invoice, "payable": payable, "shortfall": shortfall, "error": error,

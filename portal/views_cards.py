@@ -46,8 +46,8 @@ def _card_page(request, *, form=None, error: str = "", status: int = 200):
     has_card = bool(customer.stripe_payment_method_id)
     if form is None:
         trigger, threshold = card_choices(customer.pk, settings)
-        form = AutoTopUpAmountsForm(initial={"trigger_amount": display(trigger) if trigger is not None else "",
-                                             "limit_threshold": display(threshold) if threshold is not None else ""},
+        form = AutoTopUpAmountsForm(initial={"trigger_amount": trigger if trigger is not None else "",
+                                             "limit_threshold": threshold if threshold is not None else ""},
                                     currency=customer.currency)
     return render(request, "portal/card_settings.html", {
         "customer": customer, "settings": settings, "has_card": has_card, "form": form, "error": error,

@@ -1,5 +1,5 @@
-"""{{ amount|money }} -> 1,234.50 ; {% signed amount currency %} -> a green CR / red DR figure
-(components/_signed.html)."""
+"""{{ amount|money }} -> 1,234.50 ; {{ amount|amount_input }} -> 1234.50 (an input's value) ;
+{% signed amount currency %} -> a green CR / red DR figure, zero neutral (components/_signed.html)."""
 
 from django import template
 
@@ -13,9 +13,14 @@ def money(value):
     return m.display(value)
 
 
+@register.filter
+def amount_input(value):
+    return m.input_value(value)
+
+
 @register.inclusion_tag("components/_signed.html")
 def signed(value, currency=""):
     if value is None:
         return {"shown": False}
     return {"shown": True, "amount": m.display(value), "currency": currency, "owes": value < 0,
-            "side": m.side(value)}
+            "zero": value == 0, "side": m.side(value)}

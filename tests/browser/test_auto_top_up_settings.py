@@ -67,8 +67,8 @@ def test_choosing_the_card_method_shows_the_customers_amounts_read_only(staff_pa
     page.select_option("select[name=method]", "card")  # htmx re-renders the form for the card method
     expect(page.locator("#settings-form")).to_have_attribute("data-method", "card")
     expect(trigger).to_be_disabled()
-    expect(trigger).to_have_value("50.000000")
-    expect(page.locator("input[name=limit_threshold]")).to_have_value("10.000000")
+    expect(trigger).to_have_value("50.00")
+    expect(page.locator("input[name=limit_threshold]")).to_have_value("10.00")
     expect(page.locator("#settings-form")).to_contain_text("Set by the customer during an online top-up")
     page.check("input[name=auto_top_up_enabled]")
     page.get_by_role("button", name="Save changes").click()

@@ -101,7 +101,8 @@ def test_a_declined_card_shows_stripes_message_and_adds_nothing(watched, acme, c
     page.click("button:has-text('Cancel this payment')")
     page.wait_for_load_state()
     assert page.locator("h1").inner_text() == "Payment cancelled"
-    assert "0.00 SGD CR" in page.locator("[data-figure=usable-credits]").inner_text()
+    usable = page.locator("[data-figure=usable-credits]").inner_text()
+    assert "0.00 SGD" in usable and "CR" not in usable  # zero is neutral (issue 23)
     acme.refresh_from_db()
     assert acme.usable_credits == Decimal("0")
     assert our_console_errors(page, live_server) == []

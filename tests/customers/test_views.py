@@ -86,7 +86,7 @@ class TestCustomerList:
                 "Acme &lt;b&gt;&quot;&amp;&quot;&lt;/b&gt; Ltd</a>") in row and "<b>\"" not in page
         assert '<small class="mono">ACME</small>' in row
         assert '<span class="badge badge-postpaid">Postpaid</span>' in row and "<td>Consolidated</td>" in row
-        assert ['<span class="amount dr">-12.50  <b>DR</b></span>', '<span class="amount cr">0.00  <b>CR</b></span>',
+        assert ['<span class="amount dr">-12.50  <b>DR</b></span>', '<span class="amount zero">0.00 </span>',
                 '<span class="amount dr">-12.50  <b>DR</b></span>', '<span class="amount cr">87.50  <b>CR</b></span>'
                 ] == [cell.split("</td>")[0] for cell in row.split('<td class="num">')[1:]]
 

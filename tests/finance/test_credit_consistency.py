@@ -285,7 +285,7 @@ class TestPages:
         page = finance_client.get(reverse("finance:payment-detail", args=[pay.pk])).content.decode()
         assert monthly.number in page and 'id="payment-unallocated">40.00<' in page
         form = finance_client.get(reverse("finance:payment-allocate", args=[pay.pk])).content.decode()
-        assert f'name="amount-{purchase.pk}" value="40.000000"' in form  # prefilled with what is left
+        assert f'name="amount-{purchase.pk}" value="40.00"' in form  # prefilled with what is left
         before = state(cust, pay, purchase)
         response = finance_client.post(reverse("finance:payment-allocate", args=[pay.pk]),
                                        {"invoice": [purchase.pk], f"amount-{purchase.pk}": "100"})
