@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audit.actors import Actor
 from common.lists import list_page
 from common.permissions import staff_view
+from common.times import local_time_iso
 
 from . import selectors
 from .filters import ApiKeyFilterSet
@@ -30,7 +31,7 @@ def _cell(value) -> str:
 
 
 def _when(value) -> str:
-    return value.isoformat() if value else ""
+    return local_time_iso(value) if value else ""
 
 
 def _row(k: ApiKey) -> list:

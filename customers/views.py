@@ -25,6 +25,7 @@ from common.lists import (
     wants_csv,
 )
 from common.permissions import staff_view
+from common.times import local_time_iso
 
 from . import selectors
 from .filters import CustomerFilterSet, NotificationFilterSet, TransactionFilterSet
@@ -165,8 +166,8 @@ def customer_transactions(request, pk: int):
 
         def row(t):
             figure = "billed" if t.billed_at else t.bucket
-            return [t.pk, t.occurred_at.isoformat(), t.kind, t.amount, customer.currency, figure,
-                    _text(t.billed_document), t.billed_at.isoformat() if t.billed_at else "", _text(t.reference),
+            return [t.pk, local_time_iso(t.occurred_at), t.kind, t.amount, customer.currency, figure,
+                    _text(t.billed_document), local_time_iso(t.billed_at) if t.billed_at else "", _text(t.reference),
                     _text(t.description)]
 
         return csv_response(csv_filename(f"transactions-{customer.code}"), TRANSACTION_CSV_HEADER, iterate(rows, row))
@@ -381,7 +382,7 @@ def wallet_detail(request, wallet_pk: int):
         return csv_response(
             csv_filename(f"wallet-{wallet.pk}"), ["id", "created_at", "amount", "currency", "customer", "reference"],
             iterate(selectors.master_wallet_entries(wallet),
-                    lambda e: [e.pk, e.created_at.isoformat(), e.amount, wallet.currency,
+                    lambda e: [e.pk, local_time_iso(e.created_at), e.amount, wallet.currency,
                                _text(e.customer.code) if e.customer else "", _text(e.reference)]))
     return _wallet_page(request, wallet, WalletFundForm())
 

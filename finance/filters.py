@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import django_filters as df
 from django.db.models import F, Q
-from django.utils import timezone
 
 from common.filters import CurrencyFilter, DateFrom, DateTo, ListFilterSet, SearchFilter, sorts
 from common.forms import DateInput
 from common.ids import parse_id
+from common.times import local_time
 from customers.filters import CurrencyCodeFilter
 
 from .forms import CustomerChoiceField, customer_choices
@@ -146,7 +146,7 @@ class RunsFilterSet(ListFilterSet):
         super().__init__(data, queryset, **kwargs)
         self.filters["run"].extra["choices"] = [
             ("", "All runs of the day"),
-            *((r.pk, f"#{r.pk} {r.get_trigger_display().lower()}, {timezone.localtime(r.since):%H:%M:%S}")
+            *((r.pk, f"#{r.pk} {r.get_trigger_display().lower()}, {local_time(r.since)}")
               for r in runs)]
 
     def by_decision(self, queryset, name, decision):

@@ -26,6 +26,7 @@ from common.lists import (
     wants_csv,
 )
 from common.permissions import staff_view
+from common.times import local_time_iso
 from customers.models import Customer
 from customers.selectors import currencies
 
@@ -139,7 +140,7 @@ def _decision_row(d: AutoTopUpDecision) -> list:
     invoice = d.auto_top_up.invoice if d.auto_top_up_id and d.auto_top_up.invoice_id else None
     return [d.run_date.isoformat(), d.run_id, _cell(d.customer.code), _cell(d.customer.name), d.decision, d.method,
             _amount(d.usable_credits), _amount(d.limit_threshold), _amount(d.trigger_amount), _cell(d.reason),
-            invoice.number if invoice else "", d.decided_at.isoformat()]
+            invoice.number if invoice else "", local_time_iso(d.decided_at)]
 
 
 def _day(request) -> dt.date:

@@ -2,7 +2,8 @@
 
     {% form_token %}               the hidden one-time token of a form that moves money (common/form_tokens.py)
     {{ event.occurred_at|local_time }}  ->  2026-12-07 14:05:09 +08:00  (the operator's time zone, named)
-    {{ invoice.due_date|local_date }}   ->  2026-12-07
+    {{ invoice.due_date|local_date }}   ->  2026-12-07  (a datetime: its date in the operator's time zone)
+    {% time_zone_shown %}               ->  Asia/Singapore (UTC+08:00)
 
 One format for times and dates on every staff and portal page (the portal's |portal_time is the same)."""
 
@@ -30,6 +31,11 @@ def local_time(value: dt.datetime | None) -> str:
 
 @register.filter
 def local_date(value: dt.date | None) -> str:
-    if isinstance(value, dt.datetime):
-        return times.local_time(value)
-    return value.isoformat() if isinstance(value, dt.date) else ""
+    """A date as ISO 8601; a moment's date in the operator's time zone."""
+    return times.local_date(value) if isinstance(value, dt.date) else ""
+
+
+@register.simple_tag
+def time_zone_shown() -> str:
+    """`Asia/Singapore (UTC+08:00)`: what the page says its times are (text, escaped as usual)."""
+    return times.time_zone_shown()

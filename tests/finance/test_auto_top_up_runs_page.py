@@ -113,3 +113,23 @@ class TestAutoTopUpRunsPage:
                                       HTTP_HX_TARGET="decision-table")
         html = response.content.decode().lstrip()
         assert html.startswith('<section class="panel" id="decision-table"') and "Acme Telecom" in html
+
+
+class TestOneTimeZone:
+    """Issue 23, defect 9: the page mixed the operator's time (the runs table) and UTC (the run picker, the CSV)."""
+
+    def test_the_run_picker_the_tables_and_the_csv_show_the_operators_time(self, finance_client, a_day):
+        first = a_day["first"]
+        local = first.started_at.astimezone(dt.timezone(dt.timedelta(hours=8)))
+        shown = f"{local:%Y-%m-%d %H:%M:%S} +08:00"
+        utc_clock = f"{first.started_at.astimezone(dt.UTC):%H:%M:%S}"
+        html = finance_client.get(RUNS).content.decode()
+        assert f'<option value="{first.pk}">#{first.pk} ' in html
+        option = html[html.index(f'<option value="{first.pk}">'):]
+        option = option[:option.index("</option>")]
+        assert option.endswith(shown) and utc_clock not in option
+        assert f"<td>{shown}</td>" in html  # the runs table's Started
+        rows = list(csv.reader(io.StringIO(b"".join(finance_client.get(RUNS, {"format": "csv"}).streaming_content)
+                                           .decode())))
+        decided = rows[0].index("decided_at")
+        assert all(r[decided].endswith("+08:00") for r in rows[1:]) and len(rows) > 1
