@@ -66,3 +66,30 @@ def test_the_create_button_is_disabled_while_the_post_is_in_flight_and_a_second_
     assert seen == ["true", "true", "true"]
     assert len([u for u in posts if u.endswith("/payments/new/")]) == 1
     assert Payment.objects.count() == 1
+
+
+def test_the_auto_top_up_runs_page_fits_1280_to_1440_px_and_shows_one_time_zone(staff_page):
+    from django.utils import timezone
+
+    from finance.models import TopUpMethod
+    from finance.services.auto_top_up import run_daily_auto_top_up
+    from tests.finance.auto_top_up_support import SYSTEM, customer_with, wallet
+
+    wallet("100000")
+    for n, method in enumerate([TopUpMethod.MASTER_ACCOUNT, TopUpMethod.CHEQUE_TT] * 3):
+        customer_with(method, name=f"Long Organization Name Holdings {n} Pte Ltd", code=f"LONGCODE{n}",
+                      credits="10.123456", trigger="1000000", threshold="1000.5")
+    run = run_daily_auto_top_up(run_date=timezone.localdate(), actor=SYSTEM, email_via_celery=False)
+    page = staff_page
+    for width in (1280, 1400, 1440):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto("/auto-top-up/runs/")
+        expect(page.locator("[data-decision]")).to_have_count(6)
+        page.screenshot(path=f"/tmp/d2shots/browser-runs-{width}.png", full_page=True)
+        overflow = page.evaluate("""() => [document.documentElement.scrollWidth - document.documentElement.clientWidth,
+            ...[...document.querySelectorAll('.table-wrap')].map(t => t.scrollWidth - t.clientWidth)]""")
+        assert overflow == [0] * len(overflow), (width, overflow)
+    started = timezone.localtime(run.started_at)
+    expect(page.locator(f"tr[data-run-id='{run.pk}']")).to_contain_text(f"{started:%Y-%m-%d %H:%M:%S} +08:00")
+    expect(page.locator("#id_run")).to_contain_text(f"{started:%Y-%m-%d %H:%M:%S} +08:00")
+    expect(page.locator("#time-zone")).to_have_text("Times: Asia/Singapore (UTC+08:00)")
