@@ -59,7 +59,7 @@ def withdrawal_record(*, customer: Customer, amount: object, method: str, refere
     if amount > position.withdrawable:
         raise WithdrawalError(
             f"{customer.name} can withdraw at most {display(position.withdrawable)} {customer.currency} of their own "
-            f"credit (amount due {display(customer.amount_due)}, credit balance {display(position.credit_balance)}); "
+            f"credit (amount due {display(customer.amount_due)}, credits held {display(position.credit_balance)}); "
             f"{display(amount)} was asked.")
     before = {"amount_due": customer.amount_due}
     withdrawal = Withdrawal.objects.create(customer=customer, currency=currency, amount=amount, method=method,

@@ -93,3 +93,27 @@ def test_the_auto_top_up_runs_page_fits_1280_to_1440_px_and_shows_one_time_zone(
     expect(page.locator(f"tr[data-run-id='{run.pk}']")).to_contain_text(f"{started:%Y-%m-%d %H:%M:%S} +08:00")
     expect(page.locator("#id_run")).to_contain_text(f"{started:%Y-%m-%d %H:%M:%S} +08:00")
     expect(page.locator("#time-zone")).to_have_text("Times: Asia/Singapore (UTC+08:00)")
+
+
+def test_the_payment_page_explains_its_figures_and_colours_usable_credits_like_the_others(staff_page):
+    from tests.finance.factories import payment
+
+    pay = payment(customer(name="Initech", credit_limit="50"), "100")
+    page = staff_page
+    for width in (1280, 1440):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"/payments/{pay.pk}/")
+        page.screenshot(path=f"/tmp/d2shots/browser-payment-{width}.png", full_page=True)
+    facts = page.locator("#payment-position")
+    expect(facts).to_contain_text("Unallocated payments")
+    expect(facts).to_contain_text("Credits held")
+    expect(page.get_by_text("Credit balance")).to_have_count(0)
+    colour = "el => getComputedStyle(el).color"
+    usable = page.locator("dt:text-is('Usable credits') + dd .amount")
+    amount_due = page.locator("dt:text-is('Amount due') + dd .amount")
+    expect(usable).to_have_text("150.00 SGD CR")
+    assert usable.evaluate(colour) == amount_due.evaluate(colour) != page.locator("dt:text-is('Usable credits')").evaluate(colour)
+    zero = page.locator("dt:text-is('Expecting invoice') + dd .amount")
+    expect(zero).to_have_text("0.00 SGD")
+    assert zero.evaluate(colour) != amount_due.evaluate(colour)  # zero is neutral, not a green CR
+    assert page.console_errors == []

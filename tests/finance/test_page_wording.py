@@ -97,3 +97,47 @@ def test_an_amount_input_shows_more_decimals_only_when_the_value_has_them_and_ta
     assert field.prepare_value(D("65.979991")) == "65.979991"
     assert field.prepare_value("1,000.5") == "1,000.5"  # what was typed is shown back as typed
     assert field.clean("12.345678") == D("12.345678")
+
+
+class TestFiguresVocabulary:
+    """The payment page's extra figures in the seed's words, explained; usable credits coloured like the
+    others; the aged receivables' credits column says it is after unbilled usage."""
+
+    def test_the_payment_page_names_and_explains_its_extra_figures(self, finance_client):
+        cust = customer(name="Initech")
+        pay = payment(cust, "100")
+        html = finance_client.get(reverse("finance:payment-detail", args=[pay.pk])).content.decode()
+        assert "Credit balance" not in html and "Unallocated cash" not in html
+        assert "<dt>Unallocated payments</dt>" in html and "<dt>Credits held</dt>" in html
+        assert "not yet allocated to an invoice or turned into credits. Already counted in the amount due." in html
+        assert "the credit limit is not included" in html
+        position = html[html.index('id="payment-position"'):]
+        assert '<dd data-figure="unallocated-payments"><span class="amount cr">100.00 SGD <b>CR</b></span>' in position
+        assert '<dd data-figure="credits-held"><span class="amount zero">0.00 SGD</span>' in position
+
+    def test_usable_credits_are_coloured_like_the_other_figures(self, finance_client):
+        cust = customer(credit_limit="50")
+        pay = payment(cust, "100")
+        html = finance_client.get(reverse("finance:payment-detail", args=[pay.pk])).content.decode()
+        assert '<dt>Usable credits</dt><dd><span class="amount cr">150.00 SGD <b>CR</b></span></dd>' in html
+        inv = purchase_invoice(cust, "40")
+        preview = finance_client.get(reverse("finance:payment-allocate-preview", args=[pay.pk]),
+                                     {"invoice": [inv.pk], f"amount-{inv.pk}": "40"}).content.decode()
+        usable = preview[preview.index("<td>Usable credits</td>"):]
+        assert usable.startswith('<td>Usable credits</td><td class="num"><span class="amount cr">')
+
+    def test_the_aged_receivables_credits_column_says_it_is_after_unbilled_usage(self, finance_client):
+        from customers.models import InvoiceSetup, TransactionKind
+        from tests.customers.factories import ledger_post
+
+        cust = customer(InvoiceSetup.CONSOLIDATED, credit_limit="100", name="Usage Heavy")
+        monthly = purchase_invoice(customer(name="Owing Co"), "10")  # someone with an open invoice, listed
+        ledger_post(cust, TransactionKind.CALL, "-12.5")
+        payment(cust, "5")  # listed through its unallocated payment
+        html = finance_client.get(reverse("finance:aged-receivables")).content.decode()
+        assert "Unallocated cash" not in html and '<th class="num">Unallocated payments</th>' in html
+        assert "Credits held,<br>after unbilled usage</th>" in html
+        row = html[html.index('<tr data-customer="' + cust.code + '">'):]
+        row = row[:row.index("</tr>")]
+        assert '<span class="amount dr">-12.50 SGD <b>DR</b></span>' in row
+        assert monthly.customer.code in html
