@@ -5,13 +5,20 @@
   (psycopg refuses it), so without this any search box or filter given `%00` was a 500.
 - `SignedInResponsesMiddleware`: for a signed-in user, every response (page, fragment, PDF, CSV) says
   `Cache-Control: no-store`, so no browser or proxy keeps a copy of a customer's or the finance team's data;
-  and the session's idle timeout (staff and portal customers each their own) slides with activity."""
+  and the session's idle timeout (staff and portal customers each their own) slides with activity.
+- `OwnErrorPagesMiddleware`: with DEBUG on (bin/run), the project's own 404 and 500 pages instead of Django's
+  technical ones, which list every URL pattern of the project (404) or show the traceback and settings (500)
+  to whoever is looking, customers of the portal included. The traceback still goes to the console log.
+  (With DEBUG off Django renders 404.html and 500.html itself.) /api/ keeps its problem+json replies."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 from django.conf import settings
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+from django.http import Http404
 from django.shortcuts import render
 from django.urls import Resolver404, resolve
 from django.utils.cache import add_never_cache_headers
@@ -100,3 +107,30 @@ def _slide_idle_expiry(request, user) -> None:
     if session.modified or due:
         session["_seen"], session["_idle"] = now, idle
         session.set_expiry(idle)
+
+
+logger = logging.getLogger("django.request")
+
+
+class OwnErrorPagesMiddleware:
+    """Sits inside CSPMiddleware (its pages get the CSP header) and outside the views. Acts only with DEBUG on."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (settings.DEBUG and response.status_code == 404 and not request.path.startswith("/api/")
+                and response.get("Content-Type", "").startswith("text/html")):
+            # Django's technical 404 (an unknown address, or Http404 from a view) becomes the project's page.
+            return render(request, "404.html", status=404)
+        return response
+
+    def process_exception(self, request, exception):
+        if not settings.DEBUG or request.path.startswith("/api/") or isinstance(exception, Http404):
+            return None  # a 404 is answered above; with DEBUG off Django renders 500.html itself
+        if isinstance(exception, (PermissionDenied, BadRequest, SuspiciousOperation)):
+            return None  # Django's own 4xx handling
+        logger.error("Internal Server Error: %s", request.path, exc_info=exception,
+                     extra={"status_code": 500, "request": request})
+        return render(request, "500.html", status=500)

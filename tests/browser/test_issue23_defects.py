@@ -117,3 +117,13 @@ def test_the_payment_page_explains_its_figures_and_colours_usable_credits_like_t
     expect(zero).to_have_text("0.00 SGD")
     assert zero.evaluate(colour) != amount_due.evaluate(colour)  # zero is neutral, not a green CR
     assert page.console_errors == []
+
+
+def test_in_development_an_unknown_address_shows_the_projects_404_page(page, settings, transactional_db):
+    settings.DEBUG = True  # as bin/run sets it
+    response = page.goto("/portal/no-such-page/")
+    assert response.status == 404
+    expect(page.locator("#not-found h1")).to_have_text("Page not found")
+    expect(page.locator("#not-found a")).to_have_attribute("href", "/portal/")
+    body = page.locator("body").inner_text()
+    assert "URLconf" not in body and "urlpatterns" not in body and "admin/" not in body
