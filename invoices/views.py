@@ -193,17 +193,21 @@ def _action(request, pk: int, call, done: str):
     """Run one service call for the invoice; success reloads the page with a message, a refusal is shown
     in the page's action bar (htmx) or as an error message."""
     invoice = get_object_or_404(Invoice, pk=pk)
-    try:
+    back = reverse("invoices:detail", args=[pk])
+
+    def act() -> str:
         result = call(invoice)
+        messages.success(request, done.format(number=result.number, email=result.customer.billing_email))
+        return back
+    try:
+        return _go(request, submit_once(request, act, busy_url=back))  # a double click sends one email
     except InvoiceError as exc:
         if request.htmx:
             invoice = Invoice.objects.select_related("customer").get(pk=pk)
             return render(request, "invoices/invoice_detail.html#invoice-actions",
                           detail_context(invoice, action_error=str(exc)))
         messages.error(request, str(exc))
-    else:
-        messages.success(request, done.format(number=result.number, email=result.customer.billing_email))
-    return _go(request, reverse("invoices:detail", args=[pk]))
+    return _go(request, back)
 
 
 @require_POST

@@ -243,3 +243,17 @@ def test_the_hourly_purge_forgets_form_tokens_after_a_day(finance_client):
                               "method": "cash", "form_token": "old"})
     IdempotencyRecord.objects.update(created_at=timezone.now() - dt.timedelta(hours=25))
     assert purge_idempotency_records() == 1
+
+
+def test_send_send_again_and_void_act_once(finance_client):
+    acme = customer(billing_email="ap@acme.example")
+    draft = purchase_invoice(acme, "10", sent=False)
+    url = reverse("invoices:detail", args=[draft.pk])
+    sends = AuditEvent.objects.filter(action__in=["invoices.invoice.send", "invoices.invoice.resend"]).count
+    assert twice(finance_client, url, reverse("invoices:send", args=[draft.pk]), {}, sends)[0] == 1
+    assert twice(finance_client, url, reverse("invoices:send", args=[draft.pk]), {}, sends)[0] == 2  # send again
+    top = top_up_invoice(acme, "50")
+    url = reverse("invoices:detail", args=[top.pk])
+    voids = AuditEvent.objects.filter(action="invoices.invoice.void").count
+    assert twice(finance_client, url, reverse("invoices:void", args=[top.pk]), {"reason": "Wrong amount"},
+                 voids)[0] == 1
