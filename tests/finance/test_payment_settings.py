@@ -308,7 +308,7 @@ class TestPaymentSettingsForm:
             self, finance_client, fake_stripe):
         cust = card_customer(fake_stripe, trigger="80", threshold="25")
         page = finance_client.get(edit_url(cust)).content.decode()
-        assert DISABLED_TRIGGER.search(page) and "80.000000" in page
+        assert DISABLED_TRIGGER.search(page) and 'value="80.00"' in page and "80.000000" not in page  # issue 23: money, not NUMERIC(20,6)
         assert "Set by the customer during an online top-up in the portal" in page
         response = finance_client.post(edit_url(cust), {"method": "card", "trigger_amount": "999",
                                                          "limit_threshold": "1"})
