@@ -39,6 +39,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 
 from common.models import IdempotencyRecord
+
 from .problems import Problem
 
 HEADER = "Idempotency-Key"

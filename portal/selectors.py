@@ -3,9 +3,7 @@ is not found (404), never shown."""
 
 from __future__ import annotations
 
-import datetime as dt
-
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, QuerySet, Sum
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 
