@@ -65,13 +65,16 @@ def _must_be_iso_text(value: object) -> object:
     return value
 
 
+TIME_OUT_OF_RANGE = "Must be a time between the years 1 and 9999 in UTC."
+
+
 def _in_utc(value: dt.datetime) -> dt.datetime:
     """The same instant in UTC: ISO 8601 allows offsets up to 23:59, PostgreSQL stores up to 15:59 (an offset of
     -18:25 was a 500, found by the contract tests)."""
     try:
         return value.astimezone(dt.UTC)
     except OverflowError:
-        raise ValueError("Must be a time between the years 1 and 9999 in UTC.") from None
+        raise ValueError(TIME_OUT_OF_RANGE) from None
 
 
 Time = Annotated[AwareDatetime, BeforeValidator(_must_be_iso_text), AfterValidator(_in_utc),
