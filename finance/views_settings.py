@@ -26,7 +26,7 @@ from common.lists import (
     wants_csv,
 )
 from common.permissions import staff_view
-from common.times import local_time_iso
+from common.times import local_time, local_time_iso
 from customers.models import Customer
 from customers.selectors import currencies
 
@@ -211,7 +211,7 @@ def auto_top_up_run_now_view(request):
     else:
         state = "waiting for a worker" if run.is_queued else "under way"
         messages.info(request, f"Run #{run.pk} of today ({run.get_trigger_display().lower()}, "
-                               f"{timezone.localtime(run.since):%H:%M}) is {state}: no second run was queued.")
+                               f"{local_time(run.since)}) is {state}: no second run was queued.")
     url = f"{reverse('finance:auto-top-up-runs')}?date={run.run_date.isoformat()}"
     if request.htmx:
         response = HttpResponse(status=204)
