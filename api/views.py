@@ -10,7 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.actors import Actor
-from common.lists import list_page
+from common.lists import csv_text, list_page
 from common.permissions import staff_view
 from common.times import local_time_iso
 
@@ -24,18 +24,12 @@ from .services import ApiKeyError, api_key_create, api_key_revoke
 CSV_HEADER = ["id", "client", "prefix", "scopes", "created_at", "created_by", "last_used_at", "revoked_at"]
 
 
-def _cell(value) -> str:
-    """Text a spreadsheet shows as text: a leading =, +, -, @ (a formula) is escaped with a quote."""
-    value = "" if value is None else str(value)
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 def _when(value) -> str:
     return local_time_iso(value) if value else ""
 
 
 def _row(k: ApiKey) -> list:
-    return [k.pk, _cell(k.name), k.prefix, " ".join(k.scopes), _when(k.created_at), _cell(k.created_by),
+    return [k.pk, csv_text(k.name), k.prefix, " ".join(k.scopes), _when(k.created_at), csv_text(k.created_by),
             _when(k.last_used_at), _when(k.revoked_at)]
 
 

@@ -8,7 +8,15 @@ import json
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from common.lists import csv_filename, csv_response, iterate, paginate, querystring_without_page, wants_csv
+from common.lists import (
+    csv_filename,
+    csv_response,
+    csv_text,
+    iterate,
+    paginate,
+    querystring_without_page,
+    wants_csv,
+)
 from common.permissions import staff_view
 
 from . import selectors
@@ -22,18 +30,13 @@ CSV_HEADER = [
 ]
 
 
-def _cell(value: str) -> str:
-    """Text a spreadsheet shows as text: a leading =, +, -, @ (a formula) is escaped with a quote."""
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 def _csv_row(e: AuditEvent) -> list:
     return [
-        e.pk, e.occurred_at.astimezone(dt.UTC).isoformat(), e.actor_kind, _cell(e.actor_label),
+        e.pk, e.occurred_at.astimezone(dt.UTC).isoformat(), e.actor_kind, csv_text(e.actor_label),
         e.actor_user_id if e.actor_user_id is not None else "", e.app, e.action, e.object_type,
-        _cell(e.object_id), _cell(e.object_repr), e.customer_id if e.customer_id is not None else "",
-        json.dumps(e.before, sort_keys=True), json.dumps(e.after, sort_keys=True), _cell(e.reason),
-        _cell(e.request_id), e.ip or "", _cell(e.user_agent), e.chain, e.seq, e.prev_hash,
+        csv_text(e.object_id), csv_text(e.object_repr), e.customer_id if e.customer_id is not None else "",
+        json.dumps(e.before, sort_keys=True), json.dumps(e.after, sort_keys=True), csv_text(e.reason),
+        csv_text(e.request_id), e.ip or "", csv_text(e.user_agent), e.chain, e.seq, e.prev_hash,
         e.hash,
     ]
 

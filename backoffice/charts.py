@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from customers.money import ZERO
 from finance.models import AutoTopUpStatus, PaymentMethod, PaymentStatus, TopUpDecision
-from finance.selectors import BUCKETS
+from finance.receivables.selectors import BUCKETS
 
 from .selectors import AUTO_STATUSES, DAYS, TOP_UP_STATUSES, CurrencyFigures, Dashboard, Period, Tally
 

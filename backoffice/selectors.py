@@ -19,10 +19,13 @@ from django.utils import timezone
 
 from customers.models import Customer, Reservation, ReservationStatus
 from customers.money import ZERO
-from finance.filters import PaymentFilterSet, SettingsFilterSet
+from finance.auto_top_up.filters import SettingsFilterSet
+from finance.auto_top_up.selectors import settings_list
 from finance.models import AutoTopUp, AutoTopUpStatus, PaymentMethod, PaymentStatus
-from finance.selectors import BUCKETS, UNALLOCATED, aged_receivables, payments
-from finance.selectors_settings import settings_list
+from finance.payments.filters import PaymentFilterSet
+from finance.payments.selectors import payments
+from finance.receivables.selectors import BUCKETS, aged_receivables
+from finance.selectors import UNALLOCATED
 from invoices.filters import InvoiceFilterSet
 from invoices.models import InvoiceStatus, InvoiceType
 from invoices.selectors import invoice_list

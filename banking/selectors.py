@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.db.models import Prefetch, QuerySet
 
 from finance.models import Payment
-from finance.selectors import AllocationPreview, allocation_preview, open_invoices
+from finance.payments.selectors import AllocationPreview, allocation_preview, open_invoices
 
 from .models import BankAccount, ImportJob, Statement, StatementLine, Suggestion
 

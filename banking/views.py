@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audit.actors import Actor
 from common.ids import parse_id
-from common.lists import list_page, paginate, querystring_without_page
+from common.lists import csv_text, list_page, paginate, querystring_without_page
 from common.permissions import staff_view
 from customers.money import MoneyError, parse_amount
 
@@ -35,19 +35,12 @@ from .services.reconcile import (
     statement_lines_confirm_high,
 )
 
-
-def _cell(value) -> str:
-    """Text a spreadsheet shows as text: a leading =, +, -, @ (a formula) is escaped with a quote."""
-    value = "" if value is None else str(value)
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 # --- Bank accounts ----------------------------------------------------------------------------------------
 ACCOUNT_CSV = ["id", "name", "code", "iban", "bic", "currency", "csv_mapping"]
 
 
 def _account_row(a: BankAccount) -> list:
-    return [a.pk, _cell(a.name), a.code, _cell(a.iban), a.bic, a.currency, "yes" if a.has_csv_mapping else "no"]
+    return [a.pk, csv_text(a.name), a.code, csv_text(a.iban), a.bic, a.currency, "yes" if a.has_csv_mapping else "no"]
 
 
 @require_GET
@@ -98,9 +91,9 @@ STATEMENT_CSV = ["id", "imported_at", "account", "file_name", "format", "stateme
 
 
 def _statement_row(s: Statement) -> list:
-    return [s.pk, s.imported_at.isoformat(), s.account.code, _cell(s.file_name), s.format, _cell(s.statement_ref),
+    return [s.pk, s.imported_at.isoformat(), s.account.code, csv_text(s.file_name), s.format, csv_text(s.statement_ref),
             s.period_from.isoformat() if s.period_from else "", s.period_to.isoformat() if s.period_to else "",
-            s.lines_total, s.lines_new, s.lines_duplicate, _cell(s.imported_by)]
+            s.lines_total, s.lines_new, s.lines_duplicate, csv_text(s.imported_by)]
 
 
 @require_GET
@@ -178,10 +171,10 @@ CONFIRM_ALL_LIMIT = 500
 def _line_row(line: StatementLine) -> list:
     top = line.top[0] if line.top else None
     return [line.pk, line.booking_date.isoformat(), line.account.code, line.amount, line.currency,
-            _cell(line.payer_name), _cell(line.payer_account), _cell(line.reference), _cell(line.bank_reference),
-            _cell(line.remittance_text), line.state, line.best_score, top.get_kind_display() if top else "",
-            _cell("; ".join(top.reasons)) if top else "", line.payment_id or "", line.withdrawal_id or "",
-            _cell(line.ignored_reason)]
+            csv_text(line.payer_name), csv_text(line.payer_account), csv_text(line.reference), csv_text(line.bank_reference),
+            csv_text(line.remittance_text), line.state, line.best_score, top.get_kind_display() if top else "",
+            csv_text("; ".join(top.reasons)) if top else "", line.payment_id or "", line.withdrawal_id or "",
+            csv_text(line.ignored_reason)]
 
 
 @require_GET

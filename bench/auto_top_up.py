@@ -158,8 +158,8 @@ def classify_only(day: dt.date) -> tuple[float, int]:
     from django.db import transaction
     from django.utils import timezone
 
+    from finance.auto_top_up.selectors import classify_and_log_skips
     from finance.models import AutoTopUpRun
-    from finance.selectors_settings import classify_and_log_skips
 
     with timed() as watch:
         try:

@@ -46,7 +46,7 @@ def main() -> None:
     from django.db import connection
 
     from customers.selectors import ledger_mismatches
-    from finance.selectors import finance_mismatches
+    from finance.checks import finance_mismatches
 
     machine, sizes = machine_line(), data_size_line()
 

@@ -24,7 +24,7 @@ takes about 15 minutes on 2 cores.
 
 The small database (BENCH_SMALL_DATABASE_URL, default ledgerdesk_bench_small on the bench server) is
 created and filled with bench/generate.py at 1% scale when it does not exist. Give it more customers than
-finance.forms.SELECT_LIMIT (500): below that the finance forms' customer field is a <select> of every customer
+finance.payments.forms.SELECT_LIMIT (500): below that the finance forms' customer field is a <select> of every customer
 (one query more than the text input it becomes past it), and the counts would differ for that reason alone.
 Targets (issue 20): queries per request constant in the data size; each page's p95 within 6x the one-query
 view's; each list at least 10x faster (p95) than Django admin's changelist of the same rows.

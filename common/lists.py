@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Sum, Window
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from common.ids import parse_id, parse_page
@@ -163,6 +163,13 @@ def csv_response(filename: str, header: list[str], rows: Iterable[list], ) -> St
     return response
 
 
+def csv_text(value) -> str:
+    """Text a spreadsheet shows as text: a leading =, +, -, @, tab or carriage return (a formula) is escaped
+    with a quote. For free text only: amounts are written as numbers and never pass through here."""
+    value = "" if value is None else str(value)
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 def wants_csv(request: HttpRequest) -> bool:
     return request.GET.get("format") == "csv"
 
@@ -175,6 +182,15 @@ def iterate(queryset, row: Callable, chunk_size: int = 2000):
 def csv_filename(prefix: str) -> str:
     """`<prefix>-YYYYmmdd-HHMMSS.csv`: an export's name says when it was taken."""
     return f"{prefix}-{timezone.now().strftime('%Y%m%d-%H%M%S')}.csv"
+
+
+def redirect_page(request: HttpRequest, url: str) -> HttpResponse:
+    """A redirect to `url`; for an htmx request, a full page load of it (HX-Redirect), not a swap."""
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
 
 
 def htmx_template(request: HttpRequest, template: str, target: str) -> str:

@@ -248,7 +248,7 @@ LEDGERDESK_SELLER = {
     "tax_id": _required["LEDGERDESK_SELLER_TAX_ID"],
 }
 
-# --- Stripe (the only place that reads these is finance/gateway.py)
+# --- Stripe (the only place that reads these is finance/cards/gateway.py)
 STRIPE_SECRET_KEY = _required["STRIPE_SECRET_KEY"]
 STRIPE_WEBHOOK_SECRET = _required["STRIPE_WEBHOOK_SECRET"]
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # empty = Stripe's own; tests point it at the fake

@@ -2,7 +2,7 @@
 
 The one place that parses (parse_amount, parse_decimal: the one strict parser of typed numbers), quantizes,
 splits and formats amounts, and the one form field for an amount (AmountField, also MoneyField's form field).
-Minor units (cents) exist only in the Stripe gateway (finance/gateway.py).
+Minor units (cents) exist only in the Stripe gateway (finance/cards/gateway.py).
 """
 
 from __future__ import annotations

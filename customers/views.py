@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -17,11 +17,13 @@ from common.ids import parse_id
 from common.lists import (
     csv_filename,
     csv_response,
+    csv_text,
     htmx_template,
     iterate,
     list_page,
     paginate,
     querystring_without_page,
+    redirect_page,
     wants_csv,
 )
 from common.permissions import staff_view
@@ -59,24 +61,9 @@ from .services import (
 )
 
 
-def _go(request, url: str) -> HttpResponse:
-    """Redirect; for htmx requests, a full page load of `url`."""
-    if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = url
-        return response
-    return redirect(url)
-
-
 def _form_page(request, template: str, fragment: str, context: dict) -> HttpResponse:
     """A form page; for an htmx request only its `fragment` (the form again, with its errors)."""
     return render(request, f"{template}#{fragment}" if request.htmx else template, context)
-
-
-def _text(value: str) -> str:
-    """Free text a spreadsheet must show as text: a leading =, +, -, @ (a formula) is escaped with a quote.
-    Amounts are written as numbers and never pass through here."""
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 # --- the list ------------------------------------------------------------------------------------------
@@ -86,7 +73,7 @@ CUSTOMER_CSV_HEADER = ["code", "name", "account_type", "invoice_setup", "currenc
 
 
 def _customer_csv_row(c: Customer) -> list:
-    return [_text(c.code), _text(c.name), c.account_type, c.invoice_setup, c.currency, _text(c.billing_email),
+    return [csv_text(c.code), csv_text(c.name), c.account_type, c.invoice_setup, c.currency, csv_text(c.billing_email),
             c.credit_limit,
             c.amount_unbilled, c.amount_due, c.current_balance, c.amount_reserved, c.usable_credits,
             "yes" if c.show_invoices_tab else "no"]
@@ -113,7 +100,7 @@ def customer_new(request):
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Customer {customer.code} created.")
-            return _go(request, reverse("customers:detail", args=[customer.pk]))
+            return redirect_page(request, reverse("customers:detail", args=[customer.pk]))
     return _form_page(request, "customers/customer_form.html", "customer-form", {"form": form, "customer": None})
 
 
@@ -132,7 +119,7 @@ def customer_edit(request, pk: int):
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Settings of {customer.code} saved.")
-            return _go(request, reverse("customers:detail", args=[customer.pk]))
+            return redirect_page(request, reverse("customers:detail", args=[customer.pk]))
     return _form_page(request, "customers/customer_form.html", "customer-form", {"form": form, "customer": customer})
 
 
@@ -167,8 +154,8 @@ def customer_transactions(request, pk: int):
         def row(t):
             figure = "billed" if t.billed_at else t.bucket
             return [t.pk, local_time_iso(t.occurred_at), t.kind, t.amount, customer.currency, figure,
-                    _text(t.billed_document), local_time_iso(t.billed_at) if t.billed_at else "", _text(t.reference),
-                    _text(t.description)]
+                    csv_text(t.billed_document), local_time_iso(t.billed_at) if t.billed_at else "", csv_text(t.reference),
+                    csv_text(t.description)]
 
         return csv_response(csv_filename(f"transactions-{customer.code}"), TRANSACTION_CSV_HEADER, iterate(rows, row))
     context = _tab_context(request, customer, "transactions")
@@ -207,7 +194,7 @@ def reservation_release_view(request, pk: int, reservation_pk: int):
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Reservation #{reservation.pk} released: its credits are usable again.")
-    return _go(request, reverse("customers:reservations", args=[pk]))
+    return redirect_page(request, reverse("customers:reservations", args=[pk]))
 
 
 @require_GET
@@ -242,7 +229,7 @@ def _subscription_form(request, customer: Customer, subscription: Subscription |
             note = (f" Its margin is negative ({display(saved.margin)} {customer.currency} per unit): the cost is "
                     "above the price.") if saved.margin < 0 else ""
             (messages.warning if note else messages.success)(request, f"Subscription {saved.product} saved.{note}")
-            return _go(request, reverse("customers:subscriptions", args=[customer.pk]))
+            return redirect_page(request, reverse("customers:subscriptions", args=[customer.pk]))
     return _form_page(request, "customers/subscription_form.html", "subscription-form",
                       {"form": form, "customer": customer, "subscription": subscription})
 
@@ -296,7 +283,7 @@ def adjustment_new(request, pk: int):
             messages.success(request, f"Adjustment #{row.pk} of {display(row.amount)} {customer.currency} posted.")
             return reverse("customers:transactions", args=[customer.pk])
         try:
-            return _go(request, submit_once(request, post))
+            return redirect_page(request, submit_once(request, post))
         except ChargeError as exc:
             form.add_error(None, str(exc))
     return _form_page(request, "customers/adjustment_form.html", "adjustment-form",
@@ -318,7 +305,7 @@ def transfer_new(request, pk: int):
                                       f"{customer.code} from {data['wallet'].name}.")
             return reverse("customers:detail", args=[customer.pk])
         try:
-            return _go(request, submit_once(request, transfer))
+            return redirect_page(request, submit_once(request, transfer))
         except WalletError as exc:
             form.add_error(None, str(exc))
     return _form_page(request, "customers/transfer_form.html", "transfer-form", {"form": form, "customer": customer})
@@ -338,7 +325,7 @@ def portal_user_new(request, pk: int):
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Portal login {data['username']} created for {customer.code}.")
-            return _go(request, reverse("customers:detail", args=[customer.pk]))
+            return redirect_page(request, reverse("customers:detail", args=[customer.pk]))
     return _form_page(request, "customers/portal_user_form.html", "portal-user-form",
                       {"form": form, "customer": customer})
 
@@ -361,7 +348,7 @@ def wallet_new(request):
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Wallet {wallet.name} opened.")
-            return _go(request, reverse("customers:wallet", args=[wallet.pk]))
+            return redirect_page(request, reverse("customers:wallet", args=[wallet.pk]))
     return _form_page(request, "customers/masterwallet_form.html", "wallet-form", {"form": form})
 
 
@@ -383,7 +370,7 @@ def wallet_detail(request, wallet_pk: int):
             csv_filename(f"wallet-{wallet.pk}"), ["id", "created_at", "amount", "currency", "customer", "reference"],
             iterate(selectors.master_wallet_entries(wallet),
                     lambda e: [e.pk, local_time_iso(e.created_at), e.amount, wallet.currency,
-                               _text(e.customer.code) if e.customer else "", _text(e.reference)]))
+                               csv_text(e.customer.code) if e.customer else "", csv_text(e.reference)]))
     return _wallet_page(request, wallet, WalletFundForm())
 
 
@@ -401,7 +388,7 @@ def wallet_fund(request, wallet_pk: int):
                                       f"{wallet.name}.")
             return reverse("customers:wallet", args=[wallet.pk])
         try:
-            return _go(request, submit_once(request, fund, busy_url=reverse("customers:wallet", args=[wallet.pk])))
+            return redirect_page(request, submit_once(request, fund, busy_url=reverse("customers:wallet", args=[wallet.pk])))
         except WalletError as exc:
             form.add_error(None, str(exc))
     return _wallet_page(request, wallet, form)

@@ -6,13 +6,7 @@ from django.contrib import admin
 
 from common.admin import ServiceOnlyAdmin
 
-from .models import (
-    Allocation,
-    CreditNote,
-    Payment,
-    TopUp,
-    Withdrawal,
-)
+from .models import Allocation, CreditNote, Payment, TopUp, Withdrawal
 from .services._common import FinanceError
 from .services.allocation import allocation_reverse
 from .services.payments import payment_delete
@@ -85,6 +79,7 @@ class WithdrawalAdmin(FinanceServiceAdmin):
     date_hierarchy = "paid_date"
 
 
-# Card payments and Stripe events (admin_stripe.py, the card work owns that file); payment settings and
-# the auto top-up log (admin_settings.py).
-from . import admin_settings, admin_stripe  # noqa: E402,F401
+# Each concern registers its own models: payment settings and the auto top-up log, card payments and Stripe
+# events.
+from .auto_top_up import admin as auto_top_up_admin  # noqa: E402,F401
+from .cards import admin as cards_admin  # noqa: E402,F401

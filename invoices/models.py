@@ -109,7 +109,7 @@ class Invoice(models.Model):
             models.Index(fields=["due_date", "id"], name="invoice_due_date_idx"),
             models.Index(fields=["total", "id"], name="invoice_total_idx"),
             models.Index(fields=["customer", "-issue_date", "-id"], name="invoice_customer_issued_idx"),
-            # Aged receivables as of today (finance.selectors.aged_receivables): the open receivable invoices
+            # Aged receivables as of today (finance.receivables.selectors.aged_receivables): the open receivable invoices
             # with every column the report reads, so it is an index-only scan of ~12,000 rows at 300,000 invoices.
             models.Index(fields=["customer"], name="invoice_open_receivable_idx",
                          include=["currency", "due_date", "issue_date", "sent_at", "total", "amount_paid",

@@ -11,6 +11,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from common.lists import csv_text
 from customers.models import (
     PURCHASE_KINDS,
     USAGE_KINDS,
@@ -46,14 +47,9 @@ def invoice_list() -> QuerySet[Invoice]:
     return Invoice.objects.select_related("customer").order_by(*SORTS[DEFAULT_SORT])
 
 
-def _text_cell(value: str) -> str:
-    """Free text a spreadsheet shows as text: a leading =, +, -, @ (a formula) is escaped with a quote."""
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 def invoice_csv_row(invoice: Invoice) -> list:
     return [invoice.number, invoice.get_type_display(), invoice.status_label,
-            _text_cell(invoice.customer.code), _text_cell(invoice.customer.name), _text_cell(invoice.name),
+            csv_text(invoice.customer.code), csv_text(invoice.customer.name), csv_text(invoice.name),
             invoice.issue_date.isoformat(), invoice.due_date.isoformat(),
             invoice.currency, invoice.subtotal, invoice.tax, invoice.total, invoice.amount_paid,
             invoice.amount_credited, amount_due(invoice)]
@@ -218,7 +214,7 @@ def unapplied_money(customer: Customer) -> Decimal:
         money in - (allocations + credit applications + credit notes on invoices) = amount due + outstanding
 
     so it is never negative while no money settles two invoices (check_finance reports it otherwise; see
-    finance.selectors.money_applied_mismatches). Issuing an invoice moves both terms by its total and leaves
+    finance.checks.money_applied_mismatches). Issuing an invoice moves both terms by its total and leaves
     it; settling an invoice lowers it by the amount settled. Top-up invoices are deposits, not debts: not
     counted. Not clamped: a negative figure is a fault to report, not to hide."""
     return customer.amount_due + open_invoices_outstanding(customer.pk)

@@ -20,6 +20,7 @@ from common.lists import (
     list_context,
     paginate,
     querystring_without,
+    redirect_page,
     totals_response,
     wants_csv,
 )
@@ -42,16 +43,6 @@ from .services import (
 )
 from .services.common import tax_rate
 from .services.pdf import pdf_filename, render_invoice_pdf
-
-
-def _go(request, url: str) -> HttpResponse:
-    """Redirect, the htmx way for htmx requests (a full page load of `url`)."""
-    if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = url
-        return response
-    return redirect(url)
-
 
 TOTALS = ("total", "currency")  # the list's totals per currency: of the invoices' totals
 
@@ -119,7 +110,7 @@ def create_top_up(request):
                                       "as sent) before allocating a payment.")
             return reverse("invoices:detail", args=[invoice.pk])
         try:
-            return _go(request, submit_once(request, create))
+            return redirect_page(request, submit_once(request, create))
         except InvoiceError as exc:
             form.add_error(None, str(exc))
     template = "invoices/invoice_top_up_form.html"
@@ -160,7 +151,7 @@ def create_purchase(request):
             messages.success(request, f"Purchase invoice {invoice.number} created as a draft.")
             return reverse("invoices:detail", args=[invoice.pk])
         try:
-            return _go(request, submit_once(request, create))
+            return redirect_page(request, submit_once(request, create))
         except InvoiceError as exc:
             form.add_error(None, str(exc))
     template = "invoices/invoice_purchase_form.html"
@@ -171,7 +162,7 @@ def create_purchase(request):
 
 # --- one invoice -------------------------------------------------------------------------------------------
 # The page of one invoice (invoices:detail) also shows the money finance applied to it, which this app cannot
-# import: finance composes it (finance.views_invoice.invoice_detail renders finance/invoice_detail.html, which
+# import: finance composes it (finance.payments.views.invoice_detail renders finance/invoice_detail.html, which
 # extends this app's invoices/invoice_detail.html) from detail_context below, and config/urls.py mounts it
 # under this app's namespace.
 def detail_context(invoice: Invoice, **extra) -> dict:
@@ -200,14 +191,16 @@ def _action(request, pk: int, call, done: str):
         messages.success(request, done.format(number=result.number, email=result.customer.billing_email))
         return back
     try:
-        return _go(request, submit_once(request, act, busy_url=back))  # a double click sends one email
+        return redirect_page(
+            request, submit_once(request, act, busy_url=back)
+        )  # a double click sends one email
     except InvoiceError as exc:
         if request.htmx:
             invoice = Invoice.objects.select_related("customer").get(pk=pk)
             return render(request, "invoices/invoice_detail.html#invoice-actions",
                           detail_context(invoice, action_error=str(exc)))
         messages.error(request, str(exc))
-    return _go(request, back)
+    return redirect_page(request, back)
 
 
 @require_POST

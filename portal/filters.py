@@ -8,7 +8,7 @@ from django.db.models import Q
 
 from common.filters import DateFrom, DateTo, ListFilterSet, SearchFilter
 from customers.models import NotificationKind, TransactionKind
-from finance.selectors_receipts import PaymentKind
+from finance.cards.selectors import PaymentKind
 from invoices.models import STATUS_FILTER_CHOICES, InvoiceStatus, InvoiceType
 
 from . import audit_visibility
@@ -43,7 +43,7 @@ class AuditFilterSet(ListFilterSet):
 
 
 class PaymentFilterSet(ListFilterSet):
-    """The payment history's filters. Its rows are a UNION of three queries (finance.selectors_receipts
+    """The payment history's filters. Its rows are a UNION of three queries (finance.cards.selectors
     .customer_payments), which filters each part by these values."""
 
     kind = df.ChoiceFilter(label="Type", choices=PaymentKind.CHOICES, empty_label="All types")

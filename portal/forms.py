@@ -11,7 +11,7 @@ from django.contrib.auth.forms import PasswordResetForm
 
 from common.sign_in import BoundedAuthenticationForm
 from customers.money import AmountField, display, max_top_up
-from finance.gateway import chargeable, exponent
+from finance.cards.gateway import chargeable, exponent
 
 
 class PortalSignInForm(BoundedAuthenticationForm):

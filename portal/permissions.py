@@ -11,7 +11,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from customers.models import Customer, CustomerUser
-from finance import gateway
+from finance.cards import gateway
 
 
 def customer_of(user) -> Customer | None:

@@ -21,7 +21,8 @@ from common.ids import parse_id
 from common.lists import csv_response, iterate, paginate, querystring_without_page, wants_csv
 from customers.models import NotificationKind
 from customers.selectors import customer_figures
-from finance import gateway, selectors_receipts
+from finance.cards import gateway
+from finance.cards import selectors as selectors_receipts
 from finance.models import OPEN_CHECKOUT_STATUSES, CardPayment
 from finance.services import cards
 from invoices import selectors as invoice_selectors

@@ -12,10 +12,10 @@ from django.views.decorators.http import require_GET, require_POST
 from audit.actors import Actor
 from common.lists import csv_response, paginate, querystring_without_page, wants_csv
 from customers.money import display
+from finance.auto_top_up.selectors import auto_top_up_projection, card_choices
+from finance.cards.receipts import receipt_filename, render_receipt_pdf
+from finance.cards.selectors import customer_payments, receipt_payment
 from finance.models import CardPayment, PaymentSettings, TopUpMethod
-from finance.receipts import receipt_filename, render_receipt_pdf
-from finance.selectors_receipts import customer_payments, receipt_payment
-from finance.selectors_settings import auto_top_up_projection, card_choices
 from finance.services.auto_top_up import (
     PaymentSettingsError,
     payment_settings_switch_from_portal,

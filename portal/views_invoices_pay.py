@@ -17,7 +17,7 @@ from audit.actors import Actor
 from common.form_tokens import submit_once
 from common.ids import parse_id
 from customers.money import ZERO
-from finance import gateway
+from finance.cards import gateway
 from finance.services import cards
 
 from . import selectors

@@ -232,7 +232,7 @@ class CreditNote(models.Model):
                        models.CheckConstraint(condition=Q(currency__regex=DB_CURRENCY_REGEX),
                                               name="credit_note_currency_iso")]
         indexes = [models.Index(fields=["customer", "-issue_date"], name="credit_note_customer_idx"),
-                   # the list's sorts (finance.filters.CreditNoteFilterSet), read either way
+                   # the list's sorts (finance.payments.filters.CreditNoteFilterSet), read either way
                    models.Index(fields=["issue_date", "id"], name="credit_note_issued_idx"),
                    models.Index(fields=["amount", "id"], name="credit_note_amount_idx")]
 
@@ -263,7 +263,7 @@ class Withdrawal(models.Model):
                        models.CheckConstraint(condition=Q(currency__regex=DB_CURRENCY_REGEX),
                                               name="withdrawal_currency_iso")]
         indexes = [models.Index(fields=["customer", "-paid_date"], name="withdrawal_customer_idx"),
-                   # the list's sorts (finance.filters.WithdrawalFilterSet), read either way
+                   # the list's sorts (finance.payments.filters.WithdrawalFilterSet), read either way
                    models.Index(fields=["paid_date", "id"], name="withdrawal_paid_idx"),
                    models.Index(fields=["amount", "id"], name="withdrawal_amount_idx")]
 

@@ -1,5 +1,5 @@
 """Card payments through Stripe and the Stripe events received. DESIGN.md "Customer portal" and "Payment
-settings and the daily auto top-up"; the gateway (finance/gateway.py) is the only code that talks to Stripe.
+settings and the daily auto top-up"; the gateway (finance/cards/gateway.py) is the only code that talks to Stripe.
 
 A CardPayment is our own row for one attempt to take money by card: a Checkout Session the customer pays
 on Stripe's hosted page (a portal top-up, or a top-up to pay a purchase invoice), or an off-session charge

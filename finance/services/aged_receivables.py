@@ -1,6 +1,6 @@
 """Refresh today's aged receivables: the materialized view finance_agedreceivable (finance/sql/aged_receivables.sql
 says what it holds and why it is a cache). Called by Celery beat every 5 minutes (finance.tasks) and by the
-report's Refresh button; finance.selectors.aged_receivables reads it."""
+report's Refresh button; finance.receivables.selectors.aged_receivables reads it."""
 
 from __future__ import annotations
 

@@ -54,6 +54,14 @@ from invoices.services.lifecycle import (
     invoice_send,
 )
 
+from ..auto_top_up.selectors import (
+    CANDIDATE,
+    auto_top_up_classification,
+    auto_top_up_key,
+    card_choices,
+    classify_and_log_skips,
+    run_counts,
+)
 from ..locks import lock_auto_top_up_requests
 from ..models import (
     AutoTopUp,
@@ -66,14 +74,6 @@ from ..models import (
     PaymentSettings,
     TopUpDecision,
     TopUpMethod,
-)
-from ..selectors_settings import (
-    CANDIDATE,
-    auto_top_up_classification,
-    auto_top_up_key,
-    card_choices,
-    classify_and_log_skips,
-    run_counts,
 )
 from ._common import FinanceError, checked_amount, label, when
 from .cards import CardPaymentError, card_charge_off_session

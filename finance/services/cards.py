@@ -37,7 +37,7 @@ from customers.money import ZERO, MoneyError, display, max_top_up, parse_amount,
 from invoices.locks import lock_invoice, lock_invoices
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus, InvoiceType
 
-from .. import gateway
+from ..cards import gateway
 from ..models import (
     OPEN_CHECKOUT,
     OPEN_CHECKOUT_STATUSES,

@@ -18,9 +18,9 @@ from customers.models import Customer, Notification, NotificationKind
 from customers.money import display
 from customers.services.notifications import notification_email_send
 
+from ..cards.receipts import render_receipt_pdf
+from ..cards.selectors import receipt, receipt_filename
 from ..models import CardPayment, CardPaymentChannel
-from ..receipts import render_receipt_pdf
-from ..selectors_receipts import receipt, receipt_filename
 from ._common import FinanceError, when
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from audit.services import audit_record
 from customers.locks import lock_customer
 from customers.models import Customer
 
-from .. import gateway
+from ..cards import gateway
 from ..models import PaymentSettings, TopUpMethod
 from ._common import FinanceError, label, when
 

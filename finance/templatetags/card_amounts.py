@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django import template
 
-from finance import gateway
+from ..cards import gateway
 
 register = template.Library()
 

@@ -9,8 +9,8 @@ from audit.models import AuditEvent
 from banking.models import LineState, StatementLine
 from banking.services.imports import statement_import
 from banking.services.reconcile import ReconcileError, statement_line_confirm, statement_line_undo
+from finance.checks import finance_mismatches
 from finance.models import Payment
-from finance.selectors import finance_mismatches
 from tests.banking.factories import bank_account, camt053
 from tests.customers.factories import SYSTEM
 from tests.finance.factories import customer, purchase_invoice

@@ -18,8 +18,8 @@ from banking.services.reconcile import (
     statement_line_undo,
     statement_lines_confirm_high,
 )
+from finance.checks import finance_mismatches
 from finance.models import Allocation, Payment, PaymentMethod
-from finance.selectors import finance_mismatches
 from finance.services.top_ups import payment_top_up
 from finance.services.withdrawals import withdrawal_record
 from tests.banking.factories import bank_account, camt053

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from finance import forms, selectors
-from finance.filters import PaymentFilterSet
+from finance.payments import forms, selectors
+from finance.payments.filters import PaymentFilterSet
 from tests.customers.factories import CustomerFactory
 
 

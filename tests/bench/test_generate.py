@@ -13,8 +13,8 @@ from audit.actors import Actor
 from bench.generate import GenerationError, run
 from customers.models import Bucket, Customer, Transaction
 from customers.selectors import ledger_mismatches
+from finance.checks import finance_mismatches
 from finance.models import Allocation, Payment, PaymentStatus, TopUp
-from finance.selectors import finance_mismatches
 from finance.services.billing import PAYMENT_CASH
 from invoices.models import Invoice, InvoiceLineEntry, InvoiceStatus, InvoiceType, NumberSeries
 from invoices.numbering import next_number

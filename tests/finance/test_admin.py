@@ -5,13 +5,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from finance.models import (
-    Allocation,
-    CreditNote,
-    Payment,
-    TopUp,
-    Withdrawal,
-)
+from finance.models import Allocation, CreditNote, Payment, TopUp, Withdrawal
 from finance.services.allocation import payment_allocate
 from finance.services.credit_notes import credit_note_issue
 from finance.services.top_ups import payment_top_up

@@ -12,7 +12,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from finance.selectors import aged_receivables
+from finance.receivables.selectors import aged_receivables
 from finance.services.allocation import payment_allocate
 from finance.services.credit_notes import credit_note_issue
 from finance.services.top_ups import payment_top_up

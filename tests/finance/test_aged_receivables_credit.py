@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from customers.models import TransactionKind
 from finance.models import Allocation
-from finance.selectors import aged_receivables
+from finance.receivables.selectors import aged_receivables
 from finance.services.billing import PAYMENT_CASH
 from invoices.models import InvoiceStatus
 from invoices.services.billing import bill_customer_period

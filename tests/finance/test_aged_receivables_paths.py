@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from customers.models import InvoiceSetup, TransactionKind
 from finance.models import Allocation
-from finance.selectors import aged_receivables, aged_receivables_history, aged_receivables_view
+from finance.receivables.selectors import aged_receivables, aged_receivables_history, aged_receivables_view
 from finance.services.aged_receivables import aged_receivables_refresh
 from finance.services.allocation import allocation_reverse, invoice_pay_with_credits, payment_allocate
 from finance.services.billing import PAYMENT_CASH

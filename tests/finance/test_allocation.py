@@ -10,9 +10,11 @@ import pytest
 from audit.models import AuditEvent
 from customers.models import InvoiceSetup, Transaction, TransactionKind
 from customers.selectors import ledger_mismatches
+from finance.checks import finance_mismatches
 from finance.models import Allocation, AllocationSource, PaymentStatus
+from finance.payments.selectors import allocation_preview, default_amount
 from finance.rules import AllocationError
-from finance.selectors import allocation_preview, credit_position, default_amount, finance_mismatches
+from finance.selectors import credit_position
 from finance.services.allocation import allocation_reverse, invoice_pay_with_credits, payment_allocate
 from finance.services.credit_notes import credit_note_issue
 from finance.services.payments import payment_assign, payment_unassign

@@ -7,7 +7,7 @@ import time_machine
 
 from customers import demo as customers_demo
 from customers.selectors import ledger_mismatches
-from finance import demo_settings
+from finance.auto_top_up import demo as demo_settings
 from finance.models import AutoTopUp, AutoTopUpRun, PaymentSettings
 from tests.finance.auto_top_up_support import AT
 

@@ -13,6 +13,7 @@ import time_machine
 from django.urls import reverse
 
 from audit.models import AuditEvent
+from finance.auto_top_up.selectors import dry_run
 from finance.models import (
     AutoTopUp,
     AutoTopUpDecision,
@@ -21,7 +22,6 @@ from finance.models import (
     TopUpDecision,
     TopUpMethod,
 )
-from finance.selectors_settings import dry_run
 from finance.services.auto_top_up import auto_top_up_run_now, run_daily_auto_top_up
 from tests.finance.auto_top_up_support import AT, RUN_DATE, STAFF, SYSTEM, customer_with, wallet
 from tests.threads import run_calls

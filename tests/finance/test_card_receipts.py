@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from customers.models import Notification, NotificationKind
+from finance.cards.receipts import receipt_pdf_html, render_receipt_pdf
+from finance.cards.selectors import PAYMENT_COLUMNS, PaymentKind, customer_payments, stays_as_credit_note
 from finance.models import CardPaymentStatus
-from finance.receipts import receipt_pdf_html, render_receipt_pdf
-from finance.selectors_receipts import PAYMENT_COLUMNS, PaymentKind, customer_payments, stays_as_credit_note
 from finance.services.allocation import payment_allocate
 from finance.services.cards import card_charge_off_session, card_payment_fulfil, invoice_self_pay_with_credits
 from finance.services.receipts import card_receipt_email_deliver

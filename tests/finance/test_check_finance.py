@@ -13,8 +13,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from customers.models import InvoiceSetup
+from finance.checks import finance_mismatches
 from finance.models import Payment, TopUp
-from finance.selectors import finance_mismatches
 from finance.services.allocation import payment_allocate
 from finance.services.credit_notes import credit_note_issue
 from finance.services.top_ups import payment_top_up

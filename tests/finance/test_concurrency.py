@@ -14,9 +14,9 @@ from django.db.models import Sum
 
 from customers.models import InvoiceSetup, Transaction, TransactionKind
 from customers.selectors import ledger_mismatches
+from finance.checks import finance_mismatches
 from finance.models import Allocation, Payment, TopUp
 from finance.rules import AllocationError
-from finance.selectors import finance_mismatches
 from finance.services.allocation import payment_allocate
 from finance.services.payments import PaymentError, payment_assign, payment_unassign
 from invoices.models import InvoiceType

@@ -25,19 +25,17 @@ from audit.models import AuditEvent
 from customers.models import Customer, InvoiceSetup, Transaction, TransactionKind
 from customers.selectors import ledger_mismatches
 from customers.services import adjustment_post
-from finance.models import Allocation, AllocationSource, Payment, PaymentStatus, TopUp
-from finance.rules import AllocationError
-from finance.selectors import (
-    aged_receivables,
-    allocation_preview,
+from finance.checks import (
     cash_mismatches,
-    credit_balances,
-    credit_position,
-    default_amount,
     finance_mismatches,
     money_applied_ledger_mismatches,
     money_applied_mismatches,
 )
+from finance.models import Allocation, AllocationSource, Payment, PaymentStatus, TopUp
+from finance.payments.selectors import allocation_preview, default_amount
+from finance.receivables.selectors import aged_receivables
+from finance.rules import AllocationError
+from finance.selectors import credit_balances, credit_position
 from finance.services._common import FinanceError
 from finance.services.allocation import allocation_reverse, invoice_pay_with_credits, payment_allocate
 from finance.services.billing import PAYMENT_CASH

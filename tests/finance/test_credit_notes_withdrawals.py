@@ -12,9 +12,10 @@ from pypdf import PdfReader
 from audit.models import AuditEvent
 from customers.models import InvoiceSetup, Transaction, TransactionKind
 from customers.selectors import ledger_mismatches
+from finance.checks import finance_mismatches
 from finance.models import CreditNote, Withdrawal
-from finance.pdf import render_credit_note_pdf
-from finance.selectors import credit_position, finance_mismatches
+from finance.payments.pdf import render_credit_note_pdf
+from finance.selectors import credit_position
 from finance.services.allocation import payment_allocate
 from finance.services.credit_notes import CreditNoteError, credit_note_issue
 from finance.services.top_ups import payment_top_up

@@ -7,8 +7,8 @@ import pytest
 from customers import demo as customers_demo
 from customers.selectors import ledger_mismatches
 from finance import demo
+from finance.checks import finance_mismatches
 from finance.models import Payment, PaymentStatus, TopUp
-from finance.selectors import finance_mismatches
 
 pytestmark = pytest.mark.django_db
 

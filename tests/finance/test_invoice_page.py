@@ -1,4 +1,4 @@
-"""The staff invoice page as finance composes it (finance/views_invoice.py): the invoice's payments,
+"""The staff invoice page as finance composes it (finance/payments/views.py): the invoice's payments,
 allocations, credit notes and card payments in one section, the history with the allocations' events, the
 ledger entries labelled so a charge and the invoice that bills it do not read as two charges, and a
 constant number of queries whatever the number of records."""

@@ -17,8 +17,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from customers.models import Customer, InvoiceSetup, TransactionKind
 from customers.selectors import ledger_mismatches
+from finance.checks import finance_mismatches
 from finance.models import Allocation, Payment, PaymentStatus, TopUp
-from finance.selectors import finance_mismatches
 from finance.services._common import FinanceError
 from finance.services.allocation import allocation_reverse, invoice_pay_with_credits, payment_allocate
 from finance.services.credit_notes import credit_note_issue

@@ -14,9 +14,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from common.lists import COUNT_CAP, PER_PAGE
-from finance.filters import PaymentFilterSet
 from finance.models import Payment
-from finance.selectors import payments
+from finance.payments.filters import PaymentFilterSet
+from finance.payments.selectors import payments
 from tests.finance.factories import customer, payment
 
 TODAY = timezone.localdate()

@@ -13,8 +13,8 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from customers.models import Transaction, TransactionKind
 from customers.selectors import ledger_mismatches
+from finance.checks import finance_mismatches
 from finance.models import Payment, PaymentStatus
-from finance.selectors import finance_mismatches
 from finance.services.allocation import payment_allocate
 from finance.services.payments import (
     PaymentError,

@@ -11,8 +11,8 @@ import pytest
 
 from audit.models import AuditEvent
 from customers.models import Customer
+from finance.auto_top_up.selectors import auto_top_up_projection
 from finance.models import PaymentSettings, TopUpMethod
-from finance.selectors_settings import auto_top_up_projection
 from finance.services.auto_top_up import (
     PaymentSettingsError,
     payment_settings_switch_from_portal,
@@ -158,7 +158,7 @@ class TestSavedCardRemove:
         assert PaymentSettings.objects.get(customer=cust).auto_top_up_enabled
 
     def test_a_card_stripe_detached_already_is_fine(self, fake_stripe):
-        from finance import gateway
+        from finance.cards import gateway
 
         cust = save_card(fake_stripe, customer())
         gateway.payment_method_detach(cust.stripe_payment_method_id)

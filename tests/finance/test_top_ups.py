@@ -12,9 +12,9 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from customers.models import InvoiceSetup, Transaction, TransactionKind
 from customers.selectors import ledger_mismatches
+from finance.checks import finance_mismatches
 from finance.models import Allocation, PaymentStatus, TopUp
 from finance.rules import AllocationError
-from finance.selectors import finance_mismatches
 from finance.services.allocation import allocation_reverse, invoice_pay_with_credits, payment_allocate
 from finance.services.top_ups import TopUpError, payment_top_up, top_up_remove
 from finance.services.withdrawals import withdrawal_record

@@ -15,13 +15,13 @@ import pytest
 from customers.models import Customer, InvoiceSetup, Transaction, TransactionKind
 from customers.selectors import ledger_mismatches, monthly_billable
 from customers.services import adjustment_post
-from finance.models import Allocation, Payment
-from finance.selectors import (
+from finance.checks import (
     cash_mismatches,
     finance_mismatches,
     money_applied_ledger_mismatches,
     money_applied_mismatches,
 )
+from finance.models import Allocation, Payment
 from finance.services._common import FinanceError
 from finance.services.allocation import invoice_pay_with_credits, payment_allocate
 from finance.services.billing import PAYMENT_CASH

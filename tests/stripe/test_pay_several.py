@@ -18,6 +18,7 @@ from django.utils import timezone
 from audit.actors import Actor
 from audit.models import AuditEvent
 from customers.models import Notification, Transaction, TransactionKind
+from finance.cards.selectors import invoices_paid, left_as_credit, receipt
 from finance.models import (
     Allocation,
     CardPayment,
@@ -27,7 +28,6 @@ from finance.models import (
     CardPaymentStatus,
 )
 from finance.selectors import credit_position
-from finance.selectors_receipts import invoices_paid, left_as_credit, receipt
 from finance.services.cards import (
     MAX_INVOICES,
     CardPaymentError,

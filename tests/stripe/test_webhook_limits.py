@@ -10,8 +10,8 @@ import pytest
 
 from audit.models import AuditEvent
 from customers.models import Transaction, TransactionKind
+from finance.cards.webhooks import MAX_PAYLOAD_BYTES
 from finance.models import CardPaymentStatus, StripeEvent
-from finance.webhooks import MAX_PAYLOAD_BYTES
 from tests.stripe.helpers import event_of, pay, start
 from tests.stripe_fixtures import post_event, signed
 

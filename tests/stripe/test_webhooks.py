@@ -129,7 +129,7 @@ class TestEvents:
         assert top_ups(individual) == []
 
     def test_a_session_that_is_not_ours_is_ignored(self, client, fake_stripe, individual):
-        from finance import gateway
+        from finance.cards import gateway
 
         session = gateway.checkout_session_create(
             amount=Decimal("5"), currency="SGD", description="elsewhere", idempotency_key="other-app:1",

@@ -17,7 +17,7 @@ STAFF = [
 ]
 APPS = ["customers", "invoices", "finance", "portal", "api", "banking"]
 # Demo modules that are not an app's demo.py, seeded after every app's, in this order (same seed(stdout)).
-MORE_DEMOS = ["finance.demo_settings"]
+MORE_DEMOS = ["finance.auto_top_up.demo"]
 
 
 class Command(BaseCommand):

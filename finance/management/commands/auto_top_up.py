@@ -11,8 +11,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from audit.actors import Actor
-from finance.models import AutoTopUpTrigger
-from finance.services.auto_top_up import JOB_LABEL, run_daily_auto_top_up
+
+from ...models import AutoTopUpTrigger
+from ...services.auto_top_up import JOB_LABEL, run_daily_auto_top_up
 
 
 def _date(value: str) -> dt.date:

@@ -7,8 +7,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from audit.actors import Actor
 from customers.models import Customer
-from finance.services.billing import PAYMENT_CASH
 from invoices.services.billing import BillingError, monthly_billing_run, parse_period, previous_period
+
+from ...services.billing import PAYMENT_CASH
 
 
 class Command(BaseCommand):

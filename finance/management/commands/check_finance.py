@@ -4,7 +4,7 @@ if any). Complements check_ledger, which checks the customer figures."""
 
 from django.core.management.base import BaseCommand, CommandError
 
-from finance.selectors import finance_mismatches
+from ...checks import finance_mismatches
 
 
 class Command(BaseCommand):

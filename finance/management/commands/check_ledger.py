@@ -1,7 +1,7 @@
 """`manage.py check_ledger`: recompute every customer's figures from the rows and compare them with the
 running totals on the account rows (and the master wallets, transfers and commits:
 customers.selectors.ledger_mismatches), and check that no customer's invoices were applied more money than
-came in, nor payment cash shown unallocated that an invoice already used (finance.selectors
+came in, nor payment cash shown unallocated that an invoice already used (finance.checks
 .money_applied_ledger_mismatches). Prints each mismatch; exits 1 if there is any.
 
 The command is finance's, not customers', because it reads both apps' rows and only finance may import
@@ -12,7 +12,8 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from customers.selectors import ledger_mismatches
-from finance.selectors import money_applied_ledger_mismatches
+
+from ...checks import money_applied_ledger_mismatches
 
 
 class Command(BaseCommand):

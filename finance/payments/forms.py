@@ -13,7 +13,7 @@ from customers.currencies import CurrencyField
 from customers.models import Customer
 from customers.money import AmountField
 
-from .models import PaymentMethod
+from ..models import PaymentMethod
 
 
 def customer_choices():
@@ -172,16 +172,3 @@ class WithdrawalForm(CustomerForm):
     paid_date = forms.DateField(label="Paid date", widget=DateInput)
 
     today_field = "paid_date"
-
-
-class AgedReceivablesForm(forms.Form):
-    as_of = forms.DateField(required=False, label="As of", widget=DateInput)
-    q = forms.CharField(required=False, label="Customer", max_length=120,
-                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name or code"}))
-    currency = forms.CharField(required=False, max_length=3)
-
-    def values(self) -> dict:
-        self.is_valid() if self.is_bound else None
-        data = getattr(self, "cleaned_data", {}) if self.is_bound else {}
-        return {"as_of": data.get("as_of") or timezone.localdate(), "customer_q": data.get("q") or "",
-                "currency": (data.get("currency") or "").upper()}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.template.loader import render_to_string
 
-from .models import CreditNote
+from ..models import CreditNote
 
 
 def credit_note_pdf_html(note: CreditNote) -> str:

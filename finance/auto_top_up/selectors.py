@@ -29,7 +29,7 @@ from customers.models import Customer
 from customers.money import ZERO, display
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceType
 
-from .models import (
+from ..models import (
     AutoTopUp,
     AutoTopUpDecision,
     AutoTopUpRun,
@@ -63,7 +63,7 @@ AUTO_FILTERS = {"on": "Auto top-up on", "off": "Auto top-up off", "due": "At or 
 
 def settings_list() -> QuerySet:
     """Every customer with its payment settings (or none yet), usable credits and its latest auto
-    top-up, in one query (the list's page is one COUNT and one SELECT); finance.filters.SettingsFilterSet
+    top-up, in one query (the list's page is one COUNT and one SELECT); finance.auto_top_up.filters.SettingsFilterSet
     filters them."""
     latest = AutoTopUp.objects.filter(customer_id=OuterRef("pk")).order_by("-run_date", "-id")
     qs = (
@@ -147,7 +147,7 @@ def day_totals(run_date: dt.date, runs: list[AutoTopUpRun]) -> DayTotals:
 
 
 def decision_list(*, run_date: dt.date) -> QuerySet:
-    """The decisions of a day's runs (finance.filters.RunsFilterSet filters them)."""
+    """The decisions of a day's runs (finance.auto_top_up.filters.RunsFilterSet filters them)."""
     return AutoTopUpDecision.objects.filter(run_date=run_date).select_related(
         "customer", "run", "auto_top_up", "auto_top_up__invoice").order_by("-run_id", "customer__name", "id")
 
@@ -262,7 +262,7 @@ class DryRun:
 def dry_run_rows(run_date: dt.date) -> QuerySet:
     """Every customer with auto top-up on and what the run of `run_date` would decide if it ran now
     (auto_top_up_classification: the run's own rule), with the method and amount. Reads only;
-    finance.filters.DryRunFilterSet filters them."""
+    finance.auto_top_up.filters.DryRunFilterSet filters them."""
     return auto_top_up_classification(run_date).filter(auto_top_up_enabled=True)
 
 

@@ -18,7 +18,7 @@ from customers.models import Customer
 from customers.money import ZERO, display
 from invoices.models import InvoiceStatus, InvoiceType
 
-from .models import (
+from ..models import (
     Allocation,
     AllocationSource,
     CardPayment,

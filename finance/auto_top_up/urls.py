@@ -1,10 +1,9 @@
-"""Organization management and Auto top-up runs. These patterns join finance/urls.py's urlpatterns (one
-line there), so their names live in the "finance" namespace: finance:settings-list, finance:settings-edit,
-finance:auto-top-up-runs."""
+"""Organization management (payment settings) and the auto top-up runs, dry run and run now (joined into the
+"finance" namespace by finance/urls.py)."""
 
 from django.urls import path
 
-from . import views_settings as views
+from . import views as views
 
 urlpatterns = [
     path("organizations/", views.settings_list, name="settings-list"),

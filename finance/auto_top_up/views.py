@@ -8,8 +8,7 @@ import datetime as dt
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -18,11 +17,13 @@ from audit.actors import Actor
 from common.lists import (
     csv_filename,
     csv_response,
+    csv_text,
     htmx_template,
     iterate,
     list_context,
     paginate,
     querystring_without_page,
+    redirect_page,
     wants_csv,
 )
 from common.permissions import staff_view
@@ -30,17 +31,11 @@ from common.times import local_time, local_time_iso
 from customers.models import Customer
 from customers.selectors import currencies
 
-from . import selectors_settings as selectors
+from ..models import AutoTopUpDecision, PaymentSettings, TopUpMethod
+from ..services.auto_top_up import PaymentSettingsError, auto_top_up_run_now, payment_settings_update
+from . import selectors as selectors
 from .filters import DryRunFilterSet, RunsFilterSet, SettingsFilterSet
-from .forms_settings import PaymentSettingsForm
-from .models import AutoTopUpDecision, PaymentSettings, TopUpMethod
-from .services.auto_top_up import PaymentSettingsError, auto_top_up_run_now, payment_settings_update
-
-
-def _cell(value) -> str:
-    """Text a spreadsheet shows as text: a leading =, +, -, @ (a formula) is escaped with a quote."""
-    value = "" if value is None else str(value)
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+from .forms import PaymentSettingsForm
 
 
 def _amount(value) -> str:
@@ -62,7 +57,7 @@ def _settings_of(c: Customer) -> PaymentSettings | None:
 
 def _settings_row(c: Customer) -> list:
     ps = _settings_of(c)
-    return [_cell(c.code), _cell(c.name), c.currency, ps.method if ps else TopUpMethod.CHEQUE_TT,
+    return [csv_text(c.code), csv_text(c.name), c.currency, ps.method if ps else TopUpMethod.CHEQUE_TT,
             _amount(ps.trigger_amount if ps else None), _amount(ps.limit_threshold if ps else None),
             "on" if ps and ps.auto_top_up_enabled else "off", c.usable_credits,
             c.last_auto_top_up_date.isoformat() if c.last_auto_top_up_date else "", c.last_auto_top_up_status or ""]
@@ -108,12 +103,7 @@ def settings_edit(request, customer_id: int):
                 form.add_error(None, str(exc))
             else:
                 messages.success(request, f"Payment settings of {customer.name} saved.")
-                url = refresh_url
-                if request.htmx:
-                    response = HttpResponse(status=204)
-                    response["HX-Redirect"] = url
-                    return response
-                return redirect(url)
+                return redirect_page(request, refresh_url)
     elif request.htmx and "method" in request.GET:
         # The method select changed: show the form for that method (card: the customer's amounts, read only).
         chosen = request.GET.get("method")
@@ -138,8 +128,8 @@ DECISION_CSV = ["run_date", "run", "customer_code", "customer", "decision", "met
 
 def _decision_row(d: AutoTopUpDecision) -> list:
     invoice = d.auto_top_up.invoice if d.auto_top_up_id and d.auto_top_up.invoice_id else None
-    return [d.run_date.isoformat(), d.run_id, _cell(d.customer.code), _cell(d.customer.name), d.decision, d.method,
-            _amount(d.usable_credits), _amount(d.limit_threshold), _amount(d.trigger_amount), _cell(d.reason),
+    return [d.run_date.isoformat(), d.run_id, csv_text(d.customer.code), csv_text(d.customer.name), d.decision, d.method,
+            _amount(d.usable_credits), _amount(d.limit_threshold), _amount(d.trigger_amount), csv_text(d.reason),
             invoice.number if invoice else "", local_time_iso(d.decided_at)]
 
 
@@ -179,7 +169,7 @@ def _dry_run_note(row: PaymentSettings) -> str:
 
 def _dry_run_row(day: dt.date):
     def row(ps: PaymentSettings) -> list:
-        return [day.isoformat(), _cell(ps.customer.code), _cell(ps.customer.name), ps.currency, ps.method,
+        return [day.isoformat(), csv_text(ps.customer.code), csv_text(ps.customer.name), ps.currency, ps.method,
                 _amount(ps.amount), _amount(ps.usable), _amount(ps.limit_threshold), _dry_run_note(ps)]
     return row
 
@@ -212,9 +202,4 @@ def auto_top_up_run_now_view(request):
         state = "waiting for a worker" if run.is_queued else "under way"
         messages.info(request, f"Run #{run.pk} of today ({run.get_trigger_display().lower()}, "
                                f"{local_time(run.since)}) is {state}: no second run was queued.")
-    url = f"{reverse('finance:auto-top-up-runs')}?date={run.run_date.isoformat()}"
-    if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = url
-        return response
-    return redirect(url)
+    return redirect_page(request, f"{reverse('finance:auto-top-up-runs')}?date={run.run_date.isoformat()}")

@@ -4,9 +4,9 @@ goes through the service, as an action: turn auto top-up off."""
 
 from django.contrib import admin
 
-from .admin import FinanceServiceAdmin
-from .models import AutoTopUp, AutoTopUpDecision, AutoTopUpRun, PaymentSettings
-from .services.auto_top_up import payment_settings_update
+from ..admin import FinanceServiceAdmin
+from ..models import AutoTopUp, AutoTopUpDecision, AutoTopUpRun, PaymentSettings
+from ..services.auto_top_up import payment_settings_update
 
 
 @admin.register(PaymentSettings)

@@ -1,13 +1,13 @@
 """The receipt of a paid card payment as a PDF (WeasyPrint), on the shared document layout
-templates/pdf/base.html, as finance/pdf.py renders credit notes. A read, not a write."""
+templates/pdf/base.html, as finance/payments/pdf.py renders credit notes. A read, not a write."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.template.loader import render_to_string
 
-from .models import CardPayment
-from .selectors_receipts import receipt, receipt_filename
+from ..models import CardPayment
+from .selectors import receipt, receipt_filename
 
 
 def receipt_pdf_html(payment: CardPayment) -> str:

@@ -15,8 +15,8 @@ from django.views.decorators.http import require_POST
 
 from audit.actors import Actor, ActorKind
 
+from ..services.cards import stripe_event_process
 from . import gateway
-from .services.cards import stripe_event_process
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from django.utils import timezone
 from audit.actors import Actor
 from customers.models import Customer
 
-from .models import AutoTopUpRun, AutoTopUpTrigger, PaymentSettings, TopUpMethod
-from .services.auto_top_up import PaymentSettingsError, payment_settings_update, run_daily_auto_top_up
+from ..models import AutoTopUpRun, AutoTopUpTrigger, PaymentSettings, TopUpMethod
+from ..services.auto_top_up import PaymentSettingsError, payment_settings_update, run_daily_auto_top_up
 
 ACTOR = Actor.system("seed-demo")
 CENT = Decimal("0.01")

@@ -8,7 +8,7 @@ from django import forms
 
 from customers.money import AmountField
 
-from .models import PaymentSettings, TopUpMethod
+from ..models import PaymentSettings, TopUpMethod
 
 CARD_LOCKED_HELP = "Set by the customer during an online top-up in the portal; it cannot be changed here."
 

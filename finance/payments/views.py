@@ -1,42 +1,49 @@
-"""Finance pages: payments (list, record, page, edit, delete, assign, allocate, top-up), allocations and
-top-ups undone, credit notes, withdrawals and the reports. Views validate the input, make one service call
+"""Payments pages: payments (list, record, page, edit, delete, assign, allocate, top-up), allocations and
+top-ups undone, credit notes, withdrawals and the staff invoice page's money section. Views validate the input, make one service call
 and render; a refusal is shown on the page (status 200) and changes nothing."""
 
 from __future__ import annotations
-
-from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.actors import Actor
 from audit.selectors import audit_events
 from common.form_tokens import submit_once
-from common.ids import parse_id, parse_page
+from common.ids import parse_id
 from common.lists import (
-    PER_PAGE,
-    csv_response,
+    csv_text,
     htmx_template,
     list_page,
-    paginate,
-    querystring_without_page,
-    wants_csv,
+    redirect_page,
 )
 from common.permissions import staff_view
 from customers.models import Customer
 from customers.money import display
 from invoices import selectors as invoice_selectors
 from invoices.models import Invoice, InvoiceType
+from invoices.views import detail_context
 
+from ..models import MAX_ASSIGNMENT_CHANGES, Allocation, CreditNote, Payment, TopUp, Withdrawal
+from ..services._common import FinanceError
+from ..services.allocation import allocation_reverse, payment_allocate
+from ..services.credit_notes import credit_note_issue
+from ..services.payments import (
+    payment_assign,
+    payment_delete,
+    payment_record,
+    payment_unassign,
+    payment_update,
+)
+from ..services.top_ups import payment_top_up, top_up_remove
+from ..services.withdrawals import withdrawal_record
 from . import selectors
 from .filters import CreditNoteFilterSet, PaymentFilterSet, WithdrawalFilterSet
 from .forms import (
-    AgedReceivablesForm,
     AssignForm,
     CreditNoteForm,
     InvoiceSearchForm,
@@ -45,40 +52,12 @@ from .forms import (
     TopUpForm,
     WithdrawalForm,
 )
-from .models import MAX_ASSIGNMENT_CHANGES, Allocation, CreditNote, Payment, TopUp, Withdrawal
 from .pdf import credit_note_filename, render_credit_note_pdf
-from .services._common import FinanceError
-from .services.aged_receivables import aged_receivables_refresh as aged_receivables_refresh_service
-from .services.allocation import allocation_reverse, payment_allocate
-from .services.credit_notes import credit_note_issue
-from .services.payments import (
-    payment_assign,
-    payment_delete,
-    payment_record,
-    payment_unassign,
-    payment_update,
-)
-from .services.top_ups import payment_top_up, top_up_remove
-from .services.withdrawals import withdrawal_record
+from .selectors import invoice_money
 
 
 def _actor(request) -> Actor:
     return Actor.from_request(request)
-
-
-def _cell(value) -> str:
-    """Text a spreadsheet shows as text: a leading =, +, -, @ (a formula) is escaped with a quote."""
-    value = "" if value is None else str(value)
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
-def _redirect(request, url: str):
-    """A full-page redirect, also from an htmx request (HX-Redirect)."""
-    if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = url
-        return response
-    return redirect(url)
 
 
 # --- Payments: list ------------------------------------------------------------------------------------------
@@ -87,10 +66,10 @@ PAYMENT_CSV = ["id", "received_date", "customer_code", "customer", "currency", "
 
 
 def _payment_row(p: Payment) -> list:
-    return [p.pk, p.received_date.isoformat(), _cell(p.customer.code if p.customer else ""),
-            _cell(p.customer.name if p.customer else ""), p.currency, p.amount, p.amount_allocated,
-            p.amount_topped_up, p.amount_unallocated, p.status, p.method, _cell(p.reference),
-            _cell(p.invoice_number), _cell(p.remark), p.assignment_changes]
+    return [p.pk, p.received_date.isoformat(), csv_text(p.customer.code if p.customer else ""),
+            csv_text(p.customer.name if p.customer else ""), p.currency, p.amount, p.amount_allocated,
+            p.amount_topped_up, p.amount_unallocated, p.status, p.method, csv_text(p.reference),
+            csv_text(p.invoice_number), csv_text(p.remark), p.assignment_changes]
 
 
 @require_GET
@@ -195,7 +174,7 @@ def payment_assign_view(request, pk: int):
             messages.success(request, f"Payment #{pk} assigned to {form.cleaned_data['customer'].name}.")
             return reverse("finance:payment-detail", args=[pk])
         try:
-            return _redirect(request, submit_once(request, assign))
+            return redirect_page(request, submit_once(request, assign))
         except FinanceError as exc:
             form.add_error(None, str(exc))
     context = {"p": payment, "form": form, "max_changes": MAX_ASSIGNMENT_CHANGES}
@@ -216,10 +195,10 @@ def payment_unassign_view(request, pk: int):
         messages.success(request, f"Payment #{pk} un-assigned.")
         return back
     try:
-        return _redirect(request, submit_once(request, unassign, busy_url=back))
+        return redirect_page(request, submit_once(request, unassign, busy_url=back))
     except FinanceError as exc:
         messages.error(request, str(exc))
-    return _redirect(request, back)
+    return redirect_page(request, back)
 
 
 @require_POST
@@ -379,8 +358,8 @@ CREDIT_NOTE_CSV = ["number", "issue_date", "customer_code", "customer", "invoice
 
 
 def _credit_note_row(n: CreditNote) -> list:
-    return [n.number, n.issue_date.isoformat(), _cell(n.customer.code), _cell(n.customer.name),
-            n.invoice.number if n.invoice_id else "", n.currency, n.amount, _cell(n.reason), _cell(n.created_by)]
+    return [n.number, n.issue_date.isoformat(), csv_text(n.customer.code), csv_text(n.customer.name),
+            n.invoice.number if n.invoice_id else "", n.currency, n.amount, csv_text(n.reason), csv_text(n.created_by)]
 
 
 @require_GET
@@ -445,8 +424,8 @@ WITHDRAWAL_CSV = ["id", "paid_date", "customer_code", "customer", "currency", "a
 
 
 def _withdrawal_row(w: Withdrawal) -> list:
-    return [w.pk, w.paid_date.isoformat(), _cell(w.customer.code), _cell(w.customer.name), w.currency, w.amount,
-            w.method, _cell(w.reference), _cell(w.remark), _cell(w.created_by)]
+    return [w.pk, w.paid_date.isoformat(), csv_text(w.customer.code), csv_text(w.customer.name), w.currency, w.amount,
+            w.method, csv_text(w.reference), csv_text(w.remark), csv_text(w.created_by)]
 
 
 @require_GET
@@ -495,45 +474,15 @@ def withdrawal_detail(request, pk: int):
     return render(request, "finance/withdrawal_detail.html", {"w": withdrawal, "history": history})
 
 
-# --- Reports --------------------------------------------------------------------------------------------------
+# --- The staff invoice page (invoices:detail), composed here because it shows finance's records beside the
+# invoice's own: invoices may not import finance, finance may import invoices. invoices.views.detail_context
+# gives what the invoices app shows; finance adds the money applied to the invoice and the history with those
+# records' events. finance/invoice_detail.html extends invoices/invoice_detail.html and fills its `money` and
+# `history` blocks. Mounted by config/urls.py in invoices' namespace.
 @require_GET
-@staff_view("finance.view_payment")
-def reports(request):
-    return render(request, "finance/reports.html", {})
-
-
-AGED_CSV = ["customer_code", "customer", "currency", "current", "1-30", "31-60", "61-90", "90+", "total",
-            "unallocated_cash", "credits"]
-
-
-@require_GET
-@staff_view("finance.view_payment", "invoices.view_invoice")
-def aged_receivables(request):
-    form = AgedReceivablesForm(request.GET or None)
-    csv = wants_csv(request)
-    # The page shown (25 customers) comes with the totals in one query (as of today); CSV takes every row.
-    number = parse_page(request.GET.get("page")) or 1
-    window = (0, None) if csv else ((number - 1) * PER_PAGE, PER_PAGE)
-    report = selectors.aged_receivables(**form.values(), window=window)
-    if csv:
-        rows = [[_cell(r.code), _cell(r.name), r.currency, *r.bucket_values(), r.total, r.unallocated_cash,
-                 r.credits] for r in report.rows]
-        rows += [["TOTAL", "", currency, *[t[k] for k, _ in selectors.BUCKETS], t["total"], t["unallocated_cash"],
-                  t["credits"]] for currency, t in sorted(report.totals.items())]
-        return csv_response(f"aged-receivables-{report.as_of.isoformat()}.csv", AGED_CSV, rows)
-    # 25 customers a page (the totals stay over all of them): at 100,000 customers the whole report was 40,000
-    # rows and 15 MB of HTML (bench/README.md, "Pages under load").
-    context = {"form": form, "report": report, "page": paginate(request, report.rows), "buckets": selectors.BUCKETS,
-               "qs": querystring_without_page(request), "is_today": report.as_of == timezone.localdate()}
-    return render(request, "finance/aged_receivables.html", context)
-
-
-@require_POST
-@staff_view("finance.view_payment", "invoices.view_invoice")
-def aged_receivables_refresh(request):
-    """Today's report recomputed now (it changes no data: a viewer may ask too), then shown with the same
-    search and currency."""
-    aged_receivables_refresh_service()
-    values = AgedReceivablesForm(request.POST).values()
-    query = urlencode({k: v for k, v in (("q", values["customer_q"]), ("currency", values["currency"])) if v})
-    return _redirect(request, reverse("finance:aged-receivables") + (f"?{query}" if query else ""))
+@staff_view("invoices.view_invoice")
+def invoice_detail(request, pk: int):
+    invoice = get_object_or_404(Invoice.objects.select_related("customer"), pk=pk)
+    money = invoice_money(invoice)
+    return render(request, "finance/invoice_detail.html",
+                  detail_context(invoice, money=money, history=money.history))

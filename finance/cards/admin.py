@@ -8,10 +8,10 @@ from django.contrib import admin, messages
 from audit.actors import Actor
 from common.admin import ReadOnlyAdmin, ServiceOnlyAdmin
 
+from ..models import CardPayment, CardPaymentInvoice, CardPaymentStatus, StripeEvent
+from ..services._common import FinanceError
+from ..services.cards import card_payment_fulfil
 from . import gateway
-from .models import CardPayment, CardPaymentInvoice, CardPaymentStatus, StripeEvent
-from .services._common import FinanceError
-from .services.cards import card_payment_fulfil
 
 
 @admin.register(CardPayment)
