@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from backoffice.roles import FINANCE, VIEWER, roles_ensure
+from finance.auto_top_up import demo as auto_top_up_demo
 
 STAFF = [
     ("admin", "ledgerdesk-admin", None, True),
@@ -17,7 +18,7 @@ STAFF = [
 ]
 APPS = ["customers", "invoices", "finance", "portal", "api", "banking"]
 # Demo modules that are not an app's demo.py, seeded after every app's, in this order (same seed(stdout)).
-MORE_DEMOS = ["finance.auto_top_up.demo"]
+MORE_DEMOS = [auto_top_up_demo]
 
 
 class Command(BaseCommand):
@@ -45,7 +46,7 @@ class Command(BaseCommand):
                 continue
             created = module.seed(stdout=self.stdout)
             self.stdout.write(f"demo {app}: {created}")
-        for name in MORE_DEMOS:
-            created = importlib.import_module(name).seed(stdout=self.stdout)
-            self.stdout.write(f"demo {name}: {created}")
+        for module in MORE_DEMOS:
+            created = module.seed(stdout=self.stdout)
+            self.stdout.write(f"demo {module.__name__}: {created}")
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
