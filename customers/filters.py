@@ -1,12 +1,13 @@
-"""The customers app's list filters (common.filters): the customer list and a customer's transactions and
-notifications tabs."""
+"""The customers app's list filters (common.filters): the customer list and a customer's transactions,
+reservations, subscriptions and notifications tabs."""
 
 from __future__ import annotations
 
 import django_filters as df
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 
-from common.filters import CurrencyFilter, ListFilterSet, SearchFilter, sorts
+from common.filters import CurrencyFilter, DateFrom, DateTo, ListFilterSet, SearchFilter, sorts
+from common.ids import parse_id
 
 from .currencies import CurrencyField
 from .models import (
@@ -15,6 +16,7 @@ from .models import (
     NotificationKind,
     Reservation,
     ReservationStatus,
+    Subscription,
     TransactionKind,
 )
 from .selectors import TRANSACTION_VIEWS, customer_search
@@ -62,7 +64,58 @@ class TransactionFilterSet(ListFilterSet):
         return queryset.filter(TRANSACTION_VIEWS[view][1])
 
 
+class ReservationFilterSet(ListFilterSet):
+    """A customer's reservations: the open ones (what makes up Reserved credits) unless another status, or
+    "all", is chosen; a reference or #id; the type; the day reserved."""
+
+    q = SearchFilter("search", "Reference or #id")
+    status = df.ChoiceFilter(choices=[*ReservationStatus.choices, ("all", "All")], empty_label=None,
+                             method="by_status")
+    kind = df.ChoiceFilter(label="Type", choices=TransactionKind.choices, empty_label="All")
+    reserved_from = DateFrom("created_at__date", "Reserved from")
+    reserved_to = DateTo("created_at__date", "Reserved to")
+
+    def search(self, queryset, name, term):
+        cond = Q(reference__icontains=term)
+        if reservation_id := parse_id(term.lstrip("#")):
+            cond |= Q(pk=reservation_id)
+        return queryset.filter(cond)
+
+    def by_status(self, queryset, name, status):
+        return queryset if status == "all" else queryset.filter(status=status)
+
+    def filter_queryset(self, queryset):
+        if not self.form.cleaned_data.get("status"):
+            queryset = queryset.filter(status=ReservationStatus.OPEN)
+        return super().filter_queryset(queryset)
+
+
+class SubscriptionFilterSet(ListFilterSet):
+    q = SearchFilter("search", "Product")
+    active = df.ChoiceFilter(label="Status", choices=[("yes", "Active"), ("no", "Ended")], empty_label="All",
+                             method="by_active")
+    kind = df.ChoiceFilter(label="Type", choices=(), empty_label="All")
+    renews_from = DateFrom("renewal_date", "Renews from")
+    renews_to = DateTo("renewal_date", "Renews to")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.filters["kind"].extra["choices"] = Subscription._meta.get_field("kind").choices
+
+    def search(self, queryset, name, term):
+        return queryset.filter(product__icontains=term)
+
+    def by_active(self, queryset, name, active):
+        return queryset.filter(is_active=active == "yes")
+
+
 class NotificationFilterSet(ListFilterSet):
+    q = SearchFilter("search", "Recipient or subject")
     kind = df.ChoiceFilter(label="Type", choices=NotificationKind.choices, empty_label="All")
     status = df.ChoiceFilter(choices=[("sent", "Sent"), ("failed", "Failed"), ("queued", "Queued")],
                              empty_label="All")
+    sent_from = DateFrom("sent_at__date", "Sent from")
+    sent_to = DateTo("sent_at__date", "Sent to")
+
+    def search(self, queryset, name, term):
+        return queryset.filter(Q(recipient__icontains=term) | Q(subject__icontains=term))

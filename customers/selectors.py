@@ -24,7 +24,6 @@ from .models import (
     MasterWalletEntry,
     Notification,
     Reservation,
-    ReservationStatus,
     Subscription,
     Transaction,
     TransactionKind,
@@ -218,20 +217,16 @@ def kinds_in_use(customer: Customer) -> list[tuple[str, str]]:
     return [(k.value, k.label) for k in TransactionKind if k.value in used]
 
 
-def reservations_for(customer: Customer, *, status: str = ReservationStatus.OPEN) -> QuerySet:
-    qs = Reservation.objects.filter(customer=customer)
-    if status:
-        qs = qs.filter(status=status)
-    return qs.select_related("charge").order_by("-created_at", "-id")
+def reservations_for(customer: Customer) -> QuerySet:
+    """A customer's reservations, newest first (customers.filters.ReservationFilterSet filters them: the open
+    ones by default, served by reservation_customer_idx)."""
+    return Reservation.objects.filter(customer=customer).select_related("charge").order_by("-created_at", "-id")
 
 
-def subscriptions_for(customer: Customer, *, active: str = "") -> QuerySet:
-    qs = Subscription.objects.filter(customer=customer).annotate(margin_value=F("renewal_price") - F("renewal_cost"))
-    if active == "yes":
-        qs = qs.filter(is_active=True)
-    elif active == "no":
-        qs = qs.filter(is_active=False)
-    return qs.order_by("renewal_date", "id")
+def subscriptions_for(customer: Customer) -> QuerySet:
+    """A customer's subscriptions, next renewal first (customers.filters.SubscriptionFilterSet filters them)."""
+    return (Subscription.objects.filter(customer=customer)
+            .annotate(margin_value=F("renewal_price") - F("renewal_cost")).order_by("renewal_date", "id"))
 
 
 def subscription_totals(customer: Customer) -> dict:

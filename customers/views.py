@@ -30,7 +30,13 @@ from common.permissions import staff_view
 from common.times import local_time_iso
 
 from . import selectors
-from .filters import CustomerFilterSet, NotificationFilterSet, TransactionFilterSet
+from .filters import (
+    CustomerFilterSet,
+    NotificationFilterSet,
+    ReservationFilterSet,
+    SubscriptionFilterSet,
+    TransactionFilterSet,
+)
 from .forms import (
     AdjustmentForm,
     CustomerForm,
@@ -40,7 +46,7 @@ from .forms import (
     WalletCreateForm,
     WalletFundForm,
 )
-from .models import Customer, MasterWallet, Reservation, ReservationStatus, Subscription
+from .models import Customer, MasterWallet, Reservation, Subscription
 from .money import display
 from .services import (
     ChargeError,
@@ -169,18 +175,35 @@ def customer_transactions(request, pk: int):
     return render(request, htmx_template(request, "customers/customer_transactions.html", "transaction-table"), context)
 
 
+def _tab_list(request, customer: Customer, tab: str, filters, *, template: str, target: str, csv_name: str,
+              csv_header: list[str], csv_row, **extra):
+    """A list tab of the customer page: the FilterSet's rows as CSV (`?format=csv`, every filtered row) or one
+    page of them under the customer's header (only the `target` table when htmx asks for it)."""
+    if wants_csv(request):
+        return csv_response(csv_filename(f"{csv_name}-{customer.code}"), csv_header, iterate(filters.qs, csv_row))
+    context = _tab_context(request, customer, tab)
+    context.update(form=filters.form, page=paginate(request, filters.qs), qs=querystring_without_page(request),
+                   **extra)
+    return render(request, htmx_template(request, template, target), context)
+
+
+RESERVATION_CSV_HEADER = ["id", "kind", "reference", "reserved_at", "expires_at", "status", "amount", "currency",
+                          "charged"]
+
+
 @require_GET
 @staff_view("customers.view_customer", "customers.view_reservation")
 def customer_reservations(request, pk: int):
     customer = get_object_or_404(Customer, pk=pk)
-    status = request.GET.get("status", ReservationStatus.OPEN)
-    if status not in ReservationStatus.values:
-        status = ""
-    reservations = selectors.reservations_for(customer, status=status)
-    context = _tab_context(request, customer, "reservations")
-    context.update(page=paginate(request, reservations), status=status, statuses=ReservationStatus.choices,
-                   qs=querystring_without_page(request), now=timezone.now())
-    return render(request, "customers/customer_reservations.html", context)
+
+    def row(r):
+        return [r.pk, r.kind, csv_text(r.reference), local_time_iso(r.created_at), local_time_iso(r.expires_at),
+                r.status, r.amount, customer.currency, "" if r.committed_amount is None else r.committed_amount]
+
+    return _tab_list(request, customer, "reservations",
+                     ReservationFilterSet(request.GET, selectors.reservations_for(customer)),
+                     template="customers/customer_reservations.html", target="reservation-table",
+                     csv_name="reservations", csv_header=RESERVATION_CSV_HEADER, csv_row=row, now=timezone.now())
 
 
 @require_POST
@@ -197,15 +220,24 @@ def reservation_release_view(request, pk: int, reservation_pk: int):
     return redirect_page(request, reverse("customers:reservations", args=[pk]))
 
 
+SUBSCRIPTION_CSV_HEADER = ["id", "product", "kind", "quantity", "period_months", "renewal_date", "renewal_price",
+                           "renewal_cost", "margin", "currency", "active"]
+
+
 @require_GET
 @staff_view("customers.view_customer", "customers.view_subscription")
 def customer_subscriptions(request, pk: int):
     customer = get_object_or_404(Customer, pk=pk)
-    active = request.GET.get("active", "")
-    context = _tab_context(request, customer, "subscriptions")
-    context.update(subscriptions=list(selectors.subscriptions_for(customer, active=active)), active=active,
-                   totals=selectors.subscription_totals(customer))
-    return render(request, "customers/customer_subscriptions.html", context)
+
+    def row(s):
+        return [s.pk, csv_text(s.product), s.kind, s.quantity, s.period_months, s.renewal_date.isoformat(),
+                s.renewal_price, s.renewal_cost, s.margin_value, customer.currency, "yes" if s.is_active else "no"]
+
+    return _tab_list(request, customer, "subscriptions",
+                     SubscriptionFilterSet(request.GET, selectors.subscriptions_for(customer)),
+                     template="customers/customer_subscriptions.html", target="subscription-table",
+                     csv_name="subscriptions", csv_header=SUBSCRIPTION_CSV_HEADER, csv_row=row,
+                     totals=selectors.subscription_totals(customer))
 
 
 def _subscription_form(request, customer: Customer, subscription: Subscription | None):
@@ -247,15 +279,22 @@ def subscription_edit(request, pk: int, subscription_pk: int):
     return _subscription_form(request, subscription.customer, subscription)
 
 
+NOTIFICATION_CSV_HEADER = ["id", "sent_at", "kind", "channel", "recipient", "subject", "status"]
+
+
 @require_GET
 @staff_view("customers.view_customer", "customers.view_notification")
 def customer_notifications(request, pk: int):
     customer = get_object_or_404(Customer, pk=pk)
-    filters = NotificationFilterSet(request.GET, selectors.notifications_for(customer))
-    context = _tab_context(request, customer, "notifications")
-    context.update(form=filters.form, page=paginate(request, filters.qs),
-                   qs=querystring_without_page(request))
-    return render(request, htmx_template(request, "customers/customer_notifications.html", "notification-table"), context)
+
+    def row(n):
+        return [n.pk, local_time_iso(n.sent_at), n.kind, n.channel, csv_text(n.recipient), csv_text(n.subject),
+                n.status]
+
+    return _tab_list(request, customer, "notifications",
+                     NotificationFilterSet(request.GET, selectors.notifications_for(customer)),
+                     template="customers/customer_notifications.html", target="notification-table",
+                     csv_name="notifications", csv_header=NOTIFICATION_CSV_HEADER, csv_row=row)
 
 
 @require_GET

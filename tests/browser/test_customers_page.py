@@ -82,6 +82,27 @@ def test_release_a_reservation_after_confirming(staff_page, customer):
     assert page.console_errors == []
 
 
+def test_reservations_tab_filters_in_place_and_keeps_them_in_the_url(staff_page, customer):
+    page = staff_page
+    page.goto(f"/customers/{customer.pk}/reservations/")
+    table = page.locator("#reservation-table")
+    assert "call-in-flight" in table.inner_text() and "1 reservation" in table.inner_text()
+    page.select_option("#id_status", "released")
+    expect(table).to_contain_text("No reservations match")
+    assert "status=released" in page.url
+    page.select_option("#id_status", "all")
+    expect(table).to_contain_text("call-in-flight")
+    page.fill("#id_q", "no-such-call")
+    page.press("#id_q", "Enter")
+    expect(table).to_contain_text("No reservations match")
+    assert "q=no-such-call" in page.url and "status=all" in page.url
+    page.fill("#id_q", "in-flight")
+    page.press("#id_q", "Enter")
+    expect(table).to_contain_text("call-in-flight")
+    assert table.locator("a[download]").get_attribute("href").endswith("format=csv")
+    assert page.console_errors == []
+
+
 def test_tabs_and_the_negative_margin(staff_page, customer):
     page = staff_page
     page.goto(f"/customers/{customer.pk}/")

@@ -21,7 +21,7 @@ from customers.models import (
     Transaction,
     TransactionKind,
 )
-from customers.services import notification_record, reservation_reserve
+from customers.services import notification_record, reservation_release, reservation_reserve
 from tests.customers.factories import (
     NOW,
     SYSTEM,
@@ -397,3 +397,55 @@ def test_every_tab_renders(finance_client, account_type):
     for name in ("detail", "transactions", "reservations", "subscriptions", "notifications", "audit", "edit",
                  "adjust", "transfer", "subscription-create", "portal-user-create"):
         assert finance_client.get(reverse(f"customers:{name}", args=[customer.pk])).status_code == 200, name
+
+
+class TestCustomerTabLists:
+    """The reservations, subscriptions and notifications tabs are lists like the others: search, filters,
+    pagination and a CSV of every filtered row."""
+
+    def test_reservations_show_the_open_ones_by_default_and_filter_search_and_export(self, finance_client):
+        customer = postpaid("100")
+        kept = reservation_reserve(customer_id=customer.pk, amount=D("30"), actor=SYSTEM, at=timezone.now(),
+                                   reference="call-kept")
+        gone = reservation_reserve(customer_id=customer.pk, amount=D("5"), actor=SYSTEM, at=timezone.now(),
+                                   reference="call-gone")
+        reservation_release(reservation_id=gone.pk, actor=SYSTEM, at=timezone.now(), reason="test")
+        url = reverse("customers:reservations", args=[customer.pk])
+        body = finance_client.get(url).content.decode()
+        assert f'data-reservation="{kept.pk}"' in body and f'data-reservation="{gone.pk}"' not in body
+        every = finance_client.get(url, {"status": "all"}).content.decode()
+        assert f'data-reservation="{kept.pk}"' in every and f'data-reservation="{gone.pk}"' in every
+        found = finance_client.get(url, {"status": "all", "q": "gone"}).content.decode()
+        assert f'data-reservation="{gone.pk}"' in found and f'data-reservation="{kept.pk}"' not in found
+        by_id = finance_client.get(url, {"status": "all", "q": f"#{kept.pk}"}).content.decode()
+        assert f'data-reservation="{kept.pk}"' in by_id and f'data-reservation="{gone.pk}"' not in by_id
+        csv = b"".join(finance_client.get(url, {"status": "released", "format": "csv"}).streaming_content).decode()
+        lines = csv.strip().splitlines()
+        assert lines[0].startswith("id,kind,reference") and len(lines) == 2 and "call-gone" in lines[1]
+        bad = finance_client.get(url, {"reserved_from": "not-a-date"})
+        assert bad.status_code == 200 and "Enter a valid date" in bad.content.decode()
+
+    def test_subscriptions_filter_search_page_and_export(self, finance_client):
+        customer = prepaid()
+        SubscriptionFactory(customer=customer, product="Fax line", is_active=True)
+        SubscriptionFactory(customer=customer, product="Old pager", is_active=False)
+        url = reverse("customers:subscriptions", args=[customer.pk])
+        ended = finance_client.get(url, {"active": "no"}).content.decode()
+        assert "Old pager" in ended and "Fax line" not in ended
+        found = finance_client.get(url, {"q": "fax"}).content.decode()
+        assert "Fax line" in found and "Old pager" not in found and "1 subscription" in found
+        csv = b"".join(finance_client.get(url, {"format": "csv"}).streaming_content).decode()
+        lines = csv.strip().splitlines()
+        assert lines[0].startswith("id,product,kind") and len(lines) == 3
+
+    def test_notifications_search_and_export(self, finance_client):
+        customer = prepaid()
+        notification_record(customer_id=customer.pk, kind="invoice", recipient="a@b.test", subject="Invoice INV-1",
+                            actor=SYSTEM, at=NOW)
+        notification_record(customer_id=customer.pk, kind="invoice", recipient="c@d.test", subject="=HYPERLINK()",
+                            actor=SYSTEM, at=NOW)
+        url = reverse("customers:notifications", args=[customer.pk])
+        found = finance_client.get(url, {"q": "INV-1"}).content.decode()
+        assert "a@b.test" in found and "c@d.test" not in found
+        csv = b"".join(finance_client.get(url, {"format": "csv"}).streaming_content).decode()
+        assert len(csv.strip().splitlines()) == 3 and "'=HYPERLINK()" in csv
