@@ -180,8 +180,12 @@ class TestUnsealed:
         assert verify_chain().ok
 
     def test_the_beat_schedule_seals_at_least_once_a_minute(self):
+        from audit.tasks import email_audit_anchor, seal_audit_trail
+
         entry = django_settings.CELERY_BEAT_SCHEDULE["seal-audit-trail"]
-        assert entry["task"] == "audit.tasks.seal_audit_trail" and entry["schedule"] <= 60
+        assert entry["task"] == seal_audit_trail.name == "audit.tasks.seal_audit_trail" and entry["schedule"] <= 60
+        digest = django_settings.CELERY_BEAT_SCHEDULE["email-audit-anchor"]
+        assert digest["task"] == email_audit_anchor.name
 
 
 @pytest.mark.django_db(transaction=True)
