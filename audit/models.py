@@ -1,5 +1,6 @@
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 
 from .actors import ActorKind
 
@@ -23,15 +24,17 @@ class AuditApp(models.TextChoices):
 class AuditEvent(models.Model):
     """One append-only, hash-chained row per change.
 
-    The database itself keeps the trail honest (migrations 0001 to 0004):
-    - UPDATE and DELETE are refused by a trigger, raw SQL included;
-    - an INSERT must extend its chain (`chain`: the customer's id % AUDIT_CHAINS, 0 without a customer): its
-      seq is that chain's head seq + 1 and its prev_hash the head's hash (so each chain is gapless and
-      cannot fork); the head (AuditChainHead) moves with it. The id is only the row's identity (a sequence:
-      a rolled-back change leaves an id unused, never a hole in a chain);
-    - each row's hash is sha256(prev_hash | canonical content), recomputed by `manage.py verify_audit`.
-    Rows are written only by `audit.services.audit_record` (and the customers' PL/pgSQL reservation functions,
-    with the same INSERT: the trigger assigns chain, seq, prev_hash and hash)."""
+    The database itself keeps the trail honest (migrations 0001 to 0007):
+    - an INSERT appends the event unsealed, taking no lock: the trigger puts it in its chain (`chain`: the
+      customer's id % AUDIT_CHAINS, 0 without a customer) and leaves seq, prev_hash and hash NULL;
+    - audit_seal() (the beat task audit.tasks.seal_audit_trail, every 30 s) seals the committed unsealed events
+      in id order: seq = that chain's head seq + 1, prev_hash = the head's hash (so each chain is gapless and
+      cannot fork); the head (AuditChainHead) moves with it, and is anchored outside the database;
+    - DELETE, and every UPDATE but that one sealing, are refused by a trigger, raw SQL included;
+    - each sealed row's hash is sha256(prev_hash | canonical content), recomputed by `manage.py verify_audit`.
+    The id is only the row's identity (a sequence: a rolled-back change leaves an id unused, never a hole in a
+    chain). Rows are written only by `audit.services.audit_record` (and the customers' PL/pgSQL reservation
+    functions, with the same INSERT)."""
 
     occurred_at = models.DateTimeField(db_index=True)
     actor_kind = models.CharField(max_length=16, choices=ActorKind.CHOICES)
@@ -51,9 +54,12 @@ class AuditEvent(models.Model):
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=400, blank=True)
     chain = models.PositiveSmallIntegerField()
-    seq = models.BigIntegerField(help_text="Position in its chain, from 1.")
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64)
+    # NULL while the event is unsealed: audit_seal() (the beat task audit.tasks.seal_audit_trail) gives them.
+    seq = models.BigIntegerField(null=True, blank=True, help_text="Position in its chain, from 1.")
+    prev_hash = models.CharField(max_length=64, null=True, blank=True)
+    hash = models.CharField(max_length=64, null=True, blank=True)
+    # When the row was written (the insert trigger's clock; not hashed): the age of an unsealed event.
+    recorded_at = models.DateTimeField(db_default=Now())
 
     class Meta:
         ordering = ["-id"]
@@ -62,12 +68,19 @@ class AuditEvent(models.Model):
             models.Index(fields=["app", "-id"], name="audit_app_idx"),
             models.Index(fields=["actor_label", "-id"], name="audit_actor_idx"),
             models.Index(fields=["object_type", "object_id", "-id"], name="audit_object_idx"),
+            # the sealer's and verify_audit's way to the unsealed events (few: sealed within a minute)
+            models.Index(fields=["id"], condition=Q(seq__isnull=True), name="audit_unsealed_idx"),
         ]
         constraints = [
             # One event per position of a chain: a fork is impossible, whatever the code does (and the index
             # verify_audit walks each chain by).
             models.UniqueConstraint(fields=["chain", "seq"], name="audit_chain_seq_unique"),
             models.CheckConstraint(condition=Q(chain__gte=0, chain__lt=AUDIT_CHAINS), name="audit_chain_range"),
+            # sealed whole or not at all
+            models.CheckConstraint(
+                condition=Q(seq__isnull=True, prev_hash__isnull=True, hash__isnull=True)
+                | Q(seq__isnull=False, prev_hash__isnull=False, hash__isnull=False),
+                name="audit_sealed_whole"),
         ]
 
     def __str__(self) -> str:

@@ -1,13 +1,14 @@
 """The one way to record an audit event. Every write service in every app calls `audit_record` inside
 its own transaction, so there is no change without its event and no event without its change.
 
-The chains (see docs/audit.md) are kept by the database: the insert trigger of audit_auditevent (migrations
-0003, 0004) puts each event in its customer's chain (customer id % AUDIT_CHAINS; chain 0 without one), gives
-it seq = that chain's head + 1, prev_hash = the head's hash and hash = sha256(prev_hash | canonical content),
-computed by the SQL function audit_canonical, and moves that chain's head (AuditChainHead), whose row lock it
-holds until the change commits. `audit_record` is one INSERT ... RETURNING; call it as the
-last step of a service: it takes the head's lock, and any lock taken after it would be taken in the wrong
-order. PL/pgSQL services (customers' reservations) insert their event the same way.
+An event is appended unsealed (issue 24; docs/audit.md): the insert trigger of audit_auditevent puts it in its
+customer's chain (customer id % AUDIT_CHAINS; chain 0 without one) and takes no lock, so audited changes
+never wait for one another on a chain head. `audit.sealing.seal_events` (the beat task
+audit.tasks.seal_audit_trail, every 30 s) seals the committed events into their chains: seq = that chain's
+head + 1, prev_hash = the head's hash, hash = sha256(prev_hash | canonical content), computed by the SQL
+function audit_canonical; and anchors the heads outside the database. `audit_record` is one INSERT ...
+RETURNING; the event it returns has chain set and seq, prev_hash and hash None. PL/pgSQL services
+(customers' reservations) insert their event the same way.
 
 Canonical content: `jsonb_build_object` of the hashed fields as text (jsonb orders keys by length, then
 bytes), occurred_at in UTC with microseconds, the IP as host() prints it. Before/after are converted to
@@ -168,7 +169,7 @@ _COLUMNS = tuple(name for name in HASHED_FIELDS if name not in ("before", "after
 _INSERT = (
     f"INSERT INTO audit_auditevent ({', '.join(_COLUMNS)}, before, after, ip) "  # noqa: S608 (constants)
     f"VALUES ({', '.join(['%s'] * len(_COLUMNS))}, %s::jsonb, %s::jsonb, %s::inet) "
-    "RETURNING id, chain, seq, prev_hash, hash, host(ip)"
+    "RETURNING id, chain, host(ip), recorded_at"
 )
 
 
@@ -204,8 +205,8 @@ def audit_record(
     reason: str = "",
     at: dt.datetime | None = None,
 ) -> AuditEvent:
-    """Append one event. Must run inside the caller's transaction (it refuses to run outside one), as the
-    last step of the service. `before`/`after` hold the changed fields only; `obj` (a saved model) gives
+    """Append one event, unsealed (audit.sealing seals it within a minute of its commit). Must run inside the
+    caller's transaction (it refuses to run outside one). `before`/`after` hold the changed fields only; `obj` (a saved model) gives
     object_type, object_id and object_repr unless they are passed; `at` defaults to now (UTC stored)."""
     if not connection.in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of the change it records.")
@@ -238,11 +239,11 @@ def audit_record(
         request_id=_text(actor.request_id, 64),
         user_agent=_text(actor.user_agent, 400),
     )
-    # The insert trigger assigns chain, seq, prev_hash and hash under its chain head's lock (held to commit).
+    # The insert trigger assigns the chain and takes no lock; the event is sealed later (audit.sealing).
     with connection.cursor() as cursor:
         cursor.execute(_INSERT, [*(getattr(event, name) for name in _COLUMNS),
                                  json.dumps(event.before), json.dumps(event.after), _clean_ip(actor.ip)])
-        event.id, event.chain, event.seq, event.prev_hash, event.hash, event.ip = cursor.fetchone()
+        event.id, event.chain, event.ip, event.recorded_at = cursor.fetchone()
     event._state.adding = False
     event._state.db = connection.alias
     return event

@@ -4,15 +4,21 @@ Chain by chain (0 to AUDIT_CHAINS - 1), set-based, in the database: each chunk o
 pagination on the unique (chain, seq), `seq > last seen`) is one statement that recomputes every hash with
 audit_hash (the same SQL function the insert trigger uses), pairs each row with the one before it (lag) and
 returns only the first broken row, or the chunk's last row. Python sees one row per chunk. Each chain must
-then end at its head."""
+then end at its head, and each chain head anchored outside the database (audit.sealing: the anchor file) must
+still be in its chain with the same hash. Events not sealed yet are counted, with the age of the oldest.
+
+The walk reads one snapshot (REPEATABLE READ) when it runs in its own transaction, so a seal committing meanwhile
+is not mistaken for events added around a chain; the anchor file is read before that snapshot is taken."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from django.db import connection
+from django.db import connection, transaction
+from django.utils import timezone
 
 from .models import AUDIT_CHAINS, AuditChainHead
+from .sealing import Anchor, AnchorFileError, read_anchors
 from .services import GENESIS_HASH
 
 _CHUNK_SQL = """
@@ -47,6 +53,11 @@ class ChainReport:
     broken_id: int | None = None  # the first broken event (None: intact)
     problem: str = ""
     chains: int = 0  # chains holding at least one event
+    anchored: int = 0  # chains whose anchor was checked
+    anchor_note: str = ""  # why no anchor was checked, when none was
+    unsealed: int = 0  # events not sealed yet
+    oldest_unsealed_id: int | None = None
+    oldest_unsealed_age: float | None = None  # seconds since the oldest unsealed event was written
 
     @property
     def ok(self) -> bool:
@@ -95,10 +106,68 @@ def _verify_one(chain: int, head: tuple | None, chunk_size: int) -> tuple[int, i
     return count, newest, None, ""
 
 
-def verify_chain(*, chunk_size: int = 5000) -> ChainReport:
+def _check_anchors(anchors: dict[int, Anchor]) -> tuple[int | None, str]:
+    """Each anchored (chain, seq) must still hold the anchored event and hash: (broken event id, problem)."""
+    if not anchors:
+        return None, ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT a.chain, a.seq, e.id, e.hash FROM unnest(%s::int[], %s::bigint[]) AS a(chain, seq) "
+            "LEFT JOIN audit_auditevent e ON e.chain = a.chain AND e.seq = a.seq ORDER BY a.chain",
+            [[a.chain for a in anchors.values()], [a.seq for a in anchors.values()]])
+        rows = cursor.fetchall()
+    for chain, seq, event_id, event_hash in rows:
+        anchor = anchors[chain]
+        if event_id is None:
+            return anchor.event_id, (f"chain {chain} has no event #{seq}, anchored at {anchor.at} as event "
+                                     f"#{anchor.event_id}: the chain was cut or rewritten")
+        if event_id != anchor.event_id or event_hash != anchor.hash:
+            return event_id, (f"chain {chain}'s event #{seq} (event #{event_id}) has hash {event_hash}, but the anchor "
+                              f"written at {anchor.at} says event #{anchor.event_id} with {anchor.hash}: the chain "
+                              "was rewritten")
+    return None, ""
+
+
+def _unsealed() -> tuple[int, int | None, float | None]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) OVER (), id, recorded_at FROM audit_auditevent WHERE seq IS NULL "
+                       "ORDER BY recorded_at, id LIMIT 1")
+        row = cursor.fetchone()
+    if row is None:
+        return 0, None, None
+    return row[0], row[1], max(0.0, (timezone.now() - row[2]).total_seconds())
+
+
+def verify_chain(*, chunk_size: int = 5000, anchor_file: str | None = None) -> ChainReport:
     """Check each chain in seq order: seqs follow one another from 1 with no gap, each prev_hash is the hash
     of the event before in the chain (the genesis hash for the first), each hash matches its event's
-    content, and the chain ends at its head. Stop at the first broken event (lowest chain first)."""
+    content, the chain ends at its head, and each anchored head (anchor_file, if given and present) is still
+    in its chain. Stop at the first broken event (lowest chain first). Count the unsealed events."""
+    anchors: dict[int, Anchor] = {}
+    anchor_note = "no anchor file configured (AUDIT_ANCHOR_FILE)"
+    if anchor_file:
+        try:
+            anchors = read_anchors(anchor_file)
+            anchor_note = "" if anchors else f"no anchor for this database in {anchor_file} yet"
+        except FileNotFoundError:
+            anchor_note = f"no anchor file at {anchor_file} yet"
+        except AnchorFileError as error:
+            return ChainReport(0, None, None, str(error))
+    if connection.in_atomic_block:
+        report = _verify(chunk_size, anchors)
+    else:
+        with transaction.atomic():
+            with connection.cursor() as cursor:  # one snapshot for the whole walk
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            report = _verify(chunk_size, anchors)
+    if not anchors:
+        report = replace(report, anchor_note=anchor_note)
+    return report
+
+
+def _verify(chunk_size: int, anchors: dict[int, Anchor]) -> ChainReport:
+    unsealed, oldest_id, oldest_age = _unsealed()
+    extra = {"unsealed": unsealed, "oldest_unsealed_id": oldest_id, "oldest_unsealed_age": oldest_age}
     heads = {chain: (seq, last_id, last_hash) for chain, seq, last_id, last_hash
              in AuditChainHead.objects.values_list("id", "last_seq", "last_id", "last_hash")}
     total, newest, chains = 0, None, 0
@@ -108,7 +177,7 @@ def verify_chain(*, chunk_size: int = 5000) -> ChainReport:
         outside = cursor.fetchone()
     if outside is not None:
         return ChainReport(0, None, outside[0], f"event #{outside[0]} is in chain {outside[1]}, outside the "
-                           f"{AUDIT_CHAINS} chains (added around them?)")
+                           f"{AUDIT_CHAINS} chains (added around them?)", **extra)
     for chain in range(AUDIT_CHAINS):
         count, chain_newest, broken_id, problem = _verify_one(chain, heads.get(chain), chunk_size)
         total += count
@@ -116,5 +185,7 @@ def verify_chain(*, chunk_size: int = 5000) -> ChainReport:
         if chain_newest is not None:
             newest = max(newest or 0, chain_newest)
         if problem:
-            return ChainReport(total, newest, broken_id, problem, chains)
-    return ChainReport(total, newest, chains=chains)
+            return ChainReport(total, newest, broken_id, problem, chains, **extra)
+    broken_id, problem = _check_anchors(anchors)
+    return ChainReport(total, newest, broken_id, problem, chains, anchored=len(anchors) if not problem else 0,
+                       **extra)

@@ -131,6 +131,10 @@ CELERY_BEAT_SCHEDULE = {
     "refresh-aged-receivables": {"task": "finance.tasks.refresh_aged_receivables", "schedule": crontab(minute="*/5")},
     # the API's Idempotency-Key replies, kept 24 h
     "purge-idempotency-records": {"task": "api.tasks.purge_idempotency_records", "schedule": crontab(minute=7)},
+    # audit events are appended unsealed and sealed into their chains here (docs/audit.md: why, with figures)
+    "seal-audit-trail": {"task": "audit.tasks.seal_audit_trail", "schedule": 30.0},
+    # the chain heads by email (only when AUDIT_ANCHOR_EMAILS is set)
+    "email-audit-anchor": {"task": "audit.tasks.email_audit_anchor", "schedule": crontab(hour=0, minute=15)},
 }
 
 # --- Auth
@@ -247,6 +251,15 @@ LEDGERDESK_SELLER = {
     "address": _required["LEDGERDESK_SELLER_ADDRESS"],
     "tax_id": _required["LEDGERDESK_SELLER_TAX_ID"],
 }
+
+# --- Audit trail (docs/audit.md). Events are sealed into their hash chains by the beat task above; each seal
+# appends the chain heads it moved to AUDIT_ANCHOR_FILE (JSON lines; empty: no file), which must live where the
+# database's owner cannot rewrite it (another host, an append-only mount); verify_audit compares the chains with
+# it. AUDIT_ANCHOR_EMAILS (comma-separated) also receive every head once a day. verify_audit fails when an event
+# has stayed unsealed longer than AUDIT_UNSEALED_MAX_AGE_SECONDS (the beat task is not running).
+AUDIT_ANCHOR_FILE = env.str("AUDIT_ANCHOR_FILE", default=str(BASE_DIR / ".data" / "audit-anchor.jsonl"))
+AUDIT_ANCHOR_EMAILS = env.list("AUDIT_ANCHOR_EMAILS", default=[])
+AUDIT_UNSEALED_MAX_AGE_SECONDS = env.int("AUDIT_UNSEALED_MAX_AGE_SECONDS", default=300)
 
 # --- Stripe (the only place that reads these is finance/cards/gateway.py)
 STRIPE_SECRET_KEY = _required["STRIPE_SECRET_KEY"]

@@ -17,8 +17,10 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 
 @pytest.fixture(autouse=True)
-def _settings_for_tests(settings):
+def _settings_for_tests(settings, tmp_path):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    # each test's audit seals anchor the chain heads in its own file (the database is emptied between tests)
+    settings.AUDIT_ANCHOR_FILE = str(tmp_path / "audit-anchor.jsonl")
     # Hashing test passwords with PBKDF2 costs ~1 s a user on this machine; nothing here tests its strength.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.AXES_ENABLED = True

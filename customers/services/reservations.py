@@ -8,7 +8,7 @@ charge, the running totals and the one audit event, and returns an outcome code 
 ReservationError message. Outside a transaction the statement commits on its own (autocommit); inside the
 caller's atomic block it is part of that transaction.
 
-Locks: the customer first (its reserved total moves), then the reservation, then the audit chain head."""
+Locks: the customer first (its reserved total moves), then the reservation (the audit event takes none)."""
 
 from __future__ import annotations
 

@@ -2,10 +2,10 @@
 --
 -- Each function locks the customer row (then the reservation), checks the rule, writes the reservation, the
 -- ledger entry and the running totals, and the operation's one audit event (its INSERT goes through the audit
--- chain trigger, audit/sql/chain.sql, which assigns chain, seq, prev_hash and hash). It returns an outcome code
--- ('ok', or why it refused, having written nothing); customers.services.reservations maps each code to its
--- ReservationError message and builds the Reservation from the returned row. Called outside a transaction the
--- statement is its own transaction (autocommit); inside one it is part of the caller's.
+-- insert trigger, audit/sql/chain.sql, which appends it unsealed and takes no lock; the beat task seals it). It
+-- returns an outcome code ('ok', or why it refused, having written nothing); customers.services.reservations
+-- maps each code to its ReservationError message and builds the Reservation from the returned row. Called
+-- outside a transaction the statement is its own transaction (autocommit); inside one it is part of the caller's.
 --
 -- Idempotency keys: INSERT ... ON CONFLICT DO NOTHING (no EXCEPTION block: no subtransaction).
 -- Usable credits are the customer's generated column (Customer.usable_credits), read as c.usable_credits.

@@ -9,14 +9,22 @@ from decimal import Decimal
 from django.db import connection, transaction
 
 from audit.actors import Actor
+from audit.models import AuditEvent
+from audit.sealing import seal_all
 from audit.services import audit_record
 
 TABLE = "audit_auditevent"
 STAFF = Actor(kind="staff", label="finance", user_id=7, ip="10.0.0.7", user_agent="pytest", request_id="req-1")
 
 
-def record(**overrides):
-    """One event in its own (sub)transaction, with sensible defaults."""
+def seal() -> int:
+    """Seal the events visible to this connection, as the beat task does (inside a test's transaction, its own
+    uncommitted events too); the count sealed."""
+    return seal_all()
+
+
+def record(*, sealed: bool = True, **overrides):
+    """One event in its own (sub)transaction, with sensible defaults; sealed (and read back) unless told not."""
     values = {
         "actor": STAFF,
         "action": "finance.payment.record",
@@ -31,11 +39,15 @@ def record(**overrides):
         values.pop("object_type"), values.pop("object_id")
     values.update(overrides)
     with transaction.atomic():
-        return audit_record(**values)
+        event = audit_record(**values)
+    if not sealed:
+        return event
+    seal()
+    return AuditEvent.objects.get(pk=event.pk)
 
 
 def varied_events(n: int, *, start: dt.datetime | None = None) -> None:
-    """n events with every kind of content: apps, actors, customers, nested JSON, money, unicode."""
+    """n events with every kind of content: apps, actors, customers, nested JSON, money, unicode; sealed."""
     start = start or dt.datetime(2026, 3, 1, 8, 0, 0, 123456, tzinfo=dt.UTC)
     apps = ["customers", "invoices", "finance", "portal", "settings", "access"]
     actors = [
@@ -59,7 +71,9 @@ def varied_events(n: int, *, start: dt.datetime | None = None) -> None:
                    "note": f"näïve 💶 {i}"},
             reason="" if i % 3 else f"remark {i}",
             at=start + dt.timedelta(minutes=i, microseconds=i),
+            sealed=False,
         )
+    seal()
 
 
 @contextlib.contextmanager

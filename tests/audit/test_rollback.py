@@ -9,6 +9,7 @@ from audit.actors import Actor
 from audit.models import AuditChainHead, AuditEvent
 from audit.services import audit_record
 from audit.verify import verify_chain
+from tests.audit.helpers import seal
 from tests.factories import UserFactory
 
 ACTOR = Actor(kind="staff", label="finance", user_id=1)
@@ -73,4 +74,5 @@ class TestRolledBackChangeForReal:
 
 def _email_change_and_get(user):
     _email_change(user_id=user.pk, email="kept@example.com", actor=ACTOR)
+    seal()
     return AuditEvent.objects.get(after__email="kept@example.com")

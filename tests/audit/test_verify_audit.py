@@ -98,7 +98,7 @@ class TestVerifyAuditCommand:
     def test_an_empty_trail_is_ok(self, db):
         out = StringIO()
         call_command("verify_audit", stdout=out)
-        assert "no events yet" in out.getvalue()
+        assert "no sealed events yet" in out.getvalue() and "Every event is sealed." in out.getvalue()
 
     def test_a_broken_chain_exits_1_naming_the_first_broken_event(self, chain):
         victim = chain[123]

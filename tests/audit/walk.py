@@ -128,6 +128,7 @@ def _max_id() -> int:
 def check_scenario(service: str, scenario: Callable, **fixtures) -> None:
     """Run one scenario; fail unless the service call wrote exactly one complete, verifiable event."""
     from audit.models import AuditApp, AuditEvent
+    from audit.sealing import seal_all
     from audit.services import compute_hash
 
     start = _max_id()
@@ -153,7 +154,10 @@ def check_scenario(service: str, scenario: Callable, **fixtures) -> None:
     assert event.before or event.after, (
         f"{service}: the event ({event.action}) records neither before nor after of the changed fields")
     assert event.app in AuditApp.values and "." in event.action, f"{service}: app or action malformed"
+    assert event.seq is None and event.hash is None, f"{service}: the event was not appended unsealed"
+    seal_all()  # as the beat task does
     stored = AuditEvent.objects.get(pk=event.pk)
+    assert stored.hash is not None, f"{service}: the event was not sealed"
     assert compute_hash(stored.prev_hash, stored) == stored.hash, (
         f"{service}: the event's hash does not verify once read back from PostgreSQL")
     previous = (AuditEvent.objects.filter(chain=stored.chain, seq=stored.seq - 1)
