@@ -202,10 +202,12 @@ def htmx_template(request: HttpRequest, template: str, target: str) -> str:
 
 def list_page(request: HttpRequest, filters, *, template: str, target: str, csv_prefix: str,
               csv_header: list[str], csv_row: Callable, one_pass: bool = False,
-              capped: bool = False, totals: tuple[str, str] | None = None) -> HttpResponse:
+              capped: bool = False, totals: tuple[str, str] | None = None,
+              context: dict | None = None) -> HttpResponse:
     """A plain list page of a FilterSet's rows (`common.filters.ListFilterSet`): `?format=csv` streams every
     filtered row, otherwise one page of them with the filter form (only the `target` table when htmx asks
-    for it). `capped`: count at most COUNT_CAP rows (`paginate_capped`); `totals`: list_context's."""
+    for it). `capped`: count at most COUNT_CAP rows (`paginate_capped`); `totals`: list_context's; `context`:
+    what else the template reads (a constant, a threshold), beside list_context's."""
     rows = filters.qs
     if wants_csv(request):
         return csv_response(csv_filename(csv_prefix), csv_header, iterate(rows, csv_row))
@@ -216,4 +218,4 @@ def list_page(request: HttpRequest, filters, *, template: str, target: str, csv_
     else:
         page = paginate_capped(request, rows) if capped else paginate(request, rows)
     return render(request, htmx_template(request, template, target),
-                  list_context(request, filters, page, totals=totals))
+                  {**(context or {}), **list_context(request, filters, page, totals=totals)})

@@ -48,6 +48,17 @@ class TestInbox:
         assert f"{invoice.number} is in the remittance text, open 100.00 SGD" in page
         assert "Bank fee" in page and "No suggestion" in page
 
+    def test_high_confidence_is_shown_with_the_matching_threshold(self, finance_client):
+        # The template reads `high` (the score from which a suggestion is high confidence): the list's view passes
+        # it, else the button's question names no score and every best suggestion is badged as a low one.
+        acme = customer(name="Acme Trading")
+        invoice = purchase_invoice(acme, "100")
+        line, = imported({"amount": "100.00", "text": invoice.number, "name": "ACME"})
+        assert line.best_score >= HIGH
+        page = inbox(finance_client)
+        assert f"(score {HIGH} or more)" in page
+        assert f'<span class="badge badge-paid" title="Score">{line.best_score}</span>' in page
+
     def test_filters_by_state_direction_confidence_and_search(self, finance_client):
         acme = customer()
         invoice = purchase_invoice(acme, "100")
