@@ -19,7 +19,7 @@ from customers.money import quantize
 
 from ..locks import lock_bank_account, lock_import_job
 from ..matching import text_array
-from ..models import BankAccount, ImportJob, ImportJobState, Statement, StatementLine
+from ..models import BankAccount, ImportJob, ImportJobState, RefusedFile, Statement, StatementLine
 from ..parsers import ParsedStatement, StatementFormatError, parse_statement
 from ._common import BankingError
 from .reconcile import suggest_lines
@@ -27,6 +27,7 @@ from .reconcile import suggest_lines
 AUDIT_EXEMPT = {
     "check_size": "pure check: refuses a file too large before it is read; writes nothing",
     "file_sha256": "pure function: a file's fingerprint",
+    "path_sha256": "pure function: a file's fingerprint, read from disk in chunks",
     "identities": "pure function: the identities of a parsed statement's lines",
     "max_bytes": "reads a setting",
     "parse_file": "reads and checks a file against its account; writes nothing",
@@ -61,6 +62,15 @@ def check_size(size: int) -> None:
 
 def file_sha256(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
+
+
+def path_sha256(path) -> str:
+    """file_sha256 of a file on disk, read in chunks (a file too large to import is still fingerprinted)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _normal_account(text: str) -> str:
@@ -158,6 +168,24 @@ def _store(*, account_id: int, parsed: ParsedStatement, file_name: str, content:
                         "file_sha256": statement.file_sha256, "lines_total": statement.lines_total,
                         "lines_new": statement.lines_new, "lines_duplicate": statement.lines_duplicate})
     return statement
+
+
+@transaction.atomic
+def refused_file_record(*, account_id: int, file_name: str, file_sha256: str, reason: str, actor: Actor,
+                        at: dt.datetime) -> RefusedFile:
+    """Remember a file of a folder import that was refused (by its content's fingerprint), so the next scheduled
+    runs skip it instead of refusing it again (banking.selectors.refused_before). Recorded again (the reason and
+    the time replaced) when the same content is refused again after the account was edited."""
+    account = lock_bank_account(account_id)
+    before = RefusedFile.objects.filter(account=account, file_sha256=file_sha256).first()
+    refused, _ = RefusedFile.objects.update_or_create(
+        account=account, file_sha256=file_sha256,
+        defaults={"file_name": file_name[:255], "reason": reason, "refused_at": at})
+    audit_record(actor=actor, app=AuditApp.BANKING, action="banking.statement.refuse", obj=refused, at=at,
+                 before={"reason": before.reason, "refused_at": before.refused_at} if before else None,
+                 after={"account": account.code, "file_name": refused.file_name, "file_sha256": file_sha256,
+                        "reason": reason}, reason=reason)
+    return refused
 
 
 @transaction.atomic

@@ -3,7 +3,7 @@
 from django.utils import timezone
 
 from banking.services.accounts import bank_account_create, bank_account_update
-from banking.services.imports import import_job_queue, import_job_run, statement_import
+from banking.services.imports import import_job_queue, import_job_run, refused_file_record, statement_import
 from banking.services.reconcile import (
     statement_line_confirm,
     statement_line_ignore,
@@ -31,6 +31,12 @@ def import_statement():
     account = bank_account()
     return lambda: statement_import(account_id=account.pk, file_name="nov.sta", content=sample("mt940.sta"),
                                     actor=SYSTEM, at=timezone.now())
+
+
+def refuse_file():
+    account = bank_account()
+    return lambda: refused_file_record(account_id=account.pk, file_name="bad.xml", file_sha256="0" * 64,
+                                       reason="not a statement", actor=SYSTEM, at=timezone.now())
 
 
 def run_job():
@@ -88,4 +94,5 @@ SCENARIOS = {
     "banking.services.accounts.bank_account_update": account_update,
     "banking.services.imports.statement_import": import_statement,
     "banking.services.imports.import_job_run": run_job,
+    "banking.services.imports.refused_file_record": refuse_file,
 }
