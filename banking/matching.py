@@ -239,18 +239,7 @@ class Matcher:
         for customer, score, reason in customers:
             if customer.currency != line.currency:
                 continue
-            exact = [i for i in self._open_invoices(customer) if i.amount_outstanding == line.amount]
-            if len(exact) == 1:
-                invoice = exact[0]
-                found.append(Candidate(
-                    score=min(score + 18, 96), kind=SuggestionKind.ALLOCATE, customer=customer,
-                    reasons=[reason, f"{invoice.number} of {customer.name} is open for exactly "
-                                     f"{display(line.amount)} {line.currency}"],
-                    allocations=[{"invoice": invoice.pk, "number": invoice.number, "amount": str(line.amount)}]))
-            else:
-                found.append(Candidate(score=score - 10, kind=SuggestionKind.ASSIGN, customer=customer,
-                                       reasons=[reason, "no single open invoice of exactly this amount: the payment "
-                                                        "is recorded for the customer, to allocate later"]))
+            found.append(_for_customer(line, customer, score, reason, self._open_invoices(customer)))
         return found
 
     def _invoices_named(self, line: StatementLine, named: list[Invoice]) -> Candidate:
@@ -281,8 +270,35 @@ class Matcher:
                          reasons=reasons)
 
 
+def _for_customer(line: StatementLine, customer: Customer, score: int, reason: str,
+                  open_invoices: list[Invoice]) -> Candidate:
+    """Money in from a customer found (`reason`): allocated to its one open invoice of exactly the line's amount,
+    else recorded for the customer to allocate later."""
+    exact = [i for i in open_invoices if i.amount_outstanding == line.amount]
+    if len(exact) == 1:
+        invoice = exact[0]
+        return Candidate(score=min(score + 18, 96), kind=SuggestionKind.ALLOCATE, customer=customer,
+                         reasons=[reason, f"{invoice.number} of {customer.name} is open for exactly "
+                                          f"{display(line.amount)} {line.currency}"],
+                         allocations=[{"invoice": invoice.pk, "number": invoice.number, "amount": str(line.amount)}])
+    return Candidate(score=score - 10, kind=SuggestionKind.ASSIGN, customer=customer,
+                     reasons=[reason, "no single open invoice of exactly this amount: the payment is recorded for "
+                                      "the customer, to allocate later"])
+
+
+CHOSEN_SCORE = 75  # a customer chosen by staff on the line's page scores as one named by its code
+
+
+def for_customer(line: StatementLine, customer: Customer, reason: str) -> Candidate:
+    """The suggestion for money in from a customer staff chose on the line's page (one query: its open
+    invoices), ranked as the matcher ranks a customer it found."""
+    open_invoices = list(Invoice.objects.filter(customer=customer, status__in=OPEN_STATUSES)
+                         .exclude(type=InvoiceType.TOP_UP).order_by("due_date", "pk"))
+    return _for_customer(line, customer, CHOSEN_SCORE, reason, open_invoices)
+
+
 def amounts(allocations: list[dict]) -> list[tuple[int, Decimal]]:
     return [(int(a["invoice"]), Decimal(a["amount"])) for a in allocations]
 
 
-__all__ = ["DATE_WINDOW", "HIGH", "Candidate", "Matcher", "amounts", "normal_name"]
+__all__ = ["DATE_WINDOW", "HIGH", "Candidate", "Matcher", "amounts", "for_customer", "normal_name"]

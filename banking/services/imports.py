@@ -15,14 +15,15 @@ from django.db import transaction
 from audit.actors import Actor
 from audit.models import AuditApp
 from audit.services import audit_record
+from common.bulk import copy_rows, reserve_ids
 from customers.money import quantize
 
 from ..locks import lock_bank_account, lock_import_job
 from ..matching import text_array
-from ..models import BankAccount, ImportJob, ImportJobState, RefusedFile, Statement, StatementLine
+from ..models import BankAccount, ImportJob, ImportJobState, RefusedFile, Statement, StatementLine, Suggestion
 from ..parsers import ParsedStatement, StatementFormatError, parse_statement
 from ._common import BankingError
-from .reconcile import suggest_lines
+from .reconcile import score_lines
 
 AUDIT_EXEMPT = {
     "check_size": "pure check: refuses a file too large before it is read; writes nothing",
@@ -35,7 +36,7 @@ AUDIT_EXEMPT = {
                         "statement_import) writes the audit event when it runs",
 }
 
-# Lines inserted this many at a time (one query per chunk, whatever the file's size).
+# Lines written this many at a time (one COPY per chunk, whatever the file's size; progress after each).
 CHUNK = 2000
 
 Progress = Callable[[int, int], None]
@@ -151,18 +152,21 @@ def _store(*, account_id: int, parsed: ParsedStatement, file_name: str, content:
         format=parsed.format, statement_ref=parsed.statement_ref, period_from=parsed.period_from,
         period_to=parsed.period_to, lines_total=len(keys), lines_new=len(new), lines_duplicate=len(keys) - len(new),
         imported_at=at, imported_by=actor.label[:150])
-    created: list[StatementLine] = []
-    for start in range(0, len(new), CHUNK):
-        created += StatementLine.objects.bulk_create([
-            StatementLine(account=account, statement=statement, position=position, identity=key,
-                          booking_date=line.booking_date, value_date=line.value_date, amount=quantize(line.amount),
-                          currency=line.currency, bank_reference=line.bank_reference, reference=line.reference,
-                          payer_name=line.payer_name, payer_account=line.payer_account,
-                          remittance_text=line.remittance_text, bank_code=line.bank_code, created_at=at)
-            for position, key, line in new[start:start + CHUNK]])
+    # The new lines are numbered first (one query), scored (their suggestions, state and best score) and then
+    # written with their suggestions by COPY: no UPDATE of the lines after them (common/bulk.py, the figures).
+    ids = reserve_ids(StatementLine, len(new))
+    created = [StatementLine(pk=pk, account=account, statement=statement, position=position, identity=key,
+                             booking_date=line.booking_date, value_date=line.value_date, amount=quantize(line.amount),
+                             currency=line.currency, bank_reference=line.bank_reference, reference=line.reference,
+                             payer_name=line.payer_name, payer_account=line.payer_account,
+                             remittance_text=line.remittance_text, bank_code=line.bank_code, created_at=at)
+               for pk, (position, key, line) in zip(ids, new, strict=True)]
+    suggestions = score_lines(created)
+    for start in range(0, len(created), CHUNK):
+        copy_rows(StatementLine, created[start:start + CHUNK], with_pk=True)
         if progress is not None:
-            progress(min(start + CHUNK, len(new)), len(new))
-    suggest_lines(created)
+            progress(min(start + CHUNK, len(created)), len(created))
+    copy_rows(Suggestion, suggestions, with_pk=False)
     audit_record(actor=actor, app=AuditApp.BANKING, action="banking.statement.import", obj=statement, at=at,
                  after={"account": account.code, "file_name": statement.file_name, "format": statement.format,
                         "file_sha256": statement.file_sha256, "lines_total": statement.lines_total,

@@ -15,6 +15,7 @@ from audit.actors import Actor
 from audit.models import AuditApp
 from audit.services import audit_record
 from customers.locks import lock_customer
+from customers.models import Customer
 from finance.locks import lock_payment
 from finance.models import Allocation, PaymentMethod
 from finance.services._common import FinanceError
@@ -22,11 +23,12 @@ from finance.services.allocation import allocate_locked, reverse_locked
 from finance.services.payments import delete_locked, record_locked
 
 from ..locks import lock_statement_line
-from ..matching import HIGH, Matcher, amounts
+from ..matching import HIGH, Matcher, amounts, for_customer
 from ..models import LineState, StatementLine, Suggestion, SuggestionKind
 from ._common import BankingError
 
 AUDIT_EXEMPT = {
+    "score_lines": "reads only: the suggestions of lines, not saved",
     "suggest_lines": "stores the suggestions of lines as they are imported or return to the inbox, inside the "
                      "import's or the undo's transaction, which records the one audit event",
 }
@@ -36,40 +38,43 @@ class ReconcileError(BankingError):
     """A reconciliation refused; nothing changed."""
 
 
-def suggest_lines(lines: list[StatementLine]) -> None:
-    """Replace the suggestions of `lines` (not reconciled, not ignored) and set their state and best score."""
-    lines = [line for line in lines if line.state in (LineState.NEW, LineState.SUGGESTED)]
-    if not lines:
-        return
-    Suggestion.objects.filter(line__in=[line.pk for line in lines]).delete()
-    rows, states = [], {LineState.NEW: [], LineState.SUGGESTED: []}
+def score_lines(lines: list[StatementLine]) -> list[Suggestion]:
+    """The suggestions of `lines` (each with its pk, saved or not), unsaved and ranked; each line's `state` and
+    `best_score` set on the instance to what they become (suggested with its best score, or new and 0). Reads a
+    fixed number of queries per currency (banking.matching.Matcher), writes nothing."""
+    rows: list[Suggestion] = []
     by_currency: dict[str, list[StatementLine]] = {}
     for line in lines:
         by_currency.setdefault(line.currency, []).append(line)
-    scores: dict[int, int] = {}
     for batch in by_currency.values():
         matcher = Matcher(batch)
         for line in batch:
             found = matcher.suggest(line)
             for rank, c in enumerate(found, start=1):
-                rows.append(Suggestion(line=line, rank=rank, score=max(0, min(c.score, 100)), kind=c.kind,
+                rows.append(Suggestion(line_id=line.pk, rank=rank, score=max(0, min(c.score, 100)), kind=c.kind,
                                        customer=c.customer, payment=c.payment, withdrawal=c.withdrawal,
                                        allocations=c.allocations, reasons=c.reasons))
-            scores[line.pk] = max((c.score for c in found), default=0)
-            states[LineState.SUGGESTED if found else LineState.NEW].append(line.pk)
+            best = max((c.score for c in found), default=0)
+            line.state = LineState.SUGGESTED if found else LineState.NEW
+            line.best_score = max(0, min(best, 100))
+    return rows
+
+
+def suggest_lines(lines: list[StatementLine]) -> None:
+    """Replace the suggestions of `lines` (not reconciled, not ignored) and set their state and best score. Lines
+    just imported are scored before they are written instead (score_lines, banking.services.imports)."""
+    lines = [line for line in lines if line.state in (LineState.NEW, LineState.SUGGESTED)]
+    if not lines:
+        return
+    Suggestion.objects.filter(line__in=[line.pk for line in lines]).delete()
+    rows = score_lines(lines)
     Suggestion.objects.bulk_create(rows, batch_size=2000)
-    for state, ids in states.items():
-        for start in range(0, len(ids), 5000):
-            chunk = ids[start:start + 5000]
-            StatementLine.objects.filter(pk__in=chunk).update(state=state)
-    by_score: dict[int, list[int]] = {}
-    for pk, score in scores.items():
-        by_score.setdefault(max(0, min(score, 100)), []).append(pk)
-    for score, ids in by_score.items():
-        StatementLine.objects.filter(pk__in=ids).update(best_score=score)
+    by_outcome: dict[tuple[str, int], list[int]] = {}
     for line in lines:
-        line.state = LineState.SUGGESTED if scores.get(line.pk) else LineState.NEW
-        line.best_score = scores.get(line.pk, 0)
+        by_outcome.setdefault((line.state, line.best_score), []).append(line.pk)
+    for (state, score), ids in by_outcome.items():
+        for start in range(0, len(ids), 5000):
+            StatementLine.objects.filter(pk__in=ids[start:start + 5000]).update(state=state, best_score=score)
 
 
 def _method(line: StatementLine) -> str:
@@ -223,6 +228,45 @@ def statement_line_suggest(*, line_id: int, actor: Actor, at: dt.datetime) -> St
                  after={"state": line.state, "best_score": line.best_score,
                         "suggestions": line.suggestions.count()})
     return line
+
+
+@transaction.atomic
+def statement_line_choose_customer(*, line_id: int, customer_id: int, actor: Actor, at: dt.datetime) -> Suggestion:
+    """Staff name the customer a line of money in came from (the line had no suggestion, or not the right one):
+    a suggestion for that customer is added to the line (allocated to its one open invoice of exactly the line's
+    amount, else recorded for the customer), to confirm through statement_line_confirm, with the allocation
+    edited first if need be. Choosing the same customer again gives the suggestion already there."""
+    line = lock_statement_line(line_id)
+    if line.state not in (LineState.NEW, LineState.SUGGESTED):
+        raise ReconcileError(f"Line #{line.pk} is {line.get_state_display().lower()}; only a line in the inbox "
+                             "can be given a customer.")
+    if line.amount <= 0:
+        raise ReconcileError("Money paid out is not a payment received: clear a withdrawal or ignore the line.")
+    customer = Customer.objects.filter(pk=customer_id).first()
+    if customer is None:
+        raise ReconcileError("There is no such customer.")
+    if customer.currency != line.currency:
+        raise ReconcileError(f"{customer.name} ({customer.code}) is billed in {customer.currency}; the line is in "
+                             f"{line.currency}.")
+    same = Suggestion.objects.filter(line=line, customer=customer,
+                                     kind__in=[SuggestionKind.ALLOCATE, SuggestionKind.ASSIGN]).order_by("rank").first()
+    if same is not None:
+        return same
+    candidate = for_customer(line, customer, f"{customer.name} ({customer.code}) chosen by {actor.label}")
+    rank = (line.suggestions.order_by("-rank").values_list("rank", flat=True).first() or 0) + 1
+    before = {"state": line.state, "best_score": line.best_score}
+    suggestion = Suggestion.objects.create(line=line, rank=rank, score=candidate.score, kind=candidate.kind,
+                                           customer=customer, allocations=candidate.allocations,
+                                           reasons=candidate.reasons)
+    StatementLine.objects.filter(pk=line.pk).update(state=LineState.SUGGESTED,
+                                                    best_score=max(line.best_score, candidate.score))
+    line.refresh_from_db()
+    audit_record(actor=actor, app=AuditApp.BANKING, action="banking.line.choose_customer", obj=line,
+                 customer_id=customer.pk, at=at, before=before,
+                 after={"state": line.state, "best_score": line.best_score, "suggestion": suggestion.pk,
+                        "customer": customer.code, "kind": suggestion.kind, "score": suggestion.score,
+                        "allocations": suggestion.allocations})
+    return suggestion
 
 
 def statement_lines_confirm_high(*, line_ids: list[int], actor: Actor, at: dt.datetime) -> tuple[int, list[str]]:

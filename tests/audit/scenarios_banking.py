@@ -5,6 +5,7 @@ from django.utils import timezone
 from banking.services.accounts import bank_account_create, bank_account_update
 from banking.services.imports import import_job_queue, import_job_run, refused_file_record, statement_import
 from banking.services.reconcile import (
+    statement_line_choose_customer,
     statement_line_confirm,
     statement_line_ignore,
     statement_line_suggest,
@@ -79,6 +80,13 @@ def undo():
     return lambda: statement_line_undo(line_id=line.pk, reason="walk", actor=SYSTEM, at=timezone.now())
 
 
+def choose_customer():
+    line = _line()
+    other = customer(name="Other Co")
+    return lambda: statement_line_choose_customer(line_id=line.pk, customer_id=other.pk, actor=SYSTEM,
+                                                  at=timezone.now())
+
+
 def suggest():
     line = _line()
     return lambda: statement_line_suggest(line_id=line.pk, actor=SYSTEM, at=timezone.now())
@@ -87,6 +95,7 @@ def suggest():
 SCENARIOS = {
     "banking.services.reconcile.statement_line_suggest": suggest,
     "banking.services.reconcile.statement_line_confirm": confirm,
+    "banking.services.reconcile.statement_line_choose_customer": choose_customer,
     "banking.services.reconcile.statement_lines_confirm_high": confirm_high,
     "banking.services.reconcile.statement_line_ignore": ignore,
     "banking.services.reconcile.statement_line_undo": undo,

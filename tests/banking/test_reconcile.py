@@ -13,6 +13,7 @@ from banking.models import LineState, StatementLine, SuggestionKind
 from banking.services.imports import statement_import
 from banking.services.reconcile import (
     ReconcileError,
+    statement_line_choose_customer,
     statement_line_confirm,
     statement_line_ignore,
     statement_line_undo,
@@ -171,6 +172,55 @@ class TestConfirm:
         assert (confirmed, refused) == (2, [])
         states = dict(StatementLine.objects.values_list("pk", "state"))
         assert [states[line.pk] for line in lines] == ["reconciled", "reconciled", "suggested", "new"]
+
+
+class TestChooseCustomer:
+    """A line with no suggestion (or not the right one): staff name the customer, then confirm as usual."""
+
+    def test_a_customer_with_one_open_invoice_of_the_amount_is_offered_to_allocate_then_confirmed(self):
+        gamma = customer(name="Gamma Networks", code="GAMMA")
+        invoice = purchase_invoice(gamma, "10")
+        (line,) = imported({"amount": "10.00", "name": "Wayne Enterprises", "text": "hello"})
+        assert line.state == LineState.NEW and not line.suggestions.exists()
+        suggestion = statement_line_choose_customer(line_id=line.pk, customer_id=gamma.pk, actor=SYSTEM,
+                                                    at=timezone.now())
+        assert suggestion.kind == SuggestionKind.ALLOCATE and suggestion.rank == 1
+        (allocation,) = suggestion.allocations
+        assert allocation["invoice"] == invoice.pk and Decimal(allocation["amount"]) == Decimal("10")
+        assert "Gamma Networks (GAMMA) chosen by" in suggestion.reasons[0]
+        line.refresh_from_db()
+        assert line.state == LineState.SUGGESTED and line.best_score == suggestion.score
+        event = AuditEvent.objects.get(action="banking.line.choose_customer")
+        assert event.customer_id == gamma.pk and event.after["suggestion"] == suggestion.pk
+        statement_line_confirm(line_id=line.pk, suggestion_id=suggestion.pk, actor=SYSTEM, at=timezone.now())
+        line.refresh_from_db()
+        invoice.refresh_from_db()
+        assert line.state == LineState.RECONCILED and line.payment.customer_id == gamma.pk
+        assert invoice.amount_paid == Decimal("10")
+
+    def test_otherwise_the_payment_is_recorded_for_the_customer_and_ranked_after_the_others(self):
+        gamma = customer(name="Gamma Networks", code="GAMMA")
+        acme = customer(name="Acme Trading", code="ACME")
+        (line,) = imported({"amount": "25.00", "name": "x", "text": "ACME"})
+        assert best(line).customer_id == acme.pk
+        suggestion = statement_line_choose_customer(line_id=line.pk, customer_id=gamma.pk, actor=SYSTEM,
+                                                    at=timezone.now())
+        assert suggestion.kind == SuggestionKind.ASSIGN and suggestion.rank == 2
+        again = statement_line_choose_customer(line_id=line.pk, customer_id=gamma.pk, actor=SYSTEM, at=timezone.now())
+        assert again.pk == suggestion.pk and line.suggestions.count() == 2
+
+    def test_refused_for_another_currency_money_out_or_a_line_reconciled(self):
+        usd = customer(name="Dollar Co", code="USDCO", currency="USD")
+        gamma = customer(name="Gamma Networks", code="GAMMA")
+        credit, debit = imported({"amount": "10.00", "text": "x"}, {"amount": "3.00", "sign": "DBIT", "text": "fee"})
+        with pytest.raises(ReconcileError, match="Dollar Co \\(USDCO\\) is billed in USD; the line is in SGD"):
+            statement_line_choose_customer(line_id=credit.pk, customer_id=usd.pk, actor=SYSTEM, at=timezone.now())
+        with pytest.raises(ReconcileError, match="Money paid out is not a payment received"):
+            statement_line_choose_customer(line_id=debit.pk, customer_id=gamma.pk, actor=SYSTEM, at=timezone.now())
+        statement_line_ignore(line_id=credit.pk, reason="internal", actor=SYSTEM, at=timezone.now())
+        with pytest.raises(ReconcileError, match="is ignored"):
+            statement_line_choose_customer(line_id=credit.pk, customer_id=gamma.pk, actor=SYSTEM, at=timezone.now())
+        assert not AuditEvent.objects.filter(action="banking.line.choose_customer").exists()
 
 
 class TestIgnoreAndUndo:
