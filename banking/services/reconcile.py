@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from audit.actors import Actor
 from audit.models import AuditApp
 from audit.services import audit_record
+from common.bulk import instances
 from customers.locks import lock_customer
 from customers.models import Customer
 from finance.locks import lock_payment
@@ -50,10 +51,11 @@ def score_lines(lines: list[StatementLine]) -> list[Suggestion]:
         matcher = Matcher(batch)
         for line in batch:
             found = matcher.suggest(line)
-            for rank, c in enumerate(found, start=1):
-                rows.append(Suggestion(line_id=line.pk, rank=rank, score=max(0, min(c.score, 100)), kind=c.kind,
-                                       customer=c.customer, payment=c.payment, withdrawal=c.withdrawal,
-                                       allocations=c.allocations, reasons=c.reasons))
+            rows += instances(Suggestion, (
+                {"line_id": line.pk, "rank": rank, "score": max(0, min(c.score, 100)), "kind": c.kind,
+                 "customer_id": c.customer.pk if c.customer else None, "payment_id": c.payment.pk if c.payment else None,
+                 "withdrawal_id": c.withdrawal.pk if c.withdrawal else None, "allocations": c.allocations,
+                 "reasons": c.reasons} for rank, c in enumerate(found, start=1)))
             best = max((c.score for c in found), default=0)
             line.state = LineState.SUGGESTED if found else LineState.NEW
             line.best_score = max(0, min(best, 100))
