@@ -52,7 +52,7 @@ def copy_rows(model: type[models.Model], objs: Iterable[models.Model], *, with_p
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     attnames = [f.attname for f in fields]
     written = 0
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor, connection.wrap_database_errors:  # IntegrityError, as an INSERT raises
         with cursor.cursor.copy(f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN") \
                 as copy:
             for obj in objs:
