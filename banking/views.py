@@ -182,7 +182,7 @@ def _line_row(line: StatementLine) -> list:
 @require_GET
 @staff_view("banking.view_statementline")
 def line_list(request):
-    return list_page(request, LineFilterSet(request.GET, selectors.statement_lines_inbox()), capped=True,
+    return list_page(request, LineFilterSet(request.GET, selectors.statement_lines_inbox()), deep=True,
                      template="banking/line_list.html", target="line-table", csv_prefix="statement-lines",
                      csv_header=LINE_CSV, csv_row=_line_row, context={"high": HIGH})
 
