@@ -22,6 +22,7 @@ from finance.models import Allocation, PaymentMethod
 from finance.services._common import FinanceError
 from finance.services.allocation import allocate_locked, reverse_locked
 from finance.services.payments import delete_locked, record_locked
+from invoices.locks import lock_invoices
 
 from ..locks import lock_statement_line
 from ..matching import HIGH, Matcher, amounts, for_customer
@@ -123,6 +124,8 @@ def statement_line_confirm(*, line_id: int, suggestion_id: int, actor: Actor, at
         else:
             if line.amount <= 0:
                 raise ReconcileError("Money paid out is not a payment received.")
+            # The customer first (finance's order); the payment record_locked creates is invisible to every other
+            # transaction until commit, so allocate_locked locking the invoices after it closes no cycle.
             customer = lock_customer(suggestion.customer_id)
             lines = amounts(suggestion.allocations) if allocations is None else allocations
             numbers = [a["number"] for a in suggestion.allocations]
@@ -189,16 +192,21 @@ def statement_line_undo(*, line_id: int, reason: str, actor: Actor, at: dt.datet
     after: dict = {}
     try:
         if line.payment_id and line.payment_created:
+            # finance's lock order, taken whole before the first reversal: the customer, then the invoices of the
+            # payment's allocations by pk, then the payment (reversing one allocation after another locked the
+            # second invoice after the payment). Each reverse_locked then finds its rows locked already.
+            customer_id = line.payment.customer_id
+            customer = lock_customer(customer_id) if customer_id else None
+            live = list(Allocation.objects.filter(payment_id=line.payment_id, reversed_at__isnull=True).order_by("pk"))
+            lock_invoices({a.invoice_id for a in live})
+            lock_payment(line.payment_id)
             undone = []
-            for allocation in Allocation.objects.filter(payment_id=line.payment_id, reversed_at__isnull=True) \
-                    .order_by("pk"):
+            for allocation in live:
                 allocation, _, _, invoice, _, _ = reverse_locked(allocation=allocation, actor=actor,
                                                                  reason=reason or f"Undo of bank line #{line.pk}",
                                                                  at=at)
                 undone.append({"id": allocation.pk, "invoice": invoice.number, "amount": allocation.amount})
-            customer_id = line.payment.customer_id
-            customer = lock_customer(customer_id) if customer_id else None
-            payment = lock_payment(line.payment_id)
+            payment = lock_payment(line.payment_id)  # refreshed after the reversals
             delete_locked(customer, payment, at=at)
             after.update({"allocations_undone": undone, "payment_deleted": payment.pk})
         elif line.payment_id:

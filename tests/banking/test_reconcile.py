@@ -253,6 +253,40 @@ class TestIgnoreAndUndo:
         acme.refresh_from_db()
         assert acme.amount_due == Decimal("-100") and finance_mismatches() == []
 
+    def test_undo_locks_in_finances_order_customer_invoices_then_payment(self):
+        # Two allocations: reversing them one by one locked the second invoice after the payment (payment ->
+        # invoice, against finance's customer -> invoices by pk -> payment, docs/CONVENTIONS.md).
+        import re
+
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        acme = customer()
+        first, second = purchase_invoice(acme, "100"), purchase_invoice(acme, "50")
+        (line,) = imported({"amount": "150.00", "text": f"{first.number} {second.number}"})
+        statement_line_confirm(line_id=line.pk, suggestion_id=best(line).pk, actor=SYSTEM, at=timezone.now())
+        paid_id = StatementLine.objects.get(pk=line.pk).payment_id
+        assert Allocation.objects.filter(payment_id=paid_id).count() == 2
+        with CaptureQueriesContext(connection) as queries:
+            statement_line_undo(line_id=line.pk, reason="Wrong customer", actor=SYSTEM, at=timezone.now())
+        # Each row's first lock, in order (finance's helpers lock a row again when they hold it already).
+        firsts = []
+        for q in queries.captured_queries:
+            if "FOR NO KEY UPDATE" not in q["sql"] and "FOR UPDATE" not in q["sql"]:
+                continue
+            table = re.search(r'FROM "(\w+)"', q["sql"]).group(1)
+            if table not in ("customers_customer", "invoices_invoice", "finance_payment"):
+                continue
+            where = q["sql"].split("WHERE", 1)[1].split("ORDER BY")[0].split("FOR ")[0]
+            for pk in map(int, re.findall(r'"id"\s*(?:=|IN \()\s*([\d, ]+)', where)[0].split(",")):
+                if (table, pk) not in firsts:
+                    firsts.append((table, pk))
+        assert firsts == [("customers_customer", acme.pk), ("invoices_invoice", first.pk),
+                          ("invoices_invoice", second.pk), ("finance_payment", paid_id)], firsts
+        first.refresh_from_db()
+        second.refresh_from_db()
+        assert first.amount_paid == second.amount_paid == 0
+
     def test_undo_of_a_link_keeps_the_payment(self):
         acme = customer()
         recorded = payment(acme, "300", reference="R-1")
