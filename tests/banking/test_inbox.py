@@ -185,8 +185,10 @@ class TestActions:
         # The invoice form's picker: its input asks invoices:customer-options, its options land in the datalist.
         assert f'hx-get="{reverse("invoices:customer-options")}"' in page and 'list="customer-options"' in page
         assert '<datalist id="customer-options"></datalist>' in page and "Record for a customer" in page
-        options = finance_client.get(reverse("invoices:customer-options"), {"customer": "gamma"}).content.decode()
-        assert '<option value="GAMMA">Gamma Networks' in options
+        for typed in ("gamma", "GAM", "netw", "gamma net"):  # a word of the name or the code, as typed so far
+            options = finance_client.get(reverse("invoices:customer-options"), {"customer": typed}).content.decode()
+            assert '<option value="GAMMA">Gamma Networks' in options, typed
+        assert "<option" not in finance_client.get(reverse("invoices:customer-options"), {"customer": "etworks"}).content.decode()
         response = finance_client.post(reverse("banking:line-choose-customer", args=[line.pk]),
                                        {"customer": "GAMMA"})
         suggestion = line.suggestions.get()
