@@ -80,6 +80,25 @@ class TestSuggestions:
         assert s.customer == gamma and s.allocations[0]["invoice"] == invoice.pk
         assert any("is close to the customer" in r for r in s.reasons)
 
+    def test_the_payer_name_matches_the_same_in_a_large_import_and_for_one_line_again(self):
+        # An import of many unnamed payers compares with every customer's name; one line suggested again loads only
+        # the customers sharing a word prefix (the customer search's index): the same match, accents included.
+        from banking.services.reconcile import statement_line_suggest
+
+        societe = customer(name="Société Générale Trading SA")
+        customer(name="Générale Logistics")
+        customer(name="Trading Partners")
+        entries = [{"amount": f"{n + 1}.00", "name": f"UNKNOWN PAYER {n}", "text": "x", "e2e": f"U{n}"}
+                   for n in range(60)]
+        lines = imported({"amount": "99.00", "name": "SOCIÉTÉ GÉNÉRALE", "text": "Nov", "e2e": "S1"}, *entries)
+        first = best(lines[0])
+        assert first.customer == societe and "is close to the customer" in first.reasons[0]
+        statement_line_suggest(line_id=lines[0].pk, actor=SYSTEM, at=timezone.now())
+        again = best(lines[0])
+        assert (again.customer_id, again.score, again.kind, again.reasons) == \
+               (first.customer_id, first.score, first.kind, first.reasons)
+        assert not lines[5].suggestions.exists()
+
     def test_a_payer_nobody_knows_gets_no_suggestion(self):
         customer(name="Gamma Networks")
         (line,) = imported({"amount": "10.00", "name": "Wayne Enterprises", "text": "hello"})
