@@ -5,7 +5,7 @@ from django.contrib import admin
 
 from common.admin import ReadOnlyAdmin
 
-from .models import BankAccount, ImportJob, Statement, StatementLine, Suggestion
+from .models import BankAccount, ImportJob, RefusedFile, Statement, StatementLine, Suggestion
 
 
 @admin.register(BankAccount)
@@ -51,3 +51,11 @@ class SuggestionAdmin(ReadOnlyAdmin):
     list_filter = ["kind"]
     search_fields = ["customer__name", "customer__code"]
     list_select_related = ["line", "customer", "payment", "withdrawal"]
+
+
+@admin.register(RefusedFile)
+class RefusedFileAdmin(ReadOnlyAdmin):
+    list_display = ["id", "account", "file_name", "file_sha256", "refused_at"]
+    list_filter = ["account"]
+    search_fields = ["file_name", "file_sha256"]
+    list_select_related = ["account"]

@@ -19,11 +19,13 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db.models import BooleanField, F, Func
 from django.db.models.expressions import RawSQL
 from rapidfuzz import fuzz, process, utils
 
 from customers.models import Customer
 from customers.money import ZERO, display
+from customers.selectors import customer_search_any
 from finance.models import Payment, Withdrawal
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceType
 from invoices.numbering import number_pattern
@@ -61,6 +63,23 @@ def text_array(values) -> RawSQL:
     return RawSQL("SELECT unnest(%s::text[])", (sorted(values),))
 
 
+def any_of(field: str, values, sql_type: str) -> Func:
+    """A condition `field = ANY(<the values as one sql_type[] parameter>)`: a filter on each row, where
+    `IN (SELECT unnest(...))` is a join that the planner may nest inside another join (the matcher's payments,
+    anti-joined to the statement lines, with stale statistics after a large import: 30,000 amounts x 12,000
+    payments compared one by one, 328 s of the bench import on 2026-12-07)."""
+    array = RawSQL(f"%s::{sql_type}[]", (sorted(values),))
+    return Func(F(field), array, template="(%(expressions)s))", arg_joiner=" = ANY(", output_field=BooleanField())
+
+
+# What the matcher reads of the rows it loads by the thousand (a 50,000-line statement: ~80,000 rows; every column
+# of a customer or an invoice built into each instance cost seconds): the fields its rules and reasons use.
+_CUSTOMER = ("id", "name", "code", "currency")
+_INVOICE = ("id", "number", "customer_id", "type", "status", "currency", "due_date", "total", "amount_paid",
+            "amount_credited")
+_CUSTOMER_OF = tuple(f"customer__{name}" for name in _CUSTOMER)
+
+
 def normal_name(name: str) -> str:
     return utils.default_process(_LEGAL.sub(" ", name or ""))
 
@@ -70,18 +89,26 @@ class _NameIndex:
     (rapidfuzz) only with the customers sharing its rarest word, if fewer than RARE customers have it (a payer and
     the customer it is always share a distinctive word; comparing with every one of 100,000 names, or with all
     who share a common word such as "global", made the 50,000-line bench spend most of its time here). Loaded on
-    the first name asked for, one query."""
+    the first name asked for, one query: every customer's name for a large batch (an import), only the customers
+    with a word starting as one of the payers' words for a few payers (one line suggested again, an undo: loading
+    100,000 names took 2-2.7 s a line on the bench data under load 7; the customer search's GIN index gives the
+    few, a superset of those sharing a word, so the rarest word and the comparison are the same)."""
 
     RARE = 300
+    FEW = 50  # payer names up to which only the customers sharing a word prefix are loaded
 
-    def __init__(self, currencies: set[str]):
+    def __init__(self, currencies: set[str], payers: list[str]):
         self.currencies = currencies
         self.names: dict[int, str] | None = None
         self.words: dict[str, list[int]] = {}
+        self.payer_words = {w for p in payers for w in normal_name(p).split()} if len(payers) <= self.FEW else None
 
     def _load(self) -> None:
         self.names = {}
-        for pk, name in Customer.objects.filter(currency__in=self.currencies).values_list("pk", "name"):
+        customers = Customer.objects.filter(currency__in=self.currencies)
+        if self.payer_words is not None:
+            customers = customer_search_any(customers, self.payer_words)
+        for pk, name in customers.values_list("pk", "name"):
             normal = normal_name(name)
             self.names[pk] = normal
             for word in set(normal.split()):
@@ -114,13 +141,12 @@ class Matcher:
         texts = [f"{line.remittance_text} {line.reference}" for line in lines]
         pattern = number_pattern(INVOICE_SERIES)
         numbers = {f"{INVOICE_SERIES}-{y}-{n}" for text in texts for y, n in pattern.findall(text)}
-        self.invoices = {i.number: i for i in Invoice.objects.select_related("customer")
+        self.invoices = {i.number: i for i in Invoice.objects.select_related("customer").only(*_INVOICE, *_CUSTOMER_OF)
                          .filter(number__in=text_array(numbers), status__in=OPEN_STATUSES, currency__in=currencies)
                          .exclude(type=InvoiceType.TOP_UP)} if numbers else {}
         tokens = {t.upper() for text in texts for t in _TOKEN.findall(text)}
-        self.by_code = {c.code.upper(): c for c in Customer.objects.filter(code__in=text_array(tokens),
-                                                                           currency__in=currencies)} \
-            if tokens else {}
+        self.by_code = {c.code.upper(): c for c in Customer.objects.only(*_CUSTOMER)
+                        .filter(code__in=text_array(tokens), currency__in=currencies)} if tokens else {}
         accounts = {line.payer_account for line in lines if line.payer_account}
         self.by_account: dict[str, Customer] = {}
         if accounts:
@@ -131,23 +157,30 @@ class Matcher:
         credits = [line for line in lines if line.amount > 0]
         debits = [line for line in lines if line.amount < 0]
         self.payments = self._near(Payment.objects.filter(deleted_at__isnull=True, statement_line__isnull=True)
-                                   .select_related("customer"), credits, "received_date", sign=1)
+                                   .select_related("customer")
+                                   .only("id", "amount", "currency", "received_date", "reference", "customer_id",
+                                         *_CUSTOMER_OF), credits, "received_date", sign=1)
         self.withdrawals = self._near(Withdrawal.objects.filter(statement_line__isnull=True)
-                                      .select_related("customer"), debits, "paid_date", sign=-1)
+                                      .select_related("customer")
+                                      .only("id", "amount", "currency", "paid_date", "reference", "customer_id",
+                                            *_CUSTOMER_OF), debits, "paid_date", sign=-1)
         # Who each line of money in names (invoice numbers, a customer code, a known payer account, else a payer
         # name close to a customer's), then every open invoice of those customers: a few queries per batch.
         self.named: dict[int, list[Invoice]] = {}
         self.customers_of: dict[int, list[tuple[Customer, int, str]]] = {}
         by_name: dict[int, tuple[int, int]] = {}
-        names = _NameIndex(currencies)
+        unnamed = []
         for line in credits:
             named, customers = self._named_and_customers(line)
             self.named[line.pk], self.customers_of[line.pk] = named, customers
             if not named and not customers and line.payer_name:
-                match = names.best(line.payer_name)
-                if match:
-                    by_name[line.pk] = match
-        found = Customer.objects.in_bulk({pk for pk, _ in by_name.values()})
+                unnamed.append(line)
+        names = _NameIndex(currencies, [line.payer_name for line in unnamed])
+        for line in unnamed:
+            match = names.best(line.payer_name)
+            if match:
+                by_name[line.pk] = match
+        found = Customer.objects.only(*_CUSTOMER).in_bulk({pk for pk, _ in by_name.values()})
         payers = {line.pk: line.payer_name for line in credits}
         for line_pk, (pk, similarity) in by_name.items():
             c = found[pk]
@@ -156,9 +189,9 @@ class Matcher:
                                                f"({similarity}% alike)"))
         wanted = {c.pk for pairs in self.customers_of.values() for c, _, _ in pairs}
         self._open: dict[int, list[Invoice]] = {pk: [] for pk in wanted}
-        ids = sorted(wanted)
-        for start in range(0, len(ids), 5000):
-            for invoice in (Invoice.objects.filter(customer_id__in=ids[start:start + 5000], status__in=OPEN_STATUSES)
+        if wanted:
+            for invoice in (Invoice.objects.only(*_INVOICE)
+                            .filter(any_of("customer_id", wanted, "bigint"), status__in=OPEN_STATUSES)
                             .exclude(type=InvoiceType.TOP_UP).order_by("due_date", "pk")):
                 self._open[invoice.customer_id].append(invoice)
 
@@ -185,7 +218,8 @@ class Matcher:
         first = min(line.booking_date for line in lines) - dt.timedelta(days=DATE_WINDOW)
         last = max(line.booking_date for line in lines) + dt.timedelta(days=DATE_WINDOW)
         found: dict = {}
-        for row in queryset.filter(amount__in=amounts, **{f"{date_field}__range": (first, last)}).order_by("pk"):
+        for row in queryset.filter(any_of("amount", amounts, "numeric"), **{f"{date_field}__range": (first, last)}) \
+                .order_by("pk"):
             found.setdefault((row.amount, row.currency), []).append(row)
         return found
 
@@ -239,18 +273,7 @@ class Matcher:
         for customer, score, reason in customers:
             if customer.currency != line.currency:
                 continue
-            exact = [i for i in self._open_invoices(customer) if i.amount_outstanding == line.amount]
-            if len(exact) == 1:
-                invoice = exact[0]
-                found.append(Candidate(
-                    score=min(score + 18, 96), kind=SuggestionKind.ALLOCATE, customer=customer,
-                    reasons=[reason, f"{invoice.number} of {customer.name} is open for exactly "
-                                     f"{display(line.amount)} {line.currency}"],
-                    allocations=[{"invoice": invoice.pk, "number": invoice.number, "amount": str(line.amount)}]))
-            else:
-                found.append(Candidate(score=score - 10, kind=SuggestionKind.ASSIGN, customer=customer,
-                                       reasons=[reason, "no single open invoice of exactly this amount: the payment "
-                                                        "is recorded for the customer, to allocate later"]))
+            found.append(_for_customer(line, customer, score, reason, self._open_invoices(customer)))
         return found
 
     def _invoices_named(self, line: StatementLine, named: list[Invoice]) -> Candidate:
@@ -281,8 +304,35 @@ class Matcher:
                          reasons=reasons)
 
 
+def _for_customer(line: StatementLine, customer: Customer, score: int, reason: str,
+                  open_invoices: list[Invoice]) -> Candidate:
+    """Money in from a customer found (`reason`): allocated to its one open invoice of exactly the line's amount,
+    else recorded for the customer to allocate later."""
+    exact = [i for i in open_invoices if i.amount_outstanding == line.amount]
+    if len(exact) == 1:
+        invoice = exact[0]
+        return Candidate(score=min(score + 18, 96), kind=SuggestionKind.ALLOCATE, customer=customer,
+                         reasons=[reason, f"{invoice.number} of {customer.name} is open for exactly "
+                                          f"{display(line.amount)} {line.currency}"],
+                         allocations=[{"invoice": invoice.pk, "number": invoice.number, "amount": str(line.amount)}])
+    return Candidate(score=score - 10, kind=SuggestionKind.ASSIGN, customer=customer,
+                     reasons=[reason, "no single open invoice of exactly this amount: the payment is recorded for "
+                                      "the customer, to allocate later"])
+
+
+CHOSEN_SCORE = 75  # a customer chosen by staff on the line's page scores as one named by its code
+
+
+def for_customer(line: StatementLine, customer: Customer, reason: str) -> Candidate:
+    """The suggestion for money in from a customer staff chose on the line's page (one query: its open
+    invoices), ranked as the matcher ranks a customer it found."""
+    open_invoices = list(Invoice.objects.filter(customer=customer, status__in=OPEN_STATUSES)
+                         .exclude(type=InvoiceType.TOP_UP).order_by("due_date", "pk"))
+    return _for_customer(line, customer, CHOSEN_SCORE, reason, open_invoices)
+
+
 def amounts(allocations: list[dict]) -> list[tuple[int, Decimal]]:
     return [(int(a["invoice"]), Decimal(a["amount"])) for a in allocations]
 
 
-__all__ = ["DATE_WINDOW", "HIGH", "Candidate", "Matcher", "amounts", "normal_name"]
+__all__ = ["DATE_WINDOW", "HIGH", "Candidate", "Matcher", "amounts", "for_customer", "normal_name"]

@@ -96,6 +96,25 @@ class Statement(models.Model):
         return f"Statement #{self.pk} {self.file_name}"
 
 
+class RefusedFile(models.Model):
+    """A file of a folder import (`manage.py import_statement FOLDER`) that was refused, by its content: a scheduled
+    import reports it once and skips it on the next runs, until the file changes (another content) or the bank
+    account is edited after the refusal (a CSV mapping fixed may make it readable)."""
+
+    account = models.ForeignKey(BankAccount, on_delete=models.CASCADE, related_name="refused_files")
+    file_sha256 = models.CharField(max_length=64)
+    file_name = models.CharField(max_length=255)
+    reason = models.TextField()
+    refused_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-refused_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["account", "file_sha256"], name="refused_file_unique")]
+
+    def __str__(self) -> str:
+        return f"Refused {self.file_name}"
+
+
 class LineState(models.TextChoices):
     NEW = "new", "New"
     SUGGESTED = "suggested", "Suggested"

@@ -9,7 +9,7 @@ from django.db.models import Prefetch, QuerySet
 from finance.models import Payment
 from finance.payments.selectors import AllocationPreview, allocation_preview, open_invoices
 
-from .models import BankAccount, ImportJob, Statement, StatementLine, Suggestion
+from .models import BankAccount, ImportJob, RefusedFile, Statement, StatementLine, Suggestion
 
 
 def bank_accounts() -> QuerySet[BankAccount]:
@@ -25,6 +25,16 @@ def bank_account_currencies() -> list[str]:
 def statements() -> QuerySet[Statement]:
     """Every statement, the last imported first (the list's filters: filters.StatementFilterSet)."""
     return Statement.objects.select_related("account").order_by("-imported_at", "-id")
+
+
+def imported_before(account: BankAccount, sha256: str) -> bool:
+    return Statement.objects.filter(account=account, file_sha256=sha256).exists()
+
+
+def refused_before(account: BankAccount, sha256: str) -> RefusedFile | None:
+    """The refusal of a file with this content in this account, unless the account was edited since (its CSV
+    mapping may read the file now): a folder import then skips the file instead of refusing it again."""
+    return RefusedFile.objects.filter(account=account, file_sha256=sha256, refused_at__gte=account.updated_at).first()
 
 
 def statement_lines(statement: Statement):

@@ -19,5 +19,6 @@ urlpatterns = [
     path("reconcile/<int:pk>/ignore/", views.line_ignore, name="line-ignore"),
     path("reconcile/<int:pk>/undo/", views.line_undo, name="line-undo"),
     path("reconcile/<int:pk>/suggest/", views.line_suggest, name="line-suggest"),
+    path("reconcile/<int:pk>/customer/", views.line_choose_customer, name="line-choose-customer"),
     path("reconcile/<int:pk>/preview/", views.line_preview, name="line-preview"),
 ]

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -20,7 +21,7 @@ from customers.money import MoneyError, parse_amount
 
 from . import selectors
 from .filters import BankAccountFilterSet, LineFilterSet, StatementFilterSet
-from .forms import BankAccountForm, ReasonForm, StatementUploadForm
+from .forms import BankAccountForm, LineCustomerForm, ReasonForm, StatementUploadForm
 from .matching import HIGH
 from .models import BankAccount, ImportJobState, LineState, Statement, StatementLine, SuggestionKind
 from .services._common import BankingError
@@ -28,6 +29,7 @@ from .services.accounts import bank_account_create, bank_account_update
 from .services.imports import StatementImportError, check_size, import_job_queue, statement_import
 from .services.reconcile import (
     ReconcileError,
+    statement_line_choose_customer,
     statement_line_confirm,
     statement_line_ignore,
     statement_line_suggest,
@@ -180,9 +182,9 @@ def _line_row(line: StatementLine) -> list:
 @require_GET
 @staff_view("banking.view_statementline")
 def line_list(request):
-    return list_page(request, LineFilterSet(request.GET, selectors.statement_lines_inbox()), capped=True,
+    return list_page(request, LineFilterSet(request.GET, selectors.statement_lines_inbox()), deep=True,
                      template="banking/line_list.html", target="line-table", csv_prefix="statement-lines",
-                     csv_header=LINE_CSV, csv_row=_line_row)
+                     csv_header=LINE_CSV, csv_row=_line_row, context={"high": HIGH})
 
 
 def _back(request, line_id: int | None = None):
@@ -289,12 +291,36 @@ def line_suggest(request, pk: int):
     return redirect("banking:line-detail", pk=pk)
 
 
+@require_POST
+@staff_view("banking.change_statementline", "finance.add_payment", "finance.add_allocation")
+def line_choose_customer(request, pk: int):
+    """The customer a line came from, chosen with the picker: its suggestion is added and opened for editing, to
+    confirm as any other (line_confirm). A code that names nobody, or a refusal, is shown on the line's page."""
+    line = selectors.statement_line(pk)
+    if line is None:
+        raise Http404("No such statement line.")
+    form = LineCustomerForm(request.POST)
+    if form.is_valid():
+        try:
+            suggestion = statement_line_choose_customer(line_id=line.pk, customer_id=form.cleaned_data["customer"].pk,
+                                                        actor=Actor.from_request(request), at=timezone.now())
+        except ReconcileError as exc:
+            form.add_error("customer", str(exc))
+        else:
+            return redirect(f"{reverse('banking:line-detail', args=[pk])}?edit={suggestion.pk}#edit-allocation")
+    return _line_page(request, line, customer_form=form)
+
+
 @require_GET
 @staff_view("banking.view_statementline")
 def line_detail(request, pk: int):
     line = selectors.statement_line(pk)
     if line is None:
         raise Http404("No such statement line.")
+    return _line_page(request, line)
+
+
+def _line_page(request, line: StatementLine, customer_form: LineCustomerForm | None = None):
     suggestions = selectors.line_suggestions(line)
     edit = None
     chosen = parse_id(request.GET.get("edit"))
@@ -303,7 +329,7 @@ def line_detail(request, pk: int):
                                                                               SuggestionKind.ASSIGN)), None)
     context = {"line": line, "suggestions": suggestions, "high": HIGH, "edit": edit,
                "choices": selectors.allocation_choices(edit) if edit else [],
-               "reason_form": ReasonForm()}
+               "reason_form": ReasonForm(), "customer_form": customer_form or LineCustomerForm()}
     return render(request, "banking/line_detail.html", context)
 
 

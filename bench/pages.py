@@ -23,7 +23,9 @@ Every page (the baselines too) is measured in each round, `--seconds / --rounds`
 takes about 15 minutes on 2 cores.
 
 The small database (BENCH_SMALL_DATABASE_URL, default ledgerdesk_bench_small on the bench server) is
-created and filled with bench/generate.py at 1% scale when it does not exist. Give it more customers than
+created and filled with bench/generate.py at 1% scale when it does not exist, and either database without
+statement lines gets a statement imported (bench/bank_import.py --fill: 500 lines in the small one, 50,000 in the
+full one), so the reconcile inbox is measured and its queries counted at both sizes. Give it more customers than
 finance.payments.forms.SELECT_LIMIT (500): below that the finance forms' customer field is a <select> of every customer
 (one query more than the text input it becomes past it), and the counts would differ for that reason alone.
 Targets (issue 20): queries per request constant in the data size; each page's p95 within 6x the one-query
@@ -62,6 +64,8 @@ PORTAL_USERNAME = "bench-portal"
 ADMIN_USERNAME = "bench-admin"
 SETTINGS = "bench.settings"
 SMALL = {"customers": 1000, "transactions": 20000, "invoices": 3000, "payments": 3000}
+SMALL_STATEMENT_LINES = 500  # 1% of bench/bank_import.py's 50,000
+FULL_STATEMENT_LINES = 50_000
 # A page number past the end of every list: each list answers its last page to it (Paginator.get_page).
 PAST_THE_END = 10**9
 TARGET_BASELINE = 6.0  # a page's p95 within 6x the one-query view's
@@ -487,6 +491,22 @@ def ensure_small_database(url: str) -> None:
         args = [f"--{k}={v}" for k, v in SMALL.items()]
         subprocess.run([sys.executable, "-m", "bench.generate", *args], env=env, check=True, cwd=REPO,
                        stdout=subprocess.DEVNULL)
+    ensure_statement_lines(url, SMALL_STATEMENT_LINES)
+
+
+def ensure_statement_lines(url: str, lines: int) -> None:
+    """A reconcile inbox to measure: a statement of `lines` lines imported (bench/bank_import.py --fill) into a
+    database that has none. The full database has bench.bank_import's (run_all.sh runs it first); the small one
+    gets 1% of its 50,000, so the inbox's queries are counted at both sizes."""
+    env = env_for(url)
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    probe = subprocess.run([sys.executable, str(REPO / "manage.py"), "shell", "-c",
+                            "from banking.models import StatementLine; print(StatementLine.objects.exists())"],
+                           env=env, check=True, cwd=REPO, capture_output=True, text=True).stdout.strip().splitlines()
+    if probe[-1:] != ["True"]:
+        say(f"importing a {lines:,}-line statement into {urlparse(url).path.lstrip('/')} (bench/bank_import.py)")
+        subprocess.run([sys.executable, "-m", "bench.bank_import", "--fill", f"--lines={lines}"], env=env,
+                       check=True, cwd=REPO)
 
 
 # --- gunicorn and the load generator --------------------------------------------------------------------
@@ -695,6 +715,7 @@ def run(argv: list[str]) -> None:
 
     small_url = small_database_url()
     ensure_small_database(small_url)
+    ensure_statement_lines(database_url(), FULL_STATEMENT_LINES)
     say("counting queries on the small database")
     small = json.loads(subprocess.run(
         [sys.executable, "-m", "bench.pages", "--count-only"], env=env_for(small_url), cwd=REPO, check=True,

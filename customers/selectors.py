@@ -59,6 +59,16 @@ def customer_search(qs: QuerySet, q: str) -> QuerySet:
     return qs.alias(search=search_document()).filter(search=query)
 
 
+def customer_search_any(qs: QuerySet, words: Iterable[str]) -> QuerySet:
+    """Customers with a word of their name or code starting with any of `words` (each normalised as
+    customer_search normalises what is typed), from the same GIN index; none for no word."""
+    terms = sorted({w for word in words for w in search_words(word)})
+    if not terms:
+        return qs.none()
+    query = SearchQuery(" | ".join(f"{w}:*" for w in terms), search_type="raw", config="simple")
+    return qs.alias(search=search_document()).filter(search=query)
+
+
 def customer_list() -> QuerySet:
     """Every customer by name (customers.filters.CustomerFilterSet filters them); figures are columns of the
     row itself."""

@@ -27,24 +27,26 @@ class CustomerCodeField(forms.CharField):
         return customer
 
 
-def _billing_to_attrs():
+def customer_picker_attrs():
     return {"list": "customer-options", "autocomplete": "off", "placeholder": "Customer code or name",
             "hx-trigger": "input changed delay:250ms", "hx-target": "#customer-options", "hx-swap": "innerHTML",
             "hx-sync": "this:queue last"}
 
 
-class _CustomerPickerForm(forms.Form):
-    """A form whose "Billing to" input suggests customers as you type (invoices:customer-options)."""
+class CustomerPickerForm(forms.Form):
+    """A form whose `customer` input (a CustomerCodeField with customer_picker_attrs, rendered by
+    invoices/_customer_picker.html) suggests customers by code or name as you type (invoices:customer-options).
+    Also the reconcile inbox's "Record for a customer" (banking.forms.LineCustomerForm)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["customer"].widget.attrs["hx-get"] = reverse("invoices:customer-options")
 
 
-class TopUpInvoiceForm(_CustomerPickerForm):
+class TopUpInvoiceForm(CustomerPickerForm):
     """Seed 003: Name, Billing to, Top-up amount."""
 
-    customer = CustomerCodeField(label="Billing to", max_length=100, widget=forms.TextInput(attrs=_billing_to_attrs()))
+    customer = CustomerCodeField(label="Billing to", max_length=100, widget=forms.TextInput(attrs=customer_picker_attrs()))
     name = forms.CharField(max_length=200, required=False,
                            help_text="What the invoice is for, as the customer sees it (default: Top-up <amount>).")
     amount = forms.CharField(label="Top-up amount", max_length=40,
@@ -57,8 +59,8 @@ class TopUpInvoiceForm(_CustomerPickerForm):
                                help_text=f"Default: {settings.LEDGERDESK_PAYMENT_TERMS_DAYS} days after today.")
 
 
-class PurchaseInvoiceForm(_CustomerPickerForm):
-    customer = CustomerCodeField(label="Billing to", max_length=100, widget=forms.TextInput(attrs=_billing_to_attrs()))
+class PurchaseInvoiceForm(CustomerPickerForm):
+    customer = CustomerCodeField(label="Billing to", max_length=100, widget=forms.TextInput(attrs=customer_picker_attrs()))
     name = forms.CharField(max_length=200, required=False,
                            help_text="What the invoice is for (default: the first line's description).")
     billing_to = forms.CharField(label="Billing address", required=False, max_length=2000,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -23,6 +24,7 @@ from customers.models import (
     TransactionKind,
 )
 from customers.money import ZERO
+from customers.selectors import customer_search
 
 from .models import Invoice, InvoiceLine, InvoiceStatus, InvoiceType
 
@@ -60,11 +62,17 @@ INVOICE_CSV_HEADER = ["Number", "Type", "Status", "Customer code", "Customer", "
 
 
 def customer_options(q: str, limit: int = 20) -> QuerySet[Customer]:
-    """Customers for the "Billing to" picker: by code or name, at most `limit`."""
+    """Customers for the customer pickers ("Billing to", the reconcile inbox's "Record for a customer"): the
+    customer list's search (customers.selectors.customer_search: each word typed starts a word of the name or
+    the code, from the GIN index), by name, at most `limit`. A substring match (ILIKE '%...%') walked the name
+    index through every customer when few matched: 0.5-1 s a keystroke at 100,000 customers (bench DB,
+    2026-12-07, EXPLAIN ANALYZE under load 10)."""
     q = (q or "").strip()
     if not q:
         return Customer.objects.none()
-    return Customer.objects.filter(Q(code__istartswith=q) | Q(name__icontains=q)).order_by("name")[:limit]
+    # Ordered by the name lower-cased, which no index gives: the planner reads the matches from the GIN index and
+    # sorts them, rather than walking the name index and testing each customer's words (1.1-1.6 s when none match).
+    return customer_search(Customer.objects.all(), q).order_by(Lower("name"), "id")[:limit]
 
 
 # --- one invoice -------------------------------------------------------------------------------------------

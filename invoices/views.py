@@ -71,9 +71,10 @@ def invoice_list(request):
 
 
 @require_GET
-@staff_view("invoices.add_invoice")
+@staff_view("customers.view_customer")
 def customer_options(request):
-    """<option>s for the "Billing to" picker (code, with the name as the label)."""
+    """<option>s for the customer pickers (invoices.forms.CustomerPickerForm: "Billing to", and the reconcile
+    inbox's "Record for a customer"): code, with the name as the label. Who may see customers may ask."""
     q = request.GET.get("customer", "")
     return render(request, "invoices/invoice_top_up_form.html#customer-options",
                   {"options": selectors.customer_options(q)})

@@ -15,18 +15,20 @@ from django.db import transaction
 from audit.actors import Actor
 from audit.models import AuditApp
 from audit.services import audit_record
+from common.bulk import copy_rows, instances, reserve_ids
 from customers.money import quantize
 
 from ..locks import lock_bank_account, lock_import_job
 from ..matching import text_array
-from ..models import BankAccount, ImportJob, ImportJobState, Statement, StatementLine
+from ..models import BankAccount, ImportJob, ImportJobState, RefusedFile, Statement, StatementLine, Suggestion
 from ..parsers import ParsedStatement, StatementFormatError, parse_statement
 from ._common import BankingError
-from .reconcile import suggest_lines
+from .reconcile import score_lines
 
 AUDIT_EXEMPT = {
     "check_size": "pure check: refuses a file too large before it is read; writes nothing",
     "file_sha256": "pure function: a file's fingerprint",
+    "path_sha256": "pure function: a file's fingerprint, read from disk in chunks",
     "identities": "pure function: the identities of a parsed statement's lines",
     "max_bytes": "reads a setting",
     "parse_file": "reads and checks a file against its account; writes nothing",
@@ -34,7 +36,7 @@ AUDIT_EXEMPT = {
                         "statement_import) writes the audit event when it runs",
 }
 
-# Lines inserted this many at a time (one query per chunk, whatever the file's size).
+# Lines written this many at a time (one COPY per chunk, whatever the file's size; progress after each).
 CHUNK = 2000
 
 Progress = Callable[[int, int], None]
@@ -61,6 +63,15 @@ def check_size(size: int) -> None:
 
 def file_sha256(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
+
+
+def path_sha256(path) -> str:
+    """file_sha256 of a file on disk, read in chunks (a file too large to import is still fingerprinted)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _normal_account(text: str) -> str:
@@ -141,23 +152,45 @@ def _store(*, account_id: int, parsed: ParsedStatement, file_name: str, content:
         format=parsed.format, statement_ref=parsed.statement_ref, period_from=parsed.period_from,
         period_to=parsed.period_to, lines_total=len(keys), lines_new=len(new), lines_duplicate=len(keys) - len(new),
         imported_at=at, imported_by=actor.label[:150])
-    created: list[StatementLine] = []
-    for start in range(0, len(new), CHUNK):
-        created += StatementLine.objects.bulk_create([
-            StatementLine(account=account, statement=statement, position=position, identity=key,
-                          booking_date=line.booking_date, value_date=line.value_date, amount=quantize(line.amount),
-                          currency=line.currency, bank_reference=line.bank_reference, reference=line.reference,
-                          payer_name=line.payer_name, payer_account=line.payer_account,
-                          remittance_text=line.remittance_text, bank_code=line.bank_code, created_at=at)
-            for position, key, line in new[start:start + CHUNK]])
+    # The new lines are numbered first (one query), scored (their suggestions, state and best score) and then
+    # written with their suggestions by COPY: no UPDATE of the lines after them (common/bulk.py, the figures).
+    ids = reserve_ids(StatementLine, len(new))
+    created = instances(StatementLine, (
+        {"id": pk, "account_id": account.pk, "statement_id": statement.pk, "position": position, "identity": key,
+         "booking_date": line.booking_date, "value_date": line.value_date, "amount": quantize(line.amount),
+         "currency": line.currency, "bank_reference": line.bank_reference, "reference": line.reference,
+         "payer_name": line.payer_name, "payer_account": line.payer_account, "remittance_text": line.remittance_text,
+         "bank_code": line.bank_code, "created_at": at}
+        for pk, (position, key, line) in zip(ids, new, strict=True)))
+    suggestions = score_lines(created)
+    for start in range(0, len(created), CHUNK):
+        copy_rows(StatementLine, created[start:start + CHUNK], with_pk=True)
         if progress is not None:
-            progress(min(start + CHUNK, len(new)), len(new))
-    suggest_lines(created)
+            progress(min(start + CHUNK, len(created)), len(created))
+    copy_rows(Suggestion, suggestions, with_pk=False)
     audit_record(actor=actor, app=AuditApp.BANKING, action="banking.statement.import", obj=statement, at=at,
                  after={"account": account.code, "file_name": statement.file_name, "format": statement.format,
                         "file_sha256": statement.file_sha256, "lines_total": statement.lines_total,
                         "lines_new": statement.lines_new, "lines_duplicate": statement.lines_duplicate})
     return statement
+
+
+@transaction.atomic
+def refused_file_record(*, account_id: int, file_name: str, file_sha256: str, reason: str, actor: Actor,
+                        at: dt.datetime) -> RefusedFile:
+    """Remember a file of a folder import that was refused (by its content's fingerprint), so the next scheduled
+    runs skip it instead of refusing it again (banking.selectors.refused_before). Recorded again (the reason and
+    the time replaced) when the same content is refused again after the account was edited."""
+    account = lock_bank_account(account_id)
+    before = RefusedFile.objects.filter(account=account, file_sha256=file_sha256).first()
+    refused, _ = RefusedFile.objects.update_or_create(
+        account=account, file_sha256=file_sha256,
+        defaults={"file_name": file_name[:255], "reason": reason, "refused_at": at})
+    audit_record(actor=actor, app=AuditApp.BANKING, action="banking.statement.refuse", obj=refused, at=at,
+                 before={"reason": before.reason, "refused_at": before.refused_at} if before else None,
+                 after={"account": account.code, "file_name": refused.file_name, "file_sha256": file_sha256,
+                        "reason": reason}, reason=reason)
+    return refused
 
 
 @transaction.atomic

@@ -14,19 +14,23 @@ from django.db import IntegrityError, transaction
 from audit.actors import Actor
 from audit.models import AuditApp
 from audit.services import audit_record
+from common.bulk import instances
 from customers.locks import lock_customer
+from customers.models import Customer
 from finance.locks import lock_payment
 from finance.models import Allocation, PaymentMethod
 from finance.services._common import FinanceError
 from finance.services.allocation import allocate_locked, reverse_locked
 from finance.services.payments import delete_locked, record_locked
+from invoices.locks import lock_invoices
 
 from ..locks import lock_statement_line
-from ..matching import HIGH, Matcher, amounts
+from ..matching import HIGH, Matcher, amounts, for_customer
 from ..models import LineState, StatementLine, Suggestion, SuggestionKind
 from ._common import BankingError
 
 AUDIT_EXEMPT = {
+    "score_lines": "reads only: the suggestions of lines, not saved",
     "suggest_lines": "stores the suggestions of lines as they are imported or return to the inbox, inside the "
                      "import's or the undo's transaction, which records the one audit event",
 }
@@ -36,40 +40,44 @@ class ReconcileError(BankingError):
     """A reconciliation refused; nothing changed."""
 
 
-def suggest_lines(lines: list[StatementLine]) -> None:
-    """Replace the suggestions of `lines` (not reconciled, not ignored) and set their state and best score."""
-    lines = [line for line in lines if line.state in (LineState.NEW, LineState.SUGGESTED)]
-    if not lines:
-        return
-    Suggestion.objects.filter(line__in=[line.pk for line in lines]).delete()
-    rows, states = [], {LineState.NEW: [], LineState.SUGGESTED: []}
+def score_lines(lines: list[StatementLine]) -> list[Suggestion]:
+    """The suggestions of `lines` (each with its pk, saved or not), unsaved and ranked; each line's `state` and
+    `best_score` set on the instance to what they become (suggested with its best score, or new and 0). Reads a
+    fixed number of queries per currency (banking.matching.Matcher), writes nothing."""
+    rows: list[Suggestion] = []
     by_currency: dict[str, list[StatementLine]] = {}
     for line in lines:
         by_currency.setdefault(line.currency, []).append(line)
-    scores: dict[int, int] = {}
     for batch in by_currency.values():
         matcher = Matcher(batch)
         for line in batch:
             found = matcher.suggest(line)
-            for rank, c in enumerate(found, start=1):
-                rows.append(Suggestion(line=line, rank=rank, score=max(0, min(c.score, 100)), kind=c.kind,
-                                       customer=c.customer, payment=c.payment, withdrawal=c.withdrawal,
-                                       allocations=c.allocations, reasons=c.reasons))
-            scores[line.pk] = max((c.score for c in found), default=0)
-            states[LineState.SUGGESTED if found else LineState.NEW].append(line.pk)
+            rows += instances(Suggestion, (
+                {"line_id": line.pk, "rank": rank, "score": max(0, min(c.score, 100)), "kind": c.kind,
+                 "customer_id": c.customer.pk if c.customer else None, "payment_id": c.payment.pk if c.payment else None,
+                 "withdrawal_id": c.withdrawal.pk if c.withdrawal else None, "allocations": c.allocations,
+                 "reasons": c.reasons} for rank, c in enumerate(found, start=1)))
+            best = max((c.score for c in found), default=0)
+            line.state = LineState.SUGGESTED if found else LineState.NEW
+            line.best_score = max(0, min(best, 100))
+    return rows
+
+
+def suggest_lines(lines: list[StatementLine]) -> None:
+    """Replace the suggestions of `lines` (not reconciled, not ignored) and set their state and best score. Lines
+    just imported are scored before they are written instead (score_lines, banking.services.imports)."""
+    lines = [line for line in lines if line.state in (LineState.NEW, LineState.SUGGESTED)]
+    if not lines:
+        return
+    Suggestion.objects.filter(line__in=[line.pk for line in lines]).delete()
+    rows = score_lines(lines)
     Suggestion.objects.bulk_create(rows, batch_size=2000)
-    for state, ids in states.items():
-        for start in range(0, len(ids), 5000):
-            chunk = ids[start:start + 5000]
-            StatementLine.objects.filter(pk__in=chunk).update(state=state)
-    by_score: dict[int, list[int]] = {}
-    for pk, score in scores.items():
-        by_score.setdefault(max(0, min(score, 100)), []).append(pk)
-    for score, ids in by_score.items():
-        StatementLine.objects.filter(pk__in=ids).update(best_score=score)
+    by_outcome: dict[tuple[str, int], list[int]] = {}
     for line in lines:
-        line.state = LineState.SUGGESTED if scores.get(line.pk) else LineState.NEW
-        line.best_score = scores.get(line.pk, 0)
+        by_outcome.setdefault((line.state, line.best_score), []).append(line.pk)
+    for (state, score), ids in by_outcome.items():
+        for start in range(0, len(ids), 5000):
+            StatementLine.objects.filter(pk__in=ids[start:start + 5000]).update(state=state, best_score=score)
 
 
 def _method(line: StatementLine) -> str:
@@ -116,6 +124,8 @@ def statement_line_confirm(*, line_id: int, suggestion_id: int, actor: Actor, at
         else:
             if line.amount <= 0:
                 raise ReconcileError("Money paid out is not a payment received.")
+            # The customer first (finance's order); the payment record_locked creates is invisible to every other
+            # transaction until commit, so allocate_locked locking the invoices after it closes no cycle.
             customer = lock_customer(suggestion.customer_id)
             lines = amounts(suggestion.allocations) if allocations is None else allocations
             numbers = [a["number"] for a in suggestion.allocations]
@@ -182,16 +192,21 @@ def statement_line_undo(*, line_id: int, reason: str, actor: Actor, at: dt.datet
     after: dict = {}
     try:
         if line.payment_id and line.payment_created:
+            # finance's lock order, taken whole before the first reversal: the customer, then the invoices of the
+            # payment's allocations by pk, then the payment (reversing one allocation after another locked the
+            # second invoice after the payment). Each reverse_locked then finds its rows locked already.
+            customer_id = line.payment.customer_id
+            customer = lock_customer(customer_id) if customer_id else None
+            live = list(Allocation.objects.filter(payment_id=line.payment_id, reversed_at__isnull=True).order_by("pk"))
+            lock_invoices({a.invoice_id for a in live})
+            lock_payment(line.payment_id)
             undone = []
-            for allocation in Allocation.objects.filter(payment_id=line.payment_id, reversed_at__isnull=True) \
-                    .order_by("pk"):
+            for allocation in live:
                 allocation, _, _, invoice, _, _ = reverse_locked(allocation=allocation, actor=actor,
                                                                  reason=reason or f"Undo of bank line #{line.pk}",
                                                                  at=at)
                 undone.append({"id": allocation.pk, "invoice": invoice.number, "amount": allocation.amount})
-            customer_id = line.payment.customer_id
-            customer = lock_customer(customer_id) if customer_id else None
-            payment = lock_payment(line.payment_id)
+            payment = lock_payment(line.payment_id)  # refreshed after the reversals
             delete_locked(customer, payment, at=at)
             after.update({"allocations_undone": undone, "payment_deleted": payment.pk})
         elif line.payment_id:
@@ -223,6 +238,45 @@ def statement_line_suggest(*, line_id: int, actor: Actor, at: dt.datetime) -> St
                  after={"state": line.state, "best_score": line.best_score,
                         "suggestions": line.suggestions.count()})
     return line
+
+
+@transaction.atomic
+def statement_line_choose_customer(*, line_id: int, customer_id: int, actor: Actor, at: dt.datetime) -> Suggestion:
+    """Staff name the customer a line of money in came from (the line had no suggestion, or not the right one):
+    a suggestion for that customer is added to the line (allocated to its one open invoice of exactly the line's
+    amount, else recorded for the customer), to confirm through statement_line_confirm, with the allocation
+    edited first if need be. Choosing the same customer again gives the suggestion already there."""
+    line = lock_statement_line(line_id)
+    if line.state not in (LineState.NEW, LineState.SUGGESTED):
+        raise ReconcileError(f"Line #{line.pk} is {line.get_state_display().lower()}; only a line in the inbox "
+                             "can be given a customer.")
+    if line.amount <= 0:
+        raise ReconcileError("Money paid out is not a payment received: clear a withdrawal or ignore the line.")
+    customer = Customer.objects.filter(pk=customer_id).first()
+    if customer is None:
+        raise ReconcileError("There is no such customer.")
+    if customer.currency != line.currency:
+        raise ReconcileError(f"{customer.name} ({customer.code}) is billed in {customer.currency}; the line is in "
+                             f"{line.currency}.")
+    same = Suggestion.objects.filter(line=line, customer=customer,
+                                     kind__in=[SuggestionKind.ALLOCATE, SuggestionKind.ASSIGN]).order_by("rank").first()
+    if same is not None:
+        return same
+    candidate = for_customer(line, customer, f"{customer.name} ({customer.code}) chosen by {actor.label}")
+    rank = (line.suggestions.order_by("-rank").values_list("rank", flat=True).first() or 0) + 1
+    before = {"state": line.state, "best_score": line.best_score}
+    suggestion = Suggestion.objects.create(line=line, rank=rank, score=candidate.score, kind=candidate.kind,
+                                           customer=customer, allocations=candidate.allocations,
+                                           reasons=candidate.reasons)
+    StatementLine.objects.filter(pk=line.pk).update(state=LineState.SUGGESTED,
+                                                    best_score=max(line.best_score, candidate.score))
+    line.refresh_from_db()
+    audit_record(actor=actor, app=AuditApp.BANKING, action="banking.line.choose_customer", obj=line,
+                 customer_id=customer.pk, at=at, before=before,
+                 after={"state": line.state, "best_score": line.best_score, "suggestion": suggestion.pk,
+                        "customer": customer.code, "kind": suggestion.kind, "score": suggestion.score,
+                        "allocations": suggestion.allocations})
+    return suggestion
 
 
 def statement_lines_confirm_high(*, line_ids: list[int], actor: Actor, at: dt.datetime) -> tuple[int, list[str]]:

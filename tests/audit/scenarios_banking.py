@@ -3,8 +3,9 @@
 from django.utils import timezone
 
 from banking.services.accounts import bank_account_create, bank_account_update
-from banking.services.imports import import_job_queue, import_job_run, statement_import
+from banking.services.imports import import_job_queue, import_job_run, refused_file_record, statement_import
 from banking.services.reconcile import (
+    statement_line_choose_customer,
     statement_line_confirm,
     statement_line_ignore,
     statement_line_suggest,
@@ -31,6 +32,12 @@ def import_statement():
     account = bank_account()
     return lambda: statement_import(account_id=account.pk, file_name="nov.sta", content=sample("mt940.sta"),
                                     actor=SYSTEM, at=timezone.now())
+
+
+def refuse_file():
+    account = bank_account()
+    return lambda: refused_file_record(account_id=account.pk, file_name="bad.xml", file_sha256="0" * 64,
+                                       reason="not a statement", actor=SYSTEM, at=timezone.now())
 
 
 def run_job():
@@ -73,6 +80,13 @@ def undo():
     return lambda: statement_line_undo(line_id=line.pk, reason="walk", actor=SYSTEM, at=timezone.now())
 
 
+def choose_customer():
+    line = _line()
+    other = customer(name="Other Co")
+    return lambda: statement_line_choose_customer(line_id=line.pk, customer_id=other.pk, actor=SYSTEM,
+                                                  at=timezone.now())
+
+
 def suggest():
     line = _line()
     return lambda: statement_line_suggest(line_id=line.pk, actor=SYSTEM, at=timezone.now())
@@ -81,6 +95,7 @@ def suggest():
 SCENARIOS = {
     "banking.services.reconcile.statement_line_suggest": suggest,
     "banking.services.reconcile.statement_line_confirm": confirm,
+    "banking.services.reconcile.statement_line_choose_customer": choose_customer,
     "banking.services.reconcile.statement_lines_confirm_high": confirm_high,
     "banking.services.reconcile.statement_line_ignore": ignore,
     "banking.services.reconcile.statement_line_undo": undo,
@@ -88,4 +103,5 @@ SCENARIOS = {
     "banking.services.accounts.bank_account_update": account_update,
     "banking.services.imports.statement_import": import_statement,
     "banking.services.imports.import_job_run": run_job,
+    "banking.services.imports.refused_file_record": refuse_file,
 }

@@ -48,6 +48,17 @@ class TestInbox:
         assert f"{invoice.number} is in the remittance text, open 100.00 SGD" in page
         assert "Bank fee" in page and "No suggestion" in page
 
+    def test_high_confidence_is_shown_with_the_matching_threshold(self, finance_client):
+        # The template reads `high` (the score from which a suggestion is high confidence): the list's view passes
+        # it, else the button's question names no score and every best suggestion is badged as a low one.
+        acme = customer(name="Acme Trading")
+        invoice = purchase_invoice(acme, "100")
+        line, = imported({"amount": "100.00", "text": invoice.number, "name": "ACME"})
+        assert line.best_score >= HIGH
+        page = inbox(finance_client)
+        assert f"(score {HIGH} or more)" in page
+        assert f'<span class="badge badge-paid" title="Score">{line.best_score}</span>' in page
+
     def test_filters_by_state_direction_confidence_and_search(self, finance_client):
         acme = customer()
         invoice = purchase_invoice(acme, "100")
@@ -166,10 +177,55 @@ class TestActions:
         line.refresh_from_db()
         assert line.state == LineState.NEW
 
+    def test_a_line_without_suggestions_is_given_a_customer_with_the_picker_then_confirmed(self, finance_client):
+        gamma = customer(name="Gamma Networks", code="GAMMA")
+        invoice = purchase_invoice(gamma, "10")
+        (line,) = imported({"amount": "10.00", "name": "Wayne Enterprises", "text": "hello"})
+        page = finance_client.get(reverse("banking:line-detail", args=[line.pk])).content.decode()
+        # The invoice form's picker: its input asks invoices:customer-options, its options land in the datalist.
+        assert f'hx-get="{reverse("invoices:customer-options")}"' in page and 'list="customer-options"' in page
+        assert '<datalist id="customer-options"></datalist>' in page and "Record for a customer" in page
+        for typed in ("gamma", "GAM", "netw", "gamma net"):  # a word of the name or the code, as typed so far
+            options = finance_client.get(reverse("invoices:customer-options"), {"customer": typed}).content.decode()
+            assert '<option value="GAMMA">Gamma Networks' in options, typed
+        assert "<option" not in finance_client.get(reverse("invoices:customer-options"), {"customer": "etworks"}).content.decode()
+        response = finance_client.post(reverse("banking:line-choose-customer", args=[line.pk]),
+                                       {"customer": "GAMMA"})
+        suggestion = line.suggestions.get()
+        assert response.status_code == 302
+        assert response["Location"] == f"{reverse('banking:line-detail', args=[line.pk])}?edit={suggestion.pk}" \
+                                       "#edit-allocation"
+        page = finance_client.get(response["Location"]).content.decode()
+        assert "Edit the allocation for Gamma Networks" in page and f'value="{invoice.pk}"' in page
+        finance_client.post(reverse("banking:line-confirm", args=[line.pk]),
+                            {"suggestion": suggestion.pk, "edited": "1", "invoice": str(invoice.pk),
+                             f"amount-{invoice.pk}": "10.00"})
+        line.refresh_from_db()
+        invoice.refresh_from_db()
+        assert line.state == LineState.RECONCILED and invoice.amount_paid == Decimal("10")
+
+    def test_a_customer_code_that_names_nobody_or_is_refused_is_shown_on_the_line(self, finance_client):
+        customer(name="Dollar Co", code="USDCO", currency="USD")
+        (line,) = imported({"amount": "10.00", "name": "Wayne Enterprises", "text": "hello"})
+        url = reverse("banking:line-choose-customer", args=[line.pk])
+        for code, message in (("NOPE", "There is no customer with code NOPE."),
+                              ("USDCO", "Dollar Co (USDCO) is billed in USD; the line is in SGD.")):
+            response = finance_client.post(url, {"customer": code})
+            assert response.status_code == 200 and message in response.content.decode()
+        assert not line.suggestions.exists()
+
+    def test_money_out_offers_no_customer_picker(self, finance_client):
+        (line,) = imported({"amount": "3.00", "sign": "DBIT", "text": "fee"})
+        page = finance_client.get(reverse("banking:line-detail", args=[line.pk])).content.decode()
+        assert "choose-customer" not in page
+
     def test_the_viewer_sees_but_cannot_act(self, viewer_client):
         (line,) = imported({"amount": "5.00", "text": "x"})
         assert viewer_client.get(reverse("banking:line-list")).status_code == 200
         assert viewer_client.get(reverse("banking:line-detail", args=[line.pk])).status_code == 200
+        assert "choose-customer" not in viewer_client.get(reverse("banking:line-detail", args=[line.pk])).content.decode()
+        assert viewer_client.post(reverse("banking:line-choose-customer", args=[line.pk]),
+                                  {"customer": "X"}).status_code == 403
         assert viewer_client.post(reverse("banking:line-ignore", args=[line.pk]), {"reason": "x"}).status_code == 403
         assert viewer_client.post(reverse("banking:line-confirm-high")).status_code == 403
 

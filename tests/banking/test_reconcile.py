@@ -13,6 +13,7 @@ from banking.models import LineState, StatementLine, SuggestionKind
 from banking.services.imports import statement_import
 from banking.services.reconcile import (
     ReconcileError,
+    statement_line_choose_customer,
     statement_line_confirm,
     statement_line_ignore,
     statement_line_undo,
@@ -78,6 +79,25 @@ class TestSuggestions:
         s = best(line)
         assert s.customer == gamma and s.allocations[0]["invoice"] == invoice.pk
         assert any("is close to the customer" in r for r in s.reasons)
+
+    def test_the_payer_name_matches_the_same_in_a_large_import_and_for_one_line_again(self):
+        # An import of many unnamed payers compares with every customer's name; one line suggested again loads only
+        # the customers sharing a word prefix (the customer search's index): the same match, accents included.
+        from banking.services.reconcile import statement_line_suggest
+
+        societe = customer(name="Société Générale Trading SA")
+        customer(name="Générale Logistics")
+        customer(name="Trading Partners")
+        entries = [{"amount": f"{n + 1}.00", "name": f"UNKNOWN PAYER {n}", "text": "x", "e2e": f"U{n}"}
+                   for n in range(60)]
+        lines = imported({"amount": "99.00", "name": "SOCIÉTÉ GÉNÉRALE", "text": "Nov", "e2e": "S1"}, *entries)
+        first = best(lines[0])
+        assert first.customer == societe and "is close to the customer" in first.reasons[0]
+        statement_line_suggest(line_id=lines[0].pk, actor=SYSTEM, at=timezone.now())
+        again = best(lines[0])
+        assert (again.customer_id, again.score, again.kind, again.reasons) == \
+               (first.customer_id, first.score, first.kind, first.reasons)
+        assert not lines[5].suggestions.exists()
 
     def test_a_payer_nobody_knows_gets_no_suggestion(self):
         customer(name="Gamma Networks")
@@ -173,6 +193,55 @@ class TestConfirm:
         assert [states[line.pk] for line in lines] == ["reconciled", "reconciled", "suggested", "new"]
 
 
+class TestChooseCustomer:
+    """A line with no suggestion (or not the right one): staff name the customer, then confirm as usual."""
+
+    def test_a_customer_with_one_open_invoice_of_the_amount_is_offered_to_allocate_then_confirmed(self):
+        gamma = customer(name="Gamma Networks", code="GAMMA")
+        invoice = purchase_invoice(gamma, "10")
+        (line,) = imported({"amount": "10.00", "name": "Wayne Enterprises", "text": "hello"})
+        assert line.state == LineState.NEW and not line.suggestions.exists()
+        suggestion = statement_line_choose_customer(line_id=line.pk, customer_id=gamma.pk, actor=SYSTEM,
+                                                    at=timezone.now())
+        assert suggestion.kind == SuggestionKind.ALLOCATE and suggestion.rank == 1
+        (allocation,) = suggestion.allocations
+        assert allocation["invoice"] == invoice.pk and Decimal(allocation["amount"]) == Decimal("10")
+        assert "Gamma Networks (GAMMA) chosen by" in suggestion.reasons[0]
+        line.refresh_from_db()
+        assert line.state == LineState.SUGGESTED and line.best_score == suggestion.score
+        event = AuditEvent.objects.get(action="banking.line.choose_customer")
+        assert event.customer_id == gamma.pk and event.after["suggestion"] == suggestion.pk
+        statement_line_confirm(line_id=line.pk, suggestion_id=suggestion.pk, actor=SYSTEM, at=timezone.now())
+        line.refresh_from_db()
+        invoice.refresh_from_db()
+        assert line.state == LineState.RECONCILED and line.payment.customer_id == gamma.pk
+        assert invoice.amount_paid == Decimal("10")
+
+    def test_otherwise_the_payment_is_recorded_for_the_customer_and_ranked_after_the_others(self):
+        gamma = customer(name="Gamma Networks", code="GAMMA")
+        acme = customer(name="Acme Trading", code="ACME")
+        (line,) = imported({"amount": "25.00", "name": "x", "text": "ACME"})
+        assert best(line).customer_id == acme.pk
+        suggestion = statement_line_choose_customer(line_id=line.pk, customer_id=gamma.pk, actor=SYSTEM,
+                                                    at=timezone.now())
+        assert suggestion.kind == SuggestionKind.ASSIGN and suggestion.rank == 2
+        again = statement_line_choose_customer(line_id=line.pk, customer_id=gamma.pk, actor=SYSTEM, at=timezone.now())
+        assert again.pk == suggestion.pk and line.suggestions.count() == 2
+
+    def test_refused_for_another_currency_money_out_or_a_line_reconciled(self):
+        usd = customer(name="Dollar Co", code="USDCO", currency="USD")
+        gamma = customer(name="Gamma Networks", code="GAMMA")
+        credit, debit = imported({"amount": "10.00", "text": "x"}, {"amount": "3.00", "sign": "DBIT", "text": "fee"})
+        with pytest.raises(ReconcileError, match="Dollar Co \\(USDCO\\) is billed in USD; the line is in SGD"):
+            statement_line_choose_customer(line_id=credit.pk, customer_id=usd.pk, actor=SYSTEM, at=timezone.now())
+        with pytest.raises(ReconcileError, match="Money paid out is not a payment received"):
+            statement_line_choose_customer(line_id=debit.pk, customer_id=gamma.pk, actor=SYSTEM, at=timezone.now())
+        statement_line_ignore(line_id=credit.pk, reason="internal", actor=SYSTEM, at=timezone.now())
+        with pytest.raises(ReconcileError, match="is ignored"):
+            statement_line_choose_customer(line_id=credit.pk, customer_id=gamma.pk, actor=SYSTEM, at=timezone.now())
+        assert not AuditEvent.objects.filter(action="banking.line.choose_customer").exists()
+
+
 class TestIgnoreAndUndo:
     def test_ignore_needs_a_reason_and_undo_brings_the_line_back(self):
         (line,) = imported({"amount": "12.50", "sign": "DBIT", "text": "Account fee"})
@@ -202,6 +271,40 @@ class TestIgnoreAndUndo:
         assert AuditEvent.objects.latest("id").action == "banking.line.undo"
         acme.refresh_from_db()
         assert acme.amount_due == Decimal("-100") and finance_mismatches() == []
+
+    def test_undo_locks_in_finances_order_customer_invoices_then_payment(self):
+        # Two allocations: reversing them one by one locked the second invoice after the payment (payment ->
+        # invoice, against finance's customer -> invoices by pk -> payment, docs/CONVENTIONS.md).
+        import re
+
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        acme = customer()
+        first, second = purchase_invoice(acme, "100"), purchase_invoice(acme, "50")
+        (line,) = imported({"amount": "150.00", "text": f"{first.number} {second.number}"})
+        statement_line_confirm(line_id=line.pk, suggestion_id=best(line).pk, actor=SYSTEM, at=timezone.now())
+        paid_id = StatementLine.objects.get(pk=line.pk).payment_id
+        assert Allocation.objects.filter(payment_id=paid_id).count() == 2
+        with CaptureQueriesContext(connection) as queries:
+            statement_line_undo(line_id=line.pk, reason="Wrong customer", actor=SYSTEM, at=timezone.now())
+        # Each row's first lock, in order (finance's helpers lock a row again when they hold it already).
+        firsts = []
+        for q in queries.captured_queries:
+            if "FOR NO KEY UPDATE" not in q["sql"] and "FOR UPDATE" not in q["sql"]:
+                continue
+            table = re.search(r'FROM "(\w+)"', q["sql"]).group(1)
+            if table not in ("customers_customer", "invoices_invoice", "finance_payment"):
+                continue
+            where = q["sql"].split("WHERE", 1)[1].split("ORDER BY")[0].split("FOR ")[0]
+            for pk in map(int, re.findall(r'"id"\s*(?:=|IN \()\s*([\d, ]+)', where)[0].split(",")):
+                if (table, pk) not in firsts:
+                    firsts.append((table, pk))
+        assert firsts == [("customers_customer", acme.pk), ("invoices_invoice", first.pk),
+                          ("invoices_invoice", second.pk), ("finance_payment", paid_id)], firsts
+        first.refresh_from_db()
+        second.refresh_from_db()
+        assert first.amount_paid == second.amount_paid == 0
 
     def test_undo_of_a_link_keeps_the_payment(self):
         acme = customer()

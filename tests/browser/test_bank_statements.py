@@ -89,3 +89,36 @@ def test_upload_confirm_a_suggestion_see_the_payment_then_undo(staff_page):
     page.click("#ignore")
     expect(page.locator("#line-table")).not_to_contain_text("Monthly account fee")
     assert page.console_errors == []
+
+
+def test_a_line_without_suggestions_is_given_a_customer_by_the_picker_then_confirmed(staff_page):
+    page = staff_page
+    gamma = customer(name="Gamma Networks Pte Ltd", code="GAMMA-SG")
+    customer(name="Gamut Holdings", code="GAMUT")
+    invoice = purchase_invoice(gamma, "75")
+    account = bank_account()
+    from banking.services.imports import statement_import
+    from tests.customers.factories import SYSTEM
+
+    statement_import(account_id=account.pk, file_name="dec.xml", actor=SYSTEM, at=timezone.now(),
+                     content=camt053([{"amount": "75.00", "text": "hello", "name": "WAYNE ENTERPRISES",
+                                       "date": timezone.localdate().isoformat()}]))
+    line = StatementLine.objects.get()
+    assert line.state == LineState.NEW
+    page.goto(f"/bank/reconcile/{line.pk}/")
+    picker = page.locator("#choose-customer input[name=customer]")
+    picker.press_sequentially("gamma net", delay=30)
+    # The invoice form's endpoint fills the datalist as you type: by name, the code as the value.
+    expect(page.locator("#customer-options option[value='GAMMA-SG']")).to_have_count(1)
+    expect(page.locator("#customer-options option[value='GAMUT']")).to_have_count(0)
+    picker.fill("GAMMA-SG")
+    page.click("#choose-customer-submit")
+    edit = page.locator("#edit-allocation")
+    expect(edit).to_contain_text("Edit the allocation for Gamma Networks Pte Ltd")
+    expect(edit.locator(f"#pick-{invoice.pk}")).to_be_checked()
+    page.click("#confirm-edited")
+    expect(page.locator("#line-state")).to_have_text("Reconciled")
+    expect(page.locator("#line-payment")).to_contain_text("Gamma Networks Pte Ltd")
+    invoice.refresh_from_db()
+    assert invoice.amount_paid == 75
+    assert page.console_errors == []

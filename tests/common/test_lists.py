@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.test import RequestFactory
 
-from common.lists import paginate, paginate_one_pass
+from common.lists import paginate, paginate_deep, paginate_one_pass
 from customers.models import Customer
 from customers.selectors import customer_list, customer_search
 from finance.models import Payment
@@ -51,3 +51,40 @@ def test_refuses_a_queryset_selecting_annotations():
     customer(name="Acme")
     with pytest.raises(AssertionError, match="annotations"):
         paginate_one_pass(RF.get("/"), Customer.objects.annotate(x=Value(1)).order_by("id"))
+
+
+class TestPaginateDeep:
+    """paginate_deep: the page's keys first, the last page read backwards; exactly what paginate gives."""
+
+    def _payments(self, n: int):
+        acme = customer(name="Acme")
+        for i in range(n):
+            payment(acme, f"{i + 1}")
+        return Payment.objects.select_related("customer").order_by("-amount", "-id")
+
+    @pytest.mark.parametrize("cap", [100, 4])  # counted exactly, and past the cap ("4+")
+    def test_gives_what_paginate_gives_page_by_page(self, cap):
+        rows = self._payments(8)
+        for number in ("1", "2", "3", "4", "999", "0", "x", "", "-1"):
+            request = RF.get("/", {"page": number})
+            plain, deep = paginate(request, rows, 3), paginate_deep(request, rows, 3, cap=cap)
+            assert [p.pk for p in deep] == [p.pk for p in plain], (number, cap)
+            assert deep.number == plain.number, (number, cap)
+            assert deep.has_next() == plain.has_next(), (number, cap)
+        last = paginate_deep(RF.get("/", {"page": "999"}), rows, 3, cap=cap)
+        assert last.number == 3 and [p.amount for p in last] == [2, 1] and last.paginator.count == 8
+        middle = paginate_deep(RF.get("/", {"page": "2"}), rows, 3, cap=cap)
+        assert middle.paginator.count == (8 if cap == 100 else 7)  # past the cap: up to the next page's first key
+        assert getattr(middle.paginator, "count_label", None) == (None if cap == 100 else "4+")
+
+    def test_constant_queries_with_the_related_and_prefetched_rows(self, django_assert_num_queries):
+        from django.db.models import Prefetch
+
+        from finance.models import Allocation
+
+        rows = self._payments(7).prefetch_related(Prefetch("allocations", queryset=Allocation.objects.all(),
+                                                           to_attr="allocated"))
+        for number in ("1", "2", "999"):  # the capped count, the keys, the rows, the prefetch
+            with django_assert_num_queries(4):
+                page = paginate_deep(RF.get("/", {"page": number}), rows, 3)
+                assert [p.customer.name for p in page] and all(p.allocated == [] for p in page)

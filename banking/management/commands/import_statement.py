@@ -1,6 +1,10 @@
 """`manage.py import_statement PATH --account CODE`: import a statement file, or every file of a folder not
 imported yet (a scheduled import of the folder banks deliver to by SFTP). Prints "N new lines, M already
-imported" per file; exits 1 if any file was refused (the others are imported all the same)."""
+imported" per file; exits 1 if any file was refused (the others are imported all the same).
+
+In a folder, a refused file is remembered by its content (banking.RefusedFile): it is reported on the run that
+refuses it, then skipped with one line on the next runs, until the file changes or the bank account is edited
+(a CSV mapping fixed may read it). A single file named on the command line is always tried."""
 
 from __future__ import annotations
 
@@ -10,8 +14,16 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from audit.actors import Actor
-from banking.models import BankAccount, Statement
-from banking.services.imports import StatementImportError, check_size, file_sha256, statement_import
+from banking import selectors
+from banking.models import BankAccount
+from banking.services.imports import (
+    StatementImportError,
+    check_size,
+    path_sha256,
+    refused_file_record,
+    statement_import,
+)
+from common.times import local_time
 
 
 class Command(BaseCommand):
@@ -36,17 +48,24 @@ class Command(BaseCommand):
         actor = Actor.system("import_statement")
         refused = 0
         for file in files:
+            sha256 = path_sha256(file) if folder else ""
+            if folder and selectors.imported_before(bank_account, sha256):
+                self.stdout.write(f"{file.name}: imported before, skipped")
+                continue
+            if folder and (before := selectors.refused_before(bank_account, sha256)) is not None:
+                self.stdout.write(f"{file.name}: refused on {local_time(before.refused_at)}, skipped until "
+                                  "it changes")
+                continue
             try:
                 check_size(file.stat().st_size)
-                content = file.read_bytes()
-                if folder and Statement.objects.filter(account=bank_account, file_sha256=file_sha256(content)).exists():
-                    self.stdout.write(f"{file.name}: imported before, skipped")
-                    continue
-                statement = statement_import(account_id=bank_account.pk, file_name=file.name, content=content,
-                                             actor=actor, at=timezone.now())
+                statement = statement_import(account_id=bank_account.pk, file_name=file.name,
+                                             content=file.read_bytes(), actor=actor, at=timezone.now())
             except StatementImportError as exc:
                 refused += 1
                 self.stderr.write(f"{file.name}: refused, nothing imported. {exc}")
+                if folder:
+                    refused_file_record(account_id=bank_account.pk, file_name=file.name, file_sha256=sha256,
+                                        reason=str(exc), actor=actor, at=timezone.now())
                 continue
             self.stdout.write(f"{file.name}: {statement.lines_new} new line{'s' if statement.lines_new != 1 else ''}, "
                               f"{statement.lines_duplicate} already imported")
