@@ -299,6 +299,10 @@ class BillingRunChunk(models.Model):
     nothing_to_bill = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     seconds = models.FloatField(null=True, blank=True)
+    # The chunk's part that runs one chunk at a time: from holding the series row (the numbering statement)
+    # to COMMIT; and how long it waited for that row (another chunk's tail). bench/jobs.py sums them.
+    serial_seconds = models.FloatField(null=True, blank=True)
+    wait_seconds = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["run", "seq"]

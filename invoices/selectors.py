@@ -256,3 +256,64 @@ def billing_candidates(period_start: dt.date) -> list[int]:
             (Q(invoice_setup=InvoiceSetup.INDIVIDUAL) & Exists(unbilled.filter(kind__in=USAGE_KINDS)))
             | (Q(invoice_setup=InvoiceSetup.CONSOLIDATED) & Exists(unbilled.filter(kind__in=CONSOLIDATED_CHARGE_KINDS)))
         ).exclude(Exists(billed)).order_by("pk").values_list("pk", flat=True))
+
+
+# --- the run's safety net: months closed and not billed ----------------------------------------------------
+# The run bills a month on days 1, 2 and 3 of the next (CELERY_BEAT_SCHEDULE "monthly-billing-run"); from day 4
+# a month is closed: a customer with charges of it still unbilled and no monthly invoice for it (nor a later
+# one, which would have billed them as stragglers) was missed.
+BILLING_DAYS = 3
+
+
+@dataclass(frozen=True)
+class UnbilledMonth:
+    customer_id: int
+    code: str
+    name: str
+    period: dt.date  # the latest closed month with unbilled charges
+    entries: int
+    amount: Decimal  # their sum (negative: charges)
+    last_billed: dt.date | None  # the latest month with a monthly invoice
+
+    def __str__(self) -> str:
+        return (f"{self.code} (#{self.customer_id}): {self.entries} unbilled charges ({self.amount}) up to "
+                f"{self.period:%Y-%m} and no monthly invoice for it (last billed: "
+                f"{f'{self.last_billed:%Y-%m}' if self.last_billed else 'never'})")
+
+
+def closed_before(at: dt.datetime | None = None) -> dt.date:
+    """The first month not closed yet: this month, or last month until its billing days are over."""
+    today = timezone.localdate(at or timezone.now())
+    this_month = today.replace(day=1)
+    return this_month if today.day > BILLING_DAYS else (this_month - dt.timedelta(days=1)).replace(day=1)
+
+
+_UNBILLED_CLOSED_SQL = """
+SELECT c.id, c.code, c.name, date_trunc('month', max(t.occurred_at AT TIME ZONE %(tz)s))::date, count(*),
+       sum(t.amount), (SELECT max(i.period_start) FROM invoices_invoice i
+                        WHERE i.customer_id = c.id AND i.type = 'monthly') AS last_billed
+  FROM customers_transaction t JOIN customers_customer c ON c.id = t.customer_id
+ WHERE t.bucket = 'unbilled' AND t.billed_at IS NULL AND t.amount < 0 AND t.occurred_at < %(cutoff)s
+   AND ((c.invoice_setup = 'individual' AND t.kind = ANY(%(usage)s))
+        OR (c.invoice_setup = 'consolidated' AND t.kind = ANY(%(consolidated)s)))
+ GROUP BY c.id
+HAVING date_trunc('month', max(t.occurred_at AT TIME ZONE %(tz)s))::date
+       > coalesce((SELECT max(i.period_start) FROM invoices_invoice i
+                    WHERE i.customer_id = c.id AND i.type = 'monthly'), '-infinity'::date)
+ ORDER BY c.id
+"""
+
+
+def unbilled_closed_months(at: dt.datetime | None = None, *, limit: int | None = None) -> list[UnbilledMonth]:
+    """Customers the billing run missed: unbilled charges (what their invoice setup bills) dated in a closed
+    month, and no monthly invoice for that month or a later one. One query (check_ledger reports them; the
+    dashboard can show the count and the first few)."""
+    from django.db import connection
+
+    cutoff = dt.datetime.combine(closed_before(at), dt.time.min, tzinfo=timezone.get_current_timezone())
+    sql = _UNBILLED_CLOSED_SQL + (" LIMIT %(limit)s" if limit else "")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"tz": str(timezone.get_current_timezone()), "cutoff": cutoff,
+                             "usage": sorted(USAGE_KINDS), "consolidated": sorted(CONSOLIDATED_CHARGE_KINDS),
+                             "limit": limit})
+        return [UnbilledMonth(*row) for row in cursor.fetchall()]

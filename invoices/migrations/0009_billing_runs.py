@@ -49,6 +49,8 @@ class Migration(migrations.Migration):
                 ('nothing_to_bill', models.PositiveIntegerField(default=0)),
                 ('failed', models.PositiveIntegerField(default=0)),
                 ('seconds', models.FloatField(blank=True, null=True)),
+                ('serial_seconds', models.FloatField(blank=True, null=True)),
+                ('wait_seconds', models.FloatField(blank=True, null=True)),
                 ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='chunks', to='invoices.billingrun')),
             ],
             options={

@@ -111,6 +111,9 @@ class ChunkResult:
     invoiced: list[int] = field(default_factory=list)
     nothing_to_bill: int = 0
     failed: list[tuple[int, str]] = field(default_factory=list)
+    serial_seconds: float = 0.0  # holding the series row: the numbering statement's answer to COMMIT
+    wait_seconds: float = 0.0  # waiting for the series row (another chunk's tail)
+    _held_from: float | None = None
 
 
 @dataclass
@@ -351,7 +354,10 @@ def _bill_batch(
             )
 
     # --- one chunk at a time from here to COMMIT: the series row is locked by the numbering statement -------
+    waiting = time.perf_counter()
     numbers = number_invoices(INVOICE_SERIES, issue_date.year, [inv.pk for inv in invoices])
+    result._held_from = time.perf_counter()
+    result.wait_seconds = result._held_from - waiting
     items = []
     for bill in bills:
         invoice = bill.invoice
