@@ -587,7 +587,7 @@ def _finish_run_if_done(run_id: int, at: dt.datetime) -> None:
 
 
 def run_chunk(
-    chunk_id: int, *, actor: Actor, cash_source: CashSource | None, send_email: bool = True
+    chunk_id: int, *, actor: Actor, cash_source: CashSource | None, send_email: bool = True, via_celery: bool = True
 ) -> dict:
     """Claim the chunk and bill it (bill_chunk); record its counts and its failures on the run. Returns what
     was done, or {"skipped": ...} when the chunk was not claimable (done, or another worker has it)."""
@@ -603,6 +603,7 @@ def run_chunk(
         cash_source=cash_source,
         at=timezone.now(),
         send_email=send_email,
+        via_celery=via_celery,
     )
     at = timezone.now()
     with transaction.atomic():
@@ -617,6 +618,8 @@ def run_chunk(
             nothing_to_bill=result.nothing_to_bill,
             failed=len(result.failed),
             seconds=time.perf_counter() - started,
+            serial_seconds=result.serial_seconds,
+            wait_seconds=result.wait_seconds,
         )
     _finish_run_if_done(run.pk, at)
     return {
