@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -225,6 +225,15 @@ def unapplied_due_credit(customer: Customer) -> Decimal:
     return max(unapplied_money(customer), ZERO)
 
 
+def unapplied_due_credit_of(customers: list[Customer]) -> dict[int, Decimal]:
+    """unapplied_due_credit for many customers (locked by the caller, their amount due as loaded) in one query."""
+    outstanding = dict(Invoice.objects.open_receivable().filter(customer_id__in=[c.pk for c in customers])
+                       .order_by().values("customer_id").annotate(s=Sum(F("total") - F("amount_paid")
+                                                                        - F("amount_credited")))
+                       .values_list("customer_id", "s"))
+    return {c.pk: max(c.amount_due + (outstanding.get(c.pk) or ZERO), ZERO) for c in customers}
+
+
 # --- the monthly billing run -------------------------------------------------------------------------------
 def period_bounds(period_start: dt.date) -> tuple[dt.datetime, dt.datetime]:
     """The month as instants in the operator's time zone: [first day 00:00, next month's first day 00:00)."""
@@ -317,3 +326,53 @@ def unbilled_closed_months(at: dt.datetime | None = None, *, limit: int | None =
                              "usage": sorted(USAGE_KINDS), "consolidated": sorted(CONSOLIDATED_CHARGE_KINDS),
                              "limit": limit})
         return [UnbilledMonth(*row) for row in cursor.fetchall()]
+
+
+# --- the billing runs pages --------------------------------------------------------------------------------
+RUN_SORTS = {"started": ("started_at", "id"), "-started": ("-started_at", "-id"),
+             "period": ("period", "started_at", "id"), "-period": ("-period", "-started_at", "-id")}
+RUN_DEFAULT_SORT = "-started"
+RUN_CSV_HEADER = ["run", "period", "trigger", "started_by", "started_at", "finished_at", "customers", "customers_done",
+                  "invoices_issued", "nothing_to_bill", "failed", "failures_open"]
+FAILURE_CSV_HEADER = ["run", "period", "customer_code", "customer", "error", "attempts", "first_failed_at",
+                      "last_failed_at", "next_attempt_at", "resolved_at"]
+
+
+def billing_run_list() -> QuerySet:
+    """Billing runs, newest first, each with its counts summed over its chunks (done ones) and its open
+    failures: a handful of runs a month, so the sums are subqueries per row of the page."""
+    from django.db.models import IntegerField, Subquery
+    from django.db.models.functions import Coalesce
+
+    from .models import BillingRun, BillingRunChunk, BillingRunFailure, ChunkStatus
+
+    def chunk_sum(column):
+        return Coalesce(Subquery(BillingRunChunk.objects.filter(run=OuterRef("pk"), status=ChunkStatus.DONE)
+                                 .order_by().values("run").annotate(s=Sum(column)).values("s"),
+                                 output_field=IntegerField()), 0)
+
+    open_failures = (BillingRunFailure.objects.filter(run=OuterRef("pk"), resolved_at__isnull=True).order_by()
+                     .values("run").annotate(n=Count("id")).values("n"))
+    return BillingRun.objects.annotate(
+        invoices_issued=chunk_sum("invoiced"), nothing=chunk_sum("nothing_to_bill"), failed=chunk_sum("failed"),
+        failures_open=Coalesce(Subquery(open_failures, output_field=IntegerField()), 0),
+    ).annotate(customers_done=F("invoices_issued") + F("nothing") + F("failed")).order_by("-started_at", "-id")
+
+
+def billing_run_csv_row(run) -> list:
+    return [run.pk, f"{run.period:%Y-%m}", run.trigger, run.started_by, run.started_at.isoformat(),
+            run.finished_at.isoformat() if run.finished_at else "", run.customers_total, run.customers_done,
+            run.invoices_issued, run.nothing, run.failed, run.failures_open]
+
+
+def billing_failure_list(run) -> QuerySet:
+    return run.failures.select_related("customer").order_by("resolved_at", "customer__name", "pk")
+
+
+def billing_failure_csv_row(failure) -> list:
+    def iso(value):
+        return value.isoformat() if value else ""
+
+    return [failure.run_id, f"{failure.run.period:%Y-%m}", failure.customer.code, failure.customer.name, failure.error,
+            failure.attempts, iso(failure.first_failed_at), iso(failure.last_failed_at), iso(failure.next_attempt_at),
+            iso(failure.resolved_at)]

@@ -201,7 +201,7 @@ class CreditPlan:
 
 
 def plan_credit(customer: Customer, *, total: Decimal, billed: Decimal,
-                cash: Callable[[Customer], Decimal] | None = None) -> CreditPlan:
+                cash: Callable[[Customer], Decimal] | None = None, unapplied: Decimal | None = None) -> CreditPlan:
     """What pays a new invoice of `total` billing entries summing to `billed` (negative).
 
     1. Money in that no invoice has used yet (selectors.unapplied_money, never below zero here), the one
@@ -213,9 +213,11 @@ def plan_credit(customer: Customer, *, total: Decimal, billed: Decimal,
        first), then the payments' unallocated cash (`from_payments`, given by `cash`, finance's
        CashSource.available; finance allocates it). Without `cash` all of it counts as credit.
     2. For `consolidated` customers, unbilled credit once the entries are billed, less what open reservations
-       hold (calls in flight keep their credit)."""
+       hold (calls in flight keep their credit).
+    `unapplied`: unapplied_due_credit(customer) when the caller read it already (the run's chunk reads it for
+    all its customers in one query: selectors.unapplied_due_credit_of)."""
     outstanding = total
-    unapplied = unapplied_due_credit(customer)
+    unapplied = unapplied_due_credit(customer) if unapplied is None else unapplied
     payments = min(cash(customer), unapplied) if cash is not None and unapplied > ZERO and outstanding > ZERO else ZERO
     from_due = min(unapplied - payments, outstanding)
     outstanding -= from_due

@@ -28,6 +28,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from django.db import transaction
 from django.db.models import Count, Q, Sum
@@ -63,7 +64,7 @@ from ..models import (
     InvoiceType,
 )
 from ..numbering import number_invoices
-from ..selectors import BILLED_KINDS, billing_candidates, period_bounds
+from ..selectors import BILLED_KINDS, billing_candidates, period_bounds, unapplied_due_credit_of
 from .billing import (
     BillingError,
     CashSource,
@@ -89,6 +90,7 @@ from .common import (
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 250
+NUMBER_MARK = "\x00number\x00"
 # A chunk claimed longer ago than this with no result: its worker died (or was killed); it may be claimed again.
 STALE_AFTER = dt.timedelta(minutes=10)
 # Retries of a failed customer: after 5, 20, 80 minutes, then 5 h 20 min; then staff see it as given up.
@@ -149,15 +151,12 @@ def bill_chunk(
         raise BillingError(f"{period:%B %Y} has not ended yet: it can be billed from {end:%d %b %Y}.")
     ids = sorted(set(customer_ids))
     try:
-        return _bill_batch(
-            period,
-            ids,
-            actor=actor,
-            cash_source=cash_source,
-            at=at,
-            send_email=send_email,
-            via_celery=via_celery,
+        result = _bill_batch(
+            period, ids, actor=actor, cash_source=cash_source, at=at, send_email=send_email, via_celery=via_celery
         )
+        if result._held_from is not None:  # COMMIT is done: the serial tail is over
+            result.serial_seconds = time.perf_counter() - result._held_from
+        return result
     except Exception:
         log.exception(
             "Billing chunk of %s customers for %s failed as a whole; billing them one by one",
@@ -246,6 +245,7 @@ def _bill_batch(
     result.failed += [(cid, f"There is no customer #{cid}.") for cid in missing]
     entries, reversals = _entries_by_customer(todo, period)
     rate = tax_rate()
+    unapplied = unapplied_due_credit_of([c for c in todo if c.pk in entries])
     bills: list[_Bill] = []
     for customer in todo:
         rows = entries.get(customer.pk)
@@ -259,6 +259,7 @@ def _bill_batch(
             total=totals_of(specs).total,
             billed=billed,
             cash=cash_source.available if cash_source is not None else None,
+            unapplied=unapplied[customer.pk],
         )
         bills.append(
             _Bill(
@@ -278,9 +279,10 @@ def _bill_batch(
     invoices = []
     for bill in bills:
         totals = totals_of(bill.specs)
-        status = settlement.status_for(
-            totals.total, ZERO, ZERO
-        )  # a month whose charges were all reversed is settled
+        # Credit applied as the invoice is inserted (settlement.apply's rule, without an UPDATE of a row this
+        # transaction just wrote); a month whose charges were all reversed is settled.
+        paid = bill.plan.credit if totals.total else ZERO
+        status = settlement.status_for(totals.total, paid, ZERO)
         what = "usage" if bill.customer.invoice_setup == InvoiceSetup.INDIVIDUAL else "consolidated"
         invoices.append(
             Invoice(
@@ -300,6 +302,7 @@ def _bill_batch(
                 source_key=keys[bill.customer.pk],
                 sent_at=at,
                 paid_at=at if status == InvoiceStatus.PAID else None,
+                amount_paid=paid,
             )
         )
     Invoice.objects.bulk_create(invoices)
@@ -337,7 +340,6 @@ def _bill_batch(
         if not invoice.total:
             continue
         if plan.credit:
-            settlement.apply(invoice, plan.credit, at=at)
             if plan.from_due:
                 applications.append(
                     CreditApplication(
@@ -352,6 +354,9 @@ def _bill_batch(
             bill.paid_by_payments = cash_source.allocate(
                 bill.customer, invoice, plan.from_payments, actor=actor, at=at
             )
+
+    # The email subject, rendered once before the numbering (it names the number: a mark replaced below).
+    subject = email_subject(SimpleNamespace(number=NUMBER_MARK))
 
     # --- one chunk at a time from here to COMMIT: the series row is locked by the numbering statement -------
     waiting = time.perf_counter()
@@ -428,7 +433,7 @@ def _bill_batch(
                         kind=NotificationKind.INVOICE,
                         channel="email",
                         recipient=b.customer.billing_email,
-                        subject=email_subject(b.invoice),
+                        subject=subject.replace(NUMBER_MARK, b.invoice.number)[:200],
                         status="queued",
                         source_type="invoices.invoice",
                         source_id=b.invoice.pk,

@@ -12,7 +12,14 @@ from django.conf import settings
 from audit.models import AuditEvent
 from customers.models import InvoiceSetup
 from finance.services.billing import PAYMENT_CASH
-from invoices.models import BillingRunChunk, BillingRunFailure, ChunkStatus, Invoice, InvoiceLine, InvoiceLineEntry
+from invoices.models import (
+    BillingRunChunk,
+    BillingRunFailure,
+    ChunkStatus,
+    Invoice,
+    InvoiceLine,
+    InvoiceLineEntry,
+)
 from invoices.selectors import closed_before, unbilled_closed_months
 from invoices.services.billing_run import (
     MAX_ATTEMPTS,
