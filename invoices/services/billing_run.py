@@ -493,11 +493,12 @@ def billing_run_start(
     actor: Actor,
     at: dt.datetime | None = None,
     customer_ids: Iterable[int] | None = None,
-    chunk_size: int = CHUNK_SIZE,
+    chunk_size: int | None = None,
 ) -> BillingRun:
     """Start a run for the period: its candidates (selectors.billing_candidates, one query: customers with
     unbilled charges of the month and no monthly invoice for it, so a run on day 2 or 3 finds only what
-    day 1 missed) in chunks of `chunk_size`, to be claimed by workers (invoices.tasks.bill_billing_chunk).
+    day 1 missed) in chunks of `chunk_size` (CHUNK_SIZE), to be claimed by workers
+    (invoices.tasks.bill_billing_chunk).
     One audit event."""
     at = at or timezone.now()
     period = parse_period(period)
@@ -505,6 +506,7 @@ def billing_run_start(
     if at < end:
         raise BillingError(f"{period:%B %Y} has not ended yet: it can be billed from {end:%d %b %Y}.")
     ids = sorted(set(customer_ids)) if customer_ids is not None else billing_candidates(period)
+    chunk_size = chunk_size or CHUNK_SIZE
     run = BillingRun.objects.create(
         period=period,
         trigger=trigger,
