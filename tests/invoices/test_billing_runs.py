@@ -194,3 +194,19 @@ class TestUnbilledClosedMonths:
         customers(1)
         with pytest.raises(CommandError):
             call_command("check_ledger")
+
+
+def test_the_command_prints_a_progress_bar_and_records_its_run(capsys):
+    import time_machine
+    from django.core.management import call_command
+
+    from invoices.models import BillingRun
+
+    customers(3)
+    with time_machine.travel(DAY1, tick=False):
+        call_command("billing_run", "--period", "2026-02", "--no-email")
+    out = capsys.readouterr().out
+    run = BillingRun.objects.get()
+    assert f"Billing run #{run.pk} for 2026-02: 3 customers in 1 chunks" in out
+    assert "[" + "#" * 30 + "] 3 / 3 customers (100%), 3 invoices issued, 0 failed" in out
+    assert run.trigger == "command" and run.finished_at is not None
