@@ -12,7 +12,7 @@ from django.db import IntegrityError, connection, transaction
 
 from customers.models import Customer, InvoiceSetup, Notification, Transaction
 from customers.selectors import ledger_mismatches
-from finance.selectors import money_applied_ledger_mismatches
+from finance.checks import money_applied_ledger_mismatches
 from finance.services.billing import PAYMENT_CASH
 from invoices.models import Invoice, InvoiceLine, InvoiceLineEntry, InvoiceType, NumberSeries
 from invoices.numbering import next_number, number_invoices

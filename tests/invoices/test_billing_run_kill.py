@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import connection
 
 from customers.selectors import ledger_mismatches
-from finance.selectors import money_applied_ledger_mismatches
+from finance.checks import money_applied_ledger_mismatches
 from finance.services.billing import PAYMENT_CASH
 from invoices.models import BillingRunChunk, ChunkStatus, Invoice, InvoiceType, NumberSeries
 from invoices.services.billing_run import billing_run_start, run_chunk, stale_chunks
