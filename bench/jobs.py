@@ -199,6 +199,103 @@ def task_billing(processes: int) -> dict:
     return result
 
 
+def task_billing_alternate(per_run: int) -> dict:
+    """1 and 2 worker processes measured in turns (1, 2, 1, 2) on one copy, each turn a run over the next
+    `per_run` candidates: on a machine other people load, the turns see about the same load, so their
+    ratio means more than two long runs minutes apart."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from invoices.selectors import billing_candidates
+    from invoices.services.billing import previous_period
+
+    period = previous_period(timezone.now())
+    candidates = billing_candidates(period)
+    connection.close()
+    turns = []
+    for n, workers in enumerate([1, 2, 1, 2]):
+        ids = candidates[n * per_run:(n + 1) * per_run]
+        turns.append(task_billing_workers(workers, customer_ids=ids))
+    return {"turns": turns}
+
+
+def task_billing_workers(workers: int, customer_ids: list[int] | None = None) -> dict:
+    """The run as production runs it: a real Celery worker (prefork, `workers` processes) on the bench Redis
+    claims the chunks of a BillingRun (invoices.tasks.billing_run_start hands them out); wall time from the
+    start (candidates found, chunks written and queued) until the run is finished. The invoice emails are
+    queued per chunk to a queue this worker does not consume (bench/billing_worker.py) and purged."""
+    import signal
+
+    from django.db import connection
+    from django.db.models import Count, Sum
+    from django.utils import timezone
+
+    from config.celery import app
+    from customers.models import Transaction
+    from invoices import tasks
+    from invoices.models import BillingRun, Invoice, InvoiceType
+    from invoices.services.billing import previous_period
+    from invoices.services.billing_run import run_progress
+
+    _purge_celery()
+    period = previous_period(timezone.now())
+    before_invoices = Invoice.objects.filter(type=InvoiceType.MONTHLY).count()
+    before_billed = Transaction.objects.filter(billed_at__isnull=False).count()
+    connection.close()
+    worker = subprocess.Popen([sys.executable, "-m", "bench.billing_worker", "--concurrency", str(workers)],
+                              cwd=REPO, env=dict(os.environ), start_new_session=True)
+    try:
+        for _ in range(120):
+            if app.control.ping(timeout=0.5):
+                break
+        else:
+            raise SystemExit("the bench's Celery worker did not answer")
+        load_before = os.getloadavg()
+        started = time.perf_counter()
+        if customer_ids is None:
+            answer = tasks.billing_run_start(period=f"{period:%Y-%m}", trigger="command")
+            run = BillingRun.objects.get(pk=answer["run"])
+        else:
+            from audit.actors import Actor
+            from invoices.services.billing_run import billing_run_start
+
+            run = billing_run_start(period=period, trigger="command", actor=Actor.system("bench"),
+                                    customer_ids=customer_ids)
+            for chunk_id in run.chunks.values_list("pk", flat=True):
+                tasks.bill_billing_chunk.delay(chunk_id)
+        while run.finished_at is None:
+            time.sleep(0.5)
+            run.refresh_from_db()
+        seconds = time.perf_counter() - started
+        load_after = os.getloadavg()
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+        # a worker still shutting down would take the next run's first messages (its chunks are another
+        # database's ids there: skipped, and lost until the resume task hands them out again)
+        while app.control.ping(timeout=0.5):
+            time.sleep(0.5)
+    progress = run_progress(run)
+    chunks = run.chunks.aggregate(n=Count("id"), busy=Sum("seconds"), serial=Sum("serial_seconds"),
+                                  wait=Sum("wait_seconds"))
+    invoiced = Invoice.objects.filter(type=InvoiceType.MONTHLY).count() - before_invoices
+    billed = Transaction.objects.filter(billed_at__isnull=False).count() - before_billed
+    from customers.models import Customer
+
+    customers = Customer.objects.count()
+    _purge_celery()
+    connection.close()
+    return {"seconds": seconds, "period": f"{period:%Y-%m}", "customers": customers, "workers": workers,
+            "candidates": run.customers_total, "invoiced": invoiced, "entries_billed": billed,
+            "failed": progress["failed"], "chunks": chunks["n"], "chunk_seconds": chunks["busy"],
+            "serial_seconds": chunks["serial"], "wait_seconds": chunks["wait"],
+            "load_before": load_before, "load_after": load_after}
+
+
 # --- the orchestration -------------------------------------------------------------------------------------
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -209,12 +306,20 @@ def main() -> None:
     parser.add_argument("--billing-processes", default="1",
                         help="comma-separated process counts for the billing run, e.g. 1,2 (default 1: a full run "
                              "takes about 12 minutes on 2 cores)")
+    parser.add_argument("--billing-workers", default="",
+                        help="comma-separated Celery worker process counts for the billing run as the workers run "
+                             "it (BillingRun chunks), e.g. 1,2")
+    parser.add_argument("--billing-alternate", type=int, default=0, metavar="N",
+                        help="1 and 2 Celery worker processes in turns (1, 2, 1, 2), each turn a run over the next N "
+                             "candidates, on one copy")
     parser.add_argument("--task", help=argparse.SUPPRESS)
     parser.add_argument("--arg", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.task:
         _setup()
-        answer = {"auto_top_up": task_auto_top_up, "billing": task_billing}[args.task](args.arg)
+        answer = {"auto_top_up": task_auto_top_up, "billing": task_billing,
+                  "billing_workers": task_billing_workers,
+                  "billing_alternate": task_billing_alternate}[args.task](args.arg)
         print(json.dumps(answer, default=str))
         return
 
@@ -256,6 +361,37 @@ def main() -> None:
                     notes.append(f"Billing run {r['period']}: {r['candidates']:,} candidates (one query), "
                                  f"{r['invoiced']:,} monthly invoices issued, {r['entries_billed']:,} ledger entries "
                                  "billed (each linked to its invoice line), credit applied, emails queued.")
+        for workers in [int(w) for w in args.billing_workers.split(",") if w]:
+            name = f"{CLONE}_workers{workers}"
+            names.append(name)
+            say(f"copying the bench database ({clone(name):.0f} s); monthly billing run, Celery, {workers} worker "
+                "process(es)")
+            r = in_clone("billing_workers", name, "--arg", str(workers))
+            say(json.dumps(r))
+            table.add(f"monthly billing run {r['period']} (Celery, {workers} worker process{'es' if workers > 1 else ''})",
+                      r["customers"], r["invoiced"], r["seconds"], r["customers"] / r["seconds"],
+                      f"{fmt(r['invoiced'] / r['seconds'])} invoices/s, "
+                      f"{fmt(r['entries_billed'] / r['seconds'], 0)} entries/s", float("nan"), "")
+            notes.append(f"Celery, {workers} worker process(es): {r['chunks']} chunks, {r['failed']} failed; chunk "
+                         f"time summed {r['chunk_seconds']:.1f} s, of which one chunk at a time (series row held to "
+                         f"COMMIT) {r['serial_seconds']:.1f} s, waiting for it {r['wait_seconds']:.1f} s; load "
+                         f"average before {r['load_before'][0]:.2f}, after {r['load_after'][0]:.2f}.")
+        if args.billing_alternate:
+            name = f"{CLONE}_alternate"
+            names.append(name)
+            say(f"copying the bench database ({clone(name):.0f} s); billing runs of {args.billing_alternate:,} "
+                "candidates, 1 and 2 Celery worker processes in turns")
+            answer = in_clone("billing_alternate", name, "--arg", str(args.billing_alternate))
+            for r in answer["turns"]:
+                say(json.dumps(r))
+                table.add(f"billing run turn, {r['candidates']:,} candidates (Celery, {r['workers']} worker "
+                          f"process{'es' if r['workers'] > 1 else ''})", r["customers"], r["invoiced"], r["seconds"],
+                          r["candidates"] / r["seconds"], f"{fmt(r['invoiced'] / r['seconds'])} invoices/s",
+                          float("nan"), "")
+                notes.append(f"Turn, {r['workers']} worker process(es): {r['chunks']} chunks; chunk time summed "
+                             f"{r['chunk_seconds']:.1f} s, one chunk at a time {r['serial_seconds']:.1f} s, waiting "
+                             f"for it {r['wait_seconds']:.1f} s; load average before {r['load_before'][0]:.2f}, "
+                             f"after {r['load_after'][0]:.2f}.")
     finally:
         if not args.keep:
             for name in names:

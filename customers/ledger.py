@@ -9,11 +9,12 @@ audit event of the change."""
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Sum
 
 from .models import PURCHASE_KINDS, USAGE_KINDS, Bucket, Customer, InvoiceSetup, Transaction, TransactionKind
@@ -119,3 +120,90 @@ def recompute(customer_id: int) -> dict[str, Decimal]:
     reserved = Reservation.objects.filter(customer_id=customer_id, status=ReservationStatus.OPEN).aggregate(
         s=Sum("amount"))["s"] or ZERO
     return {"amount_unbilled": unbilled, "amount_due": due, "amount_reserved": reserved}
+
+
+@dataclass(frozen=True)
+class Billing:
+    """One customer's part of a batch (ledger.bill_many): `billed_ids` leave Expecting invoice marked with
+    `document`, `entries` are posted (the invoice's total on the due side, a CREDIT_APPLIED pair)."""
+
+    customer: Customer
+    document: str
+    billed_ids: tuple[int, ...]
+    entries: tuple[Entry, ...] = ()
+
+
+def bill_many(items: list[Billing], *, at: dt.datetime) -> dict[int, list[Transaction]]:
+    """mark_billed and post for many customers at once (the billing run's chunk), in three statements
+    whatever their number: one UPDATE marks every entry billed with its customer's document, one multi-row
+    INSERT posts every entry, one UPDATE moves every customer's running totals by its sums. The customers
+    must be locked by the caller (lock_customers); their in-memory totals are set from the UPDATE's RETURNING.
+    Entries already billed or another customer's are refused before anything moves (as mark_billed).
+    Returns the posted rows by customer id, in the order given."""
+    assert transaction.get_connection().in_atomic_block, "bill inside the caller's transaction"
+    by_id = {item.customer.pk: item.customer for item in items}
+    tids, owners, docs = [], [], []
+    for item in items:
+        tids += item.billed_ids
+        owners += [item.customer.pk] * len(item.billed_ids)
+        docs += [item.document] * len(item.billed_ids)
+    unbilled: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    due: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    if tids:
+        with connection.cursor() as cursor:
+            # Refuse before writing: count what may be marked first (a caller catching the error must not be
+            # left with entries marked and totals not moved).
+            cursor.execute(
+                """SELECT count(*) FROM customers_transaction t
+                                JOIN unnest(%s::bigint[], %s::bigint[]) v(id, customer_id) USING (id, customer_id)
+                               WHERE t.bucket = 'unbilled' AND t.billed_at IS NULL""",
+                [tids, owners],
+            )
+            if cursor.fetchone()[0] != len(set(tids)) or len(set(tids)) != len(tids):
+                raise ValueError("Some transactions are already billed or belong to another customer.")
+            cursor.execute(
+                """UPDATE customers_transaction t SET billed_at = %s, billed_document = v.document
+                                FROM unnest(%s::bigint[], %s::text[]) v(id, document)
+                               WHERE t.id = v.id RETURNING t.customer_id, t.amount""",
+                [at, tids, docs],
+            )
+            for customer_id, amount in cursor.fetchall():
+                unbilled[customer_id] -= amount
+    rows = [
+        Transaction(
+            customer=item.customer,
+            kind=e.kind,
+            bucket=e.bucket or bucket_for(item.customer, e.kind),
+            amount=quantize(e.amount),
+            occurred_at=e.occurred_at or at,
+            reference=e.reference[:120],
+            description=e.description[:255],
+            source_type=e.source_type,
+            source_id=e.source_id,
+            idempotency_key=e.idempotency_key,
+            reverses_id=e.reverses_id,
+        )
+        for item in items
+        for e in item.entries
+    ]
+    if rows:
+        Transaction.objects.bulk_create(rows)
+    posted: dict[int, list[Transaction]] = defaultdict(list)
+    for row in rows:
+        posted[row.customer_id].append(row)
+        (unbilled if row.bucket == Bucket.UNBILLED else due)[row.customer_id] += row.amount
+    moved = sorted(set(unbilled) | set(due))
+    if moved:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """UPDATE customers_customer c
+                                 SET amount_unbilled = c.amount_unbilled + v.unbilled, amount_due = c.amount_due + v.due
+                                FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[]) v(id, unbilled, due)
+                               WHERE c.id = v.id
+                           RETURNING c.id, c.amount_unbilled, c.amount_due, c.amount_reserved, c.usable_credits""",
+                [moved, [unbilled[i] for i in moved], [due[i] for i in moved]],
+            )
+            for pk, *totals in cursor.fetchall():
+                for name, value in zip(Customer.RUNNING_TOTALS, totals, strict=True):
+                    setattr(by_id[pk], name, value)
+    return {item.customer.pk: posted[item.customer.pk] for item in items}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
 
@@ -50,7 +51,9 @@ class Invoice(models.Model):
     of credit) and `amount_credited` (credit notes) move only through invoices.settlement, under this
     row's lock; the status follows from them."""
 
-    number = models.CharField(max_length=32, unique=True)
+    # Empty only inside the billing run's chunk transaction, between the insert and the chunk's one numbering
+    # statement; a deferred constraint trigger (migration 0009) refuses a commit that leaves it empty.
+    number = models.CharField(max_length=32, unique=True, null=True)
     customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="invoices")
     type = models.CharField(max_length=10, choices=InvoiceType.choices)
     status = models.CharField(max_length=16, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT)
@@ -241,3 +244,99 @@ class NumberSeries(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.last_value}"
+
+
+class BillingRunTrigger(models.TextChoices):
+    BEAT = "beat", "Scheduled (beat)"
+    COMMAND = "command", "manage.py billing_run"
+    STAFF = "staff", "Started by staff"
+
+
+class BillingRun(models.Model):
+    """One start of the monthly billing run for a period (beat starts one on days 1, 2 and 3; each bills only
+    the customers still without their monthly invoice). The customers are split into chunks (BillingRunChunk)
+    that workers claim and bill; the run's progress is the sum of its chunks (no counter row every worker
+    would update), its failures are BillingRunFailure rows."""
+
+    period = models.DateField(help_text="The month billed (its first day).")
+    trigger = models.CharField(max_length=10, choices=BillingRunTrigger.choices)
+    started_by = models.CharField(max_length=120)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    customers_total = models.PositiveIntegerField(
+        default=0, help_text="Candidates found when the run started."
+    )
+    chunks_total = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["period", "-started_at"], name="billing_run_period_idx")]
+
+    def __str__(self) -> str:
+        return f"Billing run {self.period:%Y-%m} #{self.pk}"
+
+
+class ChunkStatus(models.TextChoices):
+    PENDING = "pending", "To do"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+
+
+class BillingRunChunk(models.Model):
+    """A slice of a run's customers, billed by one worker at a time: claimed with SELECT ... FOR UPDATE SKIP
+    LOCKED (pending, or running with a claim older than the stale limit: its worker died), billed, marked
+    done with its counts. A chunk's customers are billed in one transaction (invoices.services.billing_run),
+    so a worker killed in the middle leaves all of them unbilled and the chunk claimable again."""
+
+    run = models.ForeignKey(BillingRun, on_delete=models.CASCADE, related_name="chunks")
+    seq = models.PositiveIntegerField()
+    customer_ids = ArrayField(models.BigIntegerField())
+    status = models.CharField(max_length=8, choices=ChunkStatus.choices, default=ChunkStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    invoiced = models.PositiveIntegerField(default=0)
+    nothing_to_bill = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    seconds = models.FloatField(null=True, blank=True)
+    # The chunk's part that runs one chunk at a time: from holding the series row (the numbering statement)
+    # to COMMIT; and how long it waited for that row (another chunk's tail). bench/jobs.py sums them.
+    serial_seconds = models.FloatField(null=True, blank=True)
+    wait_seconds = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "seq"]
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="billing_run_chunk_seq_unique")]
+        indexes = [models.Index(fields=["status", "claimed_at"], name="billing_run_chunk_status_idx")]
+
+    def __str__(self) -> str:
+        return f"chunk {self.seq} of run #{self.run_id}"
+
+
+class BillingRunFailure(models.Model):
+    """A customer the run could not bill, with the error, retried with back-off (invoices.tasks
+    .retry_billing_failures) until it is billed (resolved_at) or the retries are used up; staff see it on the
+    run's page."""
+
+    run = models.ForeignKey(BillingRun, on_delete=models.CASCADE, related_name="failures")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="+")
+    error = models.TextField()
+    attempts = models.PositiveIntegerField(default=1)
+    first_failed_at = models.DateTimeField()
+    last_failed_at = models.DateTimeField()
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="Empty once retries are used up.")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "customer_id"]
+        constraints = [models.UniqueConstraint(fields=["run", "customer"], name="billing_run_failure_once")]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="billing_failure_retry_idx",
+                condition=Q(resolved_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"customer {self.customer_id} in run #{self.run_id}: {self.error[:40]}"

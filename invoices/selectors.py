@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -233,6 +233,15 @@ def unapplied_due_credit(customer: Customer) -> Decimal:
     return max(unapplied_money(customer), ZERO)
 
 
+def unapplied_due_credit_of(customers: list[Customer]) -> dict[int, Decimal]:
+    """unapplied_due_credit for many customers (locked by the caller, their amount due as loaded) in one query."""
+    outstanding = dict(Invoice.objects.open_receivable().filter(customer_id__in=[c.pk for c in customers])
+                       .order_by().values("customer_id").annotate(s=Sum(F("total") - F("amount_paid")
+                                                                        - F("amount_credited")))
+                       .values_list("customer_id", "s"))
+    return {c.pk: max(c.amount_due + (outstanding.get(c.pk) or ZERO), ZERO) for c in customers}
+
+
 # --- the monthly billing run -------------------------------------------------------------------------------
 def period_bounds(period_start: dt.date) -> tuple[dt.datetime, dt.datetime]:
     """The month as instants in the operator's time zone: [first day 00:00, next month's first day 00:00)."""
@@ -264,3 +273,114 @@ def billing_candidates(period_start: dt.date) -> list[int]:
             (Q(invoice_setup=InvoiceSetup.INDIVIDUAL) & Exists(unbilled.filter(kind__in=USAGE_KINDS)))
             | (Q(invoice_setup=InvoiceSetup.CONSOLIDATED) & Exists(unbilled.filter(kind__in=CONSOLIDATED_CHARGE_KINDS)))
         ).exclude(Exists(billed)).order_by("pk").values_list("pk", flat=True))
+
+
+# --- the run's safety net: months closed and not billed ----------------------------------------------------
+# The run bills a month on days 1, 2 and 3 of the next (CELERY_BEAT_SCHEDULE "monthly-billing-run"); from day 4
+# a month is closed: a customer with charges of it still unbilled and no monthly invoice for it (nor a later
+# one, which would have billed them as stragglers) was missed.
+BILLING_DAYS = 3
+
+
+@dataclass(frozen=True)
+class UnbilledMonth:
+    customer_id: int
+    code: str
+    name: str
+    period: dt.date  # the latest closed month with unbilled charges
+    entries: int
+    amount: Decimal  # their sum (negative: charges)
+    last_billed: dt.date | None  # the latest month with a monthly invoice
+
+    def __str__(self) -> str:
+        return (f"{self.code} (#{self.customer_id}): {self.entries} unbilled charges ({self.amount}) up to "
+                f"{self.period:%Y-%m} and no monthly invoice for it (last billed: "
+                f"{f'{self.last_billed:%Y-%m}' if self.last_billed else 'never'})")
+
+
+def closed_before(at: dt.datetime | None = None) -> dt.date:
+    """The first month not closed yet: this month, or last month until its billing days are over."""
+    today = timezone.localdate(at or timezone.now())
+    this_month = today.replace(day=1)
+    return this_month if today.day > BILLING_DAYS else (this_month - dt.timedelta(days=1)).replace(day=1)
+
+
+_UNBILLED_CLOSED_SQL = """
+SELECT c.id, c.code, c.name, date_trunc('month', max(t.occurred_at AT TIME ZONE %(tz)s))::date, count(*),
+       sum(t.amount), (SELECT max(i.period_start) FROM invoices_invoice i
+                        WHERE i.customer_id = c.id AND i.type = 'monthly') AS last_billed
+  FROM customers_transaction t JOIN customers_customer c ON c.id = t.customer_id
+ WHERE t.bucket = 'unbilled' AND t.billed_at IS NULL AND t.amount < 0 AND t.occurred_at < %(cutoff)s
+   AND ((c.invoice_setup = 'individual' AND t.kind = ANY(%(usage)s))
+        OR (c.invoice_setup = 'consolidated' AND t.kind = ANY(%(consolidated)s)))
+ GROUP BY c.id
+HAVING date_trunc('month', max(t.occurred_at AT TIME ZONE %(tz)s))::date
+       > coalesce((SELECT max(i.period_start) FROM invoices_invoice i
+                    WHERE i.customer_id = c.id AND i.type = 'monthly'), '-infinity'::date)
+ ORDER BY c.id
+"""
+
+
+def unbilled_closed_months(at: dt.datetime | None = None, *, limit: int | None = None) -> list[UnbilledMonth]:
+    """Customers the billing run missed: unbilled charges (what their invoice setup bills) dated in a closed
+    month, and no monthly invoice for that month or a later one. One query (check_ledger reports them; the
+    dashboard can show the count and the first few)."""
+    from django.db import connection
+
+    cutoff = dt.datetime.combine(closed_before(at), dt.time.min, tzinfo=timezone.get_current_timezone())
+    sql = _UNBILLED_CLOSED_SQL + (" LIMIT %(limit)s" if limit else "")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"tz": str(timezone.get_current_timezone()), "cutoff": cutoff,
+                             "usage": sorted(USAGE_KINDS), "consolidated": sorted(CONSOLIDATED_CHARGE_KINDS),
+                             "limit": limit})
+        return [UnbilledMonth(*row) for row in cursor.fetchall()]
+
+
+# --- the billing runs pages --------------------------------------------------------------------------------
+RUN_SORTS = {"started": ("started_at", "id"), "-started": ("-started_at", "-id"),
+             "period": ("period", "started_at", "id"), "-period": ("-period", "-started_at", "-id")}
+RUN_DEFAULT_SORT = "-started"
+RUN_CSV_HEADER = ["run", "period", "trigger", "started_by", "started_at", "finished_at", "customers", "customers_done",
+                  "invoices_issued", "nothing_to_bill", "failed", "failures_open"]
+FAILURE_CSV_HEADER = ["run", "period", "customer_code", "customer", "error", "attempts", "first_failed_at",
+                      "last_failed_at", "next_attempt_at", "resolved_at"]
+
+
+def billing_run_list() -> QuerySet:
+    """Billing runs, newest first, each with its counts summed over its chunks (done ones) and its open
+    failures: a handful of runs a month, so the sums are subqueries per row of the page."""
+    from django.db.models import IntegerField, Subquery
+    from django.db.models.functions import Coalesce
+
+    from .models import BillingRun, BillingRunChunk, BillingRunFailure, ChunkStatus
+
+    def chunk_sum(column):
+        return Coalesce(Subquery(BillingRunChunk.objects.filter(run=OuterRef("pk"), status=ChunkStatus.DONE)
+                                 .order_by().values("run").annotate(s=Sum(column)).values("s"),
+                                 output_field=IntegerField()), 0)
+
+    open_failures = (BillingRunFailure.objects.filter(run=OuterRef("pk"), resolved_at__isnull=True).order_by()
+                     .values("run").annotate(n=Count("id")).values("n"))
+    return BillingRun.objects.annotate(
+        invoices_issued=chunk_sum("invoiced"), nothing=chunk_sum("nothing_to_bill"), failed=chunk_sum("failed"),
+        failures_open=Coalesce(Subquery(open_failures, output_field=IntegerField()), 0),
+    ).annotate(customers_done=F("invoices_issued") + F("nothing") + F("failed")).order_by("-started_at", "-id")
+
+
+def billing_run_csv_row(run) -> list:
+    return [run.pk, f"{run.period:%Y-%m}", run.trigger, run.started_by, run.started_at.isoformat(),
+            run.finished_at.isoformat() if run.finished_at else "", run.customers_total, run.customers_done,
+            run.invoices_issued, run.nothing, run.failed, run.failures_open]
+
+
+def billing_failure_list(run) -> QuerySet:
+    return run.failures.select_related("customer").order_by("resolved_at", "customer__name", "pk")
+
+
+def billing_failure_csv_row(failure) -> list:
+    def iso(value):
+        return value.isoformat() if value else ""
+
+    return [failure.run_id, f"{failure.run.period:%Y-%m}", failure.customer.code, failure.customer.name, failure.error,
+            failure.attempts, iso(failure.first_failed_at), iso(failure.last_failed_at), iso(failure.next_attempt_at),
+            iso(failure.resolved_at)]

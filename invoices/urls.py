@@ -16,4 +16,6 @@ urlpatterns = [
     path("<int:pk>/mark-sent/", views.mark_sent, name="mark-sent"),
     path("<int:pk>/void/", views.void, name="void"),
     path("<int:pk>/pdf/", views.pdf, name="pdf"),
+    path("billing-runs/", views.billing_runs, name="billing-runs"),
+    path("billing-runs/<int:pk>/", views.billing_run_detail, name="billing-run"),
 ]

@@ -18,6 +18,7 @@ from common.lists import (
     htmx_template,
     iterate,
     list_context,
+    list_page,
     paginate,
     querystring_without,
     redirect_page,
@@ -28,9 +29,9 @@ from common.permissions import staff_view
 from customers.models import Customer
 
 from . import selectors
-from .filters import InvoiceFilterSet
+from .filters import BillingFailureFilterSet, BillingRunFilterSet, InvoiceFilterSet
 from .forms import PurchaseInvoiceForm, PurchaseLineFormSet, TopUpInvoiceForm, VoidForm
-from .models import Invoice
+from .models import BillingRun, Invoice
 from .services import (
     InvoiceError,
     PurchaseLine,
@@ -41,6 +42,7 @@ from .services import (
     invoice_void,
     void_refusal,
 )
+from .services.billing_run import run_progress
 from .services.common import tax_rate
 from .services.pdf import pdf_filename, render_invoice_pdf
 
@@ -243,3 +245,37 @@ def pdf(request, pk: int):
     disposition = "inline" if request.GET.get("inline") else "attachment"
     response["Content-Disposition"] = f'{disposition}; filename="{pdf_filename(invoice)}"'
     return response
+
+
+# --- the monthly billing runs --------------------------------------------------------------------------------
+@require_GET
+@staff_view("invoices.view_invoice")
+def billing_runs(request):
+    """Every run of the monthly billing (beat on days 1-3, `manage.py billing_run`), with its progress."""
+    filters = BillingRunFilterSet(request.GET, selectors.billing_run_list())
+    return list_page(request, filters, template="invoices/billing_runs.html", target="run-table",
+                     csv_prefix="billing-runs", csv_header=selectors.RUN_CSV_HEADER,
+                     csv_row=selectors.billing_run_csv_row)
+
+
+@require_GET
+@staff_view("invoices.view_invoice")
+def billing_run_detail(request, pk: int):
+    """One run live: customers done / to do, invoices issued, failures (the progress panel polls itself with
+    htmx while the run is not finished), and the customers that failed, with their errors and retries."""
+    run = get_object_or_404(BillingRun, pk=pk)
+    progress = run_progress(run)
+    if request.htmx and request.htmx.target == "run-progress":
+        return render(request, "invoices/billing_run_detail.html#run-progress", {"run": run, "progress": progress})
+    filters = BillingFailureFilterSet(request.GET, selectors.billing_failure_list(run))
+    failures = filters.qs
+    if wants_csv(request):
+        return csv_response(csv_filename(f"billing-run-{run.pk}-failures"), selectors.FAILURE_CSV_HEADER,
+                            iterate(failures, selectors.billing_failure_csv_row))
+    page = paginate(request, failures)
+    context = {**list_context(request, filters, page), "run": run, "progress": progress,
+               "poll_seconds": POLL_SECONDS}
+    return render(request, htmx_template(request, "invoices/billing_run_detail.html", "failure-table"), context)
+
+
+POLL_SECONDS = 2

@@ -201,7 +201,7 @@ class CreditPlan:
 
 
 def plan_credit(customer: Customer, *, total: Decimal, billed: Decimal,
-                cash: Callable[[Customer], Decimal] | None = None) -> CreditPlan:
+                cash: Callable[[Customer], Decimal] | None = None, unapplied: Decimal | None = None) -> CreditPlan:
     """What pays a new invoice of `total` billing entries summing to `billed` (negative).
 
     1. Money in that no invoice has used yet (selectors.unapplied_money, never below zero here), the one
@@ -213,9 +213,11 @@ def plan_credit(customer: Customer, *, total: Decimal, billed: Decimal,
        first), then the payments' unallocated cash (`from_payments`, given by `cash`, finance's
        CashSource.available; finance allocates it). Without `cash` all of it counts as credit.
     2. For `consolidated` customers, unbilled credit once the entries are billed, less what open reservations
-       hold (calls in flight keep their credit)."""
+       hold (calls in flight keep their credit).
+    `unapplied`: unapplied_due_credit(customer) when the caller read it already (the run's chunk reads it for
+    all its customers in one query: selectors.unapplied_due_credit_of)."""
     outstanding = total
-    unapplied = unapplied_due_credit(customer)
+    unapplied = unapplied_due_credit(customer) if unapplied is None else unapplied
     payments = min(cash(customer), unapplied) if cash is not None and unapplied > ZERO and outstanding > ZERO else ZERO
     from_due = min(unapplied - payments, outstanding)
     outstanding -= from_due
@@ -345,10 +347,15 @@ class BillingRunResult:
 
 def monthly_billing_run(*, period: str | dt.date, actor: Actor, cash_source: CashSource | None,
                         at: dt.datetime | None = None, customer_ids: Iterable[int] | None = None,
-                        via_celery: bool = True, send_email: bool = True) -> BillingRunResult:
-    """Bill every candidate customer of the period (selectors.billing_candidates: one query), each in its own
-    short transaction (bill_customer_period records one audit event per invoice). A customer that fails is
-    reported and the others are billed; running the same period again bills only what is left."""
+                        via_celery: bool = True, send_email: bool = True, chunk_size: int | None = None,
+                        progress: Callable[[BillingRunResult], None] | None = None) -> BillingRunResult:
+    """Bill every candidate customer of the period (selectors.billing_candidates: one query) in this process,
+    a chunk at a time (services.billing_run.bill_chunk: one transaction per chunk, one audit event per
+    invoice). A customer that fails is reported and the others are billed; running the same period again
+    bills only what is left. `progress` is called after each chunk with the result so far. The workers bill
+    the same chunks through a BillingRun (services.billing_run.run_chunk)."""
+    from .billing_run import CHUNK_SIZE, bill_chunk
+
     at = at or timezone.now()
     period = parse_period(period)
     _, end = period_bounds(period)
@@ -356,22 +363,13 @@ def monthly_billing_run(*, period: str | dt.date, actor: Actor, cash_source: Cas
         raise BillingError(f"{period:%B %Y} has not ended yet: it can be billed from {end:%d %b %Y}.")
     ids = list(customer_ids) if customer_ids is not None else billing_candidates(period)
     result = BillingRunResult(period=period, candidates=len(ids))
-    for customer_id in ids:
-        try:
-            invoice = bill_customer_period(customer_id=customer_id, period=period, actor=actor,
-                                           cash_source=cash_source, at=at, via_celery=via_celery,
-                                           send_email=send_email)
-        except BillingError as exc:
-            log.warning("Billing customer #%s for %s refused: %s", customer_id, period, exc)
-            result.failed.append((customer_id, str(exc)))
-            continue
-        except Exception as exc:  # one customer's failure is reported, never stops the others
-            log.exception("Billing customer #%s for %s failed", customer_id, period)
-            result.failed.append((customer_id, str(exc) or type(exc).__name__))
-            continue
-        if invoice is None:
-            result.nothing_to_bill += 1
-        else:
-            result.invoiced.append(invoice.pk)
+    size = chunk_size or CHUNK_SIZE
+    for i in range(0, len(ids), size):
+        chunk = bill_chunk(period=period, customer_ids=ids[i:i + size], actor=actor, cash_source=cash_source,
+                           at=at, send_email=send_email, via_celery=via_celery)
+        result.invoiced += chunk.invoiced
+        result.nothing_to_bill += chunk.nothing_to_bill
+        result.failed += chunk.failed
+        if progress is not None:
+            progress(result)
     return result
-

@@ -78,6 +78,13 @@ def _monthly_billing_run():
     return lambda: monthly_billing_run(cash_source=PAYMENT_CASH, period="2026-02", actor=SYSTEM, at=MARCH_1)
 
 
+def _billing_run_start():
+    from invoices.services.billing_run import billing_run_start
+
+    usage(CustomerFactory(), "12.5", at=FEB_USAGE)  # the one candidate: one chunk to hand out
+    return lambda: billing_run_start(period="2026-02", trigger="beat", actor=SYSTEM, at=MARCH_1)
+
+
 def _subscription_renew():
     sub = SubscriptionFactory(customer=CustomerFactory(), renewal_date=APR1)
     return lambda: subscription_renew(subscription_id=sub.pk, on_date=APR1, actor=SYSTEM)
@@ -97,6 +104,7 @@ SCENARIOS = {
     "invoices.services.delivery.invoice_email_deliver": _email_deliver,
     "invoices.services.billing.bill_customer_period": _bill_customer_period,
     "invoices.services.billing.monthly_billing_run": _monthly_billing_run,
+    "invoices.services.billing_run.billing_run_start": _billing_run_start,
     "invoices.services.renewals.subscription_renew": _subscription_renew,
     "invoices.services.renewals.renew_due_subscriptions": _renew_due_subscriptions,
 }

@@ -31,19 +31,46 @@ def drain():
         assert ping.delay().get(timeout=TIMEOUT) == "pong"
 
 
-def test_beat_runs_the_billing_on_the_first_and_the_renewals_daily():
+def test_beat_runs_the_billing_on_days_1_to_3_and_the_renewals_daily():
     from config.celery import app
 
     billing = settings.CELERY_BEAT_SCHEDULE["monthly-billing-run"]
     renewals = settings.CELERY_BEAT_SCHEDULE["renew-subscriptions"]
-    assert billing["task"] == finance_tasks.monthly_billing_run.name == "finance.tasks.monthly_billing_run"
+    assert billing["task"] == tasks.billing_run_start.name == "invoices.tasks.billing_run_start"
     assert renewals["task"] == tasks.renew_subscriptions.name == "invoices.tasks.renew_subscriptions"
     scheduler = Scheduler(app=app, lazy=True)
     scheduler.setup_schedule()
     monthly = scheduler.schedule["monthly-billing-run"].schedule
-    assert (monthly.day_of_month, monthly.hour, monthly.minute) == ({1}, {1}, {0})
+    assert (monthly.day_of_month, monthly.hour, monthly.minute) == ({1, 2, 3}, {1}, {0})
     daily = scheduler.schedule["renew-subscriptions"].schedule
     assert (daily.hour, daily.minute, len(daily.day_of_month)) == ({0}, {30}, 31)
+
+
+def test_the_worker_bills_a_run_in_chunks_once_and_emails_each_chunk(celery_worker, monkeypatch):
+    from invoices.models import BillingRun
+    from invoices.services import billing_run
+
+    monkeypatch.setattr(billing_run, "CHUNK_SIZE", 2)  # three customers: two chunks
+    period = previous_period(timezone.now())
+    in_period = dt.datetime.combine(period + dt.timedelta(days=9), dt.time(12), tzinfo=dt.UTC)
+    customers = [CustomerFactory(invoice_setup=setup) for setup in
+                 (InvoiceSetup.INDIVIDUAL, InvoiceSetup.CONSOLIDATED, InvoiceSetup.INDIVIDUAL, InvoiceSetup.NONE)]
+    for c in customers:
+        usage(c, "4.5", at=in_period)
+
+    first = tasks.billing_run_start.delay().get(timeout=TIMEOUT)
+    drain()
+    second = tasks.billing_run_start.delay().get(timeout=TIMEOUT)  # day 2: nothing left
+    drain()
+
+    assert (first["customers"], first["chunks"], second["customers"], second["chunks"]) == (3, 2, 0, 0)
+    run = BillingRun.objects.get(pk=first["run"])
+    assert run.finished_at is not None and billing_run.run_progress(run)["invoices_issued"] == 3
+    monthly = Invoice.objects.filter(type=InvoiceType.MONTHLY, period_start=period)
+    assert sorted(monthly.values_list("customer_id", flat=True)) == sorted(c.pk for c in customers[:3])
+    assert set(Notification.objects.values_list("status", flat=True)) == {"sent"}
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(c.billing_email for c in customers[:3])
+    assert ledger_mismatches() == []
 
 
 def test_the_worker_bills_last_month_once_and_emails_the_invoices(celery_worker, monkeypatch):

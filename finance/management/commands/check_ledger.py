@@ -12,6 +12,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from customers.selectors import ledger_mismatches
+from invoices.selectors import unbilled_closed_months
 
 from ...checks import money_applied_ledger_mismatches
 
@@ -24,6 +25,10 @@ class Command(BaseCommand):
         mismatches = ledger_mismatches() + money_applied_ledger_mismatches()
         for mismatch in mismatches:
             self.stdout.write(f"MISMATCH {mismatch}")
+        missed = unbilled_closed_months()  # the monthly billing run's safety net (issue 24)
+        for month in missed:
+            self.stdout.write(f"NOT BILLED {month}")
+        mismatches += missed
         took = time.monotonic() - started
         if mismatches:
             raise CommandError(f"{len(mismatches)} mismatch(es) found in {took:.1f}s.")
