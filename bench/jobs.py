@@ -221,7 +221,7 @@ def task_billing_alternate(per_run: int) -> dict:
 
 def task_billing_workers(workers: int, customer_ids: list[int] | None = None) -> dict:
     """The run as production runs it: a real Celery worker (prefork, `workers` processes) on the bench Redis
-    claims the chunks of a BillingRun (invoices.tasks.billing_run_start hands them out); wall time from the
+    claims the chunks of a BillingRun (finance.tasks.billing_run_start hands them out); wall time from the
     start (candidates found, chunks written and queued) until the run is finished. The invoice emails are
     queued per chunk to a queue this worker does not consume (bench/billing_worker.py) and purged."""
     import signal
@@ -232,7 +232,7 @@ def task_billing_workers(workers: int, customer_ids: list[int] | None = None) ->
 
     from config.celery import app
     from customers.models import Transaction
-    from invoices import tasks
+    from finance import tasks
     from invoices.models import BillingRun, Invoice, InvoiceType
     from invoices.services.billing import previous_period
     from invoices.services.billing_run import run_progress

@@ -117,9 +117,6 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TIMEZONE = env.str("LEDGERDESK_OPERATOR_TIMEZONE", default="Asia/Singapore")
-# The monthly billing run (invoices) pays new invoices with finance's unallocated payment cash; invoices
-# cannot import finance, so the configuration names it (invoices.tasks.billing_cash_source).
-LEDGERDESK_BILLING_CASH_SOURCE = "finance.services.billing.PAYMENT_CASH"
 
 CELERY_BEAT_SCHEDULE = {
     "expire-reservations": {"task": "customers.tasks.expire_reservations", "schedule": 60.0},
@@ -127,10 +124,10 @@ CELERY_BEAT_SCHEDULE = {
     # Days 1, 2 and 3: each run bills only the customers still without last month's invoice (days 2 and 3
     # catch what day 1 missed); chunks left by a lost worker and failed customers' retries every 5 minutes.
     "monthly-billing-run": {
-        "task": "invoices.tasks.billing_run_start",
+        "task": "finance.tasks.billing_run_start",
         "schedule": crontab(day_of_month="1-3", hour=1, minute=0),
     },
-    "billing-run-resume": {"task": "invoices.tasks.billing_run_resume", "schedule": crontab(minute="*/5")},
+    "billing-run-resume": {"task": "finance.tasks.billing_run_resume", "schedule": crontab(minute="*/5")},
     "daily-auto-top-up": {"task": "finance.tasks.daily_auto_top_up", "schedule": crontab(hour=6, minute=0)},
     # Checkout payments left open past their session's lifetime: expired at Stripe and marked expired
     "expire-card-payments": {"task": "finance.tasks.expire_card_payments", "schedule": crontab(minute="*/15")},

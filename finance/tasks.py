@@ -44,36 +44,52 @@ def deliver_auto_top_up_notice(notification_id: int) -> str:
     return auto_top_up_notice_deliver(notification_id=notification_id, actor=Actor.system(JOB_LABEL)).status
 
 
-BILLING_CHUNK = 500
+# --- The monthly billing run over the workers (invoices.services.billing_run) -----------------------------
+# The run is invoices'; its tasks live here because it pays the new invoices with the payments' unallocated cash,
+# which is finance's (services.billing.PAYMENT_CASH), passed down as an argument: invoices never reaches up.
+BILLING_ACTOR = "monthly-billing-run"
 
 
-@shared_task(name="finance.tasks.monthly_billing_run")
-def monthly_billing_run(period: str | None = None) -> dict:
-    """Beat, the 1st of the month (CELERY_BEAT_SCHEDULE "monthly-billing-run"): find the period's candidates
-    (one query) and hand them to workers in chunks; every chunk bills its customers one short transaction
-    each (idempotent, so a redelivered chunk or a second beat bills nothing twice). The run is invoices';
-    it lives here because it pays the new invoices with the payments' unallocated cash, which is finance's
-    (services.billing.PAYMENT_CASH)."""
-    from invoices.selectors import billing_candidates
+@shared_task(name="finance.tasks.billing_run_start")
+def billing_run_start(period: str | None = None, trigger: str = "beat") -> dict:
+    """Beat, days 1, 2 and 3 of the month (CELERY_BEAT_SCHEDULE "monthly-billing-run"): a run for last month
+    over the customers still without their monthly invoice (on days 2 and 3: what day 1 missed), one
+    bill_billing_chunk task per chunk."""
     from invoices.services.billing import parse_period, previous_period
+    from invoices.services.billing_run import billing_run_start as start
 
     month = parse_period(period) if period else previous_period(timezone.now())
-    ids = billing_candidates(month)
-    for i in range(0, len(ids), BILLING_CHUNK):
-        bill_customers.delay(f"{month:%Y-%m}", ids[i:i + BILLING_CHUNK])
-    return {"period": f"{month:%Y-%m}", "customers": len(ids), "chunks": -(-len(ids) // BILLING_CHUNK)}
+    run = start(period=month, trigger=trigger, actor=Actor.system(BILLING_ACTOR))
+    for chunk_id in run.chunks.values_list("pk", flat=True):
+        bill_billing_chunk.delay(chunk_id)
+    return {"run": run.pk, "period": f"{month:%Y-%m}", "customers": run.customers_total, "chunks": run.chunks_total}
 
 
-@shared_task(name="finance.tasks.bill_customers")
-def bill_customers(period: str, customer_ids: list[int]) -> dict:
-    from invoices.services.billing import monthly_billing_run as run
+@shared_task(name="finance.tasks.bill_billing_chunk", acks_late=True, reject_on_worker_lost=True)
+def bill_billing_chunk(chunk_id: int) -> dict:
+    """Claim and bill one chunk of a run (acks late: a worker lost in the middle leaves the message to be
+    delivered again; the chunk's transaction was rolled back with the worker, and the claim is taken over
+    once stale)."""
+    from invoices.services.billing_run import run_chunk
 
     from .services.billing import PAYMENT_CASH
 
-    result = run(period=period, customer_ids=customer_ids, actor=Actor.system("monthly-billing-run"),
-                 cash_source=PAYMENT_CASH)
-    return {"period": period, "invoiced": len(result.invoiced), "nothing_to_bill": result.nothing_to_bill,
-            "failed": result.failed}
+    return run_chunk(chunk_id, actor=Actor.system(BILLING_ACTOR), cash_source=PAYMENT_CASH)
+
+
+@shared_task(name="finance.tasks.billing_run_resume")
+def billing_run_resume() -> dict:
+    """Beat, every 5 minutes: hand out again the chunks of unfinished runs that no worker finished (a lost
+    message, a killed worker), and retry the failed customers whose back-off is over."""
+    from invoices.services.billing_run import retry_failures, stale_chunks
+
+    from .services.billing import PAYMENT_CASH
+
+    chunks = stale_chunks()
+    for chunk_id in chunks:
+        bill_billing_chunk.delay(chunk_id)
+    retried = retry_failures(actor=Actor.system(BILLING_ACTOR), cash_source=PAYMENT_CASH)
+    return {"chunks": len(chunks), **retried}
 
 
 @shared_task(name="finance.tasks.expire_card_payments", acks_late=True, reject_on_worker_lost=True)

@@ -314,8 +314,8 @@ class BillingRunChunk(models.Model):
 
 
 class BillingRunFailure(models.Model):
-    """A customer the run could not bill, with the error, retried with back-off (invoices.tasks
-    .retry_billing_failures) until it is billed (resolved_at) or the retries are used up; staff see it on the
+    """A customer the run could not bill, with the error, retried with back-off (finance.tasks
+    .billing_run_resume) until it is billed (resolved_at) or the retries are used up; staff see it on the
     run's page."""
 
     run = models.ForeignKey(BillingRun, on_delete=models.CASCADE, related_name="failures")

@@ -498,7 +498,7 @@ def billing_run_start(
     """Start a run for the period: its candidates (selectors.billing_candidates, one query: customers with
     unbilled charges of the month and no monthly invoice for it, so a run on day 2 or 3 finds only what
     day 1 missed) in chunks of `chunk_size` (CHUNK_SIZE), to be claimed by workers
-    (invoices.tasks.bill_billing_chunk).
+    (finance.tasks.bill_billing_chunk).
     One audit event."""
     at = at or timezone.now()
     period = parse_period(period)

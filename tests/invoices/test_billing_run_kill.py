@@ -20,9 +20,9 @@ from django.db import connection
 from customers.selectors import ledger_mismatches
 from finance.checks import money_applied_ledger_mismatches
 from finance.services.billing import PAYMENT_CASH
+from finance.tasks import bill_billing_chunk
 from invoices.models import BillingRunChunk, ChunkStatus, Invoice, InvoiceType, NumberSeries
 from invoices.services.billing_run import billing_run_start, run_chunk, stale_chunks
-from invoices.tasks import bill_billing_chunk
 from tests.customers.factories import CustomerFactory
 from tests.invoices.factories import SYSTEM, usage
 

@@ -71,9 +71,9 @@ def break_billing(customer):
 
 def test_beat_starts_a_run_on_days_1_2_and_3_and_resumes_every_5_minutes():
     entry = settings.CELERY_BEAT_SCHEDULE["monthly-billing-run"]
-    assert entry["task"] == "invoices.tasks.billing_run_start"
+    assert entry["task"] == "finance.tasks.billing_run_start"
     assert entry["schedule"].day_of_month == {1, 2, 3}
-    assert settings.CELERY_BEAT_SCHEDULE["billing-run-resume"]["task"] == "invoices.tasks.billing_run_resume"
+    assert settings.CELERY_BEAT_SCHEDULE["billing-run-resume"]["task"] == "finance.tasks.billing_run_resume"
 
 
 class TestDaysOneTwoThree:

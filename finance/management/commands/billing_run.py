@@ -1,8 +1,8 @@
 """`manage.py billing_run --period 2026-10`: the monthly billing run for one month, as a BillingRun (staff see it
 on the billing runs page), with a progress bar. Its chunks are billed in this process, or with --on-workers
 handed to the Celery workers while this command follows the run. Idempotent: a second run of the same month
-issues nothing new. New invoices are paid with the payments' unallocated cash (the configured cash source,
-invoices.tasks.billing_cash_source: finance's)."""
+issues nothing new. New invoices are paid with the payments' unallocated cash (finance.services.billing.PAYMENT_CASH:
+the command is finance's for that reason, as the run's tasks are)."""
 
 import time
 
@@ -11,10 +11,11 @@ from django.utils import timezone
 
 from audit.actors import Actor
 from customers.models import Customer
+from finance.services.billing import PAYMENT_CASH
+from finance.tasks import BILLING_ACTOR, bill_billing_chunk
 from invoices.models import BillingRunTrigger
 from invoices.services.billing import BillingError, parse_period, previous_period
 from invoices.services.billing_run import billing_run_start, run_chunk, run_progress
-from invoices.tasks import BILLING_ACTOR, bill_billing_chunk, billing_cash_source
 
 BAR = 30
 
@@ -71,7 +72,7 @@ class Command(BaseCommand):
                     break
                 time.sleep(2)
         else:
-            cash = billing_cash_source()
+            cash = PAYMENT_CASH
             worker = Actor.system(BILLING_ACTOR)
             for pk in chunks:
                 run_chunk(pk, actor=worker, cash_source=cash, send_email=not no_email, via_celery=not email_now)
