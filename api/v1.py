@@ -222,10 +222,9 @@ def _raw(request) -> object:
           summary="Hold credits for a call or SMS in flight")
 def reserve(request, code: Code, payload: ReserveIn, idempotency_key: IdempotencyKey):
     """Refused (422 insufficient-credits) when the amount exceeds the customer's usable credits."""
-    customer = _customer(code)
 
-    def effect():
-        r = reservation_reserve(customer_id=customer.pk, amount=payload.amount, actor=actor(request),
+    def effect():  # the customer found by its code in the service's statement (404 when there is none)
+        r = reservation_reserve(customer_code=code, amount=payload.amount, actor=actor(request),
                                 at=timezone.now(), kind=payload.kind, reference=payload.reference,
                                 timeout_seconds=payload.expires_in_seconds)
         return 201, _done_body(r)

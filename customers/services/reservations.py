@@ -32,7 +32,8 @@ MAX_TIMEOUT_SECONDS = 24 * 3600
 # the customer the returned reservation carries (see _call).
 _RESERVE_SQL = (
     "SELECT o.outcome, o.currency, o.usable, c.code, (o.reservation).* FROM customers_reservation_reserve("
-    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::inet, %s) o "
+    "COALESCE(%s, (SELECT id FROM customers_customer WHERE code = %s)), "
+    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::inet, %s) o "
     "LEFT JOIN customers_customer c ON c.id = (o.reservation).customer_id"
 )
 _RESOLVE_SQL = (
@@ -79,7 +80,8 @@ def _call(sql: str, params: list) -> tuple[str, str | None, Decimal | None, Rese
 
 def reservation_reserve(
     *,
-    customer_id: int,
+    customer_id: int | None = None,
+    customer_code: str | None = None,
     amount: Decimal,
     actor: Actor,
     at: dt.datetime,
@@ -88,7 +90,10 @@ def reservation_reserve(
     idempotency_key: str | None = None,
     timeout_seconds: int | None = None,
 ) -> Reservation:
-    """Hold `amount` of the customer's usable credits until commit, release or expiry."""
+    """Hold `amount` of the customer's usable credits until commit, release or expiry. The customer is given by
+    its id or by its code (the API's address: found in the same statement, no read before it)."""
+    if (customer_id is None) == (customer_code is None):
+        raise ReservationError("Give the customer's id or its code.")
     if kind not in USAGE_KINDS:
         raise ReservationError("Only usage (call, SMS, fax, number activation) is reserved.")
     amount = amount_or_error(amount, ReservationError)
@@ -97,10 +102,11 @@ def reservation_reserve(
         raise ReservationError(f"The timeout must be between 1 and {MAX_TIMEOUT_SECONDS} seconds.")
     actor_columns = audit_actor_columns(actor, at)
     outcome, currency, usable, reservation = _call(_RESERVE_SQL, [
-        customer_id, str(kind), amount, reference[:120], idempotency_key or None, at,
+        customer_id, customer_code, str(kind), amount, reference[:120], idempotency_key or None, at,
         at + dt.timedelta(seconds=timeout), *actor_columns])
     if outcome == "no_customer":
-        raise ReservationError(f"There is no customer #{customer_id}.", "no_customer")
+        raise ReservationError(f"There is no customer #{customer_id}." if customer_code is None else
+                               f"There is no customer with the code {customer_code!r}.", "no_customer")
     if outcome == "key_used":
         raise ReservationError(f"The idempotency key {idempotency_key!r} was already used for a different "
                                "reservation.", "key_used")
