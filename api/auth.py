@@ -11,7 +11,7 @@ from ninja.security import HttpBearer
 
 from audit.actors import Actor
 
-from . import ratelimit
+from . import ratelimit, selectors
 from .keys import MAX_KEY_LENGTH, hash_key
 from .models import ApiKey
 from .problems import Problem
@@ -29,13 +29,14 @@ class KeyAuth(HttpBearer):
     def authenticate(self, request, token: str) -> ApiKey | None:
         if not token or len(token) > MAX_KEY_LENGTH or "\x00" in token:
             return None
-        key = ApiKey.objects.filter(key_hash=hash_key(token), revoked_at__isnull=True).first()
+        key_hash = hash_key(token)
+        key = selectors.active_key(key_hash)
         if key is None:
             return None
         if self.scope not in key.scopes:
             raise Problem("forbidden", f"This API key does not have the {self.scope} scope. Ask the finance team "
                                        "for a key that has it (Settings -> API keys).")
-        ratelimit.check(key.key_hash)
+        ratelimit.check(key_hash)
         _touch(key)
         return key
 

@@ -185,6 +185,12 @@ def _usable(customer_id: int) -> str:
     return money(Customer.objects.get(pk=customer_id).usable_credits)
 
 
+def _done_body(r) -> dict:
+    """A reservation the service just made or resolved: its customer's code, currency and usable credits came
+    back with it from the same statement (customers.services.reservations), not read again."""
+    return _reservation_body(r, r.customer, money(r.customer.usable_credits))
+
+
 def _reservation_body(r, customer: Customer, usable: str | None) -> dict:
     return ReservationOut(
         id=r.pk, customer=customer.code, kind=r.kind, status=r.status, amount=money(r.amount),
@@ -216,27 +222,27 @@ def _raw(request) -> object:
           summary="Hold credits for a call or SMS in flight")
 def reserve(request, code: Code, payload: ReserveIn, idempotency_key: IdempotencyKey):
     """Refused (422 insufficient-credits) when the amount exceeds the customer's usable credits."""
-    customer = _customer(code)
 
-    def effect():
-        r = reservation_reserve(customer_id=customer.pk, amount=payload.amount, actor=actor(request),
+    def effect():  # the customer found by its code in the service's statement (404 when there is none)
+        r = reservation_reserve(customer_code=code, amount=payload.amount, actor=actor(request),
                                 at=timezone.now(), kind=payload.kind, reference=payload.reference,
                                 timeout_seconds=payload.expires_in_seconds)
-        return 201, _reservation_body(r, customer, _usable(customer.pk))
+        return 201, _done_body(r)
 
     return idempotency.run(request, _raw(request), effect, _refusal)
 
 
+# Commit and release read nothing first: the service's one statement finds the reservation (404 `not-found` when
+# it does not, not stored with the Idempotency-Key) and returns it with its customer's figures.
 @api.post("/reservations/{reservation_id}/commit", auth=WRITE, response=responses(200, ReservationOut),
           tags=["reservations"], summary="Charge the final amount and release the rest")
 def commit(request, reservation_id: ReservationId, payload: CommitIn, idempotency_key: IdempotencyKey):
     """`amount` is at most the amount reserved (0 charges nothing). 409 once resolved or expired."""
-    reservation = _reservation(reservation_id)
 
     def effect():
-        r = reservation_commit(reservation_id=reservation.pk, amount=payload.amount, actor=actor(request),
+        r = reservation_commit(reservation_id=reservation_id, amount=payload.amount, actor=actor(request),
                                at=timezone.now(), description=payload.description)
-        return 200, _reservation_body(r, reservation.customer, _usable(reservation.customer_id))
+        return 200, _done_body(r)
 
     return idempotency.run(request, _raw(request), effect, _refusal)
 
@@ -244,12 +250,11 @@ def commit(request, reservation_id: ReservationId, payload: CommitIn, idempotenc
 @api.post("/reservations/{reservation_id}/release", auth=WRITE, response=responses(200, ReservationOut),
           tags=["reservations"], summary="Give the reserved credits back, charge nothing")
 def release(request, reservation_id: ReservationId, idempotency_key: IdempotencyKey, payload: ReleaseIn = None):
-    reservation = _reservation(reservation_id)
     reason = payload.reason if payload is not None else ""
 
     def effect():
-        r = reservation_release(reservation_id=reservation.pk, actor=actor(request), at=timezone.now(), reason=reason)
-        return 200, _reservation_body(r, reservation.customer, _usable(reservation.customer_id))
+        r = reservation_release(reservation_id=reservation_id, actor=actor(request), at=timezone.now(), reason=reason)
+        return 200, _done_body(r)
 
     return idempotency.run(request, _raw(request), effect, _refusal)
 

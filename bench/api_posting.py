@@ -65,16 +65,15 @@ RATE_LIMIT, NO_LIMIT = "LEDGERDESK_API_RATE_LIMIT", str(10**9)
 
 # --- The database and the key -------------------------------------------------------------------------------
 def ensure_database() -> None:
-    """The bench database, created and migrated the first time."""
+    """The bench database, created the first time and migrated (the reservation functions change with the code)."""
     import psycopg
 
     url = urlparse(database_url())
     name = url.path.lstrip("/")
     with psycopg.connect(url._replace(path="/postgres").geturl(), autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            return
-        say(f"creating the database {name}")
-        conn.execute(f'CREATE DATABASE "{name}"')
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            say(f"creating the database {name}")
+            conn.execute(f'CREATE DATABASE "{name}"')
     subprocess.run([sys.executable, str(REPO / "manage.py"), "migrate", "-v0"], env=bench_env(), check=True,
                    cwd=REPO)
 
@@ -316,20 +315,17 @@ def profile(key: str, code: str, ops: int) -> tuple[Table, dict[str, int]]:
 
     service = ms("customers/services/reservations.py:reservation_reserve",
                  "customers/services/reservations.py:reservation_commit")
-    usable = ms("api/v1.py:_usable")
-    body = ms("api/v1.py:_reservation_body")
+    body = ms("api/v1.py:_done_body")
     limit = ms("api/ratelimit.py:check")
     rows = [
-        ("authentication: the key's row by its hash (+ last_used_at, once a minute)",
+        ("authentication: the key's row by its hash, one SQL statement (+ last_used_at, once a minute)",
          ms("api/auth.py:authenticate") - limit),
         ("rate limit: INCR + EXPIRE, one Redis round trip", limit),
-        ("the customer / reservation read before the call", ms("api/selectors.py:customer_by_code",
-                                                               "api/selectors.py:reservation_get")),
-        ("idempotency and the transaction: the key's look-up, BEGIN, the record's insert, COMMIT (its WAL flush)",
-         ms("api/idempotency.py:run") - service - usable - body),
-        ("the service: reservation_reserve / reservation_commit (one PL/pgSQL call each)", service),
-        ("usable credits read again for the reply", usable),
-        ("the reply's body (pydantic) ", body),
+        ("idempotency and the transaction: BEGIN, the reply's record (INSERT ... ON CONFLICT), COMMIT (its WAL flush)",
+         ms("api/idempotency.py:run") - service - body),
+        ("the service: reservation_reserve / reservation_commit (one statement each: the PL/pgSQL function, the "
+         "customer found by its code, its figures returned)", service),
+        ("the reply's body (pydantic)", body),
     ]
     rows.append(("the rest: Django's request cycle and middleware, django-ninja's parsing and validation, JSON, "
                  "the test client", wall - sum(value for _, value in rows)))

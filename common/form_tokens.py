@@ -4,7 +4,9 @@ runs the service through `submit_once`. The first POST with a token records it (
 client `form:user:<id>`) in the same transaction as the service's writes, with the URL of the result; a second
 POST with the token (a double click, a reload that re-sends the form, the back button, a retry after a
 time-out) creates nothing and is sent to that same result, with a note saying so. Two POSTs at the same moment
-meet at the record's unique index: the second waits for the first to commit, then replays it.
+meet at the record's unique index: the second waits for the first to commit, then replays it. The record is
+written first (common/idempotency.py, record_first): an effect may reach outside the database (an invoice's
+email, the success message it adds), so a second POST must wait before its effect runs, not after.
 
 - A refusal (the service raises) rolls the record back with everything else: the page shows the message and
   the form, re-rendered with a new token, can be sent again.
@@ -55,7 +57,7 @@ def submit_once(request, effect: Callable[[], str], *, busy_url: str = "") -> st
         return effect()
     try:
         outcome = once(client=client_of(request), key=token, fingerprint=fingerprint(request),
-                       effect=lambda: (303, effect()))
+                       effect=lambda: (303, effect()), record_first=True)
     except KeyInUse:
         messages.warning(request, IN_FLIGHT)
         return busy_url or request.path

@@ -5,8 +5,10 @@ is released), release, or expiry once its timeout has passed. A late commit afte
 The hot path of the telephony platform: each operation is ONE statement, a PL/pgSQL function
 (customers/sql/reservations.sql) that locks the customer, then the reservation, checks the rule, writes the reservation, the
 charge, the running totals and the one audit event, and returns an outcome code mapped here to the
-ReservationError message. Outside a transaction the statement commits on its own (autocommit); inside the
-caller's atomic block it is part of that transaction.
+ReservationError message. A reservation made or resolved comes back with its customer loaded from the same
+statement (`reservation.customer`: code, currency and the usable credits after the operation; its other
+fields deferred), so the API's reply reads nothing again (bench/api_posting.py). Outside a transaction the
+statement commits on its own (autocommit); inside the caller's atomic block it is part of that transaction.
 
 Locks: the customer first (its reserved total moves), then the reservation (the audit event takes none)."""
 
@@ -21,20 +23,26 @@ from django.db import connection
 from audit.actors import Actor
 from audit.services import audit_actor_columns
 
-from ..models import USAGE_KINDS, Reservation, ReservationStatus, TransactionKind
+from ..models import USAGE_KINDS, Customer, Reservation, ReservationStatus, TransactionKind
 from ._common import amount_or_error, money_text
 
 MAX_TIMEOUT_SECONDS = 24 * 3600
 
+# The customer's code joined in the same statement (as the statement began: the functions never change it), for
+# the customer the returned reservation carries (see _call).
 _RESERVE_SQL = (
-    "SELECT o.outcome, o.currency, o.usable, (o.reservation).* FROM customers_reservation_reserve("
-    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::inet, %s) o"
+    "SELECT o.outcome, o.currency, o.usable, c.code, (o.reservation).* FROM customers_reservation_reserve("
+    "COALESCE(%s, (SELECT id FROM customers_customer WHERE code = %s)), "
+    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::inet, %s) o "
+    "LEFT JOIN customers_customer c ON c.id = (o.reservation).customer_id"
 )
 _RESOLVE_SQL = (
-    "SELECT o.outcome, o.currency, NULL, (o.reservation).* FROM customers_reservation_resolve("
-    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::inet, %s) o"
+    "SELECT o.outcome, o.currency, o.usable, c.code, (o.reservation).* FROM customers_reservation_resolve("
+    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::inet, %s) o "
+    "LEFT JOIN customers_customer c ON c.id = (o.reservation).customer_id"
 )
 _FIELDS = [f.attname for f in Reservation._meta.concrete_fields]
+_CUSTOMER_FIELDS = ["id", "code", "currency", "usable_credits"]
 
 
 class ReservationError(ValueError):
@@ -52,22 +60,28 @@ def _utc(value: dt.datetime) -> str:
 
 
 def _call(sql: str, params: list) -> tuple[str, str | None, Decimal | None, Reservation | None]:
-    """Run one reservation function; (outcome, the customer's currency, usable credits, the reservation)."""
+    """Run one reservation function; (outcome, the customer's currency, usable credits, the reservation). When
+    the function locked the customer and returned its usable credits (a reservation made, resolved, or found
+    again by its key), the reservation's customer is loaded with them (from_db, the other fields deferred)."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
         names = [column.name for column in cursor.description]
-    outcome, currency, usable = row[:3]
-    values = dict(zip(names[3:], row[3:], strict=True))
+    outcome, currency, usable, code = row[:4]
+    values = dict(zip(names[4:], row[4:], strict=True))
     reservation = None
     if values["id"] is not None:
         reservation = Reservation.from_db(connection.alias, _FIELDS, [values[name] for name in _FIELDS])
+        if usable is not None and code is not None:
+            reservation.customer = Customer.from_db(connection.alias, _CUSTOMER_FIELDS,
+                                                    [reservation.customer_id, code, currency, usable])
     return outcome, currency, usable, reservation
 
 
 def reservation_reserve(
     *,
-    customer_id: int,
+    customer_id: int | None = None,
+    customer_code: str | None = None,
     amount: Decimal,
     actor: Actor,
     at: dt.datetime,
@@ -76,7 +90,10 @@ def reservation_reserve(
     idempotency_key: str | None = None,
     timeout_seconds: int | None = None,
 ) -> Reservation:
-    """Hold `amount` of the customer's usable credits until commit, release or expiry."""
+    """Hold `amount` of the customer's usable credits until commit, release or expiry. The customer is given by
+    its id or by its code (the API's address: found in the same statement, no read before it)."""
+    if (customer_id is None) == (customer_code is None):
+        raise ReservationError("Give the customer's id or its code.")
     if kind not in USAGE_KINDS:
         raise ReservationError("Only usage (call, SMS, fax, number activation) is reserved.")
     amount = amount_or_error(amount, ReservationError)
@@ -85,10 +102,11 @@ def reservation_reserve(
         raise ReservationError(f"The timeout must be between 1 and {MAX_TIMEOUT_SECONDS} seconds.")
     actor_columns = audit_actor_columns(actor, at)
     outcome, currency, usable, reservation = _call(_RESERVE_SQL, [
-        customer_id, str(kind), amount, reference[:120], idempotency_key or None, at,
+        customer_id, customer_code, str(kind), amount, reference[:120], idempotency_key or None, at,
         at + dt.timedelta(seconds=timeout), *actor_columns])
     if outcome == "no_customer":
-        raise ReservationError(f"There is no customer #{customer_id}.", "no_customer")
+        raise ReservationError(f"There is no customer #{customer_id}." if customer_code is None else
+                               f"There is no customer with the code {customer_code!r}.", "no_customer")
     if outcome == "key_used":
         raise ReservationError(f"The idempotency key {idempotency_key!r} was already used for a different "
                                "reservation.", "key_used")

@@ -87,8 +87,56 @@ class TestCommit:
         time_machine_now(seconds=5)
         assert_problem(api.post(f"/reservations/{rid}/commit", {"amount": "1"}), 409, "reservation-expired")
 
-    def test_unknown_reservation_is_404(self, api, customer):
-        assert_problem(api.post("/reservations/999999/commit", {"amount": "1"}), 404, "not-found")
+    def test_unknown_reservation_is_404_and_leaves_the_key_free(self, api, customer):
+        body = assert_problem(api.post("/reservations/999999/commit", {"amount": "1"}, key="k-404"), 404, "not-found")
+        assert body["detail"] == "There is no reservation #999999."
+        assert_problem(api.post("/reservations/999999/release", {}, key="k-404"), 404, "not-found")
+        again = api.post("/customers/ACME/reservations", {"amount": "1"}, key="k-404")
+        assert again.status_code == 201 and "Idempotent-Replayed" not in again
+
+    def test_a_retried_commit_replays_its_reply_and_charges_once(self, api, customer):
+        rid = api.post("/customers/ACME/reservations", {"amount": "5"}).json()["id"]
+        first = api.post(f"/reservations/{rid}/commit", {"amount": "2"}, key="c-1")
+        again = api.post(f"/reservations/{rid}/commit", {"amount": "2"}, key="c-1")
+        assert first.status_code == again.status_code == 200 and again["Idempotent-Replayed"] == "true"
+        assert again.json() == first.json() and first.json()["usable_credits"] == "10.50"
+        assert Transaction.objects.filter(customer=customer, kind="call").count() == 1
+        assert AuditEvent.objects.filter(action="customers.reservation.commit").count() == 1
+        # the same key for another reservation's commit: refused, and that reservation stays open
+        other = api.post("/customers/ACME/reservations", {"amount": "1"}).json()["id"]
+        assert_problem(api.post(f"/reservations/{other}/commit", {"amount": "1"}, key="c-1"), 422,
+                       "idempotency-key-reused")
+        assert Reservation.objects.get(pk=other).status == ReservationStatus.OPEN
+
+
+class TestStatements:
+    """Every statement is a round trip (bench/api_posting.py): reserve, commit and release read the key, then make
+    the service call (which finds the customer or the reservation) and store its reply in one transaction. (In
+    a test the transaction's BEGIN and COMMIT are a savepoint and its release; the key's last_used_at is written
+    at most once a minute, by the first request here.)"""
+
+    @staticmethod
+    def statements(api, path, body) -> list[str]:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as ctx:
+            r = api.post(path, body)
+        assert r.status_code < 300, r.content
+        names = ["RELEASE SAVEPOINT", "SAVEPOINT", "customers_reservation_reserve(", "customers_reservation_resolve(",
+                 "INSERT INTO common_idempotencyrecord", "FROM api_apikey"]
+        return [next((n for n in names if sql.startswith(n) or n in sql), sql) for sql in
+                (q["sql"] for q in ctx.captured_queries)]
+
+    def test_reserve_and_commit_statements(self, api, customer):
+        api.post("/customers/ACME/reservations", {"amount": "1"})  # last_used_at written
+        assert self.statements(api, "/customers/ACME/reservations", {"amount": "1"}) == [
+            "FROM api_apikey", "SAVEPOINT", "customers_reservation_reserve(",
+            "INSERT INTO common_idempotencyrecord", "RELEASE SAVEPOINT"]
+        rid = Reservation.objects.latest("id").pk
+        assert self.statements(api, f"/reservations/{rid}/commit", {"amount": "1"}) == [
+            "FROM api_apikey", "SAVEPOINT", "customers_reservation_resolve(", "INSERT INTO common_idempotencyrecord",
+            "RELEASE SAVEPOINT"]
 
 
 class TestRelease:

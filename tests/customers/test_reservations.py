@@ -184,6 +184,22 @@ class TestOneStatement:
                                "status": "committed", "committed_amount": "0.750000", "released": "1.250000"}
         assert ledger_mismatches() == []
 
+    def test_the_reservation_comes_back_with_its_customers_figures_from_the_same_statement(
+            self, django_assert_num_queries):
+        customer = postpaid("50", code="FIG")
+        with django_assert_num_queries(1):
+            r = reserve(customer, "20")
+            assert (r.customer.code, r.customer.currency, r.customer.usable_credits) == (
+                "FIG", customer.currency, D("30"))
+        with django_assert_num_queries(1):
+            c = reservation_commit(reservation_id=r.pk, amount=D("5"), actor=SYSTEM, at=LATER)
+            assert (c.customer.code, c.customer.usable_credits) == ("FIG", D("45"))
+        customer.refresh_from_db()
+        assert customer.usable_credits == D("45")  # what the reply said is what is stored
+        released = reservation_release(reservation_id=reserve(customer, "10").pk, actor=SYSTEM, at=LATER)
+        assert released.customer.usable_credits == D("45")
+        assert released.customer.name == customer.name  # the other fields load when asked for
+
     def test_inside_the_callers_transaction_it_rolls_back_with_it(self):
         customer = postpaid("50")
         events = AuditEvent.objects.count()
