@@ -201,10 +201,6 @@ class Transaction(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.amount} {self.customer_id}"
 
-    @property
-    def is_unbilled(self) -> bool:
-        return self.bucket == Bucket.UNBILLED and self.billed_at is None
-
 
 class ReservationStatus(models.TextChoices):
     OPEN = "open", "Open"

@@ -142,10 +142,6 @@ class Invoice(models.Model):
                 return "Credited"
         return self.get_status_display()
 
-    @property
-    def is_provisioned(self) -> bool:
-        return self.provisioned_at is not None
-
 
 class InvoiceLine(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines")

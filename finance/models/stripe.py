@@ -138,10 +138,6 @@ class CardPayment(models.Model):
         return f"Card payment #{self.pk} {self.amount_charged} {self.currency} ({self.status})"
 
     @property
-    def is_credited(self) -> bool:
-        return self.credited_at is not None
-
-    @property
     def kept_as_credit(self) -> bool:
         """An invoice payment whose money stayed as credit on the account (the invoice was already paid)."""
         return self.invoice_outcome == CardPaymentInvoiceOutcome.KEPT_AS_CREDIT
