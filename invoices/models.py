@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import ExpressionWrapper, F, Q
 
 from customers.currencies import DB_CURRENCY_REGEX
 from customers.money import ZERO, MoneyField
@@ -27,6 +27,11 @@ class InvoiceStatus(models.TextChoices):
 
 
 OPEN_STATUSES = (InvoiceStatus.SENT, InvoiceStatus.PARTIALLY_PAID)
+
+# What an invoice still asks for: its total less payments and credit notes. The one definition, for queries
+# (`Sum(OUTSTANDING)`) and, on one row, Invoice.amount_due / amount_outstanding.
+OUTSTANDING = ExpressionWrapper(F("total") - F("amount_paid") - F("amount_credited"),
+                                output_field=models.DecimalField(max_digits=20, decimal_places=6))
 
 # An open receivable invoice: issued and still owed (sent or partially paid), and not a top-up invoice (a
 # deposit the customer may pay or not, never a debt). The one definition: the stored column
@@ -124,10 +129,16 @@ class Invoice(models.Model):
         return f"{self.number} {self.get_type_display()}"
 
     @property
-    def amount_outstanding(self) -> Decimal:
-        if self.status in (InvoiceStatus.VOID, InvoiceStatus.DRAFT):
+    def amount_due(self) -> Decimal:
+        """OUTSTANDING on this row: a draft asks for its total, a void invoice for nothing."""
+        if self.status == InvoiceStatus.VOID:
             return ZERO
         return self.total - self.amount_paid - self.amount_credited
+
+    @property
+    def amount_outstanding(self) -> Decimal:
+        """What an issued invoice still owes (a draft owes nothing yet)."""
+        return ZERO if self.status == InvoiceStatus.DRAFT else self.amount_due
 
     @property
     def status_label(self) -> str:

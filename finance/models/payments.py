@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import models
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, ExpressionWrapper, F, Q, Value, When
 
 from customers.currencies import DB_CURRENCY_REGEX
 from customers.money import ZERO, MoneyField
@@ -49,6 +49,18 @@ _STATUS_EXPRESSION = Case(
 )
 
 
+# The cash a payment has left to allocate or top up. The one definition, for queries (`Sum(UNALLOCATED)`,
+# `Payment.objects.with_cash_left()`) and, on one row, Payment.amount_unallocated.
+UNALLOCATED = ExpressionWrapper(F("amount") - F("amount_allocated") - F("amount_topped_up"),
+                                output_field=models.DecimalField(max_digits=20, decimal_places=6))
+
+
+class PaymentQuerySet(models.QuerySet):
+    def with_cash_left(self) -> PaymentQuerySet:
+        """Live payments with cash left (annotated `unallocated`)."""
+        return self.filter(deleted_at__isnull=True).annotate(unallocated=UNALLOCATED).filter(unallocated__gt=0)
+
+
 class Payment(models.Model):
     """Money received from a customer (or not yet known whose: unassigned)."""
 
@@ -73,6 +85,8 @@ class Payment(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = PaymentQuerySet.as_manager()
 
     class Meta:
         ordering = ["-received_date", "-id"]
@@ -113,7 +127,7 @@ class Payment(models.Model):
 
     @property
     def amount_unallocated(self) -> Decimal:
-        """What is left to allocate or top up."""
+        """UNALLOCATED on this row: what is left to allocate or top up (a deleted payment: nothing)."""
         if self.deleted_at is not None:
             return ZERO
         return self.amount - self.amount_allocated - self.amount_topped_up

@@ -23,7 +23,7 @@ from customers.selectors import usable_credits_if
 from invoices.models import OPEN_STATUSES, CreditApplication, Invoice, InvoiceStatus, InvoiceType
 
 from ..models import Allocation, CardPaymentInvoice, CardPaymentStatus, CreditNote, Payment, TopUp, Withdrawal
-from ..selectors import UNALLOCATED, CreditPosition, credit_position
+from ..selectors import CreditPosition, credit_position
 
 
 # --- Payments -----------------------------------------------------------------------------------------------
@@ -161,8 +161,7 @@ def payments_for_invoice(invoice: Invoice) -> list[Payment]:
     with its whole outstanding amount left."""
     qs = (Payment.objects.select_related("customer")
           .filter(Q(customer_id=invoice.customer_id) | Q(customer__isnull=True),
-                  currency=invoice.currency, deleted_at__isnull=True)
-          .annotate(unallocated=UNALLOCATED).filter(unallocated__gt=0))
+                  currency=invoice.currency).with_cash_left())
     if invoice.type == InvoiceType.TOP_UP:
         qs = qs.filter(unallocated__gte=invoice.amount_outstanding)
     return list(qs.order_by("customer_id", "-received_date", "-id")[:100])

@@ -24,7 +24,6 @@ from common.lists import (
 from common.permissions import staff_view
 from customers.models import Customer
 from customers.money import display
-from invoices import selectors as invoice_selectors
 from invoices.models import Invoice, InvoiceType
 from invoices.views import detail_context
 
@@ -348,7 +347,7 @@ def invoice_payment(request, pk: int):
     rows = [{"payment": p, "amount": selectors.default_amount(p, invoice)} for p in candidates]
     allocations = list(invoice.allocations.select_related("payment").order_by("-created_at", "-id"))
     return render(request, "finance/invoice_payment.html",
-                  {"invoice": invoice, "amount_due": invoice_selectors.amount_due(invoice), "rows": rows,
+                  {"invoice": invoice, "amount_due": invoice.amount_due, "rows": rows,
                    "error": error, "allocations": allocations, "chosen": chosen, "amount": amount})
 
 
