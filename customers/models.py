@@ -45,6 +45,11 @@ def search_document() -> Func:
                 template=SEARCH_DOCUMENT_SQL)
 
 
+def card_label(brand: str, last4: str) -> str:
+    """A card as every page, email, receipt and audit text names it: "Visa ending 4242" ("" for no card)."""
+    return f"{brand.title() or 'Card'} ending {last4}" if last4 else ""
+
+
 class Customer(models.Model):
     """An organization that buys from the operator. The three running totals are the O(1) cache of its
     ledger; they change only in customers.ledger, under this row's lock, in the same transaction as the
