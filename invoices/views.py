@@ -15,6 +15,7 @@ from common.ids import parse_id
 from common.lists import (
     csv_filename,
     csv_response,
+    form_page,
     htmx_template,
     iterate,
     list_context,
@@ -114,10 +115,7 @@ def create_top_up(request):
             return redirect_page(request, submit_once(request, create))
         except InvoiceError as exc:
             form.add_error(None, str(exc))
-    template = "invoices/invoice_top_up_form.html"
-    if request.htmx and request.method == "POST":
-        template += "#top-up-form"
-    return render(request, template, {"form": form})
+    return form_page(request, "invoices/invoice_top_up_form.html", "top-up-form", {"form": form})
 
 
 def _line_formset(request):
@@ -155,10 +153,8 @@ def create_purchase(request):
             return redirect_page(request, submit_once(request, create))
         except InvoiceError as exc:
             form.add_error(None, str(exc))
-    template = "invoices/invoice_purchase_form.html"
-    if request.htmx and request.method == "POST":
-        template += "#purchase-form"
-    return render(request, template, {"form": form, "lines": lines, "tax_rate": tax_rate()})
+    return form_page(request, "invoices/invoice_purchase_form.html", "purchase-form",
+                     {"form": form, "lines": lines, "tax_rate": tax_rate()})
 
 
 # --- one invoice -------------------------------------------------------------------------------------------
