@@ -12,8 +12,8 @@ from django.db import models
 from django.db.models import F, Func, Q, Value
 from django.db.models.functions import Greatest
 
-from .currencies import DB_CURRENCY_REGEX
-from .money import MoneyField
+from .currencies import currency_iso
+from .money import MoneyField, amount_gt_0
 
 
 class AccountType(models.TextChoices):
@@ -93,7 +93,7 @@ class Customer(models.Model):
             models.CheckConstraint(condition=Q(amount_reserved__gte=0), name="customer_reserved_gte_0"),
             models.CheckConstraint(condition=Q(account_type=AccountType.POSTPAID) | Q(credit_limit=0),
                                    name="customer_prepaid_no_credit_limit"),
-            models.CheckConstraint(condition=Q(currency__regex=DB_CURRENCY_REGEX), name="customer_currency_iso"),
+            currency_iso("customer"),
             models.CheckConstraint(condition=~Q(code=""), name="customer_code_not_empty"),
         ]
         indexes = [
@@ -235,7 +235,7 @@ class Reservation(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["idempotency_key"], name="reservation_idempotency_key_unique"),
-            models.CheckConstraint(condition=Q(amount__gt=0), name="reservation_amount_gt_0"),
+            amount_gt_0("reservation"),
             models.CheckConstraint(
                 condition=Q(committed_amount__isnull=True) | Q(committed_amount__lte=models.F("amount")),
                 name="reservation_commit_lte_amount",
@@ -272,8 +272,7 @@ class MasterWallet(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(balance__gte=0), name="master_wallet_balance_gte_0"),
-                       models.CheckConstraint(condition=Q(currency__regex=DB_CURRENCY_REGEX),
-                                              name="master_wallet_currency_iso")]
+                       currency_iso("master_wallet")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.currency})"

@@ -8,8 +8,8 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import ExpressionWrapper, F, Q
 
-from customers.currencies import DB_CURRENCY_REGEX
-from customers.money import ZERO, MoneyField
+from customers.currencies import currency_iso
+from customers.money import ZERO, MoneyField, amount_gt_0
 
 
 class InvoiceType(models.TextChoices):
@@ -92,7 +92,7 @@ class Invoice(models.Model):
         ordering = ["-issue_date", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(total__gte=0), name="invoice_total_gte_0"),
-            models.CheckConstraint(condition=Q(currency__regex=DB_CURRENCY_REGEX), name="invoice_currency_iso"),
+            currency_iso("invoice"),
             models.CheckConstraint(condition=Q(total=F("subtotal") + F("tax")), name="invoice_total_is_subtotal_plus_tax"),
             models.CheckConstraint(condition=~Q(type="top_up") | Q(tax=0), name="invoice_top_up_untaxed"),
             models.CheckConstraint(condition=Q(due_date__gte=F("issue_date")), name="invoice_due_after_issue"),
@@ -231,7 +231,7 @@ class CreditApplication(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="credit_application_amount_gt_0"),
+            amount_gt_0("credit_application"),
             models.UniqueConstraint(fields=["invoice", "source"], name="credit_application_once_per_source"),
         ]
 
