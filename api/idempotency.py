@@ -38,14 +38,13 @@ from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 
+from common.idempotency import KEEP, MAX_KEY
 from common.models import IdempotencyRecord
 
 from .problems import Problem
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
-KEEP = dt.timedelta(hours=24)
-MAX_KEY = 255
 
 
 def key_of(request) -> str:
@@ -127,11 +126,3 @@ def _store(client: str, key: str, fingerprint: str, now: dt.datetime, status: in
 
 class _Taken(Exception):
     """The key's record was inserted by a request that committed first."""
-
-
-def purge_expired(now: dt.datetime | None = None) -> int:
-    """Delete the replies older than KEEP (their keys may be used again). Housekeeping of a cache of replies,
-    not a change anyone decided: no audit event. Returns how many it deleted."""
-    cutoff = (now or timezone.now()) - KEEP
-    deleted, _ = IdempotencyRecord.objects.filter(created_at__lte=cutoff).delete()
-    return deleted

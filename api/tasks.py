@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from .idempotency import purge_expired
+from common.idempotency import purge_expired
 
 
 @shared_task(name="api.tasks.purge_idempotency_records")
