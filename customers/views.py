@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audit.actors import Actor
 from audit.selectors import audit_events
-from common.form_tokens import submit_once
+from common.form_tokens import submit_form
 from common.ids import parse_id
 from common.lists import (
     csv_filename,
@@ -316,10 +316,8 @@ def adjustment_new(request, pk: int):
                                   reason=data["reason"], actor=Actor.from_request(request), at=timezone.now())
             messages.success(request, f"Adjustment #{row.pk} of {display(row.amount)} {customer.currency} posted.")
             return reverse("customers:transactions", args=[customer.pk])
-        try:
-            return redirect_page(request, submit_once(request, post))
-        except ChargeError as exc:
-            form.add_error(None, str(exc))
+        if response := submit_form(request, form, post, ChargeError):
+            return response
     return form_page(request, "customers/adjustment_form.html", "adjustment-form",
                       {"form": form, "customer": customer})
 
@@ -338,10 +336,8 @@ def transfer_new(request, pk: int):
             messages.success(request, f"{display(data['amount'])} {customer.currency} of credit issued to "
                                       f"{customer.code} from {data['wallet'].name}.")
             return reverse("customers:detail", args=[customer.pk])
-        try:
-            return redirect_page(request, submit_once(request, transfer))
-        except WalletError as exc:
-            form.add_error(None, str(exc))
+        if response := submit_form(request, form, transfer, WalletError):
+            return response
     return form_page(request, "customers/transfer_form.html", "transfer-form", {"form": form, "customer": customer})
 
 
@@ -421,8 +417,6 @@ def wallet_fund(request, wallet_pk: int):
             messages.success(request, f"{display(form.cleaned_data['amount'])} {wallet.currency} added to "
                                       f"{wallet.name}.")
             return reverse("customers:wallet", args=[wallet.pk])
-        try:
-            return redirect_page(request, submit_once(request, fund, busy_url=reverse("customers:wallet", args=[wallet.pk])))
-        except WalletError as exc:
-            form.add_error(None, str(exc))
+        if response := submit_form(request, form, fund, WalletError, busy_url=reverse("customers:wallet", args=[wallet.pk])):
+            return response
     return _wallet_page(request, wallet, form)

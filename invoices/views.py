@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.actors import Actor
-from common.form_tokens import submit_once
+from common.form_tokens import submit_form, submit_once
 from common.ids import parse_id
 from common.lists import (
     csv_filename,
@@ -111,10 +111,8 @@ def create_top_up(request):
             messages.success(request, f"Top-up invoice {invoice.number} created as a draft: send it (or mark it "
                                       "as sent) before allocating a payment.")
             return reverse("invoices:detail", args=[invoice.pk])
-        try:
-            return redirect_page(request, submit_once(request, create))
-        except InvoiceError as exc:
-            form.add_error(None, str(exc))
+        if response := submit_form(request, form, create, InvoiceError):
+            return response
     return form_page(request, "invoices/invoice_top_up_form.html", "top-up-form", {"form": form})
 
 
@@ -149,10 +147,8 @@ def create_purchase(request):
                                               actor=Actor.from_request(request))
             messages.success(request, f"Purchase invoice {invoice.number} created as a draft.")
             return reverse("invoices:detail", args=[invoice.pk])
-        try:
-            return redirect_page(request, submit_once(request, create))
-        except InvoiceError as exc:
-            form.add_error(None, str(exc))
+        if response := submit_form(request, form, create, InvoiceError):
+            return response
     return form_page(request, "invoices/invoice_purchase_form.html", "purchase-form",
                      {"form": form, "lines": lines, "tax_rate": tax_rate()})
 

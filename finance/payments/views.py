@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audit.actors import Actor
 from audit.selectors import audit_events
-from common.form_tokens import submit_once
+from common.form_tokens import submit_form, submit_once
 from common.ids import parse_id
 from common.lists import (
     csv_text,
@@ -96,10 +96,8 @@ def payment_create(request):
             messages.success(request, f"Payment #{payment.pk} of {display(payment.amount)} {payment.currency} "
                                       "recorded.")
             return reverse("finance:payment-detail", args=[payment.pk])
-        try:
-            return redirect(submit_once(request, record))
-        except FinanceError as exc:
-            form.add_error(None, str(exc))
+        if response := submit_form(request, form, record, FinanceError):
+            return response
     return render(request, "finance/payment_form.html", {"form": form, "payment": None})
 
 
@@ -120,10 +118,8 @@ def payment_edit(request, pk: int):
                            invoice_number=d["invoice_number"], remark=d["remark"], actor=Actor.from_request(request))
             messages.success(request, f"Payment #{payment.pk} saved.")
             return reverse("finance:payment-detail", args=[payment.pk])
-        try:
-            return redirect(submit_once(request, save))
-        except FinanceError as exc:
-            form.add_error(None, str(exc))
+        if response := submit_form(request, form, save, FinanceError):
+            return response
     return render(request, "finance/payment_form.html", {"form": form, "payment": payment})
 
 
@@ -168,10 +164,8 @@ def payment_assign_view(request, pk: int):
             payment_assign(payment=payment, customer=form.cleaned_data["customer"], actor=Actor.from_request(request))
             messages.success(request, f"Payment #{pk} assigned to {form.cleaned_data['customer'].name}.")
             return reverse("finance:payment-detail", args=[pk])
-        try:
-            return redirect_page(request, submit_once(request, assign))
-        except FinanceError as exc:
-            form.add_error(None, str(exc))
+        if response := submit_form(request, form, assign, FinanceError):
+            return response
     return form_page(request, "finance/payment_assign.html", "assign-form",
                      {"p": payment, "form": form, "max_changes": MAX_ASSIGNMENT_CHANGES})
 
@@ -205,10 +199,8 @@ def payment_top_up_view(request, pk: int):
             messages.success(request, f"{display(made.amount)} {payment.currency} of payment #{pk} turned into "
                                       "credits.")
             return reverse("finance:payment-detail", args=[pk])
-        try:
-            return redirect(submit_once(request, top_up, busy_url=reverse("finance:payment-detail", args=[pk])))
-        except FinanceError as exc:
-            form.add_error(None, str(exc))
+        if response := submit_form(request, form, top_up, FinanceError, busy_url=reverse("finance:payment-detail", args=[pk])):
+            return response
     return render(request, "finance/payment_detail.html", _payment_context(pk, top_up_form=form))
 
 
@@ -386,10 +378,8 @@ def credit_note_create(request):
                                          reason=d["reason"], issue_date=d["issue_date"], actor=Actor.from_request(request))
                 messages.success(request, f"Credit note {note.number} issued.")
                 return reverse("finance:credit-note-detail", args=[note.pk])
-            try:
-                return redirect(submit_once(request, issue))
-            except FinanceError as exc:
-                form.add_error(None, str(exc))
+            if response := submit_form(request, form, issue, FinanceError):
+                return response
     return render(request, "finance/creditnote_form.html", {"form": form})
 
 
@@ -448,10 +438,8 @@ def withdrawal_create(request):
             messages.success(request, f"Withdrawal of {display(withdrawal.amount)} {withdrawal.currency} to "
                                       f"{withdrawal.customer.name} recorded.")
             return reverse("finance:withdrawal-detail", args=[withdrawal.pk])
-        try:
-            return redirect(submit_once(request, record))
-        except FinanceError as exc:
-            form.add_error(None, str(exc))
+        if response := submit_form(request, form, record, FinanceError):
+            return response
     if chosen is not None:
         chosen.refresh_from_db()
         position = selectors.credit_position(chosen)
