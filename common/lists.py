@@ -247,8 +247,8 @@ def redirect_page(request: HttpRequest, url: str) -> HttpResponse:
     return redirect(url)
 
 
-def form_page(request: HttpRequest, template: str, fragment: str, context: dict) -> HttpResponse:
-    """A form page; for an htmx request only its `fragment` partial (the form again, with its errors)."""
+def htmx_page(request: HttpRequest, template: str, fragment: str, context: dict) -> HttpResponse:
+    """The page; for an htmx request only its `fragment` partial (a form again with its errors, a list's table)."""
     return render(request, f"{template}#{fragment}" if request.htmx else template, context)
 
 

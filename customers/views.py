@@ -18,7 +18,7 @@ from common.lists import (
     csv_filename,
     csv_response,
     csv_text,
-    form_page,
+    htmx_page,
     htmx_template,
     iterate,
     list_page,
@@ -102,7 +102,7 @@ def customer_new(request):
         else:
             messages.success(request, f"Customer {customer.code} created.")
             return redirect_page(request, reverse("customers:detail", args=[customer.pk]))
-    return form_page(request, "customers/customer_form.html", "customer-form", {"form": form, "customer": None})
+    return htmx_page(request, "customers/customer_form.html", "customer-form", {"form": form, "customer": None})
 
 
 @require_http_methods(["GET", "POST"])
@@ -121,7 +121,7 @@ def customer_edit(request, pk: int):
         else:
             messages.success(request, f"Settings of {customer.code} saved.")
             return redirect_page(request, reverse("customers:detail", args=[customer.pk]))
-    return form_page(request, "customers/customer_form.html", "customer-form", {"form": form, "customer": customer})
+    return htmx_page(request, "customers/customer_form.html", "customer-form", {"form": form, "customer": customer})
 
 
 # --- the customer page and its tabs --------------------------------------------------------------------
@@ -257,7 +257,7 @@ def _subscription_form(request, customer: Customer, subscription: Subscription |
                     "above the price.") if saved.margin < 0 else ""
             (messages.warning if note else messages.success)(request, f"Subscription {saved.product} saved.{note}")
             return redirect_page(request, reverse("customers:subscriptions", args=[customer.pk]))
-    return form_page(request, "customers/subscription_form.html", "subscription-form",
+    return htmx_page(request, "customers/subscription_form.html", "subscription-form",
                       {"form": form, "customer": customer, "subscription": subscription})
 
 
@@ -318,7 +318,7 @@ def adjustment_new(request, pk: int):
             return reverse("customers:transactions", args=[customer.pk])
         if response := submit_form(request, form, post, ChargeError):
             return response
-    return form_page(request, "customers/adjustment_form.html", "adjustment-form",
+    return htmx_page(request, "customers/adjustment_form.html", "adjustment-form",
                       {"form": form, "customer": customer})
 
 
@@ -338,7 +338,7 @@ def transfer_new(request, pk: int):
             return reverse("customers:detail", args=[customer.pk])
         if response := submit_form(request, form, transfer, WalletError):
             return response
-    return form_page(request, "customers/transfer_form.html", "transfer-form", {"form": form, "customer": customer})
+    return htmx_page(request, "customers/transfer_form.html", "transfer-form", {"form": form, "customer": customer})
 
 
 @require_http_methods(["GET", "POST"])
@@ -356,7 +356,7 @@ def portal_user_new(request, pk: int):
         else:
             messages.success(request, f"Portal login {data['username']} created for {customer.code}.")
             return redirect_page(request, reverse("customers:detail", args=[customer.pk]))
-    return form_page(request, "customers/portal_user_form.html", "portal-user-form",
+    return htmx_page(request, "customers/portal_user_form.html", "portal-user-form",
                       {"form": form, "customer": customer})
 
 
@@ -379,7 +379,7 @@ def wallet_new(request):
         else:
             messages.success(request, f"Wallet {wallet.name} opened.")
             return redirect_page(request, reverse("customers:wallet", args=[wallet.pk]))
-    return form_page(request, "customers/masterwallet_form.html", "wallet-form", {"form": form})
+    return htmx_page(request, "customers/masterwallet_form.html", "wallet-form", {"form": form})
 
 
 def _wallet_page(request, wallet: MasterWallet, form: WalletFundForm) -> HttpResponse:

@@ -15,7 +15,7 @@ from common.ids import parse_id
 from common.lists import (
     csv_filename,
     csv_response,
-    form_page,
+    htmx_page,
     htmx_template,
     iterate,
     list_context,
@@ -113,7 +113,7 @@ def create_top_up(request):
             return reverse("invoices:detail", args=[invoice.pk])
         if response := submit_form(request, form, create, InvoiceError):
             return response
-    return form_page(request, "invoices/invoice_top_up_form.html", "top-up-form", {"form": form})
+    return htmx_page(request, "invoices/invoice_top_up_form.html", "top-up-form", {"form": form})
 
 
 def _line_formset(request):
@@ -149,7 +149,7 @@ def create_purchase(request):
             return reverse("invoices:detail", args=[invoice.pk])
         if response := submit_form(request, form, create, InvoiceError):
             return response
-    return form_page(request, "invoices/invoice_purchase_form.html", "purchase-form",
+    return htmx_page(request, "invoices/invoice_purchase_form.html", "purchase-form",
                      {"form": form, "lines": lines, "tax_rate": tax_rate()})
 
 

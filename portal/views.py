@@ -16,7 +16,7 @@ from audit.actors import Actor
 from common.access import sign_in_page, sign_out_page
 from common.form_tokens import submit_once
 from common.ids import parse_id
-from common.lists import csv_response, iterate, paginate, querystring_without_page, wants_csv
+from common.lists import csv_response, htmx_page, iterate, paginate, querystring_without_page, wants_csv
 from customers.models import NotificationKind
 from customers.selectors import customer_figures
 from finance.cards import gateway
@@ -110,9 +110,7 @@ def invoice_list(request):
     context = {"customer": customer, "form": filters.form, "page": page, "qs": querystring_without_page(request),
                "has_payable": any(invoice.payable for invoice in page.object_list),
                "max_invoices": cards.MAX_INVOICES}
-    if request.htmx:
-        return render(request, "portal/invoice_list.html#invoice-table", context)
-    return render(request, "portal/invoice_list.html", context)
+    return htmx_page(request, "portal/invoice_list.html", "invoice-table", context)
 
 
 @require_GET

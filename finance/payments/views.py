@@ -17,7 +17,7 @@ from common.form_tokens import submit_form, submit_once
 from common.ids import parse_id
 from common.lists import (
     csv_text,
-    form_page,
+    htmx_page,
     htmx_template,
     list_page,
     redirect_page,
@@ -166,7 +166,7 @@ def payment_assign_view(request, pk: int):
             return reverse("finance:payment-detail", args=[pk])
         if response := submit_form(request, form, assign, FinanceError):
             return response
-    return form_page(request, "finance/payment_assign.html", "assign-form",
+    return htmx_page(request, "finance/payment_assign.html", "assign-form",
                      {"p": payment, "form": form, "max_changes": MAX_ASSIGNMENT_CHANGES})
 
 
