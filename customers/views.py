@@ -258,7 +258,7 @@ def _subscription_form(request, customer: Customer, subscription: Subscription |
             (messages.warning if note else messages.success)(request, f"Subscription {saved.product} saved.{note}")
             return redirect_page(request, reverse("customers:subscriptions", args=[customer.pk]))
     return htmx_page(request, "customers/subscription_form.html", "subscription-form",
-                      {"form": form, "customer": customer, "subscription": subscription})
+                     {"form": form, "customer": customer, "subscription": subscription})
 
 
 @require_http_methods(["GET", "POST"])
@@ -319,7 +319,7 @@ def adjustment_new(request, pk: int):
         if response := submit_form(request, form, post, ChargeError):
             return response
     return htmx_page(request, "customers/adjustment_form.html", "adjustment-form",
-                      {"form": form, "customer": customer})
+                     {"form": form, "customer": customer})
 
 
 @require_http_methods(["GET", "POST"])
@@ -357,7 +357,7 @@ def portal_user_new(request, pk: int):
             messages.success(request, f"Portal login {data['username']} created for {customer.code}.")
             return redirect_page(request, reverse("customers:detail", args=[customer.pk]))
     return htmx_page(request, "customers/portal_user_form.html", "portal-user-form",
-                      {"form": form, "customer": customer})
+                     {"form": form, "customer": customer})
 
 
 # --- master wallets ------------------------------------------------------------------------------------
