@@ -417,6 +417,7 @@ def wallet_fund(request, wallet_pk: int):
             messages.success(request, f"{display(form.cleaned_data['amount'])} {wallet.currency} added to "
                                       f"{wallet.name}.")
             return reverse("customers:wallet", args=[wallet.pk])
-        if response := submit_form(request, form, fund, WalletError, busy_url=reverse("customers:wallet", args=[wallet.pk])):
+        if response := submit_form(request, form, fund, WalletError,
+                                   busy_url=reverse("customers:wallet", args=[wallet.pk])):
             return response
     return _wallet_page(request, wallet, form)

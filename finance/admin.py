@@ -26,7 +26,8 @@ class PaymentAdmin(FinanceServiceAdmin):
     list_select_related = ("customer",)
     date_hierarchy = "received_date"
     actions = [service_action("delete_payments", "Delete selected payments (nothing allocated or topped up)",
-                              lambda p, actor: payment_delete(payment=p, actor=actor, reason="Deleted from Django admin"),
+                              lambda p, actor: payment_delete(payment=p, actor=actor,
+                                                              reason="Deleted from Django admin"),
                               "payment(s) deleted")]
 
 
@@ -36,8 +37,10 @@ class AllocationAdmin(FinanceServiceAdmin):
     list_filter = ("source", "reversed_at")
     search_fields = ("=id", "=payment__id", "invoice__number", "customer__name", "customer__code")
     list_select_related = ("payment", "invoice", "customer")
-    actions = [service_action("undo_allocations", "Undo selected allocations", lambda a, actor: allocation_reverse(
-        allocation=a, actor=actor, reason="Undone from Django admin"), "allocation(s) undone", reversed_at__isnull=True)]
+    actions = [service_action("undo_allocations", "Undo selected allocations",
+                              lambda a, actor: allocation_reverse(allocation=a, actor=actor,
+                                                                  reason="Undone from Django admin"),
+                              "allocation(s) undone", reversed_at__isnull=True)]
 
 
 @admin.register(TopUp)
@@ -46,8 +49,9 @@ class TopUpAdmin(FinanceServiceAdmin):
     list_filter = ("posted_to_ledger", "removed_at")
     search_fields = ("=id", "=payment__id", "invoice__number", "customer__name", "customer__code")
     list_select_related = ("customer", "payment", "invoice")
-    actions = [service_action("remove_top_ups", "Remove selected top-ups (credits unspent)", lambda t, actor: top_up_remove(
-        top_up=t, actor=actor, reason="Removed from Django admin"), "top-up(s) removed", removed_at__isnull=True)]
+    actions = [service_action("remove_top_ups", "Remove selected top-ups (credits unspent)",
+                              lambda t, actor: top_up_remove(top_up=t, actor=actor, reason="Removed from Django admin"),
+                              "top-up(s) removed", removed_at__isnull=True)]
 
 
 @admin.register(CreditNote)

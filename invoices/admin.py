@@ -42,9 +42,11 @@ class InvoiceAdmin(ServiceOnlyAdmin):
         service_action("send_invoices", "Send selected invoices by email (drafts are issued first)",
                        lambda inv, actor: invoice_send(invoice_id=inv.pk, actor=actor), "invoice(s) sent"),
         service_action("mark_invoices_sent", "Mark selected drafts as sent (no email)",
-                       lambda inv, actor: invoice_mark_sent(invoice_id=inv.pk, actor=actor), "invoice(s) marked as sent"),
+                       lambda inv, actor: invoice_mark_sent(invoice_id=inv.pk, actor=actor),
+                       "invoice(s) marked as sent"),
         service_action("void_invoices", "Void selected invoices (drafts; top-ups awaiting payment, nothing allocated)",
-                       lambda inv, actor: invoice_void(invoice_id=inv.pk, reason="Voided from Django admin", actor=actor),
+                       lambda inv, actor: invoice_void(invoice_id=inv.pk, reason="Voided from Django admin",
+                                                       actor=actor),
                        "invoice(s) voided"),
     ]
 

@@ -19,10 +19,11 @@ class PaymentSettingsAdmin(FinanceServiceAdmin):
     search_fields = ("customer__name", "customer__code")
     list_select_related = ("customer",)
     actions = [service_action(
-        "turn_auto_top_up_off", "Turn auto top-up off for the selected customers", lambda ps, actor: payment_settings_update(
+        "turn_auto_top_up_off", "Turn auto top-up off for the selected customers",
+        lambda ps, actor: payment_settings_update(
             customer_id=ps.customer_id, method=ps.method, trigger_amount=ps.trigger_amount,
-            limit_threshold=ps.limit_threshold, auto_top_up_enabled=False, actor=actor), "auto top-up(s) turned off",
-        auto_top_up_enabled=True)]
+            limit_threshold=ps.limit_threshold, auto_top_up_enabled=False, actor=actor),
+        "auto top-up(s) turned off", auto_top_up_enabled=True)]
 
 
 @admin.register(AutoTopUp)

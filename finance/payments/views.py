@@ -177,7 +177,8 @@ def payment_unassign_view(request, pk: int):
     back = reverse("finance:payment-detail", args=[pk])
 
     def unassign() -> str:
-        payment_unassign(payment=payment, actor=Actor.from_request(request), reason=request.POST.get("reason", "")[:255])
+        payment_unassign(payment=payment, actor=Actor.from_request(request),
+                         reason=request.POST.get("reason", "")[:255])
         messages.success(request, f"Payment #{pk} un-assigned.")
         return back
     try:
@@ -199,7 +200,8 @@ def payment_top_up_view(request, pk: int):
             messages.success(request, f"{display(made.amount)} {payment.currency} of payment #{pk} turned into "
                                       "credits.")
             return reverse("finance:payment-detail", args=[pk])
-        if response := submit_form(request, form, top_up, FinanceError, busy_url=reverse("finance:payment-detail", args=[pk])):
+        if response := submit_form(request, form, top_up, FinanceError,
+                                   busy_url=reverse("finance:payment-detail", args=[pk])):
             return response
     return render(request, "finance/payment_detail.html", _payment_context(pk, top_up_form=form))
 
@@ -375,7 +377,8 @@ def credit_note_create(request):
         if not form.errors:
             def issue() -> str:
                 note = credit_note_issue(customer=d["customer"], invoice=invoice, amount=d["amount"],
-                                         reason=d["reason"], issue_date=d["issue_date"], actor=Actor.from_request(request))
+                                         reason=d["reason"], issue_date=d["issue_date"],
+                                         actor=Actor.from_request(request))
                 messages.success(request, f"Credit note {note.number} issued.")
                 return reverse("finance:credit-note-detail", args=[note.pk])
             if response := submit_form(request, form, issue, FinanceError):
