@@ -228,8 +228,7 @@ def unapplied_due_credit(customer: Customer) -> Decimal:
 def unapplied_due_credit_of(customers: list[Customer]) -> dict[int, Decimal]:
     """unapplied_due_credit for many customers (locked by the caller, their amount due as loaded) in one query."""
     outstanding = dict(Invoice.objects.open_receivable().filter(customer_id__in=[c.pk for c in customers])
-                       .order_by().values("customer_id").annotate(s=Sum(F("total") - F("amount_paid")
-                                                                        - F("amount_credited")))
+                       .order_by().values("customer_id").annotate(s=Sum(OUTSTANDING))
                        .values_list("customer_id", "s"))
     return {c.pk: max(c.amount_due + (outstanding.get(c.pk) or ZERO), ZERO) for c in customers}
 
