@@ -8,6 +8,8 @@ taken to change a key (a customer's unique code) asks for FOR UPDATE: `lock_cust
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db import transaction
 
 from .models import Customer, MasterWallet, Subscription
@@ -18,6 +20,11 @@ def lock_customer(customer_id: int, *, key_change: bool = False) -> Customer:
     key); raises Customer.DoesNotExist."""
     assert transaction.get_connection().in_atomic_block, "lock inside a transaction"
     return Customer.objects.select_for_update(of=("self",), no_key=not key_change).get(pk=customer_id)
+
+
+def lock_customers(customer_ids: Iterable[int]) -> dict[int, Customer]:
+    ids = sorted(set(customer_ids))
+    return {c.pk: c for c in Customer.objects.filter(pk__in=ids).order_by("pk").select_for_update(of=("self",), no_key=True)}
 
 
 def lock_master_wallet(wallet_id: int) -> MasterWallet:
