@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from common.lists import (
     csv_filename,
     csv_response,
     csv_text,
+    htmx_page,
     iterate,
     paginate,
     querystring_without_page,
@@ -51,7 +51,4 @@ def event_list(request):
     page = paginate(request, events)
     page.object_list = selectors.attach_customer_labels(page.object_list)
     context = {"form": filters.form, "page": page, "sort": filters.current_sort, "qs": querystring_without_page(request)}
-    template = "audit/auditevent_list.html"
-    if request.htmx:
-        template += "#events-table"
-    return render(request, template, context)
+    return htmx_page(request, "audit/auditevent_list.html", "events-table", context)

@@ -22,10 +22,10 @@ from customers.money import ZERO
 from finance.auto_top_up.filters import SettingsFilterSet
 from finance.auto_top_up.selectors import settings_list
 from finance.models import AutoTopUp, AutoTopUpStatus, PaymentMethod, PaymentStatus
+from finance.models.payments import UNALLOCATED
 from finance.payments.filters import PaymentFilterSet
 from finance.payments.selectors import payments
 from finance.receivables.selectors import BUCKETS, aged_receivables
-from finance.selectors import UNALLOCATED
 from invoices.filters import InvoiceFilterSet
 from invoices.models import InvoiceStatus, InvoiceType
 from invoices.selectors import invoice_list

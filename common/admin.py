@@ -72,3 +72,14 @@ class ServiceOnlyAdmin(ReadOnlyAdmin):
                 self.message_user(request, f"{self.service_label(obj)}: {exc}", level=messages.ERROR)
         if ok:
             self.message_user(request, f"{ok} {done}.", level=messages.SUCCESS)
+
+
+def service_action(name: str, description: str, call: Callable[[object, Actor], object], done: str, **only):
+    """A ServiceOnlyAdmin action `name` (what the changelist posts) that runs `call(obj, actor)` through `run_service`
+    on each selected object matching the filter `only`, for the holders of the model's change permission."""
+
+    def action(modeladmin: ServiceOnlyAdmin, request, queryset) -> None:
+        modeladmin.run_service(request, queryset.filter(**only), call, done)
+
+    action.__name__ = name
+    return admin.action(description=description, permissions=["service"])(action)

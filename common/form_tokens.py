@@ -22,8 +22,10 @@ import secrets
 from collections.abc import Callable
 
 from django.contrib import messages
+from django.http import HttpResponse
 
 from .idempotency import MAX_KEY, KeyInUse, once
+from .lists import redirect_page
 
 FIELD = "form_token"
 SKIPPED = {"csrfmiddlewaretoken", FIELD}
@@ -64,3 +66,14 @@ def submit_once(request, effect: Callable[[], str], *, busy_url: str = "") -> st
     if outcome.replayed:
         messages.info(request, REPLAYED if outcome.same_request else REPLAYED_CHANGED)
     return outcome.text
+
+
+def submit_form(request, form, effect: Callable[[], str], errors: type[Exception] | tuple[type[Exception], ...],
+                *, busy_url: str = "") -> HttpResponse | None:
+    """A form page's POST: `submit_once` and go to the result's URL (`redirect_page`); a refusal in `errors` goes on
+    `form` as its error and None comes back, for the view to show the form again."""
+    try:
+        return redirect_page(request, submit_once(request, effect, busy_url=busy_url))
+    except errors as exc:
+        form.add_error(None, str(exc))
+        return None

@@ -247,6 +247,11 @@ def redirect_page(request: HttpRequest, url: str) -> HttpResponse:
     return redirect(url)
 
 
+def htmx_page(request: HttpRequest, template: str, fragment: str, context: dict) -> HttpResponse:
+    """The page; for an htmx request only its `fragment` partial (a form again with its errors, a list's table)."""
+    return render(request, f"{template}#{fragment}" if request.htmx else template, context)
+
+
 def htmx_template(request: HttpRequest, template: str, target: str) -> str:
     """The page, or only its `target` partial when htmx asks to swap that element."""
     if request.htmx and request.htmx.target == target:

@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from common.admin import ServiceOnlyAdmin
+from common.admin import ServiceOnlyAdmin, service_action
 
 from .models import (
     Customer,
@@ -101,16 +101,13 @@ class SubscriptionAdmin(CustomerServiceAdmin):
     list_filter = ("kind", "is_active")
     search_fields = ("product", "customer__code", "customer__name")
     list_select_related = ("customer",)
-    actions = ["end_subscriptions"]
+    actions = [service_action("end_subscriptions", "End selected subscriptions (no further renewals)",
+                              lambda s, actor: subscription_update(subscription_id=s.pk, is_active=False, actor=actor),
+                              "subscription(s) ended", is_active=True)]
 
     @admin.display(description="Margin")
     def margin_shown(self, obj):
         return format_html('<span class="{}">{}</span>', "negative" if obj.margin < 0 else "", obj.margin)
-
-    @admin.action(description="End selected subscriptions (no further renewals)", permissions=["service"])
-    def end_subscriptions(self, request, queryset):
-        self.run_service(request, queryset.filter(is_active=True), lambda s, actor: subscription_update(
-            subscription_id=s.pk, is_active=False, actor=actor), "subscription(s) ended")
 
 
 @admin.register(Notification)

@@ -12,6 +12,7 @@ import re
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db import models
 
 ISO_4217 = frozenset({
     "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BGN", "BHD",
@@ -30,6 +31,11 @@ ISO_4217 = frozenset({
 
 CURRENCY_RE = re.compile(r"[A-Z]{3}\Z", re.ASCII)
 DB_CURRENCY_REGEX = r"^[A-Z]{3}$"  # what the database's check constraints hold every stored currency to
+
+
+def currency_iso(prefix: str) -> models.CheckConstraint:
+    """The check constraint `<prefix>_currency_iso` of a model's `currency` column."""
+    return models.CheckConstraint(condition=models.Q(currency__regex=DB_CURRENCY_REGEX), name=f"{prefix}_currency_iso")
 MESSAGE = "The currency must be a three-letter ISO 4217 code, such as SGD or USD."
 
 

@@ -12,8 +12,8 @@ from django.db import models
 from django.db.models import F, Func, Q, Value
 from django.db.models.functions import Greatest
 
-from .currencies import DB_CURRENCY_REGEX
-from .money import MoneyField
+from .currencies import currency_iso
+from .money import MoneyField, amount_gt_0
 
 
 class AccountType(models.TextChoices):
@@ -43,6 +43,11 @@ def search_document() -> Func:
     # keyword arguments in the order the migration writer sorts them, or makemigrations sees a change
     return Func(F("name"), F("code"), arg_joiner=" || ' ' || ", output_field=SearchVectorField(),
                 template=SEARCH_DOCUMENT_SQL)
+
+
+def card_label(brand: str, last4: str) -> str:
+    """A card as every page, email, receipt and audit text names it: "Visa ending 4242" ("" for no card)."""
+    return f"{brand.title() or 'Card'} ending {last4}" if last4 else ""
 
 
 class Customer(models.Model):
@@ -88,7 +93,7 @@ class Customer(models.Model):
             models.CheckConstraint(condition=Q(amount_reserved__gte=0), name="customer_reserved_gte_0"),
             models.CheckConstraint(condition=Q(account_type=AccountType.POSTPAID) | Q(credit_limit=0),
                                    name="customer_prepaid_no_credit_limit"),
-            models.CheckConstraint(condition=Q(currency__regex=DB_CURRENCY_REGEX), name="customer_currency_iso"),
+            currency_iso("customer"),
             models.CheckConstraint(condition=~Q(code=""), name="customer_code_not_empty"),
         ]
         indexes = [
@@ -201,10 +206,6 @@ class Transaction(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.amount} {self.customer_id}"
 
-    @property
-    def is_unbilled(self) -> bool:
-        return self.bucket == Bucket.UNBILLED and self.billed_at is None
-
 
 class ReservationStatus(models.TextChoices):
     OPEN = "open", "Open"
@@ -234,7 +235,7 @@ class Reservation(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["idempotency_key"], name="reservation_idempotency_key_unique"),
-            models.CheckConstraint(condition=Q(amount__gt=0), name="reservation_amount_gt_0"),
+            amount_gt_0("reservation"),
             models.CheckConstraint(
                 condition=Q(committed_amount__isnull=True) | Q(committed_amount__lte=models.F("amount")),
                 name="reservation_commit_lte_amount",
@@ -271,8 +272,7 @@ class MasterWallet(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(balance__gte=0), name="master_wallet_balance_gte_0"),
-                       models.CheckConstraint(condition=Q(currency__regex=DB_CURRENCY_REGEX),
-                                              name="master_wallet_currency_iso")]
+                       currency_iso("master_wallet")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.currency})"

@@ -177,6 +177,11 @@ class AmountField(forms.CharField):
             raise forms.ValidationError(str(exc), code="invalid") from exc
 
 
+def amount_gt_0(prefix: str) -> models.CheckConstraint:
+    """The check constraint `<prefix>_amount_gt_0` of a model's `amount` column."""
+    return models.CheckConstraint(condition=models.Q(amount__gt=0), name=f"{prefix}_amount_gt_0")
+
+
 class _MoneyDecimalField(models.DecimalField):
     """NUMERIC(20, 6) whose form field is the strict AmountField (Django's own DecimalField form field takes
     '1e5' and non-ASCII digits). Zero is allowed and a sign is not, unless the ModelForm says otherwise

@@ -222,11 +222,6 @@ def transaction_summary(qs: QuerySet) -> dict:
     }
 
 
-def kinds_in_use(customer: Customer) -> list[tuple[str, str]]:
-    used = set(Transaction.objects.filter(customer=customer).values_list("kind", flat=True).distinct())
-    return [(k.value, k.label) for k in TransactionKind if k.value in used]
-
-
 def reservations_for(customer: Customer) -> QuerySet:
     """A customer's reservations, newest first (customers.filters.ReservationFilterSet filters them: the open
     ones by default, served by reservation_customer_idx)."""

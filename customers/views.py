@@ -12,12 +12,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audit.actors import Actor
 from audit.selectors import audit_events
-from common.form_tokens import submit_once
+from common.form_tokens import submit_form
 from common.ids import parse_id
 from common.lists import (
     csv_filename,
     csv_response,
     csv_text,
+    htmx_page,
     htmx_template,
     iterate,
     list_page,
@@ -66,12 +67,6 @@ from .services import (
     subscription_update,
 )
 
-
-def _form_page(request, template: str, fragment: str, context: dict) -> HttpResponse:
-    """A form page; for an htmx request only its `fragment` (the form again, with its errors)."""
-    return render(request, f"{template}#{fragment}" if request.htmx else template, context)
-
-
 # --- the list ------------------------------------------------------------------------------------------
 CUSTOMER_CSV_HEADER = ["code", "name", "account_type", "invoice_setup", "currency", "billing_email", "credit_limit",
                        "expecting_invoice", "amount_due", "current_balance", "reserved_credits", "usable_credits",
@@ -107,7 +102,7 @@ def customer_new(request):
         else:
             messages.success(request, f"Customer {customer.code} created.")
             return redirect_page(request, reverse("customers:detail", args=[customer.pk]))
-    return _form_page(request, "customers/customer_form.html", "customer-form", {"form": form, "customer": None})
+    return htmx_page(request, "customers/customer_form.html", "customer-form", {"form": form, "customer": None})
 
 
 @require_http_methods(["GET", "POST"])
@@ -126,7 +121,7 @@ def customer_edit(request, pk: int):
         else:
             messages.success(request, f"Settings of {customer.code} saved.")
             return redirect_page(request, reverse("customers:detail", args=[customer.pk]))
-    return _form_page(request, "customers/customer_form.html", "customer-form", {"form": form, "customer": customer})
+    return htmx_page(request, "customers/customer_form.html", "customer-form", {"form": form, "customer": customer})
 
 
 # --- the customer page and its tabs --------------------------------------------------------------------
@@ -262,8 +257,8 @@ def _subscription_form(request, customer: Customer, subscription: Subscription |
                     "above the price.") if saved.margin < 0 else ""
             (messages.warning if note else messages.success)(request, f"Subscription {saved.product} saved.{note}")
             return redirect_page(request, reverse("customers:subscriptions", args=[customer.pk]))
-    return _form_page(request, "customers/subscription_form.html", "subscription-form",
-                      {"form": form, "customer": customer, "subscription": subscription})
+    return htmx_page(request, "customers/subscription_form.html", "subscription-form",
+                     {"form": form, "customer": customer, "subscription": subscription})
 
 
 @require_http_methods(["GET", "POST"])
@@ -321,12 +316,10 @@ def adjustment_new(request, pk: int):
                                   reason=data["reason"], actor=Actor.from_request(request), at=timezone.now())
             messages.success(request, f"Adjustment #{row.pk} of {display(row.amount)} {customer.currency} posted.")
             return reverse("customers:transactions", args=[customer.pk])
-        try:
-            return redirect_page(request, submit_once(request, post))
-        except ChargeError as exc:
-            form.add_error(None, str(exc))
-    return _form_page(request, "customers/adjustment_form.html", "adjustment-form",
-                      {"form": form, "customer": customer})
+        if response := submit_form(request, form, post, ChargeError):
+            return response
+    return htmx_page(request, "customers/adjustment_form.html", "adjustment-form",
+                     {"form": form, "customer": customer})
 
 
 @require_http_methods(["GET", "POST"])
@@ -343,11 +336,9 @@ def transfer_new(request, pk: int):
             messages.success(request, f"{display(data['amount'])} {customer.currency} of credit issued to "
                                       f"{customer.code} from {data['wallet'].name}.")
             return reverse("customers:detail", args=[customer.pk])
-        try:
-            return redirect_page(request, submit_once(request, transfer))
-        except WalletError as exc:
-            form.add_error(None, str(exc))
-    return _form_page(request, "customers/transfer_form.html", "transfer-form", {"form": form, "customer": customer})
+        if response := submit_form(request, form, transfer, WalletError):
+            return response
+    return htmx_page(request, "customers/transfer_form.html", "transfer-form", {"form": form, "customer": customer})
 
 
 @require_http_methods(["GET", "POST"])
@@ -365,8 +356,8 @@ def portal_user_new(request, pk: int):
         else:
             messages.success(request, f"Portal login {data['username']} created for {customer.code}.")
             return redirect_page(request, reverse("customers:detail", args=[customer.pk]))
-    return _form_page(request, "customers/portal_user_form.html", "portal-user-form",
-                      {"form": form, "customer": customer})
+    return htmx_page(request, "customers/portal_user_form.html", "portal-user-form",
+                     {"form": form, "customer": customer})
 
 
 # --- master wallets ------------------------------------------------------------------------------------
@@ -388,7 +379,7 @@ def wallet_new(request):
         else:
             messages.success(request, f"Wallet {wallet.name} opened.")
             return redirect_page(request, reverse("customers:wallet", args=[wallet.pk]))
-    return _form_page(request, "customers/masterwallet_form.html", "wallet-form", {"form": form})
+    return htmx_page(request, "customers/masterwallet_form.html", "wallet-form", {"form": form})
 
 
 def _wallet_page(request, wallet: MasterWallet, form: WalletFundForm) -> HttpResponse:
@@ -426,8 +417,7 @@ def wallet_fund(request, wallet_pk: int):
             messages.success(request, f"{display(form.cleaned_data['amount'])} {wallet.currency} added to "
                                       f"{wallet.name}.")
             return reverse("customers:wallet", args=[wallet.pk])
-        try:
-            return redirect_page(request, submit_once(request, fund, busy_url=reverse("customers:wallet", args=[wallet.pk])))
-        except WalletError as exc:
-            form.add_error(None, str(exc))
+        if response := submit_form(request, form, fund, WalletError,
+                                   busy_url=reverse("customers:wallet", args=[wallet.pk])):
+            return response
     return _wallet_page(request, wallet, form)

@@ -4,7 +4,7 @@ goes through the services, as actions: delete payments, undo allocations, remove
 
 from django.contrib import admin
 
-from common.admin import ServiceOnlyAdmin
+from common.admin import ServiceOnlyAdmin, service_action
 
 from .models import Allocation, CreditNote, Payment, TopUp, Withdrawal
 from .services._common import FinanceError
@@ -25,13 +25,10 @@ class PaymentAdmin(FinanceServiceAdmin):
     search_fields = ("=id", "reference", "invoice_number", "remark", "customer__name", "customer__code")
     list_select_related = ("customer",)
     date_hierarchy = "received_date"
-    actions = ["delete_payments"]
-
-    @admin.action(description="Delete selected payments (nothing allocated or topped up)",
-                  permissions=["service"])
-    def delete_payments(self, request, queryset):
-        self.run_service(request, queryset, lambda p, actor: payment_delete(
-            payment=p, actor=actor, reason="Deleted from Django admin"), "payment(s) deleted")
+    actions = [service_action("delete_payments", "Delete selected payments (nothing allocated or topped up)",
+                              lambda p, actor: payment_delete(payment=p, actor=actor,
+                                                              reason="Deleted from Django admin"),
+                              "payment(s) deleted")]
 
 
 @admin.register(Allocation)
@@ -40,12 +37,10 @@ class AllocationAdmin(FinanceServiceAdmin):
     list_filter = ("source", "reversed_at")
     search_fields = ("=id", "=payment__id", "invoice__number", "customer__name", "customer__code")
     list_select_related = ("payment", "invoice", "customer")
-    actions = ["undo_allocations"]
-
-    @admin.action(description="Undo selected allocations", permissions=["service"])
-    def undo_allocations(self, request, queryset):
-        self.run_service(request, queryset.filter(reversed_at__isnull=True), lambda a, actor: allocation_reverse(
-            allocation=a, actor=actor, reason="Undone from Django admin"), "allocation(s) undone")
+    actions = [service_action("undo_allocations", "Undo selected allocations",
+                              lambda a, actor: allocation_reverse(allocation=a, actor=actor,
+                                                                  reason="Undone from Django admin"),
+                              "allocation(s) undone", reversed_at__isnull=True)]
 
 
 @admin.register(TopUp)
@@ -54,12 +49,9 @@ class TopUpAdmin(FinanceServiceAdmin):
     list_filter = ("posted_to_ledger", "removed_at")
     search_fields = ("=id", "=payment__id", "invoice__number", "customer__name", "customer__code")
     list_select_related = ("customer", "payment", "invoice")
-    actions = ["remove_top_ups"]
-
-    @admin.action(description="Remove selected top-ups (credits unspent)", permissions=["service"])
-    def remove_top_ups(self, request, queryset):
-        self.run_service(request, queryset.filter(removed_at__isnull=True), lambda t, actor: top_up_remove(
-            top_up=t, actor=actor, reason="Removed from Django admin"), "top-up(s) removed")
+    actions = [service_action("remove_top_ups", "Remove selected top-ups (credits unspent)",
+                              lambda t, actor: top_up_remove(top_up=t, actor=actor, reason="Removed from Django admin"),
+                              "top-up(s) removed", removed_at__isnull=True)]
 
 
 @admin.register(CreditNote)

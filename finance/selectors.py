@@ -9,22 +9,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import (
-    DecimalField,
-    ExpressionWrapper,
-    F,
     Sum,
 )
 
 from customers.models import Customer
 from customers.money import ZERO
-from invoices.models import Invoice
+from invoices.models import OUTSTANDING, Invoice
 from invoices.selectors import unapplied_money
 
 from .models import Payment
-
-MONEY = DecimalField(max_digits=20, decimal_places=6)
-UNALLOCATED = ExpressionWrapper(F("amount") - F("amount_allocated") - F("amount_topped_up"), output_field=MONEY)
-OUTSTANDING = ExpressionWrapper(F("total") - F("amount_paid") - F("amount_credited"), output_field=MONEY)
+from .models.payments import UNALLOCATED
 
 
 # --- A customer's credit position --------------------------------------------------------------------------

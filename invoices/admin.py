@@ -4,7 +4,7 @@ services, as actions: send, mark as sent, void."""
 
 from django.contrib import admin
 
-from common.admin import ReadOnlyAdmin, ReadOnlyInline, ServiceOnlyAdmin
+from common.admin import ReadOnlyAdmin, ReadOnlyInline, ServiceOnlyAdmin, service_action
 
 from .models import CreditApplication, Invoice, InvoiceLine, InvoiceLineEntry, NumberSeries
 from .services import InvoiceError, invoice_mark_sent, invoice_send, invoice_void
@@ -32,28 +32,23 @@ class InvoiceAdmin(ServiceOnlyAdmin):
     list_select_related = ("customer",)
     date_hierarchy = "issue_date"
     inlines = [InvoiceLineInline, CreditApplicationInline]
-    actions = ["send_invoices", "mark_invoices_sent", "void_invoices"]
 
     service_errors = (InvoiceError,)
 
     def service_label(self, obj) -> str:
         return obj.number
 
-    @admin.action(description="Send selected invoices by email (drafts are issued first)", permissions=["service"])
-    def send_invoices(self, request, queryset):
-        self.run_service(request, queryset, lambda inv, actor: invoice_send(invoice_id=inv.pk, actor=actor),
-                  "invoice(s) sent")
-
-    @admin.action(description="Mark selected drafts as sent (no email)", permissions=["service"])
-    def mark_invoices_sent(self, request, queryset):
-        self.run_service(request, queryset, lambda inv, actor: invoice_mark_sent(invoice_id=inv.pk, actor=actor),
-                  "invoice(s) marked as sent")
-
-    @admin.action(description="Void selected invoices (drafts; top-ups awaiting payment, nothing allocated)",
-                  permissions=["service"])
-    def void_invoices(self, request, queryset):
-        self.run_service(request, queryset, lambda inv, actor: invoice_void(invoice_id=inv.pk, reason="Voided from Django admin",
-                                                                      actor=actor), "invoice(s) voided")
+    actions = [
+        service_action("send_invoices", "Send selected invoices by email (drafts are issued first)",
+                       lambda inv, actor: invoice_send(invoice_id=inv.pk, actor=actor), "invoice(s) sent"),
+        service_action("mark_invoices_sent", "Mark selected drafts as sent (no email)",
+                       lambda inv, actor: invoice_mark_sent(invoice_id=inv.pk, actor=actor),
+                       "invoice(s) marked as sent"),
+        service_action("void_invoices", "Void selected invoices (drafts; top-ups awaiting payment, nothing allocated)",
+                       lambda inv, actor: invoice_void(invoice_id=inv.pk, reason="Voided from Django admin",
+                                                       actor=actor),
+                       "invoice(s) voided"),
+    ]
 
 
 @admin.register(InvoiceLine)

@@ -6,10 +6,10 @@ from decimal import Decimal
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import ExpressionWrapper, F, Q
 
-from customers.currencies import DB_CURRENCY_REGEX
-from customers.money import ZERO, MoneyField
+from customers.currencies import currency_iso
+from customers.money import ZERO, MoneyField, amount_gt_0
 
 
 class InvoiceType(models.TextChoices):
@@ -27,6 +27,11 @@ class InvoiceStatus(models.TextChoices):
 
 
 OPEN_STATUSES = (InvoiceStatus.SENT, InvoiceStatus.PARTIALLY_PAID)
+
+# What an invoice still asks for: its total less payments and credit notes. The one definition, for queries
+# (`Sum(OUTSTANDING)`) and, on one row, Invoice.amount_due / amount_outstanding.
+OUTSTANDING = ExpressionWrapper(F("total") - F("amount_paid") - F("amount_credited"),
+                                output_field=models.DecimalField(max_digits=20, decimal_places=6))
 
 # An open receivable invoice: issued and still owed (sent or partially paid), and not a top-up invoice (a
 # deposit the customer may pay or not, never a debt). The one definition: the stored column
@@ -87,7 +92,7 @@ class Invoice(models.Model):
         ordering = ["-issue_date", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(total__gte=0), name="invoice_total_gte_0"),
-            models.CheckConstraint(condition=Q(currency__regex=DB_CURRENCY_REGEX), name="invoice_currency_iso"),
+            currency_iso("invoice"),
             models.CheckConstraint(condition=Q(total=F("subtotal") + F("tax")), name="invoice_total_is_subtotal_plus_tax"),
             models.CheckConstraint(condition=~Q(type="top_up") | Q(tax=0), name="invoice_top_up_untaxed"),
             models.CheckConstraint(condition=Q(due_date__gte=F("issue_date")), name="invoice_due_after_issue"),
@@ -124,10 +129,16 @@ class Invoice(models.Model):
         return f"{self.number} {self.get_type_display()}"
 
     @property
-    def amount_outstanding(self) -> Decimal:
-        if self.status in (InvoiceStatus.VOID, InvoiceStatus.DRAFT):
+    def amount_due(self) -> Decimal:
+        """OUTSTANDING on this row: a draft asks for its total, a void invoice for nothing."""
+        if self.status == InvoiceStatus.VOID:
             return ZERO
         return self.total - self.amount_paid - self.amount_credited
+
+    @property
+    def amount_outstanding(self) -> Decimal:
+        """What an issued invoice still owes (a draft owes nothing yet)."""
+        return ZERO if self.status == InvoiceStatus.DRAFT else self.amount_due
 
     @property
     def status_label(self) -> str:
@@ -141,10 +152,6 @@ class Invoice(models.Model):
             if self.status == InvoiceStatus.VOID:
                 return "Credited"
         return self.get_status_display()
-
-    @property
-    def is_provisioned(self) -> bool:
-        return self.provisioned_at is not None
 
 
 class InvoiceLine(models.Model):
@@ -224,7 +231,7 @@ class CreditApplication(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="credit_application_amount_gt_0"),
+            amount_gt_0("credit_application"),
             models.UniqueConstraint(fields=["invoice", "source"], name="credit_application_once_per_source"),
         ]
 

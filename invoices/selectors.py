@@ -26,7 +26,7 @@ from customers.models import (
 from customers.money import ZERO
 from customers.selectors import customer_search
 
-from .models import Invoice, InvoiceLine, InvoiceStatus, InvoiceType
+from .models import OUTSTANDING, Invoice, InvoiceLine, InvoiceType
 
 SORTS = {
     "number": ("number",), "-number": ("-number",),
@@ -54,7 +54,7 @@ def invoice_csv_row(invoice: Invoice) -> list:
             csv_text(invoice.customer.code), csv_text(invoice.customer.name), csv_text(invoice.name),
             invoice.issue_date.isoformat(), invoice.due_date.isoformat(),
             invoice.currency, invoice.subtotal, invoice.tax, invoice.total, invoice.amount_paid,
-            invoice.amount_credited, amount_due(invoice)]
+            invoice.amount_credited, invoice.amount_due]
 
 
 INVOICE_CSV_HEADER = ["Number", "Type", "Status", "Customer code", "Customer", "Name", "Issue date", "Due date",
@@ -76,14 +76,6 @@ def customer_options(q: str, limit: int = 20) -> QuerySet[Customer]:
 
 
 # --- one invoice -------------------------------------------------------------------------------------------
-def amount_due(invoice: Invoice) -> Decimal:
-    """What the invoice still asks for: its total less payments and credit notes (a draft asks for its total;
-    a void invoice for nothing)."""
-    if invoice.status == InvoiceStatus.VOID:
-        return ZERO
-    return invoice.total - invoice.amount_paid - invoice.amount_credited
-
-
 @dataclass(frozen=True)
 class Figure:
     key: str
@@ -97,7 +89,7 @@ def invoice_figures(invoice: Invoice) -> list[Figure]:
                Figure("total", "Total", invoice.total), Figure("amount_paid", "Amount paid", invoice.amount_paid)]
     if invoice.amount_credited:
         figures.append(Figure("amount_credited", "Credit notes", invoice.amount_credited))
-    figures.append(Figure("amount_due", "Amount due", amount_due(invoice)))
+    figures.append(Figure("amount_due", "Amount due", invoice.amount_due))
     return figures
 
 
@@ -206,7 +198,7 @@ def invoice_ledger(invoice: Invoice, limit: int = 100) -> InvoiceLedger:
 def open_invoices_outstanding(customer_id: int) -> Decimal:
     """What the customer's issued, unpaid purchase and monthly invoices still ask for."""
     return Invoice.objects.open_receivable().filter(customer_id=customer_id).aggregate(
-        s=Sum(F("total") - F("amount_paid") - F("amount_credited")))["s"] or ZERO
+        s=Sum(OUTSTANDING))["s"] or ZERO
 
 
 def unapplied_money(customer: Customer) -> Decimal:
@@ -236,8 +228,7 @@ def unapplied_due_credit(customer: Customer) -> Decimal:
 def unapplied_due_credit_of(customers: list[Customer]) -> dict[int, Decimal]:
     """unapplied_due_credit for many customers (locked by the caller, their amount due as loaded) in one query."""
     outstanding = dict(Invoice.objects.open_receivable().filter(customer_id__in=[c.pk for c in customers])
-                       .order_by().values("customer_id").annotate(s=Sum(F("total") - F("amount_paid")
-                                                                        - F("amount_credited")))
+                       .order_by().values("customer_id").annotate(s=Sum(OUTSTANDING))
                        .values_list("customer_id", "s"))
     return {c.pk: max(c.amount_due + (outstanding.get(c.pk) or ZERO), ZERO) for c in customers}
 

@@ -10,11 +10,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.actors import Actor
-from common.form_tokens import submit_once
+from common.form_tokens import submit_form, submit_once
 from common.ids import parse_id
 from common.lists import (
     csv_filename,
     csv_response,
+    htmx_page,
     htmx_template,
     iterate,
     list_context,
@@ -61,8 +62,6 @@ def invoice_list(request):
     if (response := totals_response(request, filters, TOTALS)) is not None:
         return response
     page = paginate(request, invoices)
-    for invoice in page.object_list:
-        invoice.amount_due_shown = selectors.amount_due(invoice)
     customer_id = filters.values.get("customer")
     context = {
         **list_context(request, filters, page, totals=TOTALS),
@@ -112,14 +111,9 @@ def create_top_up(request):
             messages.success(request, f"Top-up invoice {invoice.number} created as a draft: send it (or mark it "
                                       "as sent) before allocating a payment.")
             return reverse("invoices:detail", args=[invoice.pk])
-        try:
-            return redirect_page(request, submit_once(request, create))
-        except InvoiceError as exc:
-            form.add_error(None, str(exc))
-    template = "invoices/invoice_top_up_form.html"
-    if request.htmx and request.method == "POST":
-        template += "#top-up-form"
-    return render(request, template, {"form": form})
+        if response := submit_form(request, form, create, InvoiceError):
+            return response
+    return htmx_page(request, "invoices/invoice_top_up_form.html", "top-up-form", {"form": form})
 
 
 def _line_formset(request):
@@ -153,14 +147,10 @@ def create_purchase(request):
                                               actor=Actor.from_request(request))
             messages.success(request, f"Purchase invoice {invoice.number} created as a draft.")
             return reverse("invoices:detail", args=[invoice.pk])
-        try:
-            return redirect_page(request, submit_once(request, create))
-        except InvoiceError as exc:
-            form.add_error(None, str(exc))
-    template = "invoices/invoice_purchase_form.html"
-    if request.htmx and request.method == "POST":
-        template += "#purchase-form"
-    return render(request, template, {"form": form, "lines": lines, "tax_rate": tax_rate()})
+        if response := submit_form(request, form, create, InvoiceError):
+            return response
+    return htmx_page(request, "invoices/invoice_purchase_form.html", "purchase-form",
+                     {"form": form, "lines": lines, "tax_rate": tax_rate()})
 
 
 # --- one invoice -------------------------------------------------------------------------------------------

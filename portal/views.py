@@ -6,19 +6,17 @@ signed-in customer's rows: an id in a URL that belongs to another customer is a 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.actors import Actor
-from audit.services import audit_record_access
+from common.access import sign_in_page, sign_out_page
 from common.form_tokens import submit_once
 from common.ids import parse_id
-from common.lists import csv_response, iterate, paginate, querystring_without_page, wants_csv
+from common.lists import csv_response, htmx_page, iterate, paginate, querystring_without_page, wants_csv
 from customers.models import NotificationKind
 from customers.selectors import customer_figures
 from finance.cards import gateway
@@ -42,39 +40,16 @@ from .permissions import customer_of, leads_to_checkout, portal_view
 # --- access -------------------------------------------------------------------------------------------
 @require_http_methods(["GET", "POST"])
 def sign_in(request):
-    next_url = request.POST.get("next") or request.GET.get("next") or ""
     if request.method == "GET" and customer_of(request.user) is not None:
         return redirect("portal:home")
-    form = PortalSignInForm(request, data=request.POST or None)
-    if request.method == "POST":
-        if form.is_valid():
-            user = form.get_user()
-            login(request, user)
-            audit_record_access(actor=Actor.for_user(user, request), action="access.sign_in",
-                                customer_id=user.customer_membership.customer_id)
-            if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()) \
-                    or not next_url.startswith(reverse("portal:home")):
-                next_url = ""
-            return redirect(next_url or "portal:home")
-        username = request.POST.get("username", "")[:150]
-        base = Actor.from_request(request)
-        audit_record_access(
-            actor=Actor(kind=base.kind, label=username or "anonymous", ip=base.ip, user_agent=base.user_agent,
-                        request_id=base.request_id),
-            action="access.sign_in_failed",
-            reason="; ".join(str(e) for e in form.non_field_errors()),
-        )
-    return render(request, "portal/sign_in.html", {"form": form, "next": next_url})
+    return sign_in_page(request, PortalSignInForm, template="portal/sign_in.html", home="portal:home",
+                        within=reverse("portal:home"), customer_id=lambda user: user.customer_membership.customer_id)
 
 
 @require_POST
 def sign_out(request):
     customer = customer_of(request.user)
-    if request.user.is_authenticated:
-        audit_record_access(actor=Actor.from_request(request), action="access.sign_out",
-                            customer_id=customer.pk if customer else None)
-    logout(request)
-    return redirect("portal:login")
+    return sign_out_page(request, to="portal:login", customer_id=customer.pk if customer else None)
 
 
 password_reset = auth_views.PasswordResetView.as_view(
@@ -135,9 +110,7 @@ def invoice_list(request):
     context = {"customer": customer, "form": filters.form, "page": page, "qs": querystring_without_page(request),
                "has_payable": any(invoice.payable for invoice in page.object_list),
                "max_invoices": cards.MAX_INVOICES}
-    if request.htmx:
-        return render(request, "portal/invoice_list.html#invoice-table", context)
-    return render(request, "portal/invoice_list.html", context)
+    return htmx_page(request, "portal/invoice_list.html", "invoice-table", context)
 
 
 @require_GET

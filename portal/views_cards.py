@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.actors import Actor
-from common.lists import csv_response, paginate, querystring_without_page, wants_csv
+from common.lists import csv_response, htmx_page, paginate, querystring_without_page, wants_csv
 from customers.money import display
 from finance.auto_top_up.selectors import auto_top_up_projection, card_choices
 from finance.cards.receipts import receipt_filename, render_receipt_pdf
@@ -147,9 +147,7 @@ def payments(request):
              r.amount, r.currency, r.receipt_number] for r in rows))
     context = {"customer": customer, "form": filters.form, "page": paginate(request, rows),
                "qs": querystring_without_page(request)}
-    if request.htmx:
-        return render(request, "portal/payment_list.html#payment-table", context)
-    return render(request, "portal/payment_list.html", context)
+    return htmx_page(request, "portal/payment_list.html", "payment-table", context)
 
 
 @require_GET

@@ -5,7 +5,7 @@
     {{ invoice.due_date|local_date }}   ->  2026-12-07  (a datetime: its date in the operator's time zone)
     {% time_zone_shown %}               ->  Asia/Singapore (UTC+08:00)
 
-One format for times and dates on every staff and portal page (the portal's |portal_time is the same)."""
+One format for times and dates on every staff and portal page."""
 
 from __future__ import annotations
 

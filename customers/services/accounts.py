@@ -22,8 +22,6 @@ from ..money import ZERO, max_credit_limit
 from ._common import amount_or_error, locked_customer
 
 CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
-SETTINGS_FIELDS = ("name", "code", "billing_email", "currency", "account_type", "invoice_setup", "credit_limit",
-                   "show_invoices_tab")
 
 
 class CustomerError(ValueError):

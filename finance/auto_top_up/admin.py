@@ -4,6 +4,8 @@ goes through the service, as an action: turn auto top-up off."""
 
 from django.contrib import admin
 
+from common.admin import service_action
+
 from ..admin import FinanceServiceAdmin
 from ..models import AutoTopUp, AutoTopUpDecision, AutoTopUpRun, PaymentSettings
 from ..services.auto_top_up import payment_settings_update
@@ -16,13 +18,12 @@ class PaymentSettingsAdmin(FinanceServiceAdmin):
     list_filter = ("method", "auto_top_up_enabled")
     search_fields = ("customer__name", "customer__code")
     list_select_related = ("customer",)
-    actions = ["turn_auto_top_up_off"]
-
-    @admin.action(description="Turn auto top-up off for the selected customers", permissions=["service"])
-    def turn_auto_top_up_off(self, request, queryset):
-        self.run_service(request, queryset.filter(auto_top_up_enabled=True), lambda ps, actor: payment_settings_update(
+    actions = [service_action(
+        "turn_auto_top_up_off", "Turn auto top-up off for the selected customers",
+        lambda ps, actor: payment_settings_update(
             customer_id=ps.customer_id, method=ps.method, trigger_amount=ps.trigger_amount,
-            limit_threshold=ps.limit_threshold, auto_top_up_enabled=False, actor=actor), "auto top-up(s) turned off")
+            limit_threshold=ps.limit_threshold, auto_top_up_enabled=False, actor=actor),
+        "auto top-up(s) turned off", auto_top_up_enabled=True)]
 
 
 @admin.register(AutoTopUp)

@@ -232,10 +232,6 @@ class DryRunTotal:
     def method_label(self) -> str:
         return TopUpMethod(self.method).label
 
-    @property
-    def decision_label(self) -> str:
-        return "Would be topped up" if self.decision == CANDIDATE else TopUpDecision(self.decision).label
-
 
 @dataclass(frozen=True)
 class DryRun:

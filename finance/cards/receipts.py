@@ -11,7 +11,8 @@ from .selectors import receipt, receipt_filename
 
 
 def receipt_pdf_html(payment: CardPayment) -> str:
-    return render_to_string("finance/card_receipt_pdf.html", {"receipt": receipt(payment)})
+    return render_to_string("finance/card_receipt_pdf.html", {"receipt": receipt(payment),
+                                                                "seller": settings.LEDGERDESK_SELLER})
 
 
 def render_receipt_pdf(payment: CardPayment) -> bytes:

@@ -14,7 +14,7 @@ from django.db.models import CharField, DateTimeField, F, QuerySet, Value
 from django.db.models.functions import Coalesce, Concat
 from django.shortcuts import get_object_or_404
 
-from customers.models import Customer
+from customers.models import Customer, card_label
 from customers.money import ZERO, display
 from invoices.models import InvoiceStatus, InvoiceType
 
@@ -113,7 +113,7 @@ class PaymentRow:
     @property
     def card_shown(self) -> str:
         brand, _, last4 = self.card.partition(" ")
-        return f"{brand.title() or 'Card'} ending {last4}" if last4 else ""
+        return card_label(brand, last4)
 
 
 class _Rows:
@@ -245,7 +245,7 @@ def receipt_number(payment: CardPayment) -> str:
 def receipt(payment: CardPayment) -> Receipt:
     if payment.status != CardPaymentStatus.SUCCEEDED:
         raise ValueError("Only a paid card payment has a receipt.")
-    card = f"{payment.card_brand.title() or 'Card'} ending {payment.card_last4}" if payment.card_last4 else "Card"
+    card = card_label(payment.card_brand, payment.card_last4) or "Card"
     lines = invoices_paid(payment)
     description = {CardPaymentPurpose.INVOICE: f"Card payment for invoice {payment.invoice.number}"
                    if payment.invoice_id else "Card payment",

@@ -11,10 +11,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import models
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, ExpressionWrapper, F, Q, Value, When
 
-from customers.currencies import DB_CURRENCY_REGEX
-from customers.money import ZERO, MoneyField
+from customers.currencies import currency_iso
+from customers.money import ZERO, MoneyField, amount_gt_0
 
 MAX_ASSIGNMENT_CHANGES = 5
 
@@ -49,6 +49,18 @@ _STATUS_EXPRESSION = Case(
 )
 
 
+# The cash a payment has left to allocate or top up. The one definition, for queries (`Sum(UNALLOCATED)`,
+# `Payment.objects.with_cash_left()`) and, on one row, Payment.amount_unallocated.
+UNALLOCATED = ExpressionWrapper(F("amount") - F("amount_allocated") - F("amount_topped_up"),
+                                output_field=models.DecimalField(max_digits=20, decimal_places=6))
+
+
+class PaymentQuerySet(models.QuerySet):
+    def with_cash_left(self) -> PaymentQuerySet:
+        """Live payments with cash left (annotated `unallocated`)."""
+        return self.filter(deleted_at__isnull=True).annotate(unallocated=UNALLOCATED).filter(unallocated__gt=0)
+
+
 class Payment(models.Model):
     """Money received from a customer (or not yet known whose: unassigned)."""
 
@@ -74,11 +86,13 @@ class Payment(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
 
+    objects = PaymentQuerySet.as_manager()
+
     class Meta:
         ordering = ["-received_date", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_gt_0"),
-            models.CheckConstraint(condition=Q(currency__regex=DB_CURRENCY_REGEX), name="payment_currency_iso"),
+            amount_gt_0("payment"),
+            currency_iso("payment"),
             models.CheckConstraint(condition=Q(amount_allocated__gte=0) & Q(amount_topped_up__gte=0),
                                    name="payment_used_gte_0"),
             models.CheckConstraint(condition=Q(amount__gte=F("amount_allocated") + F("amount_topped_up")),
@@ -113,7 +127,7 @@ class Payment(models.Model):
 
     @property
     def amount_unallocated(self) -> Decimal:
-        """What is left to allocate or top up."""
+        """UNALLOCATED on this row: what is left to allocate or top up (a deleted payment: nothing)."""
         if self.deleted_at is not None:
             return ZERO
         return self.amount - self.amount_allocated - self.amount_topped_up
@@ -147,7 +161,7 @@ class Allocation(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="allocation_amount_gt_0"),
+            amount_gt_0("allocation"),
             models.CheckConstraint(
                 condition=(Q(source="payment") & Q(payment__isnull=False))
                 | (Q(source="credit") & Q(payment__isnull=True)),
@@ -193,7 +207,7 @@ class TopUp(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="top_up_amount_gt_0"),
+            amount_gt_0("top_up"),
             models.CheckConstraint(condition=Q(invoice__isnull=True, allocation__isnull=True)
                                    | Q(invoice__isnull=False, allocation__isnull=False),
                                    name="top_up_invoice_has_allocation"),
@@ -228,9 +242,8 @@ class CreditNote(models.Model):
 
     class Meta:
         ordering = ["-issue_date", "-id"]
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="credit_note_amount_gt_0"),
-                       models.CheckConstraint(condition=Q(currency__regex=DB_CURRENCY_REGEX),
-                                              name="credit_note_currency_iso")]
+        constraints = [amount_gt_0("credit_note"),
+                       currency_iso("credit_note")]
         indexes = [models.Index(fields=["customer", "-issue_date"], name="credit_note_customer_idx"),
                    # the list's sorts (finance.payments.filters.CreditNoteFilterSet), read either way
                    models.Index(fields=["issue_date", "id"], name="credit_note_issued_idx"),
@@ -259,9 +272,8 @@ class Withdrawal(models.Model):
 
     class Meta:
         ordering = ["-paid_date", "-id"]
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="withdrawal_amount_gt_0"),
-                       models.CheckConstraint(condition=Q(currency__regex=DB_CURRENCY_REGEX),
-                                              name="withdrawal_currency_iso")]
+        constraints = [amount_gt_0("withdrawal"),
+                       currency_iso("withdrawal")]
         indexes = [models.Index(fields=["customer", "-paid_date"], name="withdrawal_customer_idx"),
                    # the list's sorts (finance.payments.filters.WithdrawalFilterSet), read either way
                    models.Index(fields=["paid_date", "id"], name="withdrawal_paid_idx"),

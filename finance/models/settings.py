@@ -15,7 +15,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-from customers.money import MoneyField
+from customers.money import MoneyField, amount_gt_0
 
 
 class TopUpMethod(models.TextChoices):
@@ -101,7 +101,7 @@ class AutoTopUp(models.Model):
         constraints = [
             # Invariant 5: at most one auto top-up per customer per day, whatever runs how often.
             models.UniqueConstraint(fields=["customer", "run_date"], name="auto_top_up_once_per_customer_per_day"),
-            models.CheckConstraint(condition=Q(amount__gt=0), name="auto_top_up_amount_gt_0"),
+            amount_gt_0("auto_top_up"),
             models.CheckConstraint(
                 condition=(Q(status="pending") & Q(completed_at__isnull=True))
                 | (~Q(status="pending") & Q(completed_at__isnull=False)),

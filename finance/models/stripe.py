@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-from customers.money import MoneyField
+from customers.money import MoneyField, amount_gt_0
 
 
 class CardPaymentPurpose(models.TextChoices):
@@ -100,7 +100,7 @@ class CardPayment(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="card_payment_amount_gt_0"),
+            amount_gt_0("card_payment"),
             models.CheckConstraint(condition=Q(amount_charged__gte=models.F("amount")),
                                    name="card_payment_charged_gte_amount"),
             models.CheckConstraint(condition=Q(purpose="invoice", invoice__isnull=False)
@@ -138,10 +138,6 @@ class CardPayment(models.Model):
         return f"Card payment #{self.pk} {self.amount_charged} {self.currency} ({self.status})"
 
     @property
-    def is_credited(self) -> bool:
-        return self.credited_at is not None
-
-    @property
     def kept_as_credit(self) -> bool:
         """An invoice payment whose money stayed as credit on the account (the invoice was already paid)."""
         return self.invoice_outcome == CardPaymentInvoiceOutcome.KEPT_AS_CREDIT
@@ -172,7 +168,7 @@ class CardPaymentInvoice(models.Model):
             models.UniqueConstraint(fields=["card_payment", "invoice"], name="card_payment_invoice_once"),
             models.UniqueConstraint(fields=["invoice"], condition=Q(open=True),
                                     name="card_payment_invoice_one_open_checkout"),
-            models.CheckConstraint(condition=Q(amount__gt=0), name="card_payment_invoice_amount_gt_0"),
+            amount_gt_0("card_payment_invoice"),
             models.CheckConstraint(condition=Q(amount_paid__gte=0), name="card_payment_invoice_paid_gte_0"),
         ]
 

@@ -17,13 +17,13 @@ from django.db.models import (
 )
 
 from audit.models import AuditEvent
-from customers.models import Customer, InvoiceSetup
+from customers.models import Customer, InvoiceSetup, card_label
 from customers.money import ZERO, display
 from customers.selectors import usable_credits_if
 from invoices.models import OPEN_STATUSES, CreditApplication, Invoice, InvoiceStatus, InvoiceType
 
 from ..models import Allocation, CardPaymentInvoice, CardPaymentStatus, CreditNote, Payment, TopUp, Withdrawal
-from ..selectors import UNALLOCATED, CreditPosition, credit_position
+from ..selectors import CreditPosition, credit_position
 
 
 # --- Payments -----------------------------------------------------------------------------------------------
@@ -161,8 +161,7 @@ def payments_for_invoice(invoice: Invoice) -> list[Payment]:
     with its whole outstanding amount left."""
     qs = (Payment.objects.select_related("customer")
           .filter(Q(customer_id=invoice.customer_id) | Q(customer__isnull=True),
-                  currency=invoice.currency, deleted_at__isnull=True)
-          .annotate(unallocated=UNALLOCATED).filter(unallocated__gt=0))
+                  currency=invoice.currency).with_cash_left())
     if invoice.type == InvoiceType.TOP_UP:
         qs = qs.filter(unallocated__gte=invoice.amount_outstanding)
     return list(qs.order_by("customer_id", "-received_date", "-id")[:100])
@@ -275,8 +274,8 @@ def invoice_money(invoice: Invoice) -> InvoiceMoney:
         if p.status == CardPaymentStatus.SUCCEEDED:
             state = (f"Paid; {display(link.amount_paid)} of it paid this invoice (allocation listed)" if link.amount_paid
                      else "Paid; kept as credit on the account")
-        rows.append(MoneyRow("card_payment", f"Card payment #{p.pk}" + (
-            f" ({p.card_brand.title()} ending {p.card_last4})" if p.card_last4 else ""), p.created_at,
+        card = card_label(p.card_brand, p.card_last4)
+        rows.append(MoneyRow("card_payment", f"Card payment #{p.pk}" + (f" ({card})" if card else ""), p.created_at,
             p.amount_charged, state, p.status == CardPaymentStatus.SUCCEEDED, False, p))
     rows.sort(key=lambda r: r.at)
     history = list(invoice_history(invoice, allocations=allocations, notes=notes,

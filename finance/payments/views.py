@@ -13,10 +13,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audit.actors import Actor
 from audit.selectors import audit_events
-from common.form_tokens import submit_once
+from common.form_tokens import submit_form, submit_once
 from common.ids import parse_id
 from common.lists import (
     csv_text,
+    htmx_page,
     htmx_template,
     list_page,
     redirect_page,
@@ -24,7 +25,6 @@ from common.lists import (
 from common.permissions import staff_view
 from customers.models import Customer
 from customers.money import display
-from invoices import selectors as invoice_selectors
 from invoices.models import Invoice, InvoiceType
 from invoices.views import detail_context
 
@@ -54,11 +54,6 @@ from .forms import (
 )
 from .pdf import credit_note_filename, render_credit_note_pdf
 from .selectors import invoice_money
-
-
-def _actor(request) -> Actor:
-    return Actor.from_request(request)
-
 
 # --- Payments: list ------------------------------------------------------------------------------------------
 PAYMENT_CSV = ["id", "received_date", "customer_code", "customer", "currency", "amount", "allocated", "topped_up",
@@ -97,14 +92,12 @@ def payment_create(request):
             payment = payment_record(customer=d["customer"], amount=d["amount"], currency=d["currency"],
                                      received_date=d["received_date"], method=d["method"],
                                      reference=d["reference"], invoice_number=d["invoice_number"],
-                                     remark=d["remark"], actor=_actor(request))
+                                     remark=d["remark"], actor=Actor.from_request(request))
             messages.success(request, f"Payment #{payment.pk} of {display(payment.amount)} {payment.currency} "
                                       "recorded.")
             return reverse("finance:payment-detail", args=[payment.pk])
-        try:
-            return redirect(submit_once(request, record))
-        except FinanceError as exc:
-            form.add_error(None, str(exc))
+        if response := submit_form(request, form, record, FinanceError):
+            return response
     return render(request, "finance/payment_form.html", {"form": form, "payment": None})
 
 
@@ -122,13 +115,11 @@ def payment_edit(request, pk: int):
         def save() -> str:
             payment_update(payment=payment, amount=d["amount"], currency=d["currency"],
                            received_date=d["received_date"], method=d["method"], reference=d["reference"],
-                           invoice_number=d["invoice_number"], remark=d["remark"], actor=_actor(request))
+                           invoice_number=d["invoice_number"], remark=d["remark"], actor=Actor.from_request(request))
             messages.success(request, f"Payment #{payment.pk} saved.")
             return reverse("finance:payment-detail", args=[payment.pk])
-        try:
-            return redirect(submit_once(request, save))
-        except FinanceError as exc:
-            form.add_error(None, str(exc))
+        if response := submit_form(request, form, save, FinanceError):
+            return response
     return render(request, "finance/payment_form.html", {"form": form, "payment": payment})
 
 
@@ -137,7 +128,7 @@ def payment_edit(request, pk: int):
 def payment_remove(request, pk: int):
     payment = get_object_or_404(Payment, pk=pk)
     try:
-        payment_delete(payment=payment, actor=_actor(request), reason=request.POST.get("reason", "")[:255])
+        payment_delete(payment=payment, actor=Actor.from_request(request), reason=request.POST.get("reason", "")[:255])
     except FinanceError as exc:
         messages.error(request, str(exc))
         return redirect("finance:payment-detail", pk=pk)
@@ -170,18 +161,13 @@ def payment_assign_view(request, pk: int):
     form = AssignForm(request.POST or None, currency=payment.currency)
     if request.method == "POST" and form.is_valid():
         def assign() -> str:
-            payment_assign(payment=payment, customer=form.cleaned_data["customer"], actor=_actor(request))
+            payment_assign(payment=payment, customer=form.cleaned_data["customer"], actor=Actor.from_request(request))
             messages.success(request, f"Payment #{pk} assigned to {form.cleaned_data['customer'].name}.")
             return reverse("finance:payment-detail", args=[pk])
-        try:
-            return redirect_page(request, submit_once(request, assign))
-        except FinanceError as exc:
-            form.add_error(None, str(exc))
-    context = {"p": payment, "form": form, "max_changes": MAX_ASSIGNMENT_CHANGES}
-    template = "finance/payment_assign.html"
-    if request.htmx:
-        template += "#assign-form"
-    return render(request, template, context)
+        if response := submit_form(request, form, assign, FinanceError):
+            return response
+    return htmx_page(request, "finance/payment_assign.html", "assign-form",
+                     {"p": payment, "form": form, "max_changes": MAX_ASSIGNMENT_CHANGES})
 
 
 @require_POST
@@ -191,7 +177,8 @@ def payment_unassign_view(request, pk: int):
     back = reverse("finance:payment-detail", args=[pk])
 
     def unassign() -> str:
-        payment_unassign(payment=payment, actor=_actor(request), reason=request.POST.get("reason", "")[:255])
+        payment_unassign(payment=payment, actor=Actor.from_request(request),
+                         reason=request.POST.get("reason", "")[:255])
         messages.success(request, f"Payment #{pk} un-assigned.")
         return back
     try:
@@ -209,14 +196,13 @@ def payment_top_up_view(request, pk: int):
     if form.is_valid():
         def top_up() -> str:
             made = payment_top_up(payment=payment, amount=form.cleaned_data["amount"],
-                                  remark=form.cleaned_data["remark"], actor=_actor(request))
+                                  remark=form.cleaned_data["remark"], actor=Actor.from_request(request))
             messages.success(request, f"{display(made.amount)} {payment.currency} of payment #{pk} turned into "
                                       "credits.")
             return reverse("finance:payment-detail", args=[pk])
-        try:
-            return redirect(submit_once(request, top_up, busy_url=reverse("finance:payment-detail", args=[pk])))
-        except FinanceError as exc:
-            form.add_error(None, str(exc))
+        if response := submit_form(request, form, top_up, FinanceError,
+                                   busy_url=reverse("finance:payment-detail", args=[pk])):
+            return response
     return render(request, "finance/payment_detail.html", _payment_context(pk, top_up_form=form))
 
 
@@ -229,7 +215,7 @@ def allocation_reverse_view(request, pk: int):
     back = _back(request, allocation)
 
     def undo() -> str:
-        allocation_reverse(allocation=allocation, actor=_actor(request),
+        allocation_reverse(allocation=allocation, actor=Actor.from_request(request),
                            reason=form.cleaned_data.get("reason", ""))
         messages.success(request, f"Allocation of {display(allocation.amount)} to {allocation.invoice.number} "
                                   "undone.")
@@ -261,7 +247,7 @@ def top_up_remove_view(request, pk: int):
     back = reverse("finance:payment-detail", args=[top_up.payment_id])
 
     def remove() -> str:
-        top_up_remove(top_up=top_up, actor=_actor(request), reason=form.cleaned_data.get("reason", ""))
+        top_up_remove(top_up=top_up, actor=Actor.from_request(request), reason=form.cleaned_data.get("reason", ""))
         messages.success(request, f"Top-up of {display(top_up.amount)} removed; the money is back on payment "
                                   f"#{top_up.payment_id} as unallocated.")
         return back
@@ -297,7 +283,7 @@ def payment_allocate_view(request, pk: int):
         lines = _lines_from(request.POST)
 
         def allocate() -> str:
-            created = payment_allocate(payment=payment, lines=lines, actor=_actor(request))
+            created = payment_allocate(payment=payment, lines=lines, actor=Actor.from_request(request))
             total = sum(a.amount for a in created)
             messages.success(request, f"{display(total)} {payment.currency} of payment #{pk} allocated to "
                                       f"{len(created)} invoice{'s' if len(created) != 1 else ''}.")
@@ -336,7 +322,7 @@ def invoice_payment(request, pk: int):
             error = "Pick the payment to allocate."
         else:
             def allocate() -> str:
-                payment_allocate(payment=payment, lines=[(invoice.pk, amount)], actor=_actor(request))
+                payment_allocate(payment=payment, lines=[(invoice.pk, amount)], actor=Actor.from_request(request))
                 messages.success(request, f"Payment #{payment.pk} allocated to {invoice.number}"
                                  + (" and the top-up provisioned." if invoice.type == InvoiceType.TOP_UP else "."))
                 return reverse("finance:invoice-payment", args=[pk])
@@ -348,7 +334,7 @@ def invoice_payment(request, pk: int):
     rows = [{"payment": p, "amount": selectors.default_amount(p, invoice)} for p in candidates]
     allocations = list(invoice.allocations.select_related("payment").order_by("-created_at", "-id"))
     return render(request, "finance/invoice_payment.html",
-                  {"invoice": invoice, "amount_due": invoice_selectors.amount_due(invoice), "rows": rows,
+                  {"invoice": invoice, "amount_due": invoice.amount_due, "rows": rows,
                    "error": error, "allocations": allocations, "chosen": chosen, "amount": amount})
 
 
@@ -391,13 +377,12 @@ def credit_note_create(request):
         if not form.errors:
             def issue() -> str:
                 note = credit_note_issue(customer=d["customer"], invoice=invoice, amount=d["amount"],
-                                         reason=d["reason"], issue_date=d["issue_date"], actor=_actor(request))
+                                         reason=d["reason"], issue_date=d["issue_date"],
+                                         actor=Actor.from_request(request))
                 messages.success(request, f"Credit note {note.number} issued.")
                 return reverse("finance:credit-note-detail", args=[note.pk])
-            try:
-                return redirect(submit_once(request, issue))
-            except FinanceError as exc:
-                form.add_error(None, str(exc))
+            if response := submit_form(request, form, issue, FinanceError):
+                return response
     return render(request, "finance/creditnote_form.html", {"form": form})
 
 
@@ -452,14 +437,12 @@ def withdrawal_create(request):
         def record() -> str:
             withdrawal = withdrawal_record(customer=d["customer"], amount=d["amount"], method=d["method"],
                                            reference=d["reference"], remark=d["remark"], paid_date=d["paid_date"],
-                                           actor=_actor(request))
+                                           actor=Actor.from_request(request))
             messages.success(request, f"Withdrawal of {display(withdrawal.amount)} {withdrawal.currency} to "
                                       f"{withdrawal.customer.name} recorded.")
             return reverse("finance:withdrawal-detail", args=[withdrawal.pk])
-        try:
-            return redirect(submit_once(request, record))
-        except FinanceError as exc:
-            form.add_error(None, str(exc))
+        if response := submit_form(request, form, record, FinanceError):
+            return response
     if chosen is not None:
         chosen.refresh_from_db()
         position = selectors.credit_position(chosen)

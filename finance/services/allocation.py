@@ -220,8 +220,7 @@ def _pay_with_credits(*, invoice: Invoice, amount: object, actor: Actor,
                               f"in {customer.currency}.")
     if amount > invoice.amount_outstanding:
         raise AllocationError(f"Invoice {invoice.number} has only {display(invoice.amount_outstanding)} outstanding.")
-    candidate_ids = list(Payment.objects.filter(customer=customer, deleted_at__isnull=True,
-                                                amount__gt=F("amount_allocated") + F("amount_topped_up"))
+    candidate_ids = list(Payment.objects.with_cash_left().filter(customer=customer)
                          .order_by("pk").values_list("pk", flat=True))
     payments = lock_payments(candidate_ids)
     position = credit_position(customer)
@@ -294,9 +293,7 @@ def allocate_cash_locked(customer: Customer, invoice: Invoice, amount, *, actor:
     run holds the customer's lock and created the invoice in its own transaction; this locks the payments
     (customer -> invoice -> payments, the project's order) and returns what it allocated for the run's
     audit event."""
-    ids = list(Payment.objects.filter(customer=customer, deleted_at__isnull=True,
-                                      amount__gt=F("amount_allocated") + F("amount_topped_up"))
-               .order_by("pk").values_list("pk", flat=True))
+    ids = list(Payment.objects.with_cash_left().filter(customer=customer).order_by("pk").values_list("pk", flat=True))
     created = _allocate_cash(customer, invoice, lock_payments(ids), amount, actor=actor, at=at)
     settlement.apply(invoice, amount, at=at)
     return [{"payment": a.payment_id, "allocation": a.pk, "amount": a.amount} for a in created]

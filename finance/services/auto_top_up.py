@@ -43,7 +43,7 @@ from django.utils import timezone
 from audit.actors import Actor
 from audit.services import audit_record
 from customers.locks import lock_customer, lock_master_wallet
-from customers.models import Customer, MasterWalletEntry, Notification, NotificationKind
+from customers.models import Customer, MasterWalletEntry, Notification, NotificationKind, card_label
 from customers.money import display, max_top_up
 from customers.selectors import default_wallet_id
 from customers.services import WalletError, master_wallet_transfer, notification_record
@@ -479,7 +479,7 @@ def _card_settle(row_id: int, *, payment_id: int, actor: Actor, now: dt.datetime
         return _outcome(row, TopUpDecision.SKIPPED_ALREADY_TODAY, f"{row.get_status_display()} earlier today.")
     payment = CardPayment.objects.get(pk=payment_id)
     common = {"actor": actor, "now": now, "email_via_celery": email_via_celery}
-    card = f"{payment.card_brand.title()} ending {payment.card_last4}" if payment.card_last4 else "your saved card"
+    card = card_label(payment.card_brand, payment.card_last4) or "your saved card"
     if payment.status == CardPaymentStatus.SUCCEEDED:
         return _fired(row, customer, card_payment=payment, **common,
                       notice={"amount": payment.amount_charged, "currency": payment.currency, "card": card})

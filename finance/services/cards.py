@@ -32,7 +32,7 @@ from audit.services import audit_record
 from common.ids import parse_id
 from customers import ledger
 from customers.locks import lock_customer
-from customers.models import Customer, TransactionKind
+from customers.models import Customer, TransactionKind, card_label
 from customers.money import ZERO, MoneyError, display, max_top_up, parse_amount, quantize
 from invoices.locks import lock_invoice, lock_invoices
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus, InvoiceType
@@ -128,10 +128,6 @@ def _check_invoice_payable(invoice: Invoice, customer_id: int) -> None:
     if invoice.status not in OPEN_STATUSES:
         raise CardPaymentError(f"Invoice {invoice.number} is {invoice.status_label.lower()}; "
                                "only invoices awaiting payment or partially paid can be paid.")
-
-
-def _card_label(brand: str, last4: str) -> str:
-    return f"{brand.title()} ending {last4}" if last4 else "card"
 
 
 # --- Portal self-pay with credits ---------------------------------------------------------------------------
@@ -807,7 +803,7 @@ def _apply_paid(facts: gateway.PaymentFacts, *, actor: Actor, now: dt.datetime |
             f"{payment.amount_charged} {payment.currency}; not credited.")
     before = {"status": payment.status, "usable_credits": customer.usable_credits,
               "current_balance": customer.current_balance}
-    card = _card_label(facts.card_brand or payment.card_brand, facts.card_last4 or payment.card_last4)
+    card = card_label(facts.card_brand or payment.card_brand, facts.card_last4 or payment.card_last4) or "card"
     label = {CardPaymentPurpose.AUTO_TOP_UP: "Automatic top-up", CardPaymentPurpose.INVOICE:
              f"Card top-up for invoice {payment.invoice.number if payment.invoice_id else ''}",
              CardPaymentPurpose.INVOICES: f"Card top-up for {payment.invoice_links.count()} invoices"}.get(

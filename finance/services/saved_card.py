@@ -15,7 +15,7 @@ from django.db import transaction
 from audit.actors import Actor
 from audit.services import audit_record
 from customers.locks import lock_customer
-from customers.models import Customer
+from customers.models import Customer, card_label
 
 from ..cards import gateway
 from ..models import PaymentSettings, TopUpMethod
@@ -39,7 +39,7 @@ class CardRemoval:
 
 
 def _card_shown(customer: Customer) -> str:
-    card = f"{customer.card_brand.title() or 'Card'} ending {customer.card_last4}" if customer.card_last4 else "Card"
+    card = card_label(customer.card_brand, customer.card_last4) or "Card"
     if customer.card_exp_month and customer.card_exp_year:
         card += f", expires {customer.card_exp_month:02d}/{customer.card_exp_year}"
     return card

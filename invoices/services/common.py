@@ -23,7 +23,6 @@ from ..models import Invoice, InvoiceLine, InvoiceStatus, InvoiceType
 
 INVOICE_SERIES = "INV"
 HUNDRED = Decimal(100)
-QUANTITY_PLACES = Decimal("0.001")
 
 PRIMITIVE = "primitive: runs inside the calling service's transaction, which records the one audit event"
 PURE = "pure helper: computes or formats, writes nothing"

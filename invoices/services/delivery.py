@@ -19,7 +19,6 @@ from customers.services.notifications import notification_email_send
 
 from ..locks import lock_invoice_notification
 from ..models import Invoice
-from ..selectors import amount_due
 from .pdf import pdf_filename, render_invoice_pdf
 
 
@@ -29,7 +28,7 @@ class DeliveryError(ValueError):
 
 def _body(invoice: Invoice) -> str:
     return render_to_string("invoices/email/invoice.txt", {
-        "invoice": invoice, "due": amount_due(invoice), "seller": settings.LEDGERDESK_SELLER["name"]}).strip()
+        "invoice": invoice, "due": invoice.amount_due, "seller": settings.LEDGERDESK_SELLER["name"]}).strip()
 
 
 @transaction.atomic
