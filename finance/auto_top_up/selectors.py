@@ -31,6 +31,8 @@ from invoices.models import OPEN_STATUSES, Invoice, InvoiceType
 
 from ..models import (
     AutoTopUp,
+    AutoTopUpChunk,
+    AutoTopUpChunkStatus,
     AutoTopUpDecision,
     AutoTopUpRun,
     AutoTopUpStatus,
@@ -286,6 +288,42 @@ def run_counts(run_id: int) -> dict[str, int]:
         failed=Count("id", filter=Q(decision=TopUpDecision.FAILED)),
         skipped=Count("id", filter=Q(decision__startswith="skipped_")),
     )
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """A run's progress, as staff and the command see it while it runs."""
+
+    run: AutoTopUpRun
+    to_do: int  # customers with auto top-up on (each gets one decision)
+    done: int
+    fired: int
+    failed: int
+    retrying: int  # customers whose unexpected error waits for its chunk's retry
+    chunks: int
+    chunks_done: int
+    last_errors: list[str]
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.to_do else min(100, self.done * 100 // self.to_do)
+
+    @property
+    def finished(self) -> bool:
+        return self.run.finished_at is not None
+
+
+def run_progress(run_id: int) -> RunProgress:
+    """Two aggregates: the run's decisions by kind (run_counts), its chunks by status."""
+    run = AutoTopUpRun.objects.get(pk=run_id)
+    counts = run_counts(run_id)
+    chunks = list(AutoTopUpChunk.objects.filter(run_id=run_id).values("status", "errors"))
+    waiting = [c["errors"] for c in chunks if c["status"] != AutoTopUpChunkStatus.DONE and c["errors"]]
+    return RunProgress(run=run, to_do=run.customers_count or 0, done=counts["customers"], fired=counts["fired"],
+                       failed=counts["failed"], retrying=sum(len(e) for e in waiting),
+                       chunks=len(chunks), chunks_done=sum(c["status"] == AutoTopUpChunkStatus.DONE for c in chunks),
+                       last_errors=[f"customer #{k}: {v}" for e in waiting for k, v in list(e.items())[:3]][:3])
+
 
 
 # --- What the next automatic top-ups will do (the portal's confirmation) ----------------------------------

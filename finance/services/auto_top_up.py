@@ -60,11 +60,13 @@ from invoices.services.lifecycle import (
 
 from ..auto_top_up.selectors import (
     CANDIDATE,
+    RunProgress,
     auto_top_up_classification,
     auto_top_up_key,
     card_choices,
     classify_and_log_skips,
     run_counts,
+    run_progress,
 )
 from ..locks import lock_auto_top_up_requests
 from ..models import (
@@ -824,41 +826,6 @@ def _queue_chunk_notices(chunk: AutoTopUpChunk, *, actor: Actor, email_via_celer
     else:
         for note_id in ids:
             auto_top_up_notice_deliver(notification_id=note_id, actor=actor)
-
-
-@dataclass(frozen=True)
-class RunProgress:
-    """A run's progress, as staff and the command see it while it runs."""
-
-    run: AutoTopUpRun
-    to_do: int  # customers with auto top-up on (each gets one decision)
-    done: int
-    fired: int
-    failed: int
-    retrying: int  # customers whose unexpected error waits for its chunk's retry
-    chunks: int
-    chunks_done: int
-    last_errors: list[str]
-
-    @property
-    def percent(self) -> int:
-        return 100 if not self.to_do else min(100, self.done * 100 // self.to_do)
-
-    @property
-    def finished(self) -> bool:
-        return self.run.finished_at is not None
-
-
-def run_progress(run_id: int) -> RunProgress:
-    """Two aggregates: the run's decisions by kind, its chunks by status."""
-    run = AutoTopUpRun.objects.get(pk=run_id)
-    counts = run_counts(run_id)
-    chunks = list(AutoTopUpChunk.objects.filter(run_id=run_id).values("status", "errors"))
-    waiting = [c["errors"] for c in chunks if c["status"] != AutoTopUpChunkStatus.DONE and c["errors"]]
-    return RunProgress(run=run, to_do=run.customers_count or 0, done=counts["customers"], fired=counts["fired"],
-                       failed=counts["failed"], retrying=sum(len(e) for e in waiting),
-                       chunks=len(chunks), chunks_done=sum(c["status"] == AutoTopUpChunkStatus.DONE for c in chunks),
-                       last_errors=[f"customer #{k}: {v}" for e in waiting for k, v in list(e.items())[:3]][:3])
 
 
 def run_daily_auto_top_up(*, run_date: dt.date, actor: Actor, trigger: str = AutoTopUpTrigger.COMMAND,

@@ -16,14 +16,9 @@ from django.utils import timezone
 
 from audit.actors import Actor
 
+from ...auto_top_up.selectors import RunProgress, run_progress
 from ...models import AutoTopUpRun, AutoTopUpTrigger
-from ...services.auto_top_up import (
-    JOB_LABEL,
-    RunProgress,
-    auto_top_up_run_begin,
-    run_daily_auto_top_up,
-    run_progress,
-)
+from ...services.auto_top_up import JOB_LABEL, auto_top_up_run_begin, run_daily_auto_top_up
 
 BAR_WIDTH = 30
 
