@@ -338,7 +338,7 @@ def _decide(*, customer_id: int, run_date: dt.date, actor: Actor, run_id: int | 
         return _outcome(existing, TopUpDecision.SKIPPED_ALREADY_TODAY,
                         f"{existing.get_status_display()} earlier today.")
     # The job's rule (selectors_settings.auto_top_up_classification), read for this customer under its lock.
-    facts = (auto_top_up_classification(run_date).filter(customer_id=customer_id)
+    facts = (auto_top_up_classification(run_date, customer_id=customer_id)
              .values("decision", "method", "usable", "limit_threshold", "amount", "reason").first())
     if facts is None or facts["decision"] == TopUpDecision.SKIPPED_DISABLED:
         return Outcome(customer_id=customer_id, decision=TopUpDecision.SKIPPED_DISABLED,
