@@ -11,7 +11,7 @@ default; purged afterwards), as in production: rendering PDFs is the workers' jo
 Baseline, in the same run and database: the floor cost of "each customer in its own short transaction"
 (BEGIN; lock the customer row; insert one row; COMMIT) for as many customers as the job handled one by one.
 
-    python -m bench.jobs [--keep] [--skip-auto-top-up] [--skip-billing] [--billing-processes 1,2]
+    python -m bench.jobs [--keep] [--skip-auto-top-up] [--skip-billing] [--auto-top-up-workers 0,1,2] [--billing-processes 1,2]
 """
 
 from __future__ import annotations
