@@ -71,7 +71,6 @@ def deliver_auto_top_up_notices(notification_ids: list[int]) -> dict:
     return {status: statuses.count(status) for status in set(statuses)}
 
 
-
 # --- The monthly billing run over the workers (invoices.services.billing_run) -----------------------------
 # The run is invoices'; its tasks live here because it pays the new invoices with the payments' unallocated cash,
 # which is finance's (services.billing.PAYMENT_CASH), passed down as an argument: invoices never reaches up.
