@@ -4,16 +4,19 @@ Seeds (in bulk, consistent with the ledger) N customers with payment settings, a
 issue from the master account, four in ten by cheque/TT (a top-up invoice issued and sent), one in ten by
 card (an off-session charge on the fake Stripe server, started in this process). Then:
 
-  day 1, run 1 (1 thread)   cohort A (the `--due` share of the customers) is at or below its threshold;
+  day 1, run 1              cohort A (the `--due` share of the customers) is at or below its threshold;
                             everyone else is above it
   day 1, run 2              the same day again: every customer already handled or above threshold
-  day 2 (`--threads`)       cohort B (another `--due` share) dipped below the threshold overnight
+  day 2                     cohort B (another `--due` share) dipped below the threshold overnight
                             (a usage charge); cohort A is above it again, or has an open top-up invoice
 
 and a baseline in the same run: the floor cost of "each candidate in its own short transaction" (BEGIN,
 lock the customer row, insert one row, COMMIT) for as many customers as run 1 topped up.
 
-    python -m bench.auto_top_up [--customers 100000] [--due 0.02] [--threads 4] [--keep]
+    python -m bench.auto_top_up [--customers 100000] [--due 0.02] [--keep]
+
+Each run here is handled in this one process, chunk after chunk (as manage.py auto_top_up does); bench/jobs.py
+measures the run fanned out over Celery worker processes.
 
 It works in its own database (BENCH_AUTO_TOP_UP_DATABASE, default ledgerdesk_bench_auto_top_up on the
 bench server), created and migrated at the start and dropped at the end unless --keep.
@@ -176,12 +179,12 @@ class _Rollback(Exception):
     pass
 
 
-def job(day: dt.date, threads: int):
+def job(day: dt.date):
     from audit.actors import Actor
     from finance.services.auto_top_up import run_daily_auto_top_up
 
     with timed() as watch:
-        run = run_daily_auto_top_up(run_date=day, actor=Actor.system("bench"), threads=threads)
+        run = run_daily_auto_top_up(run_date=day, actor=Actor.system("bench"))
     return watch.seconds, run
 
 
@@ -189,7 +192,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--due", type=float, default=0.02, help="share of customers under threshold (default 0.02)")
-    parser.add_argument("--threads", type=int, default=4, help="threads for the day-2 run (default 4)")
     parser.add_argument("--keep", action="store_true", help="keep the bench database afterwards")
     args = parser.parse_args()
 
@@ -222,15 +224,15 @@ def main() -> None:
         say("day 1: the set-based statement alone")
         classify_seconds, candidates = classify_only(DAY1)
         say(f"day 1, run 1: {candidates:,} candidates, 1 thread")
-        run1_seconds, run1 = job(DAY1, 1)
+        run1_seconds, run1 = job(DAY1)
         say("day 1, run 2: the same day again")
-        run2_seconds, run2 = job(DAY1, 1)
+        run2_seconds, run2 = job(DAY1)
         say("baseline: minimal per-customer transactions")
         fired_ids = list(AutoTopUp.objects.filter(run_date=DAY1).values_list("customer_id", flat=True))
         floor_seconds = floor(fired_ids)
         overnight_usage(seeded["cohort_b"])
-        say(f"day 2: {len(seeded['cohort_b']):,} customers dipped under threshold; {args.threads} threads")
-        run3_seconds, run3 = job(DAY2, args.threads)
+        say(f"day 2: {len(seeded['cohort_b']):,} customers dipped under threshold")
+        run3_seconds, run3 = job(DAY2)
         app.control.purge()  # the invoice emails and notices queued for workers this bench does not run
     finally:
         fake.stop()
@@ -249,9 +251,9 @@ def main() -> None:
     floor_per = floor_seconds / len(fired_ids) if fired_ids else 0
     table.add("classification statement alone (day 1)", args.customers, str(candidates), "", "",
               classify_seconds, "", "")
-    for label, seconds, run in (("day 1, run 1, 1 thread", run1_seconds, run1),
+    for label, seconds, run in (("day 1, run 1", run1_seconds, run1),
                                 ("day 1, run 2 (same day again)", run2_seconds, run2),
-                                (f"day 2, {args.threads} threads", run3_seconds, run3)):
+                                ("day 2", run3_seconds, run3)):
         table.add(label, run.customers_count, run.fired_count, run.failed_count, run.skipped_count, seconds,
                   per(seconds, run.fired_count), ratio(seconds / run.fired_count, floor_per) if run.fired_count else "")
     table.add("floor: BEGIN, lock customer, INSERT, COMMIT", len(fired_ids), "", "", "", floor_seconds,

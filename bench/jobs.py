@@ -11,7 +11,7 @@ default; purged afterwards), as in production: rendering PDFs is the workers' jo
 Baseline, in the same run and database: the floor cost of "each customer in its own short transaction"
 (BEGIN; lock the customer row; insert one row; COMMIT) for as many customers as the job handled one by one.
 
-    python -m bench.jobs [--keep] [--skip-auto-top-up] [--skip-billing] [--billing-processes 1,2]
+    python -m bench.jobs [--keep] [--skip-auto-top-up] [--skip-billing] [--auto-top-up-workers 0,1,2] [--billing-processes 1,2]
 """
 
 from __future__ import annotations
@@ -118,14 +118,37 @@ UPDATE finance_paymentsettings s
 """
 
 
-def task_auto_top_up(threads: int) -> dict:
+AUTO_TOP_UP_QUEUE = "bench_auto_top_up"  # the chunks only: the emails the run queues stay unconsumed (purged)
+
+
+def _start_workers(processes: int) -> subprocess.Popen:
+    """One Celery worker node with `processes` prefork processes on the chunk queue, ready when it answers a
+    ping (started before the clock, as production's workers are)."""
+    from config.celery import app
+
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "prefork", "-c", str(processes),
+         "-Q", AUTO_TOP_UP_QUEUE, "-n", f"bench-atu-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
+         "--without-heartbeat", "-l", "WARNING"], cwd=REPO, env=dict(os.environ),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not app.control.ping(timeout=1.0):
+        if worker.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("the bench's Celery worker did not start")
+    return worker
+
+
+def task_auto_top_up(workers: int) -> dict:
+    """`workers` 0: the run in this process (manage.py auto_top_up); N: the run begun here, its chunks handled
+    by N Celery worker processes (as the beat task hands them out), timed until the last chunk finishes it."""
     from django.db import connection
     from django.db.models import Count
     from django.utils import timezone
 
     from audit.actors import Actor
-    from finance.models import AutoTopUpDecision, AutoTopUpTrigger
-    from finance.services.auto_top_up import run_daily_auto_top_up
+    from finance.models import AutoTopUpDecision, AutoTopUpRun, AutoTopUpTrigger
+    from finance.services.auto_top_up import auto_top_up_run_begin, run_daily_auto_top_up
+    from finance.tasks import auto_top_up_chunk
 
     with connection.cursor() as cursor:
         cursor.execute(PREPARE_AUTO_TOP_UP)
@@ -135,17 +158,38 @@ def task_auto_top_up(threads: int) -> dict:
                           WHERE s.auto_top_up_enabled""")
         enabled, due = cursor.fetchone()
     connection.close()
-    started = time.perf_counter()
-    run = run_daily_auto_top_up(run_date=timezone.localdate(), actor=Actor.system("bench auto top-up"),
-                                trigger=AutoTopUpTrigger.COMMAND, email_via_celery=True, threads=threads)
-    seconds = time.perf_counter() - started
+    actor, day = Actor.system("bench auto top-up"), timezone.localdate()
+    _purge_celery()
+    worker = _start_workers(workers) if workers else None
+    try:
+        started = time.perf_counter()
+        if worker is None:
+            run = run_daily_auto_top_up(run_date=day, actor=actor, trigger=AutoTopUpTrigger.COMMAND,
+                                        email_via_celery=True)
+            begin_seconds = float("nan")
+        else:
+            begun = auto_top_up_run_begin(run_date=day, actor=actor, trigger=AutoTopUpTrigger.COMMAND)
+            begin_seconds = time.perf_counter() - started
+            for chunk_id in begun.chunk_ids:
+                auto_top_up_chunk.apply_async(args=[chunk_id], queue=AUTO_TOP_UP_QUEUE)
+            while (run := AutoTopUpRun.objects.get(pk=begun.run.pk)).finished_at is None:
+                time.sleep(0.1)
+        seconds = time.perf_counter() - started
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=60)
     decisions = dict(AutoTopUpDecision.objects.filter(run=run).values("decision").annotate(n=Count("id"))
                      .order_by().values_list("decision", "n"))
+    chunk_seconds = list(run.chunks.values_list("claimed_at", "finished_at"))
+    busy = sum((f - c).total_seconds() for c, f in chunk_seconds if c and f)
     _purge_celery()
     handled = run.fired_count + run.failed_count
-    return {"seconds": seconds, "enabled": enabled, "due": due, "customers": run.customers_count,
-            "fired": run.fired_count, "failed": run.failed_count, "skipped": run.skipped_count,
-            "decisions": decisions, "floor_seconds": floor(handled), "floor_count": handled}
+    return {"seconds": seconds, "begin_seconds": begin_seconds, "chunks": len(chunk_seconds),
+            "chunk_busy_seconds": busy, "workers": workers, "enabled": enabled, "due": due,
+            "customers": run.customers_count, "fired": run.fired_count, "failed": run.failed_count,
+            "skipped": run.skipped_count, "decisions": decisions, "floor_seconds": floor(handled),
+            "floor_count": handled}
 
 
 def _bill(period: str, ids: list[int]) -> None:
@@ -302,7 +346,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the copies of the database")
     parser.add_argument("--skip-auto-top-up", action="store_true")
     parser.add_argument("--skip-billing", action="store_true")
-    parser.add_argument("--auto-top-up-threads", type=int, default=1)
+    parser.add_argument("--auto-top-up-workers", default="2",
+                        help="comma-separated Celery worker process counts for the auto top-up, e.g. 0,1,2 (0: the "
+                             "run in one process, as manage.py auto_top_up runs it; default 2)")
     parser.add_argument("--billing-processes", default="1",
                         help="comma-separated process counts for the billing run, e.g. 1,2 (default 1: a full run "
                              "takes about 12 minutes on 2 cores)")
@@ -332,19 +378,22 @@ def main() -> None:
     names = []
     try:
         if not args.skip_auto_top_up:
-            name = f"{CLONE}_atu"
-            names.append(name)
-            say(f"copying the bench database ({clone(name):.0f} s); daily auto top-up, "
-                f"{args.auto_top_up_threads} thread(s)")
-            r = in_clone("auto_top_up", name, "--arg", str(args.auto_top_up_threads))
-            handled = r["fired"] + r["failed"]
-            table.add(f"daily auto top-up ({args.auto_top_up_threads} thread)", r["customers"], handled, r["seconds"],
-                      r["customers"] / r["seconds"], f"{fmt(handled / r['seconds'])} top-ups/s", r["floor_seconds"],
-                      ratio(r["seconds"], r["floor_seconds"]))
-            notes.append(f"Auto top-up: {r['enabled']:,} customers with auto top-up on, {r['due']:,} at or below their "
-                         f"threshold; {r['fired']:,} topped up (a top-up invoice issued and sent, or a master-account "
-                         f"transfer), {r['failed']:,} failed, {r['skipped']:,} skipped by the one set-based "
-                         f"statement. Decisions: {r['decisions']}.")
+            for workers in [int(w) for w in args.auto_top_up_workers.split(",")]:
+                name = f"{CLONE}_atu{workers}"
+                names.append(name)
+                how = f"{workers} worker process(es)" if workers else "in one process"
+                say(f"copying the bench database ({clone(name):.0f} s); daily auto top-up, {how}")
+                r = in_clone("auto_top_up", name, "--arg", str(workers))
+                handled = r["fired"] + r["failed"]
+                table.add(f"daily auto top-up ({how})", r["customers"], handled, r["seconds"],
+                          r["customers"] / r["seconds"], f"{fmt(handled / r['seconds'])} top-ups/s", r["floor_seconds"],
+                          ratio(r["seconds"], r["floor_seconds"]))
+                notes.append(f"Auto top-up, {how}: {r['enabled']:,} customers with auto top-up on, {r['due']:,} at or "
+                             f"below their threshold; {r['fired']:,} topped up (a top-up invoice issued and sent, or a "
+                             f"master-account transfer), {r['failed']:,} failed, {r['skipped']:,} skipped by the one "
+                             f"set-based statement. Serial start (settle + classify + chunks): "
+                             f"{fmt(r['begin_seconds'])} s; {r['chunks']} chunks, {fmt(r['chunk_busy_seconds'])} s of "
+                             f"chunk work in all. Decisions: {r['decisions']}.")
         if not args.skip_billing:
             for processes in [int(p) for p in args.billing_processes.split(",")]:
                 name = f"{CLONE}_bill{processes}"

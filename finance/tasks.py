@@ -10,14 +10,18 @@ from __future__ import annotations
 import datetime as dt
 
 from celery import shared_task
-from django.conf import settings
 from django.utils import timezone
 
 from audit.actors import Actor
 
 from .models import AutoTopUpTrigger
 from .services.aged_receivables import aged_receivables_refresh
-from .services.auto_top_up import JOB_LABEL, auto_top_up_notice_deliver, run_daily_auto_top_up
+from .services.auto_top_up import (
+    JOB_LABEL,
+    auto_top_up_notice_deliver,
+    auto_top_up_run_begin,
+    auto_top_up_run_chunk,
+)
 from .services.cards import card_payments_expire
 
 CARD_EXPIRY_LABEL = "card-payment-expiry"
@@ -25,23 +29,46 @@ CARD_EXPIRY_LABEL = "card-payment-expiry"
 
 @shared_task(name="finance.tasks.daily_auto_top_up", bind=True, acks_late=True, reject_on_worker_lost=True)
 def daily_auto_top_up(self, run_date: str | None = None, run_id: int | None = None) -> dict:
-    """The day's auto top-up. `run_date` (YYYY-MM-DD) defaults to today in the operator's timezone
-    (settings.TIME_ZONE), taken when the task runs. `run_id`: the run staff queued with "Run now"
-    (services.auto_top_up.auto_top_up_run_now), which this task starts. settings.LEDGERDESK_AUTO_TOP_UP_THREADS
-    (default 1) shares the candidates among threads."""
+    """The day's auto top-up, fanned out: this task begins the run (earlier card top-ups settled, every skip
+    logged and the candidates cut into chunks by one set-based statement) and hands each chunk to any worker
+    (`auto_top_up_chunk`); the chunk that ends last finishes the run. `run_date` (YYYY-MM-DD) defaults to
+    today in the operator's timezone (settings.TIME_ZONE), taken when the task runs. `run_id`: the run staff
+    queued with "Run now" (services.auto_top_up.auto_top_up_run_now), which this task starts."""
     day = dt.date.fromisoformat(run_date) if run_date else timezone.localdate()
     trigger = AutoTopUpTrigger.STAFF if run_id is not None else AutoTopUpTrigger.BEAT
-    run = run_daily_auto_top_up(run_date=day, actor=Actor.system(JOB_LABEL), trigger=trigger,
-                                task_id=self.request.id or "", run_id=run_id,
-                                threads=getattr(settings, "LEDGERDESK_AUTO_TOP_UP_THREADS", 1))
-    return {"run": run.pk, "run_date": day.isoformat(), "customers": run.customers_count,
-            "fired": run.fired_count, "failed": run.failed_count, "skipped": run.skipped_count}
+    started = auto_top_up_run_begin(run_date=day, actor=Actor.system(JOB_LABEL), trigger=trigger,
+                                    task_id=self.request.id or "", run_id=run_id)
+    for chunk_id in started.chunk_ids:
+        auto_top_up_chunk.delay(chunk_id)
+    return {"run": started.run.pk, "run_date": started.run.run_date.isoformat(),
+            "candidates": started.run.candidates_count, "chunks": len(started.chunk_ids)}
+
+
+@shared_task(name="finance.tasks.auto_top_up_chunk", bind=True, acks_late=True, reject_on_worker_lost=True)
+def auto_top_up_chunk(self, chunk_id: int) -> dict:
+    """One chunk of a run's candidates, on any worker. A worker killed mid-chunk gives the task back (acks_late,
+    reject_on_worker_lost) and the next delivery finishes the chunk; customers with an unexpected error are
+    retried after the chunk's back-off (a new delivery of this task with a countdown)."""
+    result = auto_top_up_run_chunk(chunk_id=chunk_id, actor=Actor.system(JOB_LABEL),
+                                   worker=f"{self.request.hostname or ''}:{self.request.id or ''}")
+    if result.state == "retry":
+        auto_top_up_chunk.apply_async(args=[chunk_id], countdown=result.retry_in)
+    return {"chunk": chunk_id, "state": result.state, "handled": result.handled, "retry_in": result.retry_in,
+            "run_finished": result.run_finished}
 
 
 @shared_task(name="finance.tasks.deliver_auto_top_up_notice", acks_late=True, reject_on_worker_lost=True)
 def deliver_auto_top_up_notice(notification_id: int) -> str:
     """Email one queued auto top-up notice (a top-up made, or failed)."""
     return auto_top_up_notice_deliver(notification_id=notification_id, actor=Actor.system(JOB_LABEL)).status
+
+
+@shared_task(name="finance.tasks.deliver_auto_top_up_notices", acks_late=True, reject_on_worker_lost=True)
+def deliver_auto_top_up_notices(notification_ids: list[int]) -> dict:
+    """Email a chunk's queued auto top-up notices, each once (a notice sent already is left alone)."""
+    actor = Actor.system(JOB_LABEL)
+    statuses = [auto_top_up_notice_deliver(notification_id=n, actor=actor).status for n in notification_ids]
+    return {status: statuses.count(status) for status in set(statuses)}
 
 
 # --- The monthly billing run over the workers (invoices.services.billing_run) -----------------------------

@@ -7,7 +7,7 @@ from django.contrib import admin
 from common.admin import service_action
 
 from ..admin import FinanceServiceAdmin
-from ..models import AutoTopUp, AutoTopUpDecision, AutoTopUpRun, PaymentSettings
+from ..models import AutoTopUp, AutoTopUpChunk, AutoTopUpDecision, AutoTopUpRun, PaymentSettings
 from ..services.auto_top_up import payment_settings_update
 
 
@@ -52,3 +52,10 @@ class AutoTopUpDecisionAdmin(FinanceServiceAdmin):
     search_fields = ("customer__name", "customer__code", "reason")
     list_select_related = ("customer", "run")
     date_hierarchy = "run_date"
+
+
+@admin.register(AutoTopUpChunk)
+class AutoTopUpChunkAdmin(FinanceServiceAdmin):
+    list_display = ("run", "seq", "status", "attempts", "claimed_by", "claimed_at", "finished_at", "retry_at")
+    list_filter = ("status",)
+    list_select_related = ("run",)

@@ -23,7 +23,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Concat
+from django.db.models.functions import Concat, Left
 
 from customers.models import Customer
 from customers.money import ZERO, display
@@ -31,6 +31,8 @@ from invoices.models import OPEN_STATUSES, Invoice, InvoiceType
 
 from ..models import (
     AutoTopUp,
+    AutoTopUpChunk,
+    AutoTopUpChunkStatus,
     AutoTopUpDecision,
     AutoTopUpRun,
     AutoTopUpStatus,
@@ -50,11 +52,20 @@ def auto_top_up_key(customer_id: int, run_date: dt.date) -> str:
     return f"{AUTO_TOP_UP_KEY_PREFIX}{customer_id}:{run_date.isoformat()}"
 
 
-def open_auto_top_up_invoices() -> QuerySet:
+def open_auto_top_up_invoices(customer_id: int | None = None) -> QuerySet:
     """Auto top-up invoices still awaiting payment (sent or partially paid): while one is open the job
-    issues no other top-up for that customer, whichever day it was issued."""
-    return Invoice.objects.filter(type=InvoiceType.TOP_UP, status__in=OPEN_STATUSES,
-                                  source_key__startswith=AUTO_TOP_UP_KEY_PREFIX)
+    issues no other top-up for that customer, whichever day it was issued.
+
+    `customer_id`: that customer's only, read through the customer's index. The key's prefix is then tested
+    as Left(source_key) = prefix, which no index serves: with LIKE the planner took the source_key index
+    whenever its statistics predated the run's own invoices (1 row estimated, 3,497 read and filtered per
+    customer a third into the bench run: 98 ms a customer instead of 0.1 ms)."""
+    if customer_id is None:
+        return Invoice.objects.filter(type=InvoiceType.TOP_UP, status__in=OPEN_STATUSES,
+                                      source_key__startswith=AUTO_TOP_UP_KEY_PREFIX)
+    return (Invoice.objects.annotate(key_prefix=Left("source_key", len(AUTO_TOP_UP_KEY_PREFIX)))
+            .filter(customer_id=customer_id, type=InvoiceType.TOP_UP, status__in=OPEN_STATUSES,
+                    key_prefix=AUTO_TOP_UP_KEY_PREFIX))
 
 
 # --- Organization management ----------------------------------------------------------------------------
@@ -157,7 +168,7 @@ def decision_list(*, run_date: dt.date) -> QuerySet:
 # ways: set-based for everyone (classify_and_log_skips: its SQL, inside the INSERT ... SELECT of the skips),
 # for one customer under that customer's lock (services.auto_top_up._decide re-checks before it claims), and
 # the dry run (what_today_would_do: the same rows, written nowhere). A change to the rule is a change here.
-def auto_top_up_classification(run_date: dt.date) -> QuerySet:
+def auto_top_up_classification(run_date: dt.date, customer_id: int | None = None) -> QuerySet:
     """Every customer's payment settings with what the job would decide for `run_date` now:
 
     - `decision`: skipped_disabled (auto top-up off), candidate (a card charge of the day still in progress:
@@ -170,10 +181,19 @@ def auto_top_up_classification(run_date: dt.date) -> QuerySet:
     One statement: the day's row and the customer by join, the customers with an open auto top-up invoice as
     one hashed set (IN, not a lookup per customer: at 100,000 customers a correlated EXISTS made the planner
     price the statement high enough to JIT-compile it, a second more than the query itself); the open
-    invoice's number is looked up only for the customers it stops."""
+    invoice's number is looked up only for the customers it stops.
+
+    `customer_id`: the rule for that one customer (the run's re-check under the customer's lock): the open
+    invoices read are that customer's only (its index), not the set of every customer's, which grows with
+    each top-up invoice the run issues (open_auto_top_up_invoices says what that cost)."""
     open_invoice = open_auto_top_up_invoices().filter(customer_id=OuterRef("customer_id")).order_by("id")
+    open_ones = open_auto_top_up_invoices(customer_id)
+    settings = PaymentSettings.objects
+    if customer_id is not None:
+        open_invoice = open_ones.order_by("id")
+        settings = settings.filter(customer_id=customer_id)
     return (
-        PaymentSettings.objects
+        settings
         .annotate(today=FilteredRelation("customer__auto_top_ups",
                                          condition=Q(customer__auto_top_ups__run_date=run_date)))
         .annotate(usable=F("customer__usable_credits"), currency=F("customer__currency"),
@@ -183,7 +203,7 @@ def auto_top_up_classification(run_date: dt.date) -> QuerySet:
             When(today_status=AutoTopUpStatus.PENDING, then=Value(CANDIDATE)),
             When(today_id__isnull=False, then=Value(TopUpDecision.SKIPPED_ALREADY_TODAY.value)),
             When(usable__gt=F("limit_threshold"), then=Value(TopUpDecision.SKIPPED_ABOVE_THRESHOLD.value)),
-            When(customer_id__in=open_auto_top_up_invoices().values("customer_id"),
+            When(customer_id__in=open_ones.values("customer_id"),
                  then=Value(TopUpDecision.SKIPPED_OPEN_INVOICE.value)),
             default=Value(CANDIDATE), output_field=CharField()))
         .annotate(reason=Case(
@@ -286,6 +306,42 @@ def run_counts(run_id: int) -> dict[str, int]:
         failed=Count("id", filter=Q(decision=TopUpDecision.FAILED)),
         skipped=Count("id", filter=Q(decision__startswith="skipped_")),
     )
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """A run's progress, as staff and the command see it while it runs."""
+
+    run: AutoTopUpRun
+    to_do: int  # customers with auto top-up on (each gets one decision)
+    done: int
+    fired: int
+    failed: int
+    retrying: int  # customers whose unexpected error waits for its chunk's retry
+    chunks: int
+    chunks_done: int
+    last_errors: list[str]
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.to_do else min(100, self.done * 100 // self.to_do)
+
+    @property
+    def finished(self) -> bool:
+        return self.run.finished_at is not None
+
+
+def run_progress(run_id: int) -> RunProgress:
+    """Two aggregates: the run's decisions by kind (run_counts), its chunks by status."""
+    run = AutoTopUpRun.objects.get(pk=run_id)
+    counts = run_counts(run_id)
+    chunks = list(AutoTopUpChunk.objects.filter(run_id=run_id).values("status", "errors"))
+    waiting = [c["errors"] for c in chunks if c["status"] != AutoTopUpChunkStatus.DONE and c["errors"]]
+    return RunProgress(run=run, to_do=run.customers_count or 0, done=counts["customers"], fired=counts["fired"],
+                       failed=counts["failed"], retrying=sum(len(e) for e in waiting),
+                       chunks=len(chunks), chunks_done=sum(c["status"] == AutoTopUpChunkStatus.DONE for c in chunks),
+                       last_errors=[f"customer #{k}: {v}" for e in waiting for k, v in list(e.items())[:3]][:3])
+
 
 
 # --- What the next automatic top-ups will do (the portal's confirmation) ----------------------------------

@@ -31,7 +31,7 @@ from common.times import local_time, local_time_iso
 from customers.models import Customer
 from customers.selectors import currencies
 
-from ..models import AutoTopUpDecision, PaymentSettings, TopUpMethod
+from ..models import AutoTopUpDecision, AutoTopUpRun, PaymentSettings, TopUpMethod
 from ..services.auto_top_up import PaymentSettingsError, auto_top_up_run_now, payment_settings_update
 from . import selectors as selectors
 from .filters import DryRunFilterSet, RunsFilterSet, SettingsFilterSet
@@ -152,10 +152,20 @@ def auto_top_up_runs(request):
     decisions = filters.qs
     if wants_csv(request):
         return csv_response(f"auto-top-up-{day.isoformat()}.csv", DECISION_CSV, iterate(decisions, _decision_row))
+    progress = [selectors.run_progress(r.pk) for r in runs if not r.is_finished and not r.is_queued]
     context = {"form": filters.form, "day": day, "runs": runs, "totals": selectors.day_totals(day, runs),
+               "progress": progress,
                "page": paginate(request, decisions), "qs": querystring_without_page(request),
                "previous_day": day - dt.timedelta(days=1), "next_day": day + dt.timedelta(days=1)}
     return render(request, htmx_template(request, "finance/auto_top_up_runs.html", "decision-table"), context)
+
+
+@require_GET
+@staff_view("finance.view_autotopuprun")
+def auto_top_up_run_progress(request, run_id: int):
+    """One run's progress, polled by htmx every 2 s while it runs (the answer without a trigger stops it)."""
+    run = get_object_or_404(AutoTopUpRun, pk=run_id)
+    return render(request, "finance/_auto_top_up_run_progress.html", {"p": selectors.run_progress(run.pk)})
 
 
 # --- What today's run would do, and Run now ------------------------------------------------------------------

@@ -12,6 +12,7 @@ top-up", seeds/001 (Organization Management).
 
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 
@@ -148,6 +149,10 @@ class AutoTopUpRun(models.Model):
     fired_count = models.PositiveIntegerField(null=True, blank=True)
     failed_count = models.PositiveIntegerField(null=True, blank=True)
     skipped_count = models.PositiveIntegerField(null=True, blank=True)
+    # Written when the run starts (the set-based pass): how many candidates the chunks hold, and how many chunks.
+    candidates_count = models.PositiveIntegerField(null=True, blank=True,
+                                                   help_text="Candidates handed to the workers in chunks.")
+    chunks_count = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-run_date", "-started_at", "-id"]
@@ -168,6 +173,39 @@ class AutoTopUpRun(models.Model):
     def since(self):
         """When it started, or was asked for while it waits for a worker."""
         return self.started_at or self.requested_at
+
+
+class AutoTopUpChunkStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    RETRY = "retry", "Waiting to retry"
+    DONE = "done", "Done"
+
+
+class AutoTopUpChunk(models.Model):
+    """A slice of a run's candidates, handled by one Celery task on any worker (finance.tasks.auto_top_up_chunk).
+    The worker that handles it holds a session advisory lock on it (released by PostgreSQL if the worker dies),
+    so two deliveries never handle it at once; a customer already decided in the run is not handled again.
+    `errors`: customer id -> the unexpected error of its last attempt (kept while the chunk waits to retry)."""
+
+    run = models.ForeignKey(AutoTopUpRun, on_delete=models.PROTECT, related_name="chunks")
+    seq = models.PositiveIntegerField()
+    customer_ids = ArrayField(models.BigIntegerField())
+    status = models.CharField(max_length=8, choices=AutoTopUpChunkStatus.choices, default=AutoTopUpChunkStatus.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    claimed_by = models.CharField(max_length=150, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    retry_at = models.DateTimeField(null=True, blank=True)
+    errors = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["run_id", "seq"]
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="auto_top_up_chunk_once_per_run")]
+        indexes = [models.Index(fields=["run", "status"], name="auto_top_up_chunk_run_idx")]
+
+    def __str__(self) -> str:
+        return f"Auto top-up run #{self.run_id} chunk {self.seq}"
 
 
 class TopUpDecision(models.TextChoices):
@@ -217,5 +255,5 @@ class AutoTopUpDecision(models.Model):
         return f"{self.run_date} customer {self.customer_id}: {self.get_decision_display()}"
 
 
-__all__ = ["AutoTopUp", "AutoTopUpDecision", "AutoTopUpRun", "AutoTopUpStatus", "TopUpDecision", "PaymentSettings",
+__all__ = ["AutoTopUp", "AutoTopUpChunk", "AutoTopUpChunkStatus", "AutoTopUpDecision", "AutoTopUpRun", "AutoTopUpStatus", "TopUpDecision", "PaymentSettings",
            "AutoTopUpTrigger", "SKIPPED_DECISIONS", "TopUpMethod"]

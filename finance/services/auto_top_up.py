@@ -27,11 +27,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import socket
+import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import partial
 
 from django.conf import settings as django_settings
 from django.core.mail import EmailMessage
@@ -56,15 +60,19 @@ from invoices.services.lifecycle import (
 
 from ..auto_top_up.selectors import (
     CANDIDATE,
+    RunProgress,
     auto_top_up_classification,
     auto_top_up_key,
     card_choices,
     classify_and_log_skips,
     run_counts,
+    run_progress,
 )
 from ..locks import lock_auto_top_up_requests
 from ..models import (
     AutoTopUp,
+    AutoTopUpChunk,
+    AutoTopUpChunkStatus,
     AutoTopUpDecision,
     AutoTopUpRun,
     AutoTopUpStatus,
@@ -83,7 +91,10 @@ logger = logging.getLogger(__name__)
 APP = "finance"
 SOURCE_TYPE = "finance.autotopup"
 JOB_LABEL = "auto-top-up"
-DECISION_CHUNK = 500
+DECISION_CHUNK = 100  # a chunk's decisions are bulk-inserted this many at a time (the progress staff see)
+CHUNK_SIZE = 250  # candidates per chunk: one Celery task each
+# True while a chunk runs: its notices are queued in one task when it ends, not one task per notice.
+_chunk_sends_notices: ContextVar[bool] = ContextVar("auto_top_up_chunk_sends_notices", default=False)
 
 # The audit walk (tests/audit) holds each service to exactly one event per call. These two are the job's
 # orchestrators, not single changes: each step they take is its own audited change (their own events
@@ -93,8 +104,12 @@ DECISION_CHUNK = 500
 AUDIT_EXEMPT = {
     "auto_top_up_customer": "orchestrator: one customer's day through other audited services, each of its own "
                             "changes audited once (claim, fire, fail); see TestAuditTrail",
-    "run_daily_auto_top_up": "orchestrator: calls auto_top_up_customer per candidate; its run rows are audited at "
-                             "start and finish; see TestAuditTrail",
+    "run_daily_auto_top_up": "orchestrator: auto_top_up_run_begin then auto_top_up_run_chunk per chunk, in this "
+                             "process; see TestAuditTrail",
+    "auto_top_up_run_begin": "orchestrator: the run's start (one event, run_start) after settling earlier card "
+                             "top-ups (each audited by _card_settle)",
+    "auto_top_up_run_chunk": "orchestrator: auto_top_up_customer per candidate of the chunk; the chunk that ends "
+                             "the run audits run_finish; see TestAuditTrail",
 }
 
 
@@ -315,10 +330,15 @@ def _decide(*, customer_id: int, run_date: dt.date, actor: Actor, run_id: int | 
         # Only a card claim is ever committed pending (the other methods settle in the claim's transaction).
         if existing.status == AutoTopUpStatus.PENDING and existing.method == TopUpMethod.CARD:
             return _CardClaim(existing)  # a card charge a dead worker left in progress: resume it
+        if run_id is not None and existing.run_id == run_id:
+            # This run did it already (a chunk retried after its worker died before the decisions were written):
+            # the decision is what the run did, not a skip.
+            done = TopUpDecision.FIRED if existing.status == AutoTopUpStatus.FIRED else TopUpDecision.FAILED
+            return _outcome(existing, done, existing.reason)
         return _outcome(existing, TopUpDecision.SKIPPED_ALREADY_TODAY,
                         f"{existing.get_status_display()} earlier today.")
     # The job's rule (selectors_settings.auto_top_up_classification), read for this customer under its lock.
-    facts = (auto_top_up_classification(run_date).filter(customer_id=customer_id)
+    facts = (auto_top_up_classification(run_date, customer_id=customer_id)
              .values("decision", "method", "usable", "limit_threshold", "amount", "reason").first())
     if facts is None or facts["decision"] == TopUpDecision.SKIPPED_DISABLED:
         return Outcome(customer_id=customer_id, decision=TopUpDecision.SKIPPED_DISABLED,
@@ -536,7 +556,9 @@ def _notify(customer: Customer, *, kind: str, template: str, context: dict, row:
     note = notification_record(customer_id=customer.pk, kind=kind, recipient=customer.billing_email,
                                subject=subject, body=body, actor=actor, at=now, status="queued",
                                source_type=SOURCE_TYPE, source_id=row.pk)
-    if email_via_celery:
+    if _chunk_sends_notices.get():
+        pass  # the chunk queues its notices in one task when it ends (_queue_chunk_notices)
+    elif email_via_celery:
         from ..tasks import deliver_auto_top_up_notice
 
         transaction.on_commit(lambda: deliver_auto_top_up_notice.delay(note.pk), robust=True)
@@ -612,95 +634,227 @@ def auto_top_up_run_now(*, actor: Actor, now: dt.datetime | None = None) -> RunN
     return RunNow(run=run, queued=True)
 
 
-# --- The daily run ------------------------------------------------------------------------------------
+# --- The daily run: started once, its candidates handled in chunks by any worker ----------------------------
+# How long a chunk whose customers met an unexpected error waits before its next attempt (attempt 2, 3, ...);
+# after the last one they are recorded as failed on the run and left to the next run of the day.
+RETRY_BACKOFF_SECONDS = (10, 60, 300)
+# Session advisory locks: (namespace, chunk id). Held by the worker handling the chunk, released by PostgreSQL
+# when that worker's connection goes (a killed worker included), so a redelivered chunk can be taken at once.
+CHUNK_LOCK_NAMESPACE = 24_001
+
+
+def _backoff() -> tuple[int, ...]:
+    return tuple(getattr(django_settings, "LEDGERDESK_AUTO_TOP_UP_RETRY_BACKOFF", RETRY_BACKOFF_SECONDS))
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run: AutoTopUpRun
+    chunk_ids: list[int]
+    finished: bool  # no candidate: the run finished as it started
+
+
 @transaction.atomic
 def _run_start(*, run_date: dt.date, actor: Actor, trigger: str, task_id: str, now: dt.datetime,
-               run_id: int | None = None) -> tuple[AutoTopUpRun, list[int]]:
+               run_id: int | None, chunk_size: int, settled_earlier: int) -> RunStarted:
     """Start the run: the queued run `run_id` (staff's Run now) if no worker started it yet, else a new run
-    row (the scheduled run, or a redelivered task whose run had started: a new run picks up what is left)."""
+    row (the scheduled run, or a redelivered task whose run had started: a new run picks up what is left).
+    One set-based statement logs every skip and returns the candidates, which are cut into chunks."""
     run = None
     if run_id is not None:
         run = (AutoTopUpRun.objects.select_for_update(of=("self",), no_key=True)
                .filter(pk=run_id, started_at__isnull=True).first())
     if run is not None:
-        AutoTopUpRun.objects.filter(pk=run.pk).update(started_at=now)
         run.started_at = now
     else:
         run = AutoTopUpRun.objects.create(run_date=run_date, trigger=trigger, actor_label=label(actor),
                                           task_id=(task_id or "")[:64], started_at=now)
     candidates = classify_and_log_skips(run_id=run.pk, run_date=run.run_date, decided_at=now)
+    skipped = AutoTopUpDecision.objects.filter(run_id=run.pk).count()
+    chunks = AutoTopUpChunk.objects.bulk_create(
+        [AutoTopUpChunk(run=run, seq=n, customer_ids=candidates[i:i + chunk_size])
+         for n, i in enumerate(range(0, len(candidates), chunk_size))])
+    run.customers_count, run.candidates_count, run.chunks_count = skipped + len(candidates), len(candidates), len(chunks)
+    AutoTopUpRun.objects.filter(pk=run.pk).update(started_at=run.started_at, customers_count=run.customers_count,
+                                                  candidates_count=len(candidates), chunks_count=len(chunks))
     audit_record(actor=actor, action="finance.auto_top_up.run_start", app=APP, obj=run, at=now,
                  after={"run_date": run.run_date, "trigger": run.trigger, "task_id": run.task_id,
-                        "candidates": len(candidates)})
-    return run, candidates
+                        "candidates": len(candidates), "chunks": len(chunks), "settled_earlier": settled_earlier})
+    if not chunks:
+        run = _run_finish(run, actor=actor, now=now)
+    return RunStarted(run=run, chunk_ids=[c.pk for c in chunks], finished=not chunks)
 
 
-@transaction.atomic
-def _run_finish(run: AutoTopUpRun, *, actor: Actor, now: dt.datetime, settled_earlier: int) -> AutoTopUpRun:
+def _run_finish(run: AutoTopUpRun, *, actor: Actor, now: dt.datetime) -> AutoTopUpRun:
+    """Inside the transaction that holds the run's row: the counts written, one event."""
     counts = run_counts(run.pk)
     AutoTopUpRun.objects.filter(pk=run.pk).update(
         finished_at=now, customers_count=counts["customers"], fired_count=counts["fired"],
         failed_count=counts["failed"], skipped_count=counts["skipped"])
     run.refresh_from_db()
     audit_record(actor=actor, action="finance.auto_top_up.run_finish", app=APP, obj=run, at=now,
-                 after={**counts, "run_date": run.run_date, "settled_earlier": settled_earlier})
+                 after={**counts, "run_date": run.run_date})
     return run
 
 
+def auto_top_up_run_begin(*, run_date: dt.date, actor: Actor, trigger: str = AutoTopUpTrigger.COMMAND,
+                          task_id: str = "", run_id: int | None = None, chunk_size: int = CHUNK_SIZE,
+                          email_via_celery: bool = True) -> RunStarted:
+    """The run's serial part: card top-ups of earlier days settled, then one transaction that writes the run,
+    logs every skip and the chunks of candidates (`chunk_ids`, for `auto_top_up_run_chunk` on any worker).
+    A run without candidates is finished here."""
+    settled = _settle_earlier_pending(run_date=run_date, actor=actor, email_via_celery=email_via_celery)
+    return _run_start(run_date=run_date, actor=actor, trigger=trigger, task_id=task_id, now=timezone.now(),
+                      run_id=run_id, chunk_size=chunk_size, settled_earlier=settled)
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    chunk_id: int
+    state: str  # "done", "retry" (retry_in seconds), "busy" (another worker holds it), "done earlier"
+    handled: int = 0
+    retry_in: int | None = None
+    run_finished: bool = False
+
+
+@contextmanager
+def _chunk_lock(chunk_id: int) -> Iterator[bool]:
+    """pg_try_advisory_lock on the chunk for this connection's session; yields whether it was taken."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [CHUNK_LOCK_NAMESPACE, chunk_id])
+        got = cursor.fetchone()[0]
+    try:
+        yield got
+    finally:
+        if got:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [CHUNK_LOCK_NAMESPACE, chunk_id])
+
+
+def auto_top_up_run_chunk(*, chunk_id: int, actor: Actor, email_via_celery: bool = True,
+                          worker: str = "") -> ChunkResult:
+    """Handle one chunk of a run, on any worker: each candidate not yet decided in the run through
+    `auto_top_up_customer` (its own short transaction(s), the same rules), the decisions bulk-inserted every
+    DECISION_CHUNK, the notices queued in one task at the end. Safe to deliver twice or after a worker died
+    mid-chunk: the chunk's advisory lock keeps a second delivery out while the first is alive; customers this
+    run decided already are not handled again, and one topped up whose decision was lost with its worker is
+    found by its day's row (the unique key per customer and day, under the customer's lock).
+
+    A customer whose handling raises unexpectedly is recorded on the chunk with its error and the chunk is
+    retried after RETRY_BACKOFF_SECONDS (`retry_in`); after the last attempt it is recorded as failed on the
+    run. The chunk that finishes last finishes the run."""
+    with _chunk_lock(chunk_id) as got:
+        if not got:
+            return ChunkResult(chunk_id=chunk_id, state="busy")
+        chunk = AutoTopUpChunk.objects.select_related("run").get(pk=chunk_id)
+        if chunk.status == AutoTopUpChunkStatus.DONE:
+            return ChunkResult(chunk_id=chunk_id, state="done earlier")
+        attempt = chunk.attempts + 1
+        AutoTopUpChunk.objects.filter(pk=chunk.pk).update(
+            status=AutoTopUpChunkStatus.RUNNING, attempts=attempt, claimed_at=timezone.now(), retry_at=None,
+            claimed_by=(worker or f"{socket.gethostname()}:{os.getpid()}")[:150])
+        run = chunk.run
+        decided = set(AutoTopUpDecision.objects.filter(run_id=run.pk, customer_id__in=chunk.customer_ids)
+                      .values_list("customer_id", flat=True))
+        last_attempt = attempt > len(_backoff())
+        errors: dict[str, str] = {}
+        rows: list[AutoTopUpDecision] = []
+        token = _chunk_sends_notices.set(True)
+        try:
+            for customer_id in chunk.customer_ids:
+                if customer_id in decided:
+                    continue
+                now = timezone.now()
+                try:
+                    outcome = auto_top_up_customer(customer_id=customer_id, run_date=run.run_date, actor=actor,
+                                                   run_id=run.pk, now=now, email_via_celery=email_via_celery)
+                except Exception as exc:  # one customer's unexpected error must not stop the others
+                    logger.exception("Auto top-up of customer %s on %s failed (attempt %s)", customer_id,
+                                     run.run_date, attempt)
+                    errors[str(customer_id)] = f"{type(exc).__name__}: {exc}"[:300]
+                    if not last_attempt:
+                        continue  # retried with the chunk, after the back-off
+                    outcome = Outcome(customer_id=customer_id, decision=TopUpDecision.FAILED,
+                                      reason=f"Unexpected error ({type(exc).__name__}) on each of {attempt} attempts; "
+                                             "each transaction was rolled back and the next run tries again.")
+                rows.append(outcome.as_row(run=run, decided_at=now))
+                if len(rows) >= DECISION_CHUNK:
+                    AutoTopUpDecision.objects.bulk_create(rows, ignore_conflicts=True)
+                    rows = []
+            if rows:
+                AutoTopUpDecision.objects.bulk_create(rows, ignore_conflicts=True)
+        finally:
+            _chunk_sends_notices.reset(token)
+        _queue_chunk_notices(chunk, actor=actor, email_via_celery=email_via_celery)
+        handled = len(chunk.customer_ids) - len(decided)
+        if errors and not last_attempt:
+            retry_in = _backoff()[attempt - 1]
+            AutoTopUpChunk.objects.filter(pk=chunk.pk).update(
+                status=AutoTopUpChunkStatus.RETRY, errors=errors,
+                retry_at=timezone.now() + dt.timedelta(seconds=retry_in))
+            return ChunkResult(chunk_id=chunk_id, state="retry", handled=handled, retry_in=retry_in)
+        finished = _chunk_done(chunk, errors=errors, actor=actor)
+        return ChunkResult(chunk_id=chunk_id, state="done", handled=handled, run_finished=finished)
+
+
+@transaction.atomic
+def _chunk_done(chunk: AutoTopUpChunk, *, errors: dict, actor: Actor) -> bool:
+    """The chunk marked done; the run finished if it was the last (under the run's row lock, so two chunks
+    ending together finish it once)."""
+    run = AutoTopUpRun.objects.select_for_update(of=("self",), no_key=True).get(pk=chunk.run_id)
+    now = timezone.now()
+    AutoTopUpChunk.objects.filter(pk=chunk.pk).update(status=AutoTopUpChunkStatus.DONE, finished_at=now,
+                                                      errors=errors)
+    if run.finished_at is not None or run.chunks.exclude(status=AutoTopUpChunkStatus.DONE).exists():
+        return False
+    _run_finish(run, actor=actor, now=now)
+    return True
+
+
+def _queue_chunk_notices(chunk: AutoTopUpChunk, *, actor: Actor, email_via_celery: bool) -> None:
+    """The chunk's auto top-up notices still queued (this attempt's, and any a killed worker left behind): one
+    task for all of them (or sent from this process). Delivery is once per notice whatever sends it."""
+    days_rows = AutoTopUp.objects.filter(run_date=chunk.run.run_date, customer_id__in=chunk.customer_ids)
+    ids = list(Notification.objects.filter(source_type=SOURCE_TYPE, status="queued",
+                                           source_id__in=days_rows.values("id")).values_list("id", flat=True))
+    if not ids:
+        return
+    if email_via_celery:
+        from ..tasks import deliver_auto_top_up_notices
+
+        deliver_auto_top_up_notices.delay(ids)
+    else:
+        for note_id in ids:
+            auto_top_up_notice_deliver(notification_id=note_id, actor=actor)
+
+
 def run_daily_auto_top_up(*, run_date: dt.date, actor: Actor, trigger: str = AutoTopUpTrigger.COMMAND,
-                          task_id: str = "", email_via_celery: bool = True, chunk_size: int = DECISION_CHUNK,
-                          threads: int = 1, run_id: int | None = None) -> AutoTopUpRun:
-    """The daily job for `run_date` (the operator's calendar day). Finds the candidates and logs every skip
-    with ONE set-based statement, then handles each candidate in its own short transaction
-    (`auto_top_up_customer`), bulk-inserting their decisions in chunks. Safe to run any number of times a
-    day, concurrently: each customer is topped up at most once. Returns the finished run.
-
-    `run_id`: a run staff queued (auto_top_up_run_now), started here unless a worker already started it.
-
-    `threads` > 1 shares the candidates among that many threads, each with its own database connection
-    (the per-customer locks keep them apart; see bench/auto_top_up.py for what it buys).
+                          task_id: str = "", email_via_celery: bool = True, chunk_size: int = CHUNK_SIZE,
+                          run_id: int | None = None,
+                          progress: Callable[[RunProgress], None] | None = None) -> AutoTopUpRun:
+    """The daily job for `run_date` in THIS process: the run begun (`auto_top_up_run_begin`), then each chunk
+    handled here in turn (`auto_top_up_run_chunk`), a chunk waiting to retry after its back-off. The
+    workers' way is finance.tasks.daily_auto_top_up, which hands the chunks to any worker. Safe to run any
+    number of times a day, concurrently: each customer is topped up at most once. Returns the finished run.
 
     Call it outside any transaction (a Celery task, a management command): each customer's work must
     commit on its own, and a card claim must be committed before Stripe is called."""
-    run, candidates = _run_start(run_date=run_date, actor=actor, trigger=trigger, task_id=task_id,
-                                 now=timezone.now(), run_id=run_id)
-    run_date = run.run_date
-    settled = _settle_earlier_pending(run_date=run_date, actor=actor, email_via_celery=email_via_celery)
-    handle = partial(_handle_candidates, run=run, actor=actor, email_via_celery=email_via_celery,
-                     chunk_size=chunk_size)
-    if threads > 1 and len(candidates) > threads:
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="auto-top-up") as pool:
-            for done in [pool.submit(_in_own_connection, handle, candidates[i::threads]) for i in range(threads)]:
-                done.result()  # re-raises what killed a thread
-    else:
-        handle(candidates)
-    return _run_finish(run, actor=actor, now=timezone.now(), settled_earlier=settled)
-
-
-def _in_own_connection(function, *args):
-    try:
-        return function(*args)
-    finally:
-        connection.close()
-
-
-def _handle_candidates(customer_ids: list[int], *, run: AutoTopUpRun, actor: Actor, email_via_celery: bool,
-                       chunk_size: int) -> None:
-    """Each candidate in its own transaction(s); the decisions are bulk-inserted every `chunk_size`."""
-    pending: list[AutoTopUpDecision] = []
-    for customer_id in customer_ids:
-        now = timezone.now()
-        try:
-            outcome = auto_top_up_customer(customer_id=customer_id, run_date=run.run_date, actor=actor, run_id=run.pk,
-                                           now=now, email_via_celery=email_via_celery)
-        except Exception as exc:  # one customer's unexpected error must not stop the others
-            logger.exception("Auto top-up of customer %s on %s failed unexpectedly", customer_id, run.run_date)
-            outcome = Outcome(customer_id=customer_id, decision=TopUpDecision.FAILED,
-                              reason=f"Unexpected error ({type(exc).__name__}); its transaction was rolled back "
-                                     "and the next run tries again.")
-        pending.append(outcome.as_row(run=run, decided_at=now))
-        if len(pending) >= chunk_size:
-            AutoTopUpDecision.objects.bulk_create(pending)
-            pending = []
-    if pending:
-        AutoTopUpDecision.objects.bulk_create(pending)
+    started = auto_top_up_run_begin(run_date=run_date, actor=actor, trigger=trigger, task_id=task_id,
+                                    run_id=run_id, chunk_size=chunk_size, email_via_celery=email_via_celery)
+    waiting = list(started.chunk_ids)
+    while waiting:
+        retry: list[tuple[float, int]] = []
+        for chunk_id in waiting:
+            result = auto_top_up_run_chunk(chunk_id=chunk_id, actor=actor, email_via_celery=email_via_celery)
+            if result.state == "retry":
+                retry.append((time.monotonic() + result.retry_in, chunk_id))
+            if progress is not None:
+                progress(run_progress(started.run.pk))
+        waiting = []
+        for due, chunk_id in sorted(retry):
+            time.sleep(max(0.0, due - time.monotonic()))
+            waiting.append(chunk_id)
+    run = AutoTopUpRun.objects.get(pk=started.run.pk)
+    if run.finished_at is None:  # a chunk was busy on another process: that one finishes the run
+        logger.warning("Auto top-up run #%s: a chunk was handled elsewhere; the run finishes there.", run.pk)
+    return run

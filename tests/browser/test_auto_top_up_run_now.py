@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from finance.models import AutoTopUp, AutoTopUpRun, TopUpMethod
 from finance.tasks import daily_auto_top_up
-from tests.finance.auto_top_up_support import customer_with, wallet
+from tests.finance.auto_top_up_support import customer_with, wait_finished, wallet
 
 pytestmark = pytest.mark.browser
 
@@ -60,7 +60,8 @@ def test_run_now_queues_todays_run_and_a_worker_runs_it(staff_page, celery_worke
     page.click("#run-now")
     expect(page.locator(".toast")).to_contain_text("of today's auto top-up queued")
     run = AutoTopUpRun.objects.get()
-    daily_auto_top_up.AsyncResult(run.task_id).get(timeout=120)
+    daily_auto_top_up.AsyncResult(run.task_id).get(timeout=120)  # the run begun, its chunk sent
+    wait_finished(run.pk)  # the worker's chunk finished it
     page.reload()
     row = page.locator(f'[data-run-id="{run.pk}"]')
     expect(row).to_contain_text("Staff")

@@ -102,3 +102,16 @@ def card_payments(cust: Customer) -> list[CardPayment]:
 
 def settings_of(cust: Customer) -> PaymentSettings:
     return PaymentSettings.objects.get(customer=cust)
+
+
+def wait_finished(run_id: int, timeout: float = 120):
+    """The run once the workers have handled its every chunk (the chunk that ends last finishes it)."""
+    import time
+
+    from finance.models import AutoTopUpRun
+
+    deadline = time.monotonic() + timeout
+    while (run := AutoTopUpRun.objects.get(pk=run_id)).finished_at is None:
+        assert time.monotonic() < deadline, f"run #{run_id} did not finish in {timeout} s"
+        time.sleep(0.2)
+    return run

@@ -283,9 +283,10 @@ class TestCard:
 
 
     def test_a_card_charge_left_in_progress_yesterday_is_recorded_from_its_card_payment_never_charged_again(
-            self, fake_stripe, monkeypatch):
+            self, fake_stripe, monkeypatch, settings):
         from finance.services import auto_top_up as service
 
+        settings.LEDGERDESK_AUTO_TOP_UP_RETRY_BACKOFF = (0,)  # the chunk's retry resumes the charge: crashes again
         cust = card_customer(fake_stripe, credits="0", trigger="100", threshold="50")
         real_settle = service._card_settle
 
@@ -296,8 +297,9 @@ class TestCard:
         first = run()
         (row,) = rows(cust)
         assert row.status == AutoTopUpStatus.PENDING and decision_of(first, cust).decision == TopUpDecision.FAILED
-        assert "Unexpected error (RuntimeError)" in decision_of(first, cust).reason
+        assert "Unexpected error (RuntimeError) on each of 2 attempts" in decision_of(first, cust).reason
         assert credited(cust, TransactionKind.TOP_UP) == Decimal("100")  # Stripe charged, the card payment credited
+        assert len(fake_stripe.events_of_type("payment_intent.succeeded")) == 1  # the retry resumed: same key
         monkeypatch.setattr(service, "_card_settle", real_settle)
 
         with time_machine.travel(at_six(NEXT_DAY), tick=False):

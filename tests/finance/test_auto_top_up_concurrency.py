@@ -9,10 +9,23 @@ from decimal import Decimal
 import pytest
 import time_machine
 
-from customers.models import MasterWallet, TransactionKind
+from customers.models import MasterWallet
 from customers.selectors import ledger_mismatches
-from finance.models import AutoTopUp, AutoTopUpDecision, AutoTopUpStatus, TopUpDecision, TopUpMethod
-from finance.services.auto_top_up import auto_top_up_customer, run_daily_auto_top_up
+from finance.models import (
+    AutoTopUp,
+    AutoTopUpChunk,
+    AutoTopUpDecision,
+    AutoTopUpRun,
+    AutoTopUpStatus,
+    TopUpDecision,
+    TopUpMethod,
+)
+from finance.services.auto_top_up import (
+    auto_top_up_customer,
+    auto_top_up_run_begin,
+    auto_top_up_run_chunk,
+    run_daily_auto_top_up,
+)
 from invoices.models import Invoice
 from tests.finance.auto_top_up_support import AT, RUN_DATE, SYSTEM, customer_with, transfers, wallet
 from tests.threads import run_calls
@@ -77,14 +90,30 @@ def test_two_runs_at_once_give_one_top_up_per_customer():
     assert ledger_mismatches() == []
 
 
-def test_a_run_shared_among_threads_tops_up_each_candidate_once():
+def test_a_run_s_chunks_taken_by_four_workers_at_once_top_up_each_candidate_once_and_finish_the_run_once():
+    """Four workers handed every chunk of one run (each in another order: a redelivery racing the first
+    delivery): each chunk is handled by one of them (its advisory lock), each candidate topped up once, one
+    decision each, and the run finished once by the chunk that ended last."""
     master = wallet("1000")
     customers = [customer_with(TopUpMethod.MASTER_ACCOUNT, credits="0", trigger="10") for _ in range(40)]
     rich = customer_with(TopUpMethod.MASTER_ACCOUNT, credits="900")
-    run = run_daily_auto_top_up(run_date=RUN_DATE, actor=SYSTEM, email_via_celery=False, threads=4)
-    assert (run.customers_count, run.fired_count, run.skipped_count) == (41, 40, 1)
+    started = auto_top_up_run_begin(run_date=RUN_DATE, actor=SYSTEM, email_via_celery=False, chunk_size=5)
+    assert len(started.chunk_ids) == 8 and not started.finished
+    orders = [started.chunk_ids, started.chunk_ids[::-1], started.chunk_ids[4:] + started.chunk_ids[:4],
+              started.chunk_ids[::2] + started.chunk_ids[1::2]]
+    results = together([
+        (lambda order=order: [auto_top_up_run_chunk(chunk_id=c, actor=SYSTEM, email_via_celery=False) for c in order])
+        for order in orders])
+    assert not [r for r in results if isinstance(r, BaseException)]
+    states = Counter(r.state for rs in results for r in rs)
+    assert states["done"] == 8 and states["done"] + states["busy"] + states["done earlier"] == 32
+    assert sum(r.run_finished for rs in results for r in rs) == 1
+    run = AutoTopUpRun.objects.get(pk=started.run.pk)
+    assert run.finished_at is not None
+    assert (run.customers_count, run.fired_count, run.skipped_count, run.failed_count) == (41, 40, 1, 0)
     assert all(transfers(c) == Decimal("10") for c in customers) and transfers(rich) == 0
     master.refresh_from_db()
     assert master.balance == Decimal("600")
     assert AutoTopUpDecision.objects.filter(run=run).count() == 41
-    assert not rich.transactions.filter(kind=TransactionKind.TRANSFER).exists()
+    assert set(AutoTopUpChunk.objects.filter(run=run).values_list("status", "attempts")) == {("done", 1)}
+    assert ledger_mismatches() == []

@@ -19,9 +19,18 @@ from django.db.models import Count, Sum
 
 from customers.models import Customer, MasterWallet, TransactionKind
 from customers.selectors import ledger_mismatches
-from finance.models import AutoTopUp, AutoTopUpRun, AutoTopUpStatus, CardPayment, TopUpDecision, TopUpMethod
+from finance.models import (
+    AutoTopUp,
+    AutoTopUpChunk,
+    AutoTopUpChunkStatus,
+    AutoTopUpRun,
+    AutoTopUpStatus,
+    CardPayment,
+    TopUpDecision,
+    TopUpMethod,
+)
 from finance.services import auto_top_up as service
-from finance.tasks import daily_auto_top_up
+from finance.tasks import auto_top_up_chunk, daily_auto_top_up
 from tests import stripe_fixtures
 from tests.finance.auto_top_up_support import (
     RUN_DATE,
@@ -30,6 +39,7 @@ from tests.finance.auto_top_up_support import (
     card_customer,
     credited,
     customer_with,
+    wait_finished,
     wallet,
 )
 from tests.threads import run_threads
@@ -59,7 +69,15 @@ def hundred():
 
 
 def send_and_wait(*results) -> list[dict]:
-    return [r.get(timeout=TIMEOUT) for r in results]
+    """Each daily task's answer (the run begun, its chunks sent), then its run's counts once the worker has
+    handled every chunk (the chunk that ends last finishes the run)."""
+    return [finished(r.get(timeout=TIMEOUT)["run"]) for r in results]
+
+
+def finished(run_id: int) -> dict:
+    run = wait_finished(run_id, TIMEOUT)
+    return {"run": run.pk, "run_date": run.run_date.isoformat(), "customers": run.customers_count,
+            "fired": run.fired_count, "failed": run.failed_count, "skipped": run.skipped_count}
 
 
 def assert_one_top_up_each(customers, days: list[dt.date]):
@@ -183,6 +201,30 @@ def test_a_worker_killed_halfway_leaves_each_customer_done_or_not_and_the_redeli
         (redelivered,) = send_and_wait(daily_auto_top_up.delay())  # what the broker does with an unacked task
     assert (redelivered["fired"], redelivered["skipped"]) == (50, 50)
     assert_one_top_up_each(customers, [RUN_DATE])
+    assert ledger_mismatches() == []
+
+
+def test_a_chunk_redelivered_after_its_worker_was_killed_finishes_the_same_run_each_customer_once(
+        celery_worker, hundred, monkeypatch):
+    """The chunk's own redelivery (acks_late: the broker gives it back) finishes the run the killed worker
+    began: the 50 it topped up are recorded as fired by this run (found by their day's row), not skipped."""
+    master, customers = hundred
+    _killer(monkeypatch, "master_wallet_transfer", after=50)
+    with time_machine.travel(at_six(), tick=True):
+        _run_until_killed(RUN_DATE)
+        killed = AutoTopUpRun.objects.get()
+        (chunk,) = AutoTopUpChunk.objects.filter(run=killed)
+        assert chunk.status == AutoTopUpChunkStatus.RUNNING and not killed.is_finished
+        assert AutoTopUp.objects.filter(run_date=RUN_DATE).count() == 50
+        assert auto_top_up_chunk.delay(chunk.pk).get(timeout=TIMEOUT)["run_finished"] is True
+    killed.refresh_from_db()
+    assert (killed.fired_count, killed.skipped_count, killed.failed_count) == (CUSTOMERS, 0, 0)
+    assert set(killed.decisions.values_list("decision", flat=True)) == {TopUpDecision.FIRED}
+    chunk.refresh_from_db()
+    assert (chunk.status, chunk.attempts) == (AutoTopUpChunkStatus.DONE, 2)
+    assert_one_top_up_each(customers, [RUN_DATE])
+    master.refresh_from_db()
+    assert master.balance == Decimal("100000") - CUSTOMERS * TRIGGER
     assert ledger_mismatches() == []
 
 

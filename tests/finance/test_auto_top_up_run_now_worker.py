@@ -11,7 +11,7 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from finance.models import AutoTopUp, AutoTopUpRun, AutoTopUpTrigger, TopUpMethod
 from finance.tasks import daily_auto_top_up
-from tests.finance.auto_top_up_support import RUN_DATE, at_six, customer_with, wallet
+from tests.finance.auto_top_up_support import RUN_DATE, at_six, customer_with, wait_finished, wallet
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.celery]
 TIMEOUT = 120
@@ -26,7 +26,7 @@ def test_run_now_runs_todays_job_on_the_worker_once_per_customer(celery_worker, 
         assert response.status_code == 302
         run = AutoTopUpRun.objects.get()
         result = daily_auto_top_up.AsyncResult(run.task_id).get(timeout=TIMEOUT)
-        run.refresh_from_db()
+        run = wait_finished(run.pk, TIMEOUT)
         assert result["run"] == run.pk and result["run_date"] == RUN_DATE.isoformat()
         assert (run.trigger, run.actor_label, run.fired_count, run.skipped_count) == (
             AutoTopUpTrigger.STAFF, "finance", 5, 1)
@@ -39,6 +39,6 @@ def test_run_now_runs_todays_job_on_the_worker_once_per_customer(celery_worker, 
         finance_client.post(reverse("finance:auto-top-up-run-now"))  # the first one has finished: a new run
         second = AutoTopUpRun.objects.exclude(pk=run.pk).get()
         daily_auto_top_up.AsyncResult(second.task_id).get(timeout=TIMEOUT)
-        second.refresh_from_db()
+        second = wait_finished(second.pk, TIMEOUT)
         assert (second.fired_count, second.skipped_count) == (0, 6)
         assert AutoTopUp.objects.filter(run_date=RUN_DATE).count() == 5  # nobody topped up twice
