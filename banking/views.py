@@ -179,12 +179,30 @@ def _line_row(line: StatementLine) -> list:
             csv_text(line.ignored_reason)]
 
 
+_PK_MARK = 2_147_483_647  # an id no URL of ours holds otherwise
+
+
+def _around_pk(name: str) -> tuple[str, str]:
+    """The URL of `name` for an object as the parts before and after its id: reversed once per page, where a
+    {% url %} per row cost the inbox a reverse() per link (bench/README.md, the reconcile inbox)."""
+    before, after = reverse(name, args=[_PK_MARK]).split(str(_PK_MARK))
+    return before, after
+
+
 @require_GET
 @staff_view("banking.view_statementline")
 def line_list(request):
+    line_url, line_end = _around_pk("banking:line-detail")
+    confirm_url, confirm_end = _around_pk("banking:line-confirm")
+    payment_url, payment_end = _around_pk("finance:payment-detail")
+    withdrawal_url, withdrawal_end = _around_pk("finance:withdrawal-detail")
+    context = {"high": HIGH, "can_confirm": request.user.has_perm("banking.change_statementline"),
+               "line_url": line_url, "line_end": line_end, "confirm_url": confirm_url, "confirm_end": confirm_end,
+               "payment_url": payment_url, "payment_end": payment_end,
+               "withdrawal_url": withdrawal_url, "withdrawal_end": withdrawal_end}
     return list_page(request, LineFilterSet(request.GET, selectors.statement_lines_inbox()), deep=True,
                      template="banking/line_list.html", target="line-table", csv_prefix="statement-lines",
-                     csv_header=LINE_CSV, csv_row=_line_row, context={"high": HIGH})
+                     csv_header=LINE_CSV, csv_row=_line_row, context=context)
 
 
 def _back(request, line_id: int | None = None):

@@ -48,6 +48,27 @@ class TestInbox:
         assert f"{invoice.number} is in the remittance text, open 100.00 SGD" in page
         assert "Bank fee" in page and "No suggestion" in page
 
+    def test_rows_link_to_their_line_confirm_and_payment_as_reversed(self, finance_client, viewer_user, client):
+        # The row URLs are built once per page around the id (views.line_list), not by {% url %} per row: each must
+        # still be the URL reverse() gives, and the Confirm form only for a user who may change lines.
+        acme = customer(name="Acme Trading")
+        invoice = purchase_invoice(acme, "100")
+        line, = imported({"amount": "100.00", "text": invoice.number, "name": "ACME"})
+        page = inbox(finance_client)
+        assert f'href="{reverse("banking:line-detail", args=[line.pk])}">#{line.pk}</a>' in page
+        assert f'action="{reverse("banking:line-confirm", args=[line.pk])}"' in page
+        finance_client.post(reverse("banking:line-confirm", args=[line.pk]), {"suggestion": line.suggestions.get(rank=1).pk})
+        line.refresh_from_db()
+        page = inbox(finance_client, state=LineState.RECONCILED)
+        assert f'href="{reverse("finance:payment-detail", args=[line.payment_id])}">Payment #{line.payment_id}</a>' in page
+        client.force_login(viewer_user, backend="django.contrib.auth.backends.ModelBackend")
+        (other,) = imported({"amount": "100.00", "text": invoice.number, "name": "ACME", "ref": "again"},
+                            account=line.account)
+        assert viewer_user.has_perm("banking.view_statementline")
+        assert not viewer_user.has_perm("banking.change_statementline")
+        page = client.get(reverse("banking:line-list")).content.decode()
+        assert f'id="line-{other.pk}"' in page and reverse("banking:line-confirm", args=[other.pk]) not in page
+
     def test_high_confidence_is_shown_with_the_matching_threshold(self, finance_client):
         # The template reads `high` (the score from which a suggestion is high confidence): the list's view passes
         # it, else the button's question names no score and every best suggestion is badged as a low one.
