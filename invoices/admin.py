@@ -6,7 +6,16 @@ from django.contrib import admin
 
 from common.admin import ReadOnlyAdmin, ReadOnlyInline, ServiceOnlyAdmin, service_action
 
-from .models import CreditApplication, Invoice, InvoiceLine, InvoiceLineEntry, NumberSeries
+from .models import (
+    BillingRun,
+    BillingRunChunk,
+    BillingRunFailure,
+    CreditApplication,
+    Invoice,
+    InvoiceLine,
+    InvoiceLineEntry,
+    NumberSeries,
+)
 from .services import InvoiceError, invoice_mark_sent, invoice_send, invoice_void
 
 
@@ -78,3 +87,42 @@ class CreditApplicationAdmin(ReadOnlyAdmin):
 @admin.register(NumberSeries)
 class NumberSeriesAdmin(ReadOnlyAdmin):
     list_display = ("key", "last_value")
+
+
+# --- the monthly billing run's bookkeeping: written by the run only, read here --------------------------------
+class BillingRunChunkInline(ReadOnlyInline):
+    model = BillingRunChunk
+    fields = ("seq", "status", "attempts", "claimed_at", "finished_at", "invoiced", "nothing_to_bill", "failed")
+    readonly_fields = fields
+
+
+class BillingRunFailureInline(ReadOnlyInline):
+    model = BillingRunFailure
+    fields = ("customer", "error", "attempts", "last_failed_at", "next_attempt_at", "resolved_at")
+    readonly_fields = fields
+
+
+@admin.register(BillingRun)
+class BillingRunAdmin(ReadOnlyAdmin):
+    list_display = ("id", "period", "trigger", "started_by", "started_at", "finished_at", "customers_total",
+                    "chunks_total")
+    list_filter = ("trigger", "period")
+    search_fields = ("=id", "started_by")
+    date_hierarchy = "started_at"
+    inlines = [BillingRunChunkInline, BillingRunFailureInline]
+
+
+@admin.register(BillingRunChunk)
+class BillingRunChunkAdmin(ReadOnlyAdmin):
+    list_display = ("id", "run", "seq", "status", "attempts", "claimed_at", "finished_at", "invoiced", "failed")
+    list_filter = ("status",)
+    search_fields = ("=run__id",)
+    list_select_related = ("run",)
+
+
+@admin.register(BillingRunFailure)
+class BillingRunFailureAdmin(ReadOnlyAdmin):
+    list_display = ("id", "run", "customer", "attempts", "last_failed_at", "next_attempt_at", "resolved_at")
+    list_filter = ("resolved_at",)
+    search_fields = ("=run__id", "customer__code", "customer__name", "error")
+    list_select_related = ("run", "customer")

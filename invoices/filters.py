@@ -10,6 +10,7 @@ from django import forms
 from django.db.models import Q
 
 from common.filters import DateFrom, DateTo, ListFilterSet, SearchFilter
+from common.ids import parse_id
 from customers.filters import CurrencyCodeFilter
 
 from .models import STATUS_FILTER_CHOICES, BillingRunTrigger, InvoiceType
@@ -57,9 +58,9 @@ class BillingRunFilterSet(ListFilterSet):
     def search(self, queryset, name, q):
         text = q.strip().lstrip("#")
         match = Q(started_by__icontains=text)
-        if text.isdigit() and len(text) < 10:
-            match |= Q(pk=int(text))
-        if re.fullmatch(r"\d{4}-\d{2}", text) and 1 <= int(text[5:]) <= 12:
+        if run_id := parse_id(text):
+            match |= Q(pk=run_id)
+        if re.fullmatch(r"[0-9]{4}-[0-9]{2}", text) and 1 <= int(text[5:]) <= 12:
             match |= Q(period=dt.date(int(text[:4]), int(text[5:]), 1))
         return queryset.filter(match)
 
