@@ -10,6 +10,7 @@ import django_filters as df
 from django.db.models import Q
 
 from common.filters import CurrencyFilter, DateFrom, DateTo, ListFilterSet, SearchFilter
+from customers.filters import CurrencyCodeFilter
 
 from .matching import HIGH
 from .models import BankAccount, LineState, StatementFormat
@@ -65,6 +66,7 @@ class LineFilterSet(ListFilterSet):
     state = df.ChoiceFilter(method="by_state", empty_label=None,
                             choices=[(INBOX, "To reconcile"), *LineState.choices, ("all", "All states")])
     account = AccountFilter()
+    currency = CurrencyCodeFilter(field_name="currency")  # the dashboard's figures link by currency
     direction = df.ChoiceFilter(method="by_direction", empty_label="In and out",
                                 choices=[("in", "Money in"), ("out", "Money out")])
     confidence = df.ChoiceFilter(method="by_confidence", empty_label="Any suggestion",
