@@ -160,13 +160,10 @@ class CurrencyView:
     # --- Bank statement lines still to reconcile -----------------------------------------------------------
     @cached_property
     def unreconciled(self) -> dict:
-        """Money in and money out still to reconcile, each linking to the reconcile inbox of the currency."""
-        inbox = self.paths["banking:line-list"]
-        return {"in": _tally_cell("Money in", self.f.unreconciled_in, link(inbox, currency=self.currency, direction="in")),
-                "out": _tally_cell("Money out", self.f.unreconciled_out,
-                                   link(inbox, currency=self.currency, direction="out")),
+        """Money in and money out still to reconcile; the figure links to the reconcile inbox of the currency."""
+        return {"in": self.f.unreconciled_in, "out": self.f.unreconciled_out,
                 "count": self.f.unreconciled_in.count + self.f.unreconciled_out.count,
-                "url": link(inbox, currency=self.currency)}
+                "url": link(self.paths["banking:line-list"], currency=self.currency)}
 
     # --- The charts' data --------------------------------------------------------------------------------
     @cached_property

@@ -67,9 +67,9 @@ class LineFilterSet(ListFilterSet):
                             choices=[(INBOX, "To reconcile"), *LineState.choices, ("all", "All states")])
     account = AccountFilter()
     currency = CurrencyCodeFilter(field_name="currency")  # the dashboard's figures link by currency
-    direction = df.ChoiceFilter(method="by_direction", empty_label="In and out",
+    direction = df.ChoiceFilter(label="Direction", method="by_direction", empty_label="In and out",
                                 choices=[("in", "Money in"), ("out", "Money out")])
-    confidence = df.ChoiceFilter(method="by_confidence", empty_label="Any suggestion",
+    confidence = df.ChoiceFilter(label="Suggestion", method="by_confidence", empty_label="Any suggestion",
                                  choices=[("high", "High confidence"), ("none", "No suggestion")])
     booked_from = DateFrom("booking_date", "Booked from")
     booked_to = DateTo("booking_date", "Booked to")

@@ -46,9 +46,10 @@ def test_the_bank_lines_to_reconcile_open_the_inbox_of_their_currency(staff_page
     expect(figure.locator(".value")).to_have_text("2")
     expect(figure).to_contain_text("1 in, 100.00 SGD")
     expect(figure).to_contain_text("1 out, -20.00 SGD")
-    figure.locator("[data-unreconciled=in]").click()
-    page.wait_for_url("**/bank/reconcile/?currency=SGD&direction=in")
+    figure.click()
+    page.wait_for_url("**/bank/reconcile/?currency=SGD")
     expect(page.locator("#id_currency")).to_have_value("SGD")
-    expect(page.locator("main")).to_contain_text("Lion Trading")
-    expect(page.locator("main")).not_to_contain_text("Bank charge")
+    expect(page.locator("main")).to_contain_text("SGD Lion Trading")
+    expect(page.locator("main")).to_contain_text("SGD Bank charge")
+    expect(page.locator("main")).not_to_contain_text("SGD Someone")  # ignored: no longer to reconcile
     assert page.console_errors == []
