@@ -156,7 +156,8 @@ class DiffRow(NamedTuple):
 
 # How an amount reaches the audit trail: audit_record stores a Decimal as its text, a database value with its
 # six places ("1000.000000"). The stored text is kept as it is; pages format it (issue 23).
-_AMOUNT_TEXT = re.compile(r"-?[0-9]+\.[0-9]{1,6}")
+# At most NUMERIC(20,6)'s 14 whole digits: any longer text is not a stored amount (and could not be formatted).
+_AMOUNT_TEXT = re.compile(r"-?[0-9]{1,14}\.[0-9]{1,6}")
 
 
 def is_amount_text(value: Any) -> bool:

@@ -30,6 +30,8 @@ class TestDiffRows:
                                 {"amount": "1250.500000", "note": "v1.2.4", "n": "13"}))
         assert rows == [DiffRow("amount", "1000.000000", "1250.500000", "changed", amount=True),
                         DiffRow("n", "12", "13", "changed"), DiffRow("note", "v1.2.3", "v1.2.4", "changed")]
+        huge = diff_rows(_event({}, {"typed": "9" * 40 + ".5"}))  # text someone typed, not an amount
+        assert huge == [DiffRow("typed", None, "9" * 40 + ".5", "added")]
 
     def test_nested_objects_become_dotted_fields(self):
         rows = diff_rows(_event({"settings": {"limit": "10", "on": True}}, {"settings": {"limit": "20", "on": True}}))
