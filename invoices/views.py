@@ -62,8 +62,6 @@ def invoice_list(request):
     if (response := totals_response(request, filters, TOTALS)) is not None:
         return response
     page = paginate(request, invoices)
-    for invoice in page.object_list:
-        invoice.amount_due_shown = selectors.amount_due(invoice)
     context = {
         **list_context(request, filters, page, totals=TOTALS),
         "customer_filter": filters.values.get("customer"),

@@ -209,7 +209,7 @@ class TestActions:
         customer(name="Dollar Co", code="USDCO", currency="USD")
         (line,) = imported({"amount": "10.00", "name": "Wayne Enterprises", "text": "hello"})
         url = reverse("banking:line-choose-customer", args=[line.pk])
-        for code, message in (("NOPE", "There is no customer with code NOPE."),
+        for code, message in (("NOPE", "There is no customer with the code NOPE."),
                               ("USDCO", "Dollar Co (USDCO) is billed in USD; the line is in SGD.")):
             response = finance_client.post(url, {"customer": code})
             assert response.status_code == 200 and message in response.content.decode()
