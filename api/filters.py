@@ -10,8 +10,8 @@ from common.filters import ListFilterSet, SearchFilter
 
 class ApiKeyFilterSet(ListFilterSet):
     q = SearchFilter("search", "Client name or key prefix", max_length=80)
-    status = df.ChoiceFilter(choices=[("active", "Active"), ("revoked", "Revoked")], empty_label="All keys",
-                             method="by_status")
+    status = df.ChoiceFilter(label="Status", choices=[("active", "Active"), ("revoked", "Revoked")],
+                             empty_label="All keys", method="by_status")
 
     def search(self, queryset, name, q):
         return queryset.filter(Q(name__icontains=q) | Q(prefix__startswith=q))

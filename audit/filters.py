@@ -14,18 +14,19 @@ from .models import AuditApp
 from .selectors import action_matching, customer_matching, occurred_from, occurred_to, search_matching
 
 
-def _text(placeholder: str, max_length: int, method: str) -> df.CharFilter:
-    return df.CharFilter(method=method, max_length=max_length,
+def _text(label: str, placeholder: str, max_length: int, method: str) -> df.CharFilter:
+    # A filter with a method has no model field to name it: without a label django-filter shows "[invalid name]".
+    return df.CharFilter(label=label, method=method, max_length=max_length,
                          widget=forms.TextInput(attrs={"placeholder": placeholder}))
 
 
 class AuditFilterSet(ListFilterSet):
     q = SearchFilter("search", "Actor, object, reason…", max_length=200)
     app = df.ChoiceFilter(choices=AuditApp.choices, empty_label="All apps")
-    customer = _text("Id, name or code", 200, "by_customer")
-    actor = _text("Username or job", 150, "by_actor")
+    customer = _text("Customer", "Id, name or code", 200, "by_customer")
+    actor = _text("Actor", "Username or job", 150, "by_actor")
     actor_kind = df.ChoiceFilter(label="Actor kind", choices=ActorKind.CHOICES, empty_label="Any")
-    action = _text("e.g. finance.payment", 80, "by_action")
+    action = _text("Action", "e.g. finance.payment", 80, "by_action")
     date_from = DateFrom("occurred_at", "From", method="by_date_from")
     date_to = DateTo("occurred_at", "To", method="by_date_to")
 

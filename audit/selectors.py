@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
@@ -150,6 +151,17 @@ class DiffRow(NamedTuple):
     before: str | None  # display text; None when the field was absent before
     after: str | None  # display text; None when the field is absent after
     change: str  # "added", "removed" or "changed"
+    amount: bool = False  # both sides are amounts: the page shows them as money is shown (`money`), not raw
+
+
+# How an amount reaches the audit trail: audit_record stores a Decimal as its text, a database value with its
+# six places ("1000.000000"). The stored text is kept as it is; pages format it (issue 23).
+# At most NUMERIC(20,6)'s 14 whole digits: any longer text is not a stored amount (and could not be formatted).
+_AMOUNT_TEXT = re.compile(r"-?[0-9]{1,14}\.[0-9]{1,6}")
+
+
+def is_amount_text(value: Any) -> bool:
+    return isinstance(value, str) and _AMOUNT_TEXT.fullmatch(value) is not None
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -187,9 +199,10 @@ def diff_rows(event: AuditEvent) -> list[DiffRow]:
         if name in before and name in after:
             if before[name] == after[name]:
                 continue
-            rows.append(DiffRow(name, display_value(before[name]), display_value(after[name]), "changed"))
+            rows.append(DiffRow(name, display_value(before[name]), display_value(after[name]), "changed",
+                                is_amount_text(before[name]) and is_amount_text(after[name])))
         elif name in after:
-            rows.append(DiffRow(name, None, display_value(after[name]), "added"))
+            rows.append(DiffRow(name, None, display_value(after[name]), "added", is_amount_text(after[name])))
         else:
-            rows.append(DiffRow(name, display_value(before[name]), None, "removed"))
+            rows.append(DiffRow(name, display_value(before[name]), None, "removed", is_amount_text(before[name])))
     return rows

@@ -33,7 +33,7 @@ OPEN_PAYMENT_LABELS = {PaymentStatus.UNASSIGNED: "Unassigned (no customer yet)",
 
 # The lists the figures open (their paths are reversed once per page, not once per link).
 LISTS = ("finance:payment-list", "finance:aged-receivables", "invoices:list", "finance:auto-top-up-runs",
-         "finance:settings-list", "customers:list")
+         "finance:settings-list", "customers:list", "banking:line-list")
 
 
 def link(path: str, **params) -> str:
@@ -156,6 +156,14 @@ class CurrencyView:
         return {"count": r.get("n", 0), "amount": r.get("amount") or ZERO, "customers": r.get("customers", 0),
                 "stale": r.get("stale", 0), "oldest": r.get("oldest"),
                 "url": link(self.paths["customers:list"], reservations="open", currency=self.currency)}
+
+    # --- Bank statement lines still to reconcile -----------------------------------------------------------
+    @cached_property
+    def unreconciled(self) -> dict:
+        """Money in and money out still to reconcile; the figure links to the reconcile inbox of the currency."""
+        return {"in": self.f.unreconciled_in, "out": self.f.unreconciled_out,
+                "count": self.f.unreconciled_in.count + self.f.unreconciled_out.count,
+                "url": link(self.paths["banking:line-list"], currency=self.currency)}
 
     # --- The charts' data --------------------------------------------------------------------------------
     @cached_property

@@ -2,8 +2,8 @@
 aggregate query, read through the selector and the filters of the list it links to where one exists (the
 payment list's `payments` and PaymentFilterSet, the invoice list's `invoice_list` and InvoiceFilterSet,
 Organization management's `settings_list` and SettingsFilterSet, the aged receivables report's
-`aged_receivables`), so a figure and the list behind it count the same rows. Nine
-queries whatever the number of customers, payments, days or currencies (aged receivables is two: the report's
+`aged_receivables`, the reconcile inbox's `statement_lines_inbox` and LineFilterSet), so a figure and the list
+behind it count the same rows. Ten queries whatever the number of customers, payments, days or currencies (aged receivables is two: the report's
 materialized view, refreshed every 5 minutes; before its first refresh of the day the report rebuilds the day
 from the rows, as its own page does)."""
 
@@ -17,6 +17,8 @@ from django.db.models import Count, F, Min, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
+from banking.filters import LineFilterSet
+from banking.selectors import statement_lines_inbox
 from customers.models import Customer, Reservation, ReservationStatus
 from customers.money import ZERO
 from finance.auto_top_up.filters import SettingsFilterSet
@@ -81,6 +83,8 @@ class CurrencyFigures:
     auto_top_up_totals: dict[str, Tally] = field(default_factory=dict)  # status -> the 30 days
     below_threshold: Tally = field(default_factory=Tally)  # amount: how far below, summed
     reservations: dict = field(default_factory=dict)  # count, amount, customers, stale, oldest
+    unreconciled_in: Tally = field(default_factory=Tally)  # bank statement lines still to reconcile: money in
+    unreconciled_out: Tally = field(default_factory=Tally)  # ... and money out (amounts negative)
 
     @property
     def cash_total(self) -> Decimal:
@@ -193,6 +197,15 @@ def dashboard(today: dt.date | None = None, now: dt.datetime | None = None) -> D
                 .annotate(n=Count("id"), amount=Sum("amount"), customers=Count("customer_id", distinct=True),
                           stale=Count("id", filter=Q(expires_at__lt=now)), oldest=Min("created_at"))):
         of(row["currency"]).reservations = row
+
+    # 9. Bank statement lines still to reconcile (the reconcile inbox's default rows: statement_line_state_idx),
+    #    money in and money out apart.
+    for row in (LineFilterSet({}, statement_lines_inbox()).qs.prefetch_related(None).order_by().values("currency")
+                .annotate(n_in=Count("id", filter=Q(amount__gt=0)), amount_in=Sum("amount", filter=Q(amount__gt=0)),
+                          n_out=Count("id", filter=Q(amount__lt=0)), amount_out=Sum("amount", filter=Q(amount__lt=0)))):
+        f = of(row["currency"])
+        f.unreconciled_in = Tally(row["n_in"], row["amount_in"] or ZERO)
+        f.unreconciled_out = Tally(row["n_out"], row["amount_out"] or ZERO)
 
     rows = sorted(figures.values(), key=lambda f: f.currency)
     customers = {key: sum(f.customers.get(key, 0) for f in rows) for key in ("count", "prepaid", "postpaid")}

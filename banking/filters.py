@@ -10,6 +10,7 @@ import django_filters as df
 from django.db.models import Q
 
 from common.filters import CurrencyFilter, DateFrom, DateTo, ListFilterSet, SearchFilter
+from customers.filters import CurrencyCodeFilter
 
 from .matching import HIGH
 from .models import BankAccount, LineState, StatementFormat
@@ -65,9 +66,10 @@ class LineFilterSet(ListFilterSet):
     state = df.ChoiceFilter(method="by_state", empty_label=None,
                             choices=[(INBOX, "To reconcile"), *LineState.choices, ("all", "All states")])
     account = AccountFilter()
-    direction = df.ChoiceFilter(method="by_direction", empty_label="In and out",
+    currency = CurrencyCodeFilter(field_name="currency")  # the dashboard's figures link by currency
+    direction = df.ChoiceFilter(label="Direction", method="by_direction", empty_label="In and out",
                                 choices=[("in", "Money in"), ("out", "Money out")])
-    confidence = df.ChoiceFilter(method="by_confidence", empty_label="Any suggestion",
+    confidence = df.ChoiceFilter(label="Suggestion", method="by_confidence", empty_label="Any suggestion",
                                  choices=[("high", "High confidence"), ("none", "No suggestion")])
     booked_from = DateFrom("booking_date", "Booked from")
     booked_to = DateTo("booking_date", "Booked to")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from customers.currencies import CurrencyField
-from invoices.forms import CustomerCodeField, CustomerPickerForm, customer_picker_attrs
+from customers.forms import CustomerPickerField
 
 from .models import BankAccount
 
@@ -65,9 +65,8 @@ class ReasonForm(forms.Form):
     reason = forms.CharField(max_length=255, required=False)
 
 
-class LineCustomerForm(CustomerPickerForm):
-    """The customer a line of money in came from, typed as its code with the invoice form's picker (by code or
+class LineCustomerForm(forms.Form):
+    """The customer a line of money in came from, typed as its code with the one customer picker (by code or
     name as you type; a select of 100,000 customers would not do)."""
 
-    customer = CustomerCodeField(label="Customer", max_length=100,
-                                 widget=forms.TextInput(attrs=customer_picker_attrs()))
+    customer = CustomerPickerField(label="Customer")

@@ -25,9 +25,8 @@ takes about 15 minutes on 2 cores.
 The small database (BENCH_SMALL_DATABASE_URL, default ledgerdesk_bench_small on the bench server) is
 created and filled with bench/generate.py at 1% scale when it does not exist, and either database without
 statement lines gets a statement imported (bench/bank_import.py --fill: 500 lines in the small one, 50,000 in the
-full one), so the reconcile inbox is measured and its queries counted at both sizes. Give it more customers than
-finance.payments.forms.SELECT_LIMIT (500): below that the finance forms' customer field is a <select> of every customer
-(one query more than the text input it becomes past it), and the counts would differ for that reason alone.
+full one), so the reconcile inbox is measured and its queries counted at both sizes. The customer fields are one picker
+(customers.forms.CustomerPicker, issue 23) whose queries do not depend on the number of customers.
 Targets (issue 20): queries per request constant in the data size; each page's p95 within 6x the one-query
 view's; each list at least 10x faster (p95) than Django admin's changelist of the same rows.
 """

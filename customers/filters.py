@@ -10,8 +10,10 @@ from common.filters import CurrencyFilter, DateFrom, DateTo, ListFilterSet, Sear
 from common.ids import parse_id
 
 from .currencies import CurrencyField
+from .forms import CustomerPickerField
 from .models import (
     AccountType,
+    Customer,
     InvoiceSetup,
     NotificationKind,
     Reservation,
@@ -27,6 +29,16 @@ class CurrencyCodeFilter(df.CharFilter):
     figures the dashboard links to by currency (issue 23)."""
 
     field_class = CurrencyField
+
+
+class CustomerFilter(df.ModelChoiceFilter):
+    """One customer, typed as its code with suggestions by code or name (forms.CustomerPicker), or given as its
+    pk by a link (?customer=<pk>)."""
+
+    field_class = CustomerPickerField
+
+    def __init__(self, field_name: str = "customer", **kwargs):
+        super().__init__(field_name=field_name, queryset=lambda request: Customer.objects.all(), **kwargs)
 
 
 class CustomerFilterSet(ListFilterSet):

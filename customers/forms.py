@@ -3,12 +3,18 @@ comes back as a domain error the view adds to the form."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django import forms
+from django.urls import reverse
+
+from common.ids import parse_id
 
 from .currencies import CurrencyField
 from .models import (
     PURCHASE_KINDS,
     AccountType,
+    Customer,
     InvoiceSetup,
     MasterWallet,
     TransactionKind,
@@ -83,3 +89,57 @@ class WalletCreateForm(forms.Form):
 class WalletFundForm(forms.Form):
     amount = AmountField()
     reference = forms.CharField(max_length=120, help_text="Where the money comes from, e.g. a bank transfer reference.")
+
+
+class CustomerPicker(forms.TextInput):
+    """The one customer picker (issue 23): a text input for the customer's code that suggests customers by code
+    or name as you type (htmx asks customers:options for a <datalist>; selectors.customer_options, one GIN index
+    lookup, at most 20 rows, whatever the number of customers). Without JavaScript a typed code still works.
+    `options_query`: extra parameters of the suggestions (the Assign form's currency)."""
+
+    template_name = "customers/widgets/customer_picker.html"
+
+    def __init__(self, attrs=None, options_query: dict | None = None):
+        super().__init__({"autocomplete": "off", "placeholder": "Code or name", "spellcheck": "false", **(attrs or {})})
+        self.options_query = options_query or {}
+
+    def format_value(self, value):
+        """A customer shows as its code; a pk (a link such as ?customer=<pk>) as the code of that customer."""
+        if isinstance(value, Customer):
+            return value.code
+        if parse_id(value) and not Customer.objects.filter(code__iexact=str(value)).exists():
+            return Customer.objects.filter(pk=parse_id(value)).values_list("code", flat=True).first() or value
+        return super().format_value(value)
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        context["widget"]["options_url"] = (f"{reverse('customers:options')}?"
+                                            f"{urlencode({'field': name, **self.options_query})}")
+        return context
+
+
+class CustomerPickerField(forms.ModelChoiceField):
+    """A customer of `queryset`, typed as its code (in any case) or, for links, its pk."""
+
+    widget = CustomerPicker
+
+    def __init__(self, queryset=None, **kwargs):
+        kwargs.setdefault("empty_label", None)
+        super().__init__(Customer.objects.all() if queryset is None else queryset, **kwargs)
+
+    def prepare_value(self, value):
+        return value.code if isinstance(value, Customer) else value
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        text = str(value).strip().split(" ", 1)[0]
+        found = self.queryset.filter(code__iexact=text).first()
+        if found is None and parse_id(text):
+            found = self.queryset.filter(pk=parse_id(text)).first()
+        if found is None:
+            raise forms.ValidationError(f"There is no customer with the code {text}.", code="invalid_choice")
+        return found
+
+    def has_changed(self, initial, data):
+        return str(self.prepare_value(initial) or "") != str(data or "")

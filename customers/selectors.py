@@ -13,6 +13,7 @@ from decimal import Decimal
 from django.contrib.postgres.search import SearchQuery
 from django.db import connection
 from django.db.models import Count, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Sum, Value
+from django.db.models.functions import Lower
 
 from .models import (
     CHARGE_KINDS,
@@ -67,6 +68,19 @@ def customer_search_any(qs: QuerySet, words: Iterable[str]) -> QuerySet:
         return qs.none()
     query = SearchQuery(" | ".join(f"{w}:*" for w in terms), search_type="raw", config="simple")
     return qs.alias(search=search_document()).filter(search=query)
+
+
+def customer_options(q: str, *, currency: str = "", limit: int = 20) -> QuerySet:
+    """The customer picker's suggestions (customers.forms.CustomerPicker): customers whose name or code has words
+    starting with those typed (customer_search: one GIN index lookup), optionally of one currency, at most
+    `limit`, by name."""
+    found = customer_search(Customer.objects.all(), q)
+    if currency:
+        found = found.filter(currency=currency.upper())
+    # Ordered by the name lower-cased, which no index gives: the planner reads the matches from the GIN index and
+    # sorts them, rather than walking the name index and testing each customer's words (1.1-1.6 s when none
+    # match at 100,000 customers: measured on main before issue 23's picker moved here).
+    return found.only("id", "code", "name", "currency").order_by(Lower("name"), "id")[:limit]
 
 
 def customer_list() -> QuerySet:

@@ -7,6 +7,7 @@ app_name = "customers"
 urlpatterns = [
     path("", views.customer_list, name="list"),
     path("new/", views.customer_new, name="create"),
+    path("options/", views.customer_options, name="options"),
     path("master-wallets/", views.wallet_list, name="wallets"),
     path("master-wallets/new/", views.wallet_new, name="wallet-create"),
     path("master-wallets/<int:wallet_pk>/", views.wallet_detail, name="wallet"),

@@ -82,6 +82,15 @@ def _customer_csv_row(c: Customer) -> list:
 
 @require_GET
 @staff_view("customers.view_customer")
+def customer_options(request):
+    """The customer picker's <option>s (forms.CustomerPicker): the text typed in the field named `field`."""
+    q = request.GET.get(request.GET.get("field") or "customer", "")
+    options = selectors.customer_options(q, currency=request.GET.get("currency", "")[:3])
+    return render(request, "customers/_customer_options.html", {"options": options})
+
+
+@require_GET
+@staff_view("customers.view_customer")
 def customer_list(request):
     filters = CustomerFilterSet(request.GET, selectors.customer_list(), currencies=selectors.currencies())
     return list_page(request, filters, template="customers/customer_list.html", target="customer-table",

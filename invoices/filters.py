@@ -6,31 +6,21 @@ import datetime as dt
 import re
 
 import django_filters as df
-from django import forms
 from django.db.models import Q
 
 from common.filters import DateFrom, DateTo, ListFilterSet, SearchFilter
 from common.ids import parse_id
-from customers.filters import CurrencyCodeFilter
+from customers.filters import CurrencyCodeFilter, CustomerFilter
 
 from .models import STATUS_FILTER_CHOICES, BillingRunTrigger, InvoiceType
 from .selectors import DEFAULT_SORT, RUN_DEFAULT_SORT, RUN_SORTS, SORTS
-
-
-class IdFilter(df.Filter):
-    """A row's id in a hidden field (a link from another page: ?customer=<pk>)."""
-
-    field_class = forms.IntegerField
-
-    def __init__(self, field_name: str, **kwargs):
-        super().__init__(field_name=field_name, min_value=1, widget=forms.HiddenInput, **kwargs)
 
 
 class InvoiceFilterSet(ListFilterSet):
     q = SearchFilter("search", "Customer or invoice number", max_length=200)
     type = df.ChoiceFilter(choices=InvoiceType.choices, empty_label="All types")
     status = df.ChoiceFilter(choices=STATUS_FILTER_CHOICES, empty_label="All statuses")
-    customer = IdFilter("customer_id")
+    customer = CustomerFilter()
     currency = CurrencyCodeFilter(field_name="currency")
     issued_from = DateFrom("issue_date", "Issued from")
     issued_to = DateTo("issue_date", "Issued to")

@@ -6,47 +6,16 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
-from django.urls import reverse
 
 from common.forms import DateInput
-from customers.models import PURCHASE_KINDS, Customer, TransactionKind
+from customers.forms import CustomerPickerField
+from customers.models import PURCHASE_KINDS, TransactionKind
 
 
-class CustomerCodeField(forms.CharField):
-    """The customer billed, typed as its code (the page suggests codes as you type: a select of every
-    customer would not scale to 100,000 of them)."""
-
-    def clean(self, value):
-        code = super().clean(value)
-        if not code:
-            return None
-        code = code.strip().split(" ", 1)[0]
-        customer = Customer.objects.filter(code__iexact=code).first()
-        if customer is None:
-            raise forms.ValidationError(f"There is no customer with code {code}.")
-        return customer
-
-
-def customer_picker_attrs():
-    return {"list": "customer-options", "autocomplete": "off", "placeholder": "Customer code or name",
-            "hx-trigger": "input changed delay:250ms", "hx-target": "#customer-options", "hx-swap": "innerHTML",
-            "hx-sync": "this:queue last"}
-
-
-class CustomerPickerForm(forms.Form):
-    """A form whose `customer` input (a CustomerCodeField with customer_picker_attrs, rendered by
-    invoices/_customer_picker.html) suggests customers by code or name as you type (invoices:customer-options).
-    Also the reconcile inbox's "Record for a customer" (banking.forms.LineCustomerForm)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["customer"].widget.attrs["hx-get"] = reverse("invoices:customer-options")
-
-
-class TopUpInvoiceForm(CustomerPickerForm):
+class TopUpInvoiceForm(forms.Form):
     """Seed 003: Name, Billing to, Top-up amount."""
 
-    customer = CustomerCodeField(label="Billing to", max_length=100, widget=forms.TextInput(attrs=customer_picker_attrs()))
+    customer = CustomerPickerField(label="Billing to")
     name = forms.CharField(max_length=200, required=False,
                            help_text="What the invoice is for, as the customer sees it (default: Top-up <amount>).")
     amount = forms.CharField(label="Top-up amount", max_length=40,
@@ -59,8 +28,8 @@ class TopUpInvoiceForm(CustomerPickerForm):
                                help_text=f"Default: {settings.LEDGERDESK_PAYMENT_TERMS_DAYS} days after today.")
 
 
-class PurchaseInvoiceForm(CustomerPickerForm):
-    customer = CustomerCodeField(label="Billing to", max_length=100, widget=forms.TextInput(attrs=customer_picker_attrs()))
+class PurchaseInvoiceForm(forms.Form):
+    customer = CustomerPickerField(label="Billing to")
     name = forms.CharField(max_length=200, required=False,
                            help_text="What the invoice is for (default: the first line's description).")
     billing_to = forms.CharField(label="Billing address", required=False, max_length=2000,

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
-from django.db.models.functions import Lower
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -24,7 +23,6 @@ from customers.models import (
     TransactionKind,
 )
 from customers.money import ZERO
-from customers.selectors import customer_search
 
 from .models import OUTSTANDING, Invoice, InvoiceLine, InvoiceType
 
@@ -59,20 +57,6 @@ def invoice_csv_row(invoice: Invoice) -> list:
 
 INVOICE_CSV_HEADER = ["Number", "Type", "Status", "Customer code", "Customer", "Name", "Issue date", "Due date",
                       "Currency", "Subtotal", "Tax", "Total", "Amount paid", "Credited", "Amount due"]
-
-
-def customer_options(q: str, limit: int = 20) -> QuerySet[Customer]:
-    """Customers for the customer pickers ("Billing to", the reconcile inbox's "Record for a customer"): the
-    customer list's search (customers.selectors.customer_search: each word typed starts a word of the name or
-    the code, from the GIN index), by name, at most `limit`. A substring match (ILIKE '%...%') walked the name
-    index through every customer when few matched: 0.5-1 s a keystroke at 100,000 customers (bench DB,
-    2026-12-07, EXPLAIN ANALYZE under load 10)."""
-    q = (q or "").strip()
-    if not q:
-        return Customer.objects.none()
-    # Ordered by the name lower-cased, which no index gives: the planner reads the matches from the GIN index and
-    # sorts them, rather than walking the name index and testing each customer's words (1.1-1.6 s when none match).
-    return customer_search(Customer.objects.all(), q).order_by(Lower("name"), "id")[:limit]
 
 
 # --- one invoice -------------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ urlpatterns = [
     path("new/", views.create, name="create"),
     path("new/top-up/", views.create_top_up, name="create-top-up"),
     path("new/purchase/", views.create_purchase, name="create-purchase"),
-    path("customer-options/", views.customer_options, name="customer-options"),
     # "<int:pk>/" (invoices:detail), the invoice page, is finance's composition mounted by config/urls.py:
     # it shows the payments, allocations, credit notes and card payments of the invoice, which are finance's.
     path("<int:pk>/send/", views.send, name="send"),

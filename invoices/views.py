@@ -62,23 +62,12 @@ def invoice_list(request):
     if (response := totals_response(request, filters, TOTALS)) is not None:
         return response
     page = paginate(request, invoices)
-    customer_id = filters.values.get("customer")
     context = {
         **list_context(request, filters, page, totals=TOTALS),
-        "customer_filter": Customer.objects.filter(pk=customer_id).first() if customer_id else None,
+        "customer_filter": filters.values.get("customer"),
         "without_customer": querystring_without(request, "customer", "page", "format"),
     }
     return render(request, htmx_template(request, "invoices/invoice_list.html", "invoice-table"), context)
-
-
-@require_GET
-@staff_view("customers.view_customer")
-def customer_options(request):
-    """<option>s for the customer pickers (invoices.forms.CustomerPickerForm: "Billing to", and the reconcile
-    inbox's "Record for a customer"): code, with the name as the label. Who may see customers may ask."""
-    q = request.GET.get("customer", "")
-    return render(request, "invoices/invoice_top_up_form.html#customer-options",
-                  {"options": selectors.customer_options(q)})
 
 
 # --- create ------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.actors import Actor
+from common.form_tokens import submit_once
 from common.lists import (
     csv_filename,
     csv_response,
@@ -203,13 +204,19 @@ def auto_top_up_dry_run(request):
 @require_POST
 @staff_view("finance.add_autotopuprun")
 def auto_top_up_run_now_view(request):
-    result = auto_top_up_run_now(actor=Actor.from_request(request))
-    run = result.run
-    if result.queued:
-        messages.success(request, f"Run #{run.pk} of today's auto top-up queued; it runs on a worker as the "
-                                  "scheduled run does. Its results appear below when it has finished.")
-    else:
-        state = "waiting for a worker" if run.is_queued else "under way"
-        messages.info(request, f"Run #{run.pk} of today ({run.get_trigger_display().lower()}, "
-                               f"{local_time(run.since)}) is {state}: no second run was queued.")
-    return redirect_page(request, f"{reverse('finance:auto-top-up-runs')}?date={run.run_date.isoformat()}")
+    """Run now carries a one-time form token like every form that moves money: a second POST of the same form
+    (a double click, a reload) queues nothing and goes to the first one's run."""
+
+    def run_now() -> str:
+        result = auto_top_up_run_now(actor=Actor.from_request(request))
+        run = result.run
+        if result.queued:
+            messages.success(request, f"Run #{run.pk} of today's auto top-up queued; it runs on a worker as the "
+                                      "scheduled run does. Its results appear below when it has finished.")
+        else:
+            state = "waiting for a worker" if run.is_queued else "under way"
+            messages.info(request, f"Run #{run.pk} of today ({run.get_trigger_display().lower()}, "
+                                   f"{local_time(run.since)}) is {state}: no second run was queued.")
+        return f"{reverse('finance:auto-top-up-runs')}?date={run.run_date.isoformat()}"
+
+    return redirect_page(request, submit_once(request, run_now, busy_url=reverse("finance:auto-top-up-runs")))

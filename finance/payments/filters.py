@@ -7,20 +7,9 @@ from django.db.models import Q
 
 from common.filters import DateFrom, DateTo, ListFilterSet, SearchFilter, sorts
 from common.ids import parse_id
-from customers.filters import CurrencyCodeFilter
+from customers.filters import CurrencyCodeFilter, CustomerFilter
 
 from ..models import PaymentMethod, PaymentStatus
-from .forms import CustomerChoiceField, customer_choices
-
-
-class CustomerFilter(df.ModelChoiceFilter):
-    """One customer, picked from a <select> or, past forms.SELECT_LIMIT customers, typed as its code."""
-
-    field_class = CustomerChoiceField
-
-    def __init__(self, **kwargs):
-        super().__init__(field_name="customer", queryset=lambda request: customer_choices(),
-                         empty_label="All customers", **kwargs)
 
 
 def _customer_text(term: str) -> Q:

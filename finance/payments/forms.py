@@ -8,8 +8,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from common.forms import DateInput
-from common.ids import parse_id
 from customers.currencies import CurrencyField
+from customers.forms import CustomerPickerField
 from customers.models import Customer
 from customers.money import AmountField
 
@@ -17,51 +17,7 @@ from ..models import PaymentMethod
 
 
 def customer_choices():
-    return Customer.objects.only("id", "name", "code", "currency").order_by("name", "id")
-
-
-# A <select> lists every customer while there are few of them. Past SELECT_LIMIT it would be megabytes (at
-# 100,000 customers the payment list was 7.5 MB and took 7 s to render: bench/README.md, "Pages under load"),
-# so the field becomes a text input for the customer's code. Decided when the form is rendered or cleaned,
-# with one bounded query.
-SELECT_LIMIT = 500
-
-
-def _many(queryset) -> bool:
-    return queryset.order_by()[:SELECT_LIMIT + 1].count() > SELECT_LIMIT
-
-
-class CustomerSelect(forms.Select):
-    """A <select> of the customers, or, past SELECT_LIMIT, a text input showing the chosen customer's code."""
-
-    def render(self, name, value, attrs=None, renderer=None):
-        queryset = getattr(self.choices, "queryset", None)
-        if queryset is None or not _many(queryset):
-            return super().render(name, value, attrs, renderer)
-        if parse_id(value):  # a chosen customer (its pk): show its code
-            value = queryset.filter(pk=parse_id(value)).values_list("code", flat=True).first() or value
-        text = forms.TextInput(attrs={**self.attrs, "placeholder": "Customer code", "autocomplete": "off"})
-        return text.render(name, value, attrs, renderer)
-
-
-class CustomerChoiceField(forms.ModelChoiceField):
-    widget = CustomerSelect
-
-    def label_from_instance(self, obj):
-        return f"{obj.name} ({obj.code}, {obj.currency})"
-
-    def to_python(self, value):
-        """The customer's pk (the <select>), or, when the field is a text input, its code (a pk is accepted
-        too, for links)."""
-        if value in self.empty_values or not _many(self.queryset):
-            return super().to_python(value)
-        text = str(value).strip()
-        found = self.queryset.filter(code__iexact=text).first()
-        if found is None and parse_id(text):
-            found = self.queryset.filter(pk=parse_id(text)).first()
-        if found is None:
-            raise forms.ValidationError(f"There is no customer with the code {text}.", code="invalid_choice")
-        return found
+    return Customer.objects.only("id", "name", "code", "currency")
 
 
 class CustomerForm(forms.Form):
@@ -78,8 +34,8 @@ class CustomerForm(forms.Form):
 
 
 class PaymentForm(CustomerForm):
-    customer = CustomerChoiceField(queryset=customer_choices(), required=False, empty_label="— Unassigned —",
-                                   help_text="May be left empty: assign the payment later from its page.")
+    customer = CustomerPickerField(queryset=customer_choices(), required=False,
+                                   help_text="Code or name; may be left empty: assign the payment later from its page.")
     amount = AmountField(label="Amount")
     currency = CurrencyField(required=False, help_text="The customer's currency when a customer is chosen.")
     received_date = forms.DateField(label="Received date", widget=DateInput)
@@ -121,11 +77,13 @@ class PaymentForm(CustomerForm):
 
 
 class AssignForm(forms.Form):
-    customer = CustomerChoiceField(queryset=Customer.objects.none(), label="Assign to")
+    customer = CustomerPickerField(queryset=Customer.objects.none(), label="Assign to")
 
     def __init__(self, *args, currency: str, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["customer"].queryset = customer_choices().filter(currency=currency)
+        self.fields["customer"].widget.options_query = {"currency": currency}
+        self.fields["customer"].help_text = f"A customer paying in {currency}: code or name."
 
 
 class TopUpForm(forms.Form):
@@ -153,7 +111,7 @@ class InvoiceSearchForm(forms.Form):
 
 
 class CreditNoteForm(CustomerForm):
-    customer = CustomerChoiceField(queryset=customer_choices())
+    customer = CustomerPickerField(queryset=customer_choices())
     invoice_number = forms.CharField(max_length=32, required=False, label="Against invoice #",
                                      help_text="Leave empty for account credit.")
     amount = AmountField(label="Amount")
@@ -164,7 +122,7 @@ class CreditNoteForm(CustomerForm):
 
 
 class WithdrawalForm(CustomerForm):
-    customer = CustomerChoiceField(queryset=customer_choices())
+    customer = CustomerPickerField(queryset=customer_choices())
     amount = AmountField(label="Amount")
     method = forms.ChoiceField(choices=PaymentMethod.choices, initial=PaymentMethod.BANK_TRANSFER)
     reference = forms.CharField(max_length=120, required=False)

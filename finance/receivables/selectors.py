@@ -70,19 +70,22 @@ def _zero_totals() -> dict[str, Decimal]:
     return {k: ZERO for k, _ in BUCKETS} | {"total": ZERO, "unallocated_cash": ZERO, "credits": ZERO}
 
 
-def aged_receivables(as_of: dt.date, *, customer_q: str = "", currency: str = "",
+def aged_receivables(as_of: dt.date, *, customer_q: str = "", currency: str = "", bucket: str = "",
                      window: tuple[int, int | None] = (0, None)) -> AgedReport:
     """Outstanding per customer by days past due on `as_of`, with the cash not yet allocated and each
     customer's credit balance beside it; totals per currency over all the customers. The day the view
     finance_agedreceivable was last refreshed on (today, refreshed every 5 minutes and on demand) is read
     from it, as of its refresh (aged_receivables_view, two queries); any other day, or today before the view
     holds it, is rebuilt from the rows (aged_receivables_history). `window` (offset, limit) is the slice of
-    rows the caller will show (a page), fetched with the totals by the same query."""
+    rows the caller will show (a page), fetched with the totals by the same query. `bucket` (a key of BUCKETS):
+    only the customers with money in that bucket, and the totals over them."""
+    if bucket not in dict(BUCKETS):
+        bucket = ""
     if as_of == timezone.localdate():
-        report = aged_receivables_view(as_of, customer_q=customer_q, currency=currency, window=window)
+        report = aged_receivables_view(as_of, customer_q=customer_q, currency=currency, bucket=bucket, window=window)
         if report is not None:
             return report
-    return aged_receivables_history(as_of, customer_q=customer_q, currency=currency)
+    return aged_receivables_history(as_of, customer_q=customer_q, currency=currency, bucket=bucket)
 
 
 # --- The day the view holds: finance_agedreceivable (finance/sql/aged_receivables.sql) --------------------
@@ -139,7 +142,7 @@ class AgedRows:
         return iter(self._fetch(0, None)[2])
 
 
-def aged_receivables_view(as_of: dt.date, *, customer_q: str = "", currency: str = "",
+def aged_receivables_view(as_of: dt.date, *, customer_q: str = "", currency: str = "", bucket: str = "",
                           window: tuple[int, int | None] = (0, None)) -> AgedReport | None:
     """aged_receivables from the view, as of its last refresh, or None when the view holds another day than
     `as_of` or was never refreshed. Two queries (is it filled; then the report). A customer's invoices and
@@ -149,9 +152,12 @@ def aged_receivables_view(as_of: dt.date, *, customer_q: str = "", currency: str
 
     params: dict[str, object] = {"currency": currency}
     in_currency = "AND currency = %(currency)s" if currency else ""
-    if customer_q:
-        params["like"] = f"%{connection.ops.prep_for_like_query(customer_q)}%"
-        search = f"{in_currency} AND (UPPER(name) LIKE UPPER(%(like)s) OR UPPER(code) LIKE UPPER(%(like)s))"
+    if customer_q or bucket:
+        # A bucket is a column of the view (BUCKETS' keys only: checked by aged_receivables).
+        search = in_currency + (f" AND {bucket} > 0" if bucket else "")
+        if customer_q:
+            params["like"] = f"%{connection.ops.prep_for_like_query(customer_q)}%"
+            search += " AND (UPPER(name) LIKE UPPER(%(like)s) OR UPPER(code) LIKE UPPER(%(like)s))"
         sql = _AGED_VIEW_SQL.format(totals=_AGED_VIEW_SEARCH_TOTALS.format(search=search),
                                     rows=f"customer_id > 0 {search} ORDER BY sort_name, customer_id "
                                          "LIMIT %(limit)s OFFSET %(offset)s")
@@ -235,7 +241,8 @@ SELECT l.customer_id, c.name, c.code, c.currency, SUM(l.left_)
 """
 
 
-def aged_receivables_history(as_of: dt.date, *, customer_q: str = "", currency: str = "") -> AgedReport:
+def aged_receivables_history(as_of: dt.date, *, customer_q: str = "", currency: str = "",
+                             bucket: str = "") -> AgedReport:
     """aged_receivables for any day, from what was true at the end of that day:
     invoices (not top-up) sent by then and not voided by then, less the allocations standing then, the credit
     the billing run applied by then and the credit notes issued by then. One grouped query with conditional aggregation by due date, plus one for
@@ -277,4 +284,6 @@ def aged_receivables_history(as_of: dt.date, *, customer_q: str = "", currency: 
     for customer_id, balance in credit_balances(list(rows)).items():
         rows[customer_id].credits = balance
     ordered = sorted(rows.values(), key=lambda r: (r.name.lower(), r.customer_id))
+    if bucket in dict(BUCKETS):
+        ordered = [r for r in ordered if getattr(r, bucket) > 0]
     return AgedReport(as_of=as_of, rows=ordered, totals=_totals(ordered))

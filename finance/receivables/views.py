@@ -87,5 +87,6 @@ def aged_receivables_refresh(request):
     search and currency."""
     aged_receivables_refresh_service()
     values = AgedReceivablesForm(request.POST).values()
-    query = urlencode({k: v for k, v in (("q", values["customer_q"]), ("currency", values["currency"])) if v})
+    query = urlencode({k: v for k, v in (("q", values["customer_q"]), ("currency", values["currency"]),
+                                         ("bucket", values["bucket"])) if v})
     return redirect_page(request, reverse("finance:aged-receivables") + (f"?{query}" if query else ""))

@@ -22,8 +22,16 @@ class TestDiffRows:
         assert rows == [
             DiffRow("memo", "x", None, "removed"),
             DiffRow("status", "draft", "sent", "changed"),
-            DiffRow("total", None, "5.00", "added"),
+            DiffRow("total", None, "5.00", "added", amount=True),
         ]
+
+    def test_amounts_are_marked_so_the_page_formats_them_and_the_stored_text_is_kept(self):
+        rows = diff_rows(_event({"amount": "1000.000000", "note": "v1.2.3", "n": "12"},
+                                {"amount": "1250.500000", "note": "v1.2.4", "n": "13"}))
+        assert rows == [DiffRow("amount", "1000.000000", "1250.500000", "changed", amount=True),
+                        DiffRow("n", "12", "13", "changed"), DiffRow("note", "v1.2.3", "v1.2.4", "changed")]
+        huge = diff_rows(_event({}, {"typed": "9" * 40 + ".5"}))  # text someone typed, not an amount
+        assert huge == [DiffRow("typed", None, "9" * 40 + ".5", "added")]
 
     def test_nested_objects_become_dotted_fields(self):
         rows = diff_rows(_event({"settings": {"limit": "10", "on": True}}, {"settings": {"limit": "20", "on": True}}))

@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from backoffice.selectors import dashboard, month_periods
+from backoffice.selectors import Tally, dashboard, month_periods
 from customers.models import InvoiceSetup
 from customers.services import reservation_reserve
 from finance.models import AutoTopUp, AutoTopUpDecision, AutoTopUpRun, PaymentMethod
@@ -176,7 +176,7 @@ def test_the_page_takes_the_same_queries_whatever_the_rows(finance_client):
     assert len(many) == len(few)
     dashboard_queries = [q["sql"] for q in many.captured_queries if "django_session" not in q["sql"]
                          and "auth_user" not in q["sql"] and "auth_group" not in q["sql"]]
-    assert len(dashboard_queries) == 9, dashboard_queries  # aged receivables: 2
+    assert len(dashboard_queries) == 10, dashboard_queries  # aged receivables: 2
 
 
 def test_the_months_end_with_today_and_each_is_a_calendar_month():
@@ -195,3 +195,35 @@ def test_an_empty_book_shows_the_page_without_charts(finance_client):
     html = finance_client.get(reverse("dashboard")).content.decode()
     assert "No customers yet." in html
     assert '<script id="dashboard-charts" type="application/json">[]</script>' in html
+
+
+def _bank_lines(currency: str = "SGD", iban: str = "SG12DBSS00001234567890"):
+    """A statement in `currency` with money in (100, 50.25) and out (20); the 50.25 ignored."""
+    from banking.models import StatementLine
+    from banking.services.imports import statement_import
+    from banking.services.reconcile import statement_line_ignore
+    from tests.banking.factories import bank_account, camt053
+
+    account = bank_account(f"bank-{currency.lower()}", currency=currency, iban=iban)
+    content = camt053([{"amount": "100.00", "ref": f"{currency}-A", "name": f"{currency} Lion Trading"},
+                       {"amount": "50.25", "ref": f"{currency}-B", "name": f"{currency} Someone"},
+                       {"amount": "20.00", "sign": "DBIT", "ref": f"{currency}-C", "name": f"{currency} Bank charge"}],
+                      iban=iban, currency=currency)
+    statement_import(account_id=account.pk, file_name="s.xml", content=content, actor=SYSTEM, at=timezone.now())
+    ignored = StatementLine.objects.get(bank_reference=f"{currency}-B")
+    statement_line_ignore(line_id=ignored.pk, reason="Internal transfer", actor=SYSTEM, at=timezone.now())
+    return account
+
+
+def test_bank_lines_to_reconcile_per_currency_link_to_the_inbox_of_that_currency(finance_client, book):
+    _bank_lines("SGD")
+    _bank_lines("USD", iban="US12DBSS00001234567891")
+    sgd = _figures("SGD")
+    assert (sgd.unreconciled_in, sgd.unreconciled_out) == (Tally(1, D("100")), Tally(1, D("-20")))
+    html = unescape(finance_client.get(reverse("dashboard")).content.decode())
+    section = html.split('data-currency-section="SGD"')[1].split("data-currency-section=")[0]
+    link = re.search(r'data-figure="unreconciled" href="([^"]*)"', section).group(1)
+    assert link == "/bank/reconcile/?currency=SGD"
+    inbox = finance_client.get(link).content.decode()
+    assert "SGD Lion Trading" in inbox and "SGD Bank charge" in inbox
+    assert "USD Lion" not in inbox and "SGD Someone" not in inbox

@@ -203,13 +203,14 @@ class TestActions:
         invoice = purchase_invoice(gamma, "10")
         (line,) = imported({"amount": "10.00", "name": "Wayne Enterprises", "text": "hello"})
         page = finance_client.get(reverse("banking:line-detail", args=[line.pk])).content.decode()
-        # The invoice form's picker: its input asks invoices:customer-options, its options land in the datalist.
-        assert f'hx-get="{reverse("invoices:customer-options")}"' in page and 'list="customer-options"' in page
-        assert '<datalist id="customer-options"></datalist>' in page and "Record for a customer" in page
+        # The one customer picker: its input asks customers:options, its options land in the datalist.
+        assert f'hx-get="{reverse("customers:options")}?field=customer"' in page
+        assert 'list="id_customer-options"' in page and '<datalist id="id_customer-options"' in page
+        assert "Record for a customer" in page
         for typed in ("gamma", "GAM", "netw", "gamma net"):  # a word of the name or the code, as typed so far
-            options = finance_client.get(reverse("invoices:customer-options"), {"customer": typed}).content.decode()
+            options = finance_client.get(reverse("customers:options"), {"customer": typed}).content.decode()
             assert '<option value="GAMMA">Gamma Networks' in options, typed
-        assert "<option" not in finance_client.get(reverse("invoices:customer-options"), {"customer": "etworks"}).content.decode()
+        assert "<option" not in finance_client.get(reverse("customers:options"), {"customer": "etworks"}).content.decode()
         response = finance_client.post(reverse("banking:line-choose-customer", args=[line.pk]),
                                        {"customer": "GAMMA"})
         suggestion = line.suggestions.get()
@@ -229,7 +230,7 @@ class TestActions:
         customer(name="Dollar Co", code="USDCO", currency="USD")
         (line,) = imported({"amount": "10.00", "name": "Wayne Enterprises", "text": "hello"})
         url = reverse("banking:line-choose-customer", args=[line.pk])
-        for code, message in (("NOPE", "There is no customer with code NOPE."),
+        for code, message in (("NOPE", "There is no customer with the code NOPE."),
                               ("USDCO", "Dollar Co (USDCO) is billed in USD; the line is in SGD.")):
             response = finance_client.post(url, {"customer": code})
             assert response.status_code == 200 and message in response.content.decode()

@@ -83,3 +83,18 @@ def test_the_csv_export_link_follows_the_filters(staff_page):
     content = open(download.value.path(), encoding="utf-8").read().splitlines()
     assert content[0].startswith("id,occurred_at_utc") and len(content) == 2
     assert page.console_errors == []
+
+
+def test_amounts_read_as_money_is_shown_elsewhere_not_as_stored(staff_page):
+    page = staff_page
+    record(actor=ALICE, app="finance", action="finance.payment.update", object_type="finance.payment", object_id=1,
+           customer_id=12, before={"amount": "1000.000000", "reference": "TT-1"},
+           after={"amount": "1234.567800", "reference": "TT-2"}, at=T0)
+    page.goto("/audit/?action=finance.payment.update")
+    row = page.locator("#audit-events tbody tr").first
+    amount = row.locator(".diff-row", has_text="amount")
+    assert amount.locator(".del").inner_text() == "1,000.00"
+    assert amount.locator(".ins").inner_text() == "1,234.5678"
+    assert row.locator(".diff-row", has_text="reference").locator(".ins").inner_text() == "TT-2"
+    assert "000000" not in row.inner_text()
+    assert page.console_errors == []

@@ -69,3 +69,23 @@ def test_run_now_queues_todays_run_and_a_worker_runs_it(staff_page, celery_worke
     expect(page.locator('[data-total="fired"] .value')).to_have_text("3")
     assert AutoTopUp.objects.filter(status="fired").count() == 3
     assert page.console_errors == []
+
+
+def test_run_now_sent_twice_queues_one_run(staff_page):
+    page = staff_page
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto("/auto-top-up/runs/")
+    form = page.locator("#run-now-form")
+    token = form.locator("input[name=form_token]").input_value()
+    csrf = form.locator("input[name=csrfmiddlewaretoken]").input_value()
+    page.click("#run-now")
+    expect(page.locator(".toast")).to_contain_text("of today's auto top-up queued")
+    run = AutoTopUpRun.objects.get()
+    AutoTopUpRun.objects.filter(pk=run.pk).update(started_at=run.requested_at, finished_at=run.requested_at)
+    again = page.request.post("/auto-top-up/run-now/", form={"csrfmiddlewaretoken": csrf, "form_token": token},
+                              headers={"Referer": page.url})
+    assert again.ok and again.url.endswith(f"?date={run.run_date.isoformat()}")
+    assert AutoTopUpRun.objects.count() == 1
+    page.goto("/auto-top-up/runs/")
+    expect(page.locator("[data-run-id]")).to_have_count(1)
+    assert page.console_errors == []

@@ -108,9 +108,9 @@ def test_a_line_without_suggestions_is_given_a_customer_by_the_picker_then_confi
     page.goto(f"/bank/reconcile/{line.pk}/")
     picker = page.locator("#choose-customer input[name=customer]")
     picker.press_sequentially("gamma net", delay=30)
-    # The invoice form's endpoint fills the datalist as you type: by name, the code as the value.
-    expect(page.locator("#customer-options option[value='GAMMA-SG']")).to_have_count(1)
-    expect(page.locator("#customer-options option[value='GAMUT']")).to_have_count(0)
+    # The one customer picker fills its datalist as you type: by name, the code as the value.
+    expect(page.locator("#id_customer-options option[value='GAMMA-SG']")).to_have_count(1)
+    expect(page.locator("#id_customer-options option[value='GAMUT']")).to_have_count(0)
     picker.fill("GAMMA-SG")
     page.click("#choose-customer-submit")
     edit = page.locator("#edit-allocation")

@@ -34,3 +34,22 @@ def test_the_totals_are_shown_per_currency(staff_page):
     expect(page.locator('tr[data-currency="USD"] [data-figure="unbilled"]')).to_have_text("-20.25 USD DR")
     expect(page.locator("#currency-totals")).not_to_contain_text("30.75")
     assert page.console_errors == []
+
+
+def test_the_bank_lines_to_reconcile_open_the_inbox_of_their_currency(staff_page):
+    from tests.backoffice.test_dashboard_figures import _bank_lines
+
+    _bank_lines("SGD")
+    page = staff_page
+    page.goto("/")
+    figure = page.locator('[data-currency-section="SGD"] [data-figure="unreconciled"]')
+    expect(figure.locator(".value")).to_have_text("2")
+    expect(figure).to_contain_text("1 in, 100.00 SGD")
+    expect(figure).to_contain_text("1 out, -20.00 SGD")
+    figure.click()
+    page.wait_for_url("**/bank/reconcile/?currency=SGD")
+    expect(page.locator("#id_currency")).to_have_value("SGD")
+    expect(page.locator("main")).to_contain_text("SGD Lion Trading")
+    expect(page.locator("main")).to_contain_text("SGD Bank charge")
+    expect(page.locator("main")).not_to_contain_text("SGD Someone")  # ignored: no longer to reconcile
+    assert page.console_errors == []

@@ -39,7 +39,7 @@ def test_record_assign_allocate_to_two_invoices_and_see_them_paid(staff_page):
 
     page.click("#assign-pencil")
     expect(page.locator("#assign-form")).to_contain_text("5 of 5 assignment changes left")
-    page.select_option("#assign-form select[name=customer]", str(cust.pk))
+    page.fill("#assign-form input[name=customer]", cust.code)
     page.click("#assign-button")
     expect(page.locator("#assigned-organization")).to_contain_text("Northwind Traders")
     expect(page.locator("#payment-status")).to_have_text("Unallocated")
@@ -114,6 +114,36 @@ def test_aged_receivables_report(staff_page):
     row = page.locator("#aged-table tbody tr", has_text="Overdue Holdings")
     expect(row.locator("td").nth(1)).to_have_text("70.00")  # not yet due then; the other not yet issued
     expect(row.locator("td").nth(6)).to_contain_text("70.00")
+    assert page.console_errors == []
+
+
+def test_aged_receivables_by_bucket_kept_in_the_url_and_the_csv(staff_page):
+    page = staff_page
+    today = timezone.localdate()
+    old, recent = customer(name="Ancient Debts Ltd"), customer(name="Recent Buyer Ltd")
+    purchase_invoice(old, "120", issue_date=today - dt.timedelta(days=130), due_date=today - dt.timedelta(days=100),
+                     at=timezone.now() - dt.timedelta(days=130))
+    purchase_invoice(recent, "30", issue_date=today - dt.timedelta(days=20), due_date=today - dt.timedelta(days=5),
+                     at=timezone.now() - dt.timedelta(days=20))
+    page.goto("/reports/aged-receivables/")
+    rows = page.locator("#aged-table tbody tr")
+    expect(rows).to_have_count(2)
+    page.select_option("select[name=bucket]", "d90_plus")
+    page.wait_for_url(re.compile(r"bucket=d90_plus"))
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("Ancient Debts Ltd")
+    expect(page.locator("#aged-table tfoot")).to_contain_text("120.00")
+    page.reload()
+    expect(page.locator("select[name=bucket]")).to_have_value("d90_plus")
+    expect(rows).to_have_count(1)
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export CSV").click()
+    text = open(download.value.path(), encoding="utf-8").read()
+    assert "Ancient Debts Ltd" in text and "Recent Buyer Ltd" not in text
+    page.select_option("select[name=bucket]", "d1_30")
+    page.wait_for_url(re.compile(r"bucket=d1_30"))
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("Recent Buyer Ltd")
     assert page.console_errors == []
 
 

@@ -110,13 +110,22 @@ def book():
 
 
 @pytest.mark.parametrize("filters", [{}, {"currency": "USD"}, {"currency": "SGD"}, {"customer_q": "ALPHA"},
-                                     {"customer_q": "nobody"}])
+                                     {"customer_q": "nobody"}, {"bucket": "d90_plus"}, {"bucket": "d61_90"},
+                                     {"bucket": "current", "currency": "SGD"}, {"bucket": "d1_30", "customer_q": "a"}])
 def test_today_the_open_invoices_give_the_figures_the_history_gives(book, filters):
     history = aged_receivables_history(TODAY, **filters)
     fast = from_the_view(TODAY, **filters)
     assert list(fast.rows) == history.rows
     assert fast.totals == history.totals
     assert len(fast.rows) == len(history.rows)
+
+
+@pytest.mark.parametrize("bucket", ["current", "d1_30", "d31_60", "d61_90", "d90_plus"])
+def test_a_bucket_keeps_only_the_customers_with_money_in_it_and_totals_them(book, bucket):
+    every = aged_receivables_history(TODAY).rows
+    chosen = from_the_view(TODAY, bucket=bucket)
+    assert list(chosen.rows) == [r for r in every if getattr(r, bucket) > 0] != []
+    assert sum(t[bucket] for t in chosen.totals.values()) == sum(getattr(r, bucket) for r in every)
 
 
 def test_a_later_day_too_every_invoice_further_overdue(book):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from decimal import Decimal
 
 import pytest
@@ -152,6 +153,24 @@ class TestRunNow:
         page = finance_client.get(reverse("finance:auto-top-up-runs"), {"date": RUN_DATE.isoformat()})
         html = page.content.decode()
         assert "Queued" in html and f"Run #{run.pk} of today&#x27;s auto top-up queued" in html
+
+    def test_a_second_post_of_the_same_form_queues_nothing_and_shows_the_first_run(
+            self, finance_client, book, django_capture_on_commit_callbacks):
+        html = finance_client.get(reverse("finance:auto-top-up-runs")).content.decode()
+        form = html[html.index('id="run-now-form"'):]
+        token = re.search(r'name="form_token" value="([^"]+)"', form[:form.index("</form>")]).group(1)
+        with django_capture_on_commit_callbacks(execute=False) as sent:
+            first = finance_client.post(RUN_NOW, {"form_token": token})
+        run = AutoTopUpRun.objects.get(trigger=AutoTopUpTrigger.STAFF)
+        # The run finished, so the service alone would queue another: the token is what refuses it.
+        AutoTopUpRun.objects.filter(pk=run.pk).update(started_at=AT, finished_at=AT)
+        with django_capture_on_commit_callbacks(execute=False) as sent_again:
+            second = finance_client.post(RUN_NOW, {"form_token": token})
+        assert second.status_code == 302 and second["Location"] == first["Location"]
+        assert AutoTopUpRun.objects.filter(trigger=AutoTopUpTrigger.STAFF).count() == 1
+        assert (len(sent), len(sent_again)) == (1, 0)
+        again = finance_client.post(RUN_NOW, {"form_token": "another-token"})  # a new form: a new run
+        assert again.status_code == 302 and AutoTopUpRun.objects.filter(trigger=AutoTopUpTrigger.STAFF).count() == 2
 
     def test_the_worker_starts_the_queued_run_itself(self, finance_client, book):
         result = auto_top_up_run_now(actor=STAFF)

@@ -136,7 +136,7 @@ class TestCreateTopUp:
         assert response.status_code == 204 and response["HX-Redirect"].startswith("/invoices/")
 
     @pytest.mark.parametrize("data, message", [
-        ({"customer": "NOPE", "amount": "250"}, "There is no customer with code NOPE."),
+        ({"customer": "NOPE", "amount": "250"}, "There is no customer with the code NOPE."),
         ({"customer": "ACME", "amount": "abc"}, "The top-up amount must be a number"),
         ({"customer": "ACME", "amount": "1"}, "The top-up amount must be at least 10.00 SGD."),
         ({"customer": "ACME", "amount": ""}, "This field is required."),
@@ -152,7 +152,7 @@ class TestCreateTopUp:
         assert 'value="ACME"' in response.content.decode()
 
     def test_suggests_customers_as_you_type(self, finance_client, customer, consolidated):
-        response = finance_client.get(reverse("invoices:customer-options"), {"customer": "glo"})
+        response = finance_client.get(reverse("customers:options"), {"customer": "glo"})
         assert response.content.decode().strip().startswith('<option value="GLOBEX">Globex Corp')
 
     def test_viewers_may_not_create(self, viewer_client, customer):
