@@ -255,6 +255,10 @@ HIDDEN: dict[str, str] = {
     "finance.auto_top_up.run_start": "the daily job's run as a whole, about no one customer",
     "finance.auto_top_up.run_finish": "the daily job's run as a whole, about no one customer",
     "finance.auto_top_up.run_now": "staff asking for the daily job's run now, about no one customer",
+    "invoices.billing_run.start": "the monthly job's run as a whole, about no one customer; each invoice it "
+                                  "issues is shown (invoices.invoice.bill_monthly)",
+    "banking.line.choose_customer": "staff naming who a bank line is probably from, before anything is "
+                                    "recorded; the match itself is shown (banking.line.confirm)",
     "customers.reservation.reserve": "a hold on credits while a call or message is in flight; what it costs "
                                      "is shown when it is charged (customers.reservation.commit)",
     "customers.reservation.release": "the end of a hold that charged nothing: the account is as before it",
