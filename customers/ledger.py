@@ -55,28 +55,21 @@ class Entry:
     occurred_at: dt.datetime | None = None
 
 
+def _row(customer: Customer, e: Entry, at: dt.datetime) -> Transaction:
+    """The ledger row an Entry becomes (post and bill_many write the same rows)."""
+    return Transaction(customer=customer, kind=e.kind, bucket=e.bucket or bucket_for(customer, e.kind),
+                       amount=quantize(e.amount), occurred_at=e.occurred_at or at, reference=e.reference[:120],
+                       description=e.description[:255], source_type=e.source_type, source_id=e.source_id,
+                       idempotency_key=e.idempotency_key, reverses_id=e.reverses_id)
+
+
 def post(customer: Customer, entries: Iterable[Entry], *, at: dt.datetime) -> list[Transaction]:
     """Insert entries and move the running totals by their sums, with F() in one UPDATE.
 
     `customer` must be the row locked by lock_customer in the current transaction; its in-memory totals are
     refreshed so the caller can read the figures after posting."""
     assert transaction.get_connection().in_atomic_block, "post inside the caller's transaction"
-    rows = [
-        Transaction(
-            customer=customer,
-            kind=e.kind,
-            bucket=e.bucket or bucket_for(customer, e.kind),
-            amount=quantize(e.amount),
-            occurred_at=e.occurred_at or at,
-            reference=e.reference[:120],
-            description=e.description[:255],
-            source_type=e.source_type,
-            source_id=e.source_id,
-            idempotency_key=e.idempotency_key,
-            reverses_id=e.reverses_id,
-        )
-        for e in entries
-    ]
+    rows = [_row(customer, e, at) for e in entries]
     if not rows:
         return []
     Transaction.objects.bulk_create(rows)
@@ -169,23 +162,7 @@ def bill_many(items: list[Billing], *, at: dt.datetime) -> dict[int, list[Transa
             )
             for customer_id, amount in cursor.fetchall():
                 unbilled[customer_id] -= amount
-    rows = [
-        Transaction(
-            customer=item.customer,
-            kind=e.kind,
-            bucket=e.bucket or bucket_for(item.customer, e.kind),
-            amount=quantize(e.amount),
-            occurred_at=e.occurred_at or at,
-            reference=e.reference[:120],
-            description=e.description[:255],
-            source_type=e.source_type,
-            source_id=e.source_id,
-            idempotency_key=e.idempotency_key,
-            reverses_id=e.reverses_id,
-        )
-        for item in items
-        for e in item.entries
-    ]
+    rows = [_row(item.customer, e, at) for item in items for e in item.entries]
     if rows:
         Transaction.objects.bulk_create(rows)
     posted: dict[int, list[Transaction]] = defaultdict(list)
