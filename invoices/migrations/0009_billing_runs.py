@@ -4,6 +4,8 @@ import django.contrib.postgres.fields
 import django.db.models.deletion
 from django.db import migrations, models
 
+from common.sql import load
+
 
 class Migration(migrations.Migration):
 
@@ -78,26 +80,9 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('run', 'customer'), name='billing_run_failure_once')],
             },
         ),
-        migrations.RunSQL(
-            # An invoice is inserted without a number only by the billing run's chunk transaction, which numbers
-            # its invoices in one statement before it commits (invoices.numbering.number_invoices). This refuses
-            # a commit that would leave one empty: checked at COMMIT, once per row inserted without a number.
-            sql="""
-            CREATE FUNCTION invoices_invoice_numbered() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-                IF EXISTS (SELECT 1 FROM invoices_invoice WHERE id = NEW.id AND number IS NULL) THEN
-                    RAISE EXCEPTION 'invoice % has no number at commit', NEW.id USING ERRCODE = 'not_null_violation';
-                END IF;
-                RETURN NULL;
-            END $$;
-            CREATE CONSTRAINT TRIGGER invoices_invoice_numbered_at_commit
-                AFTER INSERT OR UPDATE OF number ON invoices_invoice
-                DEFERRABLE INITIALLY DEFERRED
-                FOR EACH ROW WHEN (NEW.number IS NULL) EXECUTE FUNCTION invoices_invoice_numbered();
-            """,
-            reverse_sql="""
+        # the trigger that refuses a commit leaving an invoice without a number: invoices/sql/numbering.sql
+        load("invoices", "numbering", reverse_sql="""
             DROP TRIGGER IF EXISTS invoices_invoice_numbered_at_commit ON invoices_invoice;
             DROP FUNCTION IF EXISTS invoices_invoice_numbered();
-            """,
-        ),
+            """),
     ]
