@@ -17,6 +17,13 @@ def parse_id(value: object) -> int | None:
     return number if 0 < number <= BIGINT_MAX else None
 
 
+def from_query(request, name: str, queryset):
+    """The row of `queryset` whose id the query string gives as `name` (a link that preselects it on a form:
+    ?customer=12), else None."""
+    pk = parse_id(request.GET.get(name))
+    return queryset.filter(pk=pk).first() if pk else None
+
+
 # No list has a billion pages; a larger page number would overflow the query's OFFSET (page x per-page).
 MAX_PAGE = 10**9
 

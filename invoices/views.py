@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audit.actors import Actor
 from common.form_tokens import submit_form, submit_once
-from common.ids import parse_id
+from common.ids import from_query, parse_id
 from common.lists import (
     csv_filename,
     csv_response,
@@ -72,8 +72,7 @@ def invoice_list(request):
 
 # --- create ------------------------------------------------------------------------------------------------
 def _initial_customer(request) -> dict:
-    customer_id = parse_id(request.GET.get("customer"))
-    customer = Customer.objects.filter(pk=customer_id).first() if customer_id else None
+    customer = from_query(request, "customer", Customer.objects)
     return {"customer": customer.code} if customer else {}
 
 

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audit.actors import Actor
 from audit.selectors import audit_events
 from common.form_tokens import submit_form, submit_once
-from common.ids import parse_id
+from common.ids import from_query, parse_id
 from common.lists import (
     csv_text,
     htmx_page,
@@ -360,12 +360,8 @@ def credit_note_list(request):
 @staff_view("finance.add_creditnote")
 def credit_note_create(request):
     initial = {}
-    invoice_id = parse_id(request.GET.get("invoice"))
-    if invoice_id:
-        invoice = Invoice.objects.filter(pk=invoice_id).select_related("customer").first()
-        if invoice:
-            initial = {"customer": invoice.customer, "invoice_number": invoice.number,
-                       "amount": invoice.amount_outstanding}
+    if invoice := from_query(request, "invoice", Invoice.objects.select_related("customer")):
+        initial = {"customer": invoice.customer, "invoice_number": invoice.number, "amount": invoice.amount_outstanding}
     form = CreditNoteForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
@@ -424,10 +420,7 @@ def withdrawal_list(request):
 @require_http_methods(["GET", "POST"])
 @staff_view("finance.add_withdrawal")
 def withdrawal_create(request):
-    initial = {}
-    customer_id = parse_id(request.GET.get("customer"))
-    if customer_id:
-        initial["customer"] = Customer.objects.filter(pk=customer_id).first()
+    initial = {"customer": from_query(request, "customer", Customer.objects)}
     form = WithdrawalForm(request.POST or None, initial=initial)
     position = None
     chosen = form.cleaned_data.get("customer") if form.is_bound and form.is_valid() else initial.get("customer")
