@@ -18,9 +18,9 @@ from .selectors import DEFAULT_SORT, RUN_DEFAULT_SORT, RUN_SORTS, SORTS
 
 class InvoiceFilterSet(ListFilterSet):
     q = SearchFilter("search", "Customer or invoice number", max_length=200)
+    customer = CustomerFilter()
     type = df.ChoiceFilter(choices=InvoiceType.choices, empty_label="All types")
     status = df.ChoiceFilter(choices=STATUS_FILTER_CHOICES, empty_label="All statuses")
-    customer = CustomerFilter()
     currency = CurrencyCodeFilter(field_name="currency")
     issued_from = DateFrom("issue_date", "Issued from")
     issued_to = DateTo("issue_date", "Issued to")
