@@ -88,6 +88,7 @@ USAGE_LABELS = {
 USAGE_ORDER = [TransactionKind.CALL, TransactionKind.SMS, TransactionKind.FAX, TransactionKind.NUMBER_ACTIVATION]
 AUDIT_EXEMPT = {
     "parse_period": "pure helper: parses YYYY-MM, writes nothing",
+    "ended_period": "pure helper: parses YYYY-MM and refuses a month not over, writes nothing",
     "previous_period": "pure helper: a date computation, writes nothing",
     "period_key": "pure helper: formats the idempotency key, writes nothing",
     "monthly_lines": "pure helper: builds line specs from entries, writes nothing",
@@ -127,6 +128,15 @@ def parse_period(value: str | dt.date) -> dt.date:
         return dt.date(int(match[1]), int(match[2]), 1)
     except ValueError:
         raise BillingError(f"The period must be a month as YYYY-MM, such as 2026-10 (got {value!r}).")
+
+
+def ended_period(value: str | dt.date, at: dt.datetime) -> dt.date:
+    """The month `value` names (parse_period), refused while it has not ended at `at`: a month is billed once over."""
+    period = parse_period(value)
+    _, end = period_bounds(period)
+    if at < end:
+        raise BillingError(f"{period:%B %Y} has not ended yet: it can be billed from {end:%d %b %Y}.")
+    return period
 
 
 def previous_period(at: dt.datetime) -> dt.date:
@@ -280,10 +290,7 @@ def bill_customer_period(*, customer_id: int, period: str | dt.date, actor: Acto
     taken only when everything is known, so the part of the transaction that runs one customer at a time is
     as short as it can be: a few multi-row INSERTs and UPDATEs, the audit event, the commit."""
     at = at or timezone.now()
-    period = parse_period(period)
-    _, end = period_bounds(period)
-    if at < end:
-        raise BillingError(f"{period:%B %Y} has not ended yet: it can be billed from {end:%d %b %Y}.")
+    period = ended_period(period, at)
     try:
         customer = lock_customer(customer_id)
     except Customer.DoesNotExist:
@@ -357,10 +364,7 @@ def monthly_billing_run(*, period: str | dt.date, actor: Actor, cash_source: Cas
     from .billing_run import CHUNK_SIZE, bill_chunk
 
     at = at or timezone.now()
-    period = parse_period(period)
-    _, end = period_bounds(period)
-    if at < end:
-        raise BillingError(f"{period:%B %Y} has not ended yet: it can be billed from {end:%d %b %Y}.")
+    period = ended_period(period, at)
     ids = list(customer_ids) if customer_ids is not None else billing_candidates(period)
     result = BillingRunResult(period=period, candidates=len(ids))
     size = chunk_size or CHUNK_SIZE

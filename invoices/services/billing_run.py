@@ -66,13 +66,12 @@ from ..models import (
 from ..numbering import number_invoices
 from ..selectors import BILLED_KINDS, billing_candidates, period_bounds, unapplied_due_credit_of
 from .billing import (
-    BillingError,
     CashSource,
     CreditPlan,
     _figures,
     bill_customer_period,
+    ended_period,
     monthly_lines,
-    parse_period,
     period_key,
     plan_credit,
 )
@@ -145,10 +144,7 @@ def bill_chunk(
     the period, never invoiced or with nothing to bill count as nothing to bill. If the batch fails, each
     customer is billed on its own (bill_customer_period) and the ones that fail again are returned."""
     at = at or timezone.now()
-    period = parse_period(period)
-    _, end = period_bounds(period)
-    if at < end:
-        raise BillingError(f"{period:%B %Y} has not ended yet: it can be billed from {end:%d %b %Y}.")
+    period = ended_period(period, at)
     ids = sorted(set(customer_ids))
     try:
         result = _bill_batch(
@@ -501,10 +497,7 @@ def billing_run_start(
     (finance.tasks.bill_billing_chunk).
     One audit event."""
     at = at or timezone.now()
-    period = parse_period(period)
-    _, end = period_bounds(period)
-    if at < end:
-        raise BillingError(f"{period:%B %Y} has not ended yet: it can be billed from {end:%d %b %Y}.")
+    period = ended_period(period, at)
     ids = sorted(set(customer_ids)) if customer_ids is not None else billing_candidates(period)
     chunk_size = chunk_size or CHUNK_SIZE
     run = BillingRun.objects.create(
