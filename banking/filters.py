@@ -36,10 +36,6 @@ class BankAccountFilterSet(ListFilterSet):
     q = SearchFilter("search", "Name, code, IBAN")
     currency = CurrencyFilter(choices=(), empty_label="All currencies")
 
-    def __init__(self, data=None, queryset=None, *, currencies: list[str] = (), **kwargs):
-        super().__init__(data, queryset, **kwargs)
-        self.filters["currency"].extra["choices"] = [(c, c) for c in currencies]
-
     def search(self, queryset, name, term):
         return queryset.filter(Q(name__icontains=term) | Q(code__icontains=term)
                                | Q(iban__icontains=term.replace(" ", "")))

@@ -91,8 +91,12 @@ class ListFilterSet(df.FilterSet):
     class Meta:
         form = FilterForm
 
-    def __init__(self, data: QueryDict | dict | None = None, queryset=None, **kwargs):
+    def __init__(self, data: QueryDict | dict | None = None, queryset=None, *, currencies: list[str] | None = None,
+                 **kwargs):
+        """`currencies`: the choices of the list's `currency` filter (a CurrencyFilter), read by the view."""
         super().__init__(QueryDict() if data is None else data, queryset, **kwargs)
+        if currencies is not None:
+            self.filters["currency"].extra["choices"] = [(c, c) for c in currencies]
         if self.sorts:
             self.filters["sort"].extra["choices"] = [(key, key) for key in self.sorts]
         else:

@@ -54,10 +54,6 @@ class CustomerFilterSet(ListFilterSet):
     sorts = sorts(name=("name", "id"))  # customer_name_idx, read either way
     default_sort = "name"
 
-    def __init__(self, data=None, queryset=None, *, currencies: list[str] = (), **kwargs):
-        super().__init__(data, queryset, **kwargs)
-        self.filters["currency"].extra["choices"] = [(c, c) for c in currencies]
-
     def search(self, queryset, name, q):
         return customer_search(queryset, q)
 

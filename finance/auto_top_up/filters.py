@@ -32,10 +32,6 @@ class SettingsFilterSet(ListFilterSet):
     sorts = sorts(name=("name", "id"))  # customer_name_idx, read either way
     default_sort = "name"
 
-    def __init__(self, data=None, queryset=None, *, currencies: list[str] = (), **kwargs):
-        super().__init__(data, queryset, **kwargs)
-        self.filters["currency"].extra["choices"] = [(c, c) for c in currencies]
-
     def search(self, queryset, name, term):
         return queryset.filter(_name_or_code("", term))
 
@@ -86,10 +82,6 @@ class DryRunFilterSet(ListFilterSet):
     q = SearchFilter("search", "Organization name or code")
     method = df.ChoiceFilter(label="Payment method", choices=TopUpMethod.choices, empty_label="All methods")
     currency = CurrencyFilter(field_name="customer__currency", choices=(), empty_label="All currencies")
-
-    def __init__(self, data=None, queryset=None, *, currencies: list[str] = (), **kwargs):
-        super().__init__(data, queryset, **kwargs)
-        self.filters["currency"].extra["choices"] = [(c, c) for c in currencies]
 
     def search(self, queryset, name, term):
         return queryset.filter(_name_or_code("customer__", term))
