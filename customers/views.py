@@ -181,14 +181,10 @@ def customer_transactions(request, pk: int):
 
 def _tab_list(request, customer: Customer, tab: str, filters, *, template: str, target: str, csv_name: str,
               csv_header: list[str], csv_row, **extra):
-    """A list tab of the customer page: the FilterSet's rows as CSV (`?format=csv`, every filtered row) or one
-    page of them under the customer's header (only the `target` table when htmx asks for it)."""
-    if wants_csv(request):
-        return csv_response(csv_filename(f"{csv_name}-{customer.code}"), csv_header, iterate(filters.qs, csv_row))
-    context = _tab_context(request, customer, tab)
-    context.update(form=filters.form, page=paginate(request, filters.qs), qs=querystring_without_page(request),
-                   **extra)
-    return render(request, htmx_template(request, template, target), context)
+    """A list tab of the customer page: common.lists.list_page under the customer's header; `extra`: what else its
+    template reads."""
+    return list_page(request, filters, template=template, target=target, csv_prefix=f"{csv_name}-{customer.code}",
+                     csv_header=csv_header, csv_row=csv_row, context={**_tab_context(request, customer, tab), **extra})
 
 
 RESERVATION_CSV_HEADER = ["id", "kind", "reference", "reserved_at", "expires_at", "status", "amount", "currency",

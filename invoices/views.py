@@ -13,18 +13,10 @@ from audit.actors import Actor
 from common.form_tokens import submit_form, submit_once
 from common.ids import from_query, parse_id
 from common.lists import (
-    csv_filename,
-    csv_response,
     htmx_page,
-    htmx_template,
-    iterate,
-    list_context,
     list_page,
-    paginate,
     querystring_without,
     redirect_page,
-    totals_response,
-    wants_csv,
 )
 from common.permissions import staff_view
 from customers.models import Customer
@@ -55,19 +47,11 @@ TOTALS = ("total", "currency")  # the list's totals per currency: of the invoice
 @staff_view("invoices.view_invoice")
 def invoice_list(request):
     filters = InvoiceFilterSet(request.GET, selectors.invoice_list())
-    invoices = filters.qs
-    if wants_csv(request):
-        return csv_response(csv_filename("invoices"), selectors.INVOICE_CSV_HEADER,
-                            iterate(invoices, selectors.invoice_csv_row))
-    if (response := totals_response(request, filters, TOTALS)) is not None:
-        return response
-    page = paginate(request, invoices)
-    context = {
-        **list_context(request, filters, page, totals=TOTALS),
-        "customer_filter": filters.values.get("customer"),
-        "without_customer": querystring_without(request, "customer", "page", "format"),
-    }
-    return render(request, htmx_template(request, "invoices/invoice_list.html", "invoice-table"), context)
+    return list_page(request, filters, template="invoices/invoice_list.html", target="invoice-table",
+                     csv_prefix="invoices", csv_header=selectors.INVOICE_CSV_HEADER, csv_row=selectors.invoice_csv_row,
+                     totals=TOTALS, context={
+                         "customer_filter": filters.values.get("customer"),
+                         "without_customer": querystring_without(request, "customer", "page", "format")})
 
 
 # --- create ------------------------------------------------------------------------------------------------
@@ -246,14 +230,10 @@ def billing_run_detail(request, pk: int):
     if request.htmx and request.htmx.target == "run-progress":
         return render(request, "invoices/billing_run_detail.html#run-progress", {"run": run, "progress": progress})
     filters = BillingFailureFilterSet(request.GET, selectors.billing_failure_list(run))
-    failures = filters.qs
-    if wants_csv(request):
-        return csv_response(csv_filename(f"billing-run-{run.pk}-failures"), selectors.FAILURE_CSV_HEADER,
-                            iterate(failures, selectors.billing_failure_csv_row))
-    page = paginate(request, failures)
-    context = {**list_context(request, filters, page), "run": run, "progress": progress,
-               "poll_seconds": POLL_SECONDS}
-    return render(request, htmx_template(request, "invoices/billing_run_detail.html", "failure-table"), context)
+    return list_page(request, filters, template="invoices/billing_run_detail.html", target="failure-table",
+                     csv_prefix=f"billing-run-{run.pk}-failures", csv_header=selectors.FAILURE_CSV_HEADER,
+                     csv_row=selectors.billing_failure_csv_row,
+                     context={"run": run, "progress": progress, "poll_seconds": POLL_SECONDS})
 
 
 POLL_SECONDS = 2
