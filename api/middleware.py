@@ -13,7 +13,6 @@ from django.conf import settings
 from .problems import CONTENT_TYPE, TYPES, Problem, problem_response
 
 PREFIX = "/api/"
-DOCS = ("/api/v1/docs", "/api/v1/openapi.json")
 _DETAILS = {
     400: ("malformed-request", "The request is malformed (a NUL character in the address, a query or a header?)."),
     404: ("not-found", "There is no such endpoint. The endpoints are listed at /api/v1/docs."),

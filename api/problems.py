@@ -61,7 +61,3 @@ def problem_response(problem: Problem) -> HttpResponse:
     for name, value in problem.headers.items():
         response[name] = value
     return response
-
-
-def json_response(body: dict, status: int, content_type: str = "application/json") -> HttpResponse:
-    return HttpResponse(json.dumps(body), status=status, content_type=content_type)

@@ -143,11 +143,6 @@ class WebhookDispatcher:
             self._cond.notify_all()
 
     @property
-    def pending_count(self) -> int:
-        with self._cond:
-            return len(self._queue)
-
-    @property
     def deliveries(self) -> list[Delivery]:
         with self._cond:
             return list(self._deliveries)
