@@ -119,8 +119,7 @@ def customer_new(request):
 def customer_edit(request, pk: int):
     customer = get_object_or_404(Customer, pk=pk)
     initial = {f: getattr(customer, f) for f in ("name", "code", "billing_email", "currency", "account_type",
-                                                 "invoice_setup", "show_invoices_tab")}
-    initial["credit_limit"] = customer.credit_limit
+                                                 "invoice_setup", "show_invoices_tab", "credit_limit")}
     form = CustomerForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
@@ -244,9 +243,7 @@ def _subscription_form(request, customer: Customer, subscription: Subscription |
     initial = {}
     if subscription is not None:
         initial = {f: getattr(subscription, f) for f in ("product", "kind", "quantity", "period_months",
-                                                         "renewal_date", "is_active")}
-        initial["renewal_price"] = subscription.renewal_price
-        initial["renewal_cost"] = subscription.renewal_cost
+                                                         "renewal_date", "is_active", "renewal_price", "renewal_cost")}
     form = SubscriptionForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         actor = Actor.from_request(request)
