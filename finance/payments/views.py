@@ -89,10 +89,7 @@ def payment_create(request):
         d = form.cleaned_data
 
         def record() -> str:
-            payment = payment_record(customer=d["customer"], amount=d["amount"], currency=d["currency"],
-                                     received_date=d["received_date"], method=d["method"],
-                                     reference=d["reference"], invoice_number=d["invoice_number"],
-                                     remark=d["remark"], actor=Actor.from_request(request))
+            payment = payment_record(**d, actor=Actor.from_request(request))
             messages.success(request, f"Payment #{payment.pk} of {display(payment.amount)} {payment.currency} "
                                       "recorded.")
             return reverse("finance:payment-detail", args=[payment.pk])
@@ -105,17 +102,13 @@ def payment_create(request):
 @staff_view("finance.change_payment")
 def payment_edit(request, pk: int):
     payment = get_object_or_404(Payment.objects.select_related("customer"), pk=pk)
-    initial = {"amount": payment.amount, "currency": payment.currency, "received_date": payment.received_date,
-               "method": payment.method, "reference": payment.reference,
-               "invoice_number": payment.invoice_number, "remark": payment.remark}
+    initial = {f: getattr(payment, f) for f in PaymentForm.base_fields if f != "customer"}  # the customer: assign
     form = PaymentForm(request.POST or None, initial=initial, editing=True)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
 
         def save() -> str:
-            payment_update(payment=payment, amount=d["amount"], currency=d["currency"],
-                           received_date=d["received_date"], method=d["method"], reference=d["reference"],
-                           invoice_number=d["invoice_number"], remark=d["remark"], actor=Actor.from_request(request))
+            payment_update(payment=payment, **d, actor=Actor.from_request(request))
             messages.success(request, f"Payment #{payment.pk} saved.")
             return reverse("finance:payment-detail", args=[payment.pk])
         if response := submit_form(request, form, save, FinanceError):
@@ -428,9 +421,7 @@ def withdrawal_create(request):
         d = form.cleaned_data
 
         def record() -> str:
-            withdrawal = withdrawal_record(customer=d["customer"], amount=d["amount"], method=d["method"],
-                                           reference=d["reference"], remark=d["remark"], paid_date=d["paid_date"],
-                                           actor=Actor.from_request(request))
+            withdrawal = withdrawal_record(**d, actor=Actor.from_request(request))
             messages.success(request, f"Withdrawal of {display(withdrawal.amount)} {withdrawal.currency} to "
                                       f"{withdrawal.customer.name} recorded.")
             return reverse("finance:withdrawal-detail", args=[withdrawal.pk])
