@@ -14,8 +14,8 @@ Canonical content: `jsonb_build_object` of the hashed fields as text (jsonb orde
 bytes), occurred_at in UTC with microseconds, the IP as host() prints it. Before/after are converted to
 plain JSON values before the row is written (Decimal -> str, datetime/date/time -> ISO string,
 model -> pk, float -> its repr as a string, since jsonb rewrites numbers such as 1e+20), text loses NUL
-characters (PostgreSQL refuses them). `compute_hash` and `canonical_content` ask the same SQL functions
-about values held in Python (tests/audit/test_hashing.py)."""
+characters (PostgreSQL refuses them). `compute_hash` asks the same SQL function about values held in Python
+(tests/audit/test_hashing.py)."""
 
 from __future__ import annotations
 
@@ -48,8 +48,6 @@ HASHED_FIELDS = (
 # state-changing services, each with the reason.
 AUDIT_EXEMPT = {
     "audit_record": "the primitive every service calls to write its one event; not a change of its own",
-    "canonical_content": "pure function: the hashed form of an event",
-    "canonical_content_values": "pure function: the hashed form of an event's values",
     "compute_hash": "pure function: the chain hash of an event",
     "audit_actor_columns": "pure function: an actor's validated columns for a service that audits in SQL",
 }
@@ -136,25 +134,13 @@ def _hashed_values_json(values: Mapping[str, Any]) -> str:
     return json.dumps(data, default=_jsonable)
 
 
-# The canonical form and the hash are computed by the database (migration 0003: audit_canonical, audit_hash),
-# the one implementation the insert trigger and verify_audit use; these ask it about values held in Python.
-_CANONICAL_SQL = "SELECT audit_canonical(jsonb_populate_record(NULL::audit_auditevent, %s::jsonb))"
+# The canonical form and the hash are computed by the database (audit/sql/chain.sql: audit_canonical, audit_hash),
+# the one implementation the sealer and verify_audit use; compute_hash asks it about values held in Python.
 _HASH_SQL = "SELECT audit_hash(%s, jsonb_populate_record(NULL::audit_auditevent, %s::jsonb))"
 
 
 def _as_values(event: AuditEvent | Mapping[str, Any]) -> Mapping[str, Any]:
     return event if isinstance(event, Mapping) else {name: getattr(event, name) for name in HASHED_FIELDS}
-
-
-def canonical_content_values(values: Mapping[str, Any]) -> str:
-    """The canonical text of an event's hashed fields, from a mapping (a row read with values())."""
-    with connection.cursor() as cursor:
-        cursor.execute(_CANONICAL_SQL, [_hashed_values_json(values)])
-        return cursor.fetchone()[0]
-
-
-def canonical_content(event: AuditEvent) -> str:
-    return canonical_content_values(_as_values(event))
 
 
 def compute_hash(prev_hash: str, event: AuditEvent | Mapping[str, Any]) -> str:
