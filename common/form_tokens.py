@@ -77,3 +77,14 @@ def submit_form(request, form, effect: Callable[[], str], errors: type[Exception
     except errors as exc:
         form.add_error(None, str(exc))
         return None
+
+
+def submit_button(request, effect: Callable[[], str], errors: type[Exception] | tuple[type[Exception], ...], *,
+                  back: str) -> HttpResponse:
+    """A button's POST (no form to show again): `submit_once` and go to the result's URL; a refusal in `errors`
+    becomes an error message on `back`, the page the button is on."""
+    try:
+        return redirect_page(request, submit_once(request, effect, busy_url=back))
+    except errors as exc:
+        messages.error(request, str(exc))
+    return redirect_page(request, back)

@@ -13,14 +13,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audit.actors import Actor
 from audit.selectors import audit_events
-from common.form_tokens import submit_form, submit_once
+from common.form_tokens import submit_button, submit_form, submit_once
 from common.ids import from_query, parse_id
 from common.lists import (
     csv_text,
     htmx_page,
     htmx_template,
     list_page,
-    redirect_page,
 )
 from common.permissions import staff_view
 from customers.models import Customer
@@ -174,11 +173,7 @@ def payment_unassign_view(request, pk: int):
                          reason=request.POST.get("reason", "")[:255])
         messages.success(request, f"Payment #{pk} un-assigned.")
         return back
-    try:
-        return redirect_page(request, submit_once(request, unassign, busy_url=back))
-    except FinanceError as exc:
-        messages.error(request, str(exc))
-    return redirect_page(request, back)
+    return submit_button(request, unassign, FinanceError, back=back)
 
 
 @require_POST
@@ -213,11 +208,7 @@ def allocation_reverse_view(request, pk: int):
         messages.success(request, f"Allocation of {display(allocation.amount)} to {allocation.invoice.number} "
                                   "undone.")
         return back
-    try:
-        return redirect(submit_once(request, undo, busy_url=back))
-    except FinanceError as exc:
-        messages.error(request, str(exc))
-    return redirect(back)
+    return submit_button(request, undo, FinanceError, back=back)
 
 
 def _back(request, allocation: Allocation) -> str:
@@ -244,11 +235,7 @@ def top_up_remove_view(request, pk: int):
         messages.success(request, f"Top-up of {display(top_up.amount)} removed; the money is back on payment "
                                   f"#{top_up.payment_id} as unallocated.")
         return back
-    try:
-        return redirect(submit_once(request, remove, busy_url=back))
-    except FinanceError as exc:
-        messages.error(request, str(exc))
-    return redirect(back)
+    return submit_button(request, remove, FinanceError, back=back)
 
 
 # --- Allocate ---------------------------------------------------------------------------------------------------
