@@ -424,9 +424,11 @@ def prepare() -> dict:
         setup_test_environment()  # the test client then records each response's template context
     except RuntimeError:
         pass  # already set up (under pytest)
+    from backoffice.services import dashboard_refresh
     from finance.services.aged_receivables import aged_receivables_refresh
 
     aged_receivables_refresh()  # today's aged receivables, as Celery beat keeps it (every 5 minutes)
+    dashboard_refresh()  # the dashboard's scanning figures, as Celery beat keeps them (every 5 minutes)
     portal = portal_customer()
     users = ensure_users(portal)
     rows = find_rows(portal)

@@ -133,6 +133,8 @@ CELERY_BEAT_SCHEDULE = {
     "expire-card-payments": {"task": "finance.tasks.expire_card_payments", "schedule": crontab(minute="*/15")},
     # today's aged receivables (the view finance_agedreceivable: finance/sql/aged_receivables.sql says why)
     "refresh-aged-receivables": {"task": "finance.tasks.refresh_aged_receivables", "schedule": crontab(minute="*/5")},
+    # the dashboard's scanning figures (backoffice.models.DashboardSnapshot: backoffice.selectors.SNAPSHOT says why)
+    "refresh-dashboard": {"task": "backoffice.tasks.refresh_dashboard", "schedule": crontab(minute="*/5")},
     # the API's Idempotency-Key replies, kept 24 h
     "purge-idempotency-records": {"task": "api.tasks.purge_idempotency_records", "schedule": crontab(minute=7)},
     # audit events are appended unsealed and sealed into their chains here (docs/audit.md: why, with figures)

@@ -12,6 +12,7 @@ admin.site.login = backoffice.sign_in  # one sign-in page, throttled and audited
 
 urlpatterns = [
     path("", backoffice.dashboard, name="dashboard"),
+    path("dashboard/refresh/", backoffice.dashboard_refresh, name="dashboard-refresh"),
     path("login/", backoffice.sign_in, name="login"),
     path("logout/", backoffice.sign_out, name="logout"),
     path("admin/", admin.site.urls),

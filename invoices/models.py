@@ -123,6 +123,10 @@ class Invoice(models.Model):
                          include=["currency", "due_date", "issue_date", "sent_at", "total", "amount_paid",
                                   "amount_credited"],
                          condition=Q(open_receivable=True)),
+            # The dashboard's top-up invoices of the 30 days by status (backoffice.selectors._top_up_invoices): an
+            # index-only scan of those days' top-ups (3,700 of 300,000 invoices: 3.0 -> 1.1 ms).
+            models.Index(fields=["issue_date"], name="invoice_top_up_issued_idx",
+                         include=["id", "currency", "status", "total"], condition=Q(type="top_up")),
         ]
 
     def __str__(self) -> str:

@@ -9,7 +9,7 @@ import pkgutil
 from collections.abc import Callable
 from types import ModuleType
 
-WALKED_APPS = ("audit", "customers", "invoices", "finance", "portal", "api", "banking")
+WALKED_APPS = ("audit", "customers", "invoices", "finance", "portal", "api", "banking", "backoffice")
 EXEMPT_ATTRIBUTE = "AUDIT_EXEMPT"
 
 
