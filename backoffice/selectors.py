@@ -3,9 +3,11 @@ aggregate query, read through the selector and the filters of the list it links 
 payment list's `payments` and PaymentFilterSet, the invoice list's `invoice_list` and InvoiceFilterSet,
 Organization management's `settings_list` and SettingsFilterSet, the aged receivables report's
 `aged_receivables`, the reconcile inbox's `statement_lines_inbox` and LineFilterSet), so a figure and the list
-behind it count the same rows. Ten queries whatever the number of customers, payments, days or currencies (aged receivables is two: the report's
-materialized view, refreshed every 5 minutes; before its first refresh of the day the report rebuilds the day
-from the rows, as its own page does)."""
+behind it count the same rows. The figures that must scan a large table (SNAPSHOT) are read from the dashboard's
+snapshot, which the same queries fill every 5 minutes; aged receivables from the report's materialized view
+(two queries). A constant number of queries whatever the number of customers, payments, days or currencies:
+seven with the day's snapshot, eleven before it (the scanning figures then queried now, as the report rebuilds
+the day from the rows before its view holds it)."""
 
 from __future__ import annotations
 

@@ -53,3 +53,28 @@ def test_the_bank_lines_to_reconcile_open_the_inbox_of_their_currency(staff_page
     expect(page.locator("main")).to_contain_text("SGD Bank charge")
     expect(page.locator("main")).not_to_contain_text("SGD Someone")  # ignored: no longer to reconcile
     assert page.console_errors == []
+
+
+def test_the_scanning_figures_are_as_of_their_snapshot_and_refreshed_on_demand(staff_page):
+    import re
+
+    from django.utils import timezone
+
+    from tests.finance.factories import customer, payment
+
+    lion = customer(currency="SGD", name="Lion Trading")
+    payment(lion, "100", received_date=timezone.localdate())
+    page = staff_page
+    page.goto("/")
+    cash = page.locator('[data-currency-section="SGD"] [data-figure="cash-total"]')
+    expect(page.locator("#dashboard-as-of")).to_contain_text("Figures as of now")  # no snapshot yet: computed now
+    expect(cash).to_contain_text("100.00 SGD in 1 payment")
+    page.get_by_role("button", name="Refresh now").click()
+    expect(page.locator("#dashboard-as-of")).to_contain_text(
+        re.compile(r"as of \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+08:00 \(refreshed every 5 minutes\)"))  # the one time format
+    payment(lion, "50", received_date=timezone.localdate())
+    page.reload()  # read from the snapshot: the later payment is not in the cash received yet
+    expect(cash).to_contain_text("100.00 SGD in 1 payment")
+    page.get_by_role("button", name="Refresh now").click()
+    expect(cash).to_contain_text("150.00 SGD in 2 payments")
+    assert page.console_errors == []
