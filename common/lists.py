@@ -80,27 +80,31 @@ def paginate_deep(request: HttpRequest, queryset, per_page: int | None = None, c
     - the last page is the first page of the reversed order (`queryset.reverse()`, read backwards from the same
       index): as quick at page 4,000 as at page 1. A page number past the rows gives it, as everywhere.
 
-    Counting stops at `cap` as in paginate_capped ("10,000+") for the pages before it; a page past the cap counts
-    every row (an index-only count, the same walk an OFFSET would make), so that the last page is read backwards. Queries: the capped count, the page's keys, its rows (and each
-    prefetch), whatever the page. Measured on 100,000 open statement lines (bench DB, 2026-12-07, load 5): the
-    inbox's page 4,000 by OFFSET over the rows 614 ms (a sort of every open line with its joins), its keys from
-    the index 22 ms, the last page read backwards 0.2 ms."""
+    Counting stops at `cap` as in paginate_capped ("10,000+") for the pages before it; for a page past the cap
+    (the last one, or a number past the rows) every row is counted instead (an index-only count, the same walk an
+    OFFSET would make), so that the last page is read backwards. Queries: one count, the page's keys, its rows
+    (and each prefetch), whatever the page and the size of the list. Measured on 100,000 open statement lines
+    (bench DB, 2026-12-07, load 5): the inbox's page 4,000 by OFFSET over the rows 614 ms (a sort of every open
+    line with its joins), its keys from the index 22 ms, the last page read backwards 0.2 ms."""
     per_page = per_page or page_size(request)
     raw = request.GET.get("page") or "1"
-    number = parse_page(raw) or 0
+    number = parse_page(raw)
+    if number is None and not _integer(raw):
+        number = 1  # not a number: the first page, as Paginator.get_page gives it
     paginator = ListPaginator(queryset, per_page)
-    counted = queryset.order_by()[:cap + 1].count()
-    if counted <= cap:
-        paginator.count = counted  # a cached_property: the paginator will not count again
-    elif 1 <= number and (number - 1) * per_page < cap:
-        offset = (number - 1) * per_page
-        pks = list(queryset.values_list("pk", flat=True)[offset:offset + per_page + 1])
-        if pks:
-            paginator.count = offset + len(pks)  # a next page exactly when a key beyond this page was read
-            paginator.count_label = f"{cap:,}+"
-            return Page(_rows_of(queryset, pks[:per_page]), number, paginator)
-        paginator.count = queryset.order_by().count()  # past the rows: count them all for the last page
-    else:  # a page past the cap (the last one, or a number past the rows): count every row, as deep a walk
+    if number is not None and (number - 1) * per_page < cap:
+        counted = queryset.order_by()[:cap + 1].count()
+        if counted <= cap:
+            paginator.count = counted  # a cached_property: the paginator will not count again
+        else:
+            offset = (number - 1) * per_page
+            pks = list(queryset.values_list("pk", flat=True)[offset:offset + per_page + 1])
+            if pks:
+                paginator.count = offset + len(pks)  # a next page exactly when a key beyond this page was read
+                paginator.count_label = f"{cap:,}+"
+                return Page(_rows_of(queryset, pks[:per_page]), number, paginator)
+            paginator.count = queryset.order_by().count()  # the rows went since they were counted
+    else:  # a page past the cap (the last one, or a number past the rows), 0 or below: count every row, not twice
         paginator.count = queryset.order_by().count()
     try:
         number = paginator.validate_number(raw)
@@ -115,6 +119,15 @@ def paginate_deep(request: HttpRequest, queryset, per_page: int | None = None, c
     else:
         pks = list(queryset.values_list("pk", flat=True)[offset:offset + per_page])
     return Page(_rows_of(queryset, pks), number, paginator)
+
+
+def _integer(raw: str) -> bool:
+    """`raw` is a whole number as Paginator.validate_number reads one (0 and below, or too large for parse_page)."""
+    try:
+        int(raw)
+    except ValueError:
+        return False
+    return True
 
 
 def _rows_of(queryset, pks: list) -> list:

@@ -88,3 +88,17 @@ class TestPaginateDeep:
             with django_assert_num_queries(4):
                 page = paginate_deep(RF.get("/", {"page": number}), rows, 3)
                 assert [p.customer.name for p in page] and all(p.allocated == [] for p in page)
+
+    def test_as_many_queries_past_the_cap(self, django_assert_num_queries):
+        """A page past the cap (the last one, a number past the rows) counts every row instead of the capped
+        count, not after it: the same queries as the first page (the inbox's last page made 11 instead of 10)."""
+        from django.db.models import Prefetch
+
+        from finance.models import Allocation
+
+        rows = self._payments(7).prefetch_related(Prefetch("allocations", queryset=Allocation.objects.all(),
+                                                           to_attr="allocated"))
+        for number in ("1", "2", "3", "999", "0", "x"):  # 3: past the cap of 4 rows, the last page
+            with django_assert_num_queries(4):
+                page = paginate_deep(RF.get("/", {"page": number}), rows, 3, cap=4)
+                assert [p.customer.name for p in page] and all(p.allocated == [] for p in page)
