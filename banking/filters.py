@@ -9,7 +9,7 @@ from __future__ import annotations
 import django_filters as df
 from django.db.models import Q
 
-from common.filters import CurrencyFilter, DateFrom, DateTo, ListFilterSet, SearchFilter
+from common.filters import CurrencyFilter, DateFrom, DateTo, FewRowsChoiceFilter, ListFilterSet, SearchFilter
 from customers.filters import CurrencyCodeFilter
 
 from .matching import HIGH
@@ -24,7 +24,7 @@ def _accounts():
     return BankAccount.objects.order_by("name", "id")
 
 
-class AccountFilter(df.ModelChoiceFilter):
+class AccountFilter(FewRowsChoiceFilter):
     def __init__(self, **kwargs):
         super().__init__(field_name="account", queryset=lambda request: _accounts(), empty_label="All accounts",
                          **kwargs)
