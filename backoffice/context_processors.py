@@ -9,6 +9,9 @@ def staff_roles(request):
 
     def names() -> list[str]:
         user = request.user
-        return [] if user.is_anonymous else list(user.groups.order_by("name").values_list("name", flat=True))
+        if user.is_anonymous:
+            return []
+        loaded = getattr(user, "staff_role_names", None)  # read with the permissions (common.permissions.load_access)
+        return loaded if loaded is not None else list(user.groups.order_by("name").values_list("name", flat=True))
 
     return {"staff_roles": SimpleLazyObject(names)}
