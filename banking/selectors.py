@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 
 from finance.models import Payment
 from finance.payments.selectors import AllocationPreview, allocation_preview, open_invoices
@@ -46,15 +46,19 @@ def import_job(job_id: int) -> ImportJob | None:
 
 
 def _top_suggestion() -> Prefetch:
+    """Each line's best suggestion with its customer's name (`customer_name`), what the inbox shows of it."""
     return Prefetch("suggestions", to_attr="top",
-                    queryset=Suggestion.objects.filter(rank=1).select_related("customer", "payment", "withdrawal"))
+                    queryset=Suggestion.objects.filter(rank=1).annotate(customer_name=F("customer__name")))
 
 
 def statement_lines_inbox() -> QuerySet[StatementLine]:
     """The reconcile inbox's lines, best suggestions first (which lines: filters.LineFilterSet, the lines still to
     reconcile by default, read in this order from statement_line_open_idx). Each row's best suggestion comes with
-    it (one query for the page's rows, whatever their number)."""
-    return (StatementLine.objects.select_related("account", "payment", "withdrawal")
+    it (one query for the page's rows, whatever their number). Joined: only what the page and its CSV show (the
+    account's code; a payment or withdrawal is shown by its id, a suggestion's customer by its name): the
+    payment's, the withdrawal's and the customer's whole rows, built as model instances and never read, were
+    0.7-1 ms of a page."""
+    return (StatementLine.objects.select_related("account")
             .prefetch_related(_top_suggestion()).order_by("-best_score", "-booking_date", "-id"))
 
 
