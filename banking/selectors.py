@@ -46,9 +46,10 @@ def import_job(job_id: int) -> ImportJob | None:
 
 
 def _top_suggestion() -> Prefetch:
-    """Each line's best suggestion with its customer's name (`customer_name`), what the inbox shows of it."""
+    """Each line's best suggestion with its customer's name (`customer_name`), what the inbox shows of it (one per
+    line: no order)."""
     return Prefetch("suggestions", to_attr="top",
-                    queryset=Suggestion.objects.filter(rank=1).annotate(customer_name=F("customer__name")))
+                    queryset=Suggestion.objects.filter(rank=1).annotate(customer_name=F("customer__name")).order_by())
 
 
 def statement_lines_inbox() -> QuerySet[StatementLine]:
