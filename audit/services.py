@@ -48,6 +48,7 @@ HASHED_FIELDS = (
 # state-changing services, each with the reason.
 AUDIT_EXEMPT = {
     "audit_record": "the primitive every service calls to write its one event; not a change of its own",
+    "audit_record_many": "the primitive a batch job calls to write its services' events in one statement",
     "compute_hash": "pure function: the chain hash of an event",
     "audit_actor_columns": "pure function: an actor's validated columns for a service that audits in SQL",
 }
@@ -177,25 +178,10 @@ def _check_actor(actor: Actor) -> None:
         raise AuditError(f"unknown actor kind {actor.kind!r}; expected one of {sorted(_ACTOR_KINDS)}.")
 
 
-def audit_record(
-    *,
-    actor: Actor,
-    action: str,
-    app: str,
-    obj: Any = None,
-    object_type: str = "",
-    object_id: Any = "",
-    customer_id: int | None = None,
-    before: dict | None = None,
-    after: dict | None = None,
-    reason: str = "",
-    at: dt.datetime | None = None,
-) -> AuditEvent:
-    """Append one event, unsealed (audit.sealing seals it within a minute of its commit). Must run inside the
-    caller's transaction (it refuses to run outside one). `before`/`after` hold the changed fields only; `obj` (a saved model) gives
-    object_type, object_id and object_repr unless they are passed; `at` defaults to now (UTC stored)."""
-    if not connection.in_atomic_block:
-        raise RuntimeError("audit_record must run inside the transaction of the change it records.")
+def _event(*, actor: Actor, action: str, app: str, obj: Any, object_type: str, object_id: Any,
+           customer_id: int | None, before: dict | None, after: dict | None, reason: str,
+           at: dt.datetime | None) -> AuditEvent:
+    """The event audit_record writes, checked and in its stored form (not saved)."""
     _check_actor(actor)
     if app not in _APPS:
         raise AuditError(f"unknown audit app {app!r}; expected one of {sorted(_APPS)}.")
@@ -225,6 +211,30 @@ def audit_record(
         request_id=_text(actor.request_id, 64),
         user_agent=_text(actor.user_agent, 400),
     )
+    return event
+
+
+def audit_record(
+    *,
+    actor: Actor,
+    action: str,
+    app: str,
+    obj: Any = None,
+    object_type: str = "",
+    object_id: Any = "",
+    customer_id: int | None = None,
+    before: dict | None = None,
+    after: dict | None = None,
+    reason: str = "",
+    at: dt.datetime | None = None,
+) -> AuditEvent:
+    """Append one event, unsealed (audit.sealing seals it within a minute of its commit). Must run inside the
+    caller's transaction (it refuses to run outside one). `before`/`after` hold the changed fields only; `obj` (a saved model) gives
+    object_type, object_id and object_repr unless they are passed; `at` defaults to now (UTC stored)."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit_record must run inside the transaction of the change it records.")
+    event = _event(actor=actor, action=action, app=app, obj=obj, object_type=object_type, object_id=object_id,
+                   customer_id=customer_id, before=before, after=after, reason=reason, at=at)
     # The insert trigger assigns the chain and takes no lock; the event is sealed later (audit.sealing).
     with connection.cursor() as cursor:
         cursor.execute(_INSERT, [*(getattr(event, name) for name in _COLUMNS),
@@ -233,6 +243,31 @@ def audit_record(
     event._state.adding = False
     event._state.db = connection.alias
     return event
+
+
+_ROW = f"({', '.join(['%s'] * len(_COLUMNS))}, %s::jsonb, %s::jsonb, %s::inet)"
+
+
+def audit_record_many(events: list[dict[str, Any]]) -> int:
+    """Append many events, unsealed, in ONE multi-row INSERT (a batch job's events: the auto top-up's chunk),
+    in the order given: each dict holds audit_record's keyword arguments, checked as audit_record checks them,
+    and the events' ids follow the list's order (so one object's events keep the order they happened in).
+    Must run inside the caller's transaction. Returns how many were written."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit_record_many must run inside the transaction of the changes it records.")
+    if not events:
+        return 0
+    params: list[Any] = []
+    for spec in events:
+        spec = {"obj": None, "object_type": "", "object_id": "", "customer_id": None, "before": None, "after": None,
+                "reason": "", "at": None, **spec}
+        event = _event(**spec)
+        params += [*(getattr(event, name) for name in _COLUMNS), json.dumps(event.before), json.dumps(event.after),
+                   _clean_ip(spec["actor"].ip)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO audit_auditevent ({', '.join(_COLUMNS)}, before, after, ip) "  # noqa: S608
+                       f"VALUES {', '.join([_ROW] * len(events))}", params)
+        return cursor.rowcount
 
 
 _ACCESS_ACTIONS = {

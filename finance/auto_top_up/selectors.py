@@ -52,7 +52,7 @@ def auto_top_up_key(customer_id: int, run_date: dt.date) -> str:
     return f"{AUTO_TOP_UP_KEY_PREFIX}{customer_id}:{run_date.isoformat()}"
 
 
-def open_auto_top_up_invoices(customer_id: int | None = None) -> QuerySet:
+def open_auto_top_up_invoices(customer_id: int | None = None, customer_ids: list[int] | None = None) -> QuerySet:
     """Auto top-up invoices still awaiting payment (sent or partially paid): while one is open the job
     issues no other top-up for that customer, whichever day it was issued.
 
@@ -60,12 +60,12 @@ def open_auto_top_up_invoices(customer_id: int | None = None) -> QuerySet:
     as Left(source_key) = prefix, which no index serves: with LIKE the planner took the source_key index
     whenever its statistics predated the run's own invoices (1 row estimated, 3,497 read and filtered per
     customer a third into the bench run: 98 ms a customer instead of 0.1 ms)."""
-    if customer_id is None:
+    if customer_id is None and customer_ids is None:
         return Invoice.objects.filter(type=InvoiceType.TOP_UP, status__in=OPEN_STATUSES,
                                       source_key__startswith=AUTO_TOP_UP_KEY_PREFIX)
+    whose = Q(customer_id=customer_id) if customer_id is not None else Q(customer_id__in=customer_ids)
     return (Invoice.objects.annotate(key_prefix=Left("source_key", len(AUTO_TOP_UP_KEY_PREFIX)))
-            .filter(customer_id=customer_id, type=InvoiceType.TOP_UP, status__in=OPEN_STATUSES,
-                    key_prefix=AUTO_TOP_UP_KEY_PREFIX))
+            .filter(whose, type=InvoiceType.TOP_UP, status__in=OPEN_STATUSES, key_prefix=AUTO_TOP_UP_KEY_PREFIX))
 
 
 # --- Organization management ----------------------------------------------------------------------------
@@ -168,7 +168,8 @@ def decision_list(*, run_date: dt.date) -> QuerySet:
 # ways: set-based for everyone (classify_and_log_skips: its SQL, inside the INSERT ... SELECT of the skips),
 # for one customer under that customer's lock (services.auto_top_up._decide re-checks before it claims), and
 # the dry run (what_today_would_do: the same rows, written nowhere). A change to the rule is a change here.
-def auto_top_up_classification(run_date: dt.date, customer_id: int | None = None) -> QuerySet:
+def auto_top_up_classification(run_date: dt.date, customer_id: int | None = None,
+                               customer_ids: list[int] | None = None) -> QuerySet:
     """Every customer's payment settings with what the job would decide for `run_date` now:
 
     - `decision`: skipped_disabled (auto top-up off), candidate (a card charge of the day still in progress:
@@ -185,13 +186,17 @@ def auto_top_up_classification(run_date: dt.date, customer_id: int | None = None
 
     `customer_id`: the rule for that one customer (the run's re-check under the customer's lock): the open
     invoices read are that customer's only (its index), not the set of every customer's, which grows with
-    each top-up invoice the run issues (open_auto_top_up_invoices says what that cost)."""
+    each top-up invoice the run issues (open_auto_top_up_invoices says what that cost). `customer_ids`: the same
+    for those customers (a batch of the run, re-checked under their locks), their open invoices read by index."""
     open_invoice = open_auto_top_up_invoices().filter(customer_id=OuterRef("customer_id")).order_by("id")
-    open_ones = open_auto_top_up_invoices(customer_id)
+    open_ones = open_auto_top_up_invoices(customer_id, customer_ids)
     settings = PaymentSettings.objects
     if customer_id is not None:
         open_invoice = open_ones.order_by("id")
         settings = settings.filter(customer_id=customer_id)
+    elif customer_ids is not None:
+        open_invoice = open_ones.filter(customer_id=OuterRef("customer_id")).order_by("id")
+        settings = settings.filter(customer_id__in=customer_ids)
     return (
         settings
         .annotate(today=FilteredRelation("customer__auto_top_ups",

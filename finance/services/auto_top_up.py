@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings as django_settings
@@ -45,8 +45,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from audit.actors import Actor
-from audit.services import audit_record
-from customers.locks import lock_customer, lock_master_wallet
+from audit.services import audit_record, audit_record_many
+from customers.locks import lock_customer, lock_customers, lock_master_wallet
 from customers.models import Customer, MasterWalletEntry, Notification, NotificationKind, card_label
 from customers.money import display, max_top_up
 from customers.selectors import default_wallet_id
@@ -54,8 +54,10 @@ from customers.services import WalletError, master_wallet_transfer, notification
 from invoices.services.lifecycle import (
     DuplicateInvoiceError,
     InvoiceError,
+    TopUpToSend,
     invoice_create_top_up,
     invoice_send,
+    invoice_top_ups_send_many,
 )
 
 from ..auto_top_up.selectors import (
@@ -93,6 +95,9 @@ SOURCE_TYPE = "finance.autotopup"
 JOB_LABEL = "auto-top-up"
 DECISION_CHUNK = 100  # a chunk's decisions are bulk-inserted this many at a time (the progress staff see)
 CHUNK_SIZE = 250  # candidates per chunk: one Celery task each
+# Candidates decided together in one transaction (_top_up_batch): a chunk's, normally. The cheque/TT top-ups among
+# them are done there with a few statements per batch; the others are handled one by one after it commits.
+BATCH_SIZE = 250
 # True while a chunk runs: its notices are queued in one task when it ends, not one task per notice.
 _chunk_sends_notices: ContextVar[bool] = ContextVar("auto_top_up_chunk_sends_notices", default=False)
 
@@ -759,28 +764,43 @@ def auto_top_up_run_chunk(*, chunk_id: int, actor: Actor, email_via_celery: bool
         last_attempt = attempt > len(_backoff())
         errors: dict[str, str] = {}
         rows: list[AutoTopUpDecision] = []
+
+        def decided_now(outcome: Outcome, now: dt.datetime) -> None:
+            nonlocal rows
+            rows.append(outcome.as_row(run=run, decided_at=now))
+            if len(rows) >= DECISION_CHUNK:
+                AutoTopUpDecision.objects.bulk_create(rows, ignore_conflicts=True)
+                rows = []
+
+        def one_by_one(customer_id: int) -> None:
+            now = timezone.now()
+            try:
+                outcome = auto_top_up_customer(customer_id=customer_id, run_date=run.run_date, actor=actor,
+                                               run_id=run.pk, now=now, email_via_celery=email_via_celery)
+            except Exception as exc:  # one customer's unexpected error must not stop the others
+                logger.exception("Auto top-up of customer %s on %s failed (attempt %s)", customer_id,
+                                 run.run_date, attempt)
+                errors[str(customer_id)] = f"{type(exc).__name__}: {exc}"[:300]
+                if not last_attempt:
+                    return  # retried with the chunk, after the back-off
+                outcome = Outcome(customer_id=customer_id, decision=TopUpDecision.FAILED,
+                                  reason=f"Unexpected error ({type(exc).__name__}) on each of {attempt} attempts; "
+                                         "each transaction was rolled back and the next run tries again.")
+            decided_now(outcome, now)
+
+        todo = [customer_id for customer_id in chunk.customer_ids if customer_id not in decided]
         token = _chunk_sends_notices.set(True)
         try:
-            for customer_id in chunk.customer_ids:
-                if customer_id in decided:
-                    continue
-                now = timezone.now()
-                try:
-                    outcome = auto_top_up_customer(customer_id=customer_id, run_date=run.run_date, actor=actor,
-                                                   run_id=run.pk, now=now, email_via_celery=email_via_celery)
-                except Exception as exc:  # one customer's unexpected error must not stop the others
-                    logger.exception("Auto top-up of customer %s on %s failed (attempt %s)", customer_id,
-                                     run.run_date, attempt)
-                    errors[str(customer_id)] = f"{type(exc).__name__}: {exc}"[:300]
-                    if not last_attempt:
-                        continue  # retried with the chunk, after the back-off
-                    outcome = Outcome(customer_id=customer_id, decision=TopUpDecision.FAILED,
-                                      reason=f"Unexpected error ({type(exc).__name__}) on each of {attempt} attempts; "
-                                             "each transaction was rolled back and the next run tries again.")
-                rows.append(outcome.as_row(run=run, decided_at=now))
-                if len(rows) >= DECISION_CHUNK:
-                    AutoTopUpDecision.objects.bulk_create(rows, ignore_conflicts=True)
-                    rows = []
+            if not _batching():
+                for customer_id in todo:
+                    one_by_one(customer_id)
+            for i in range(0, len(todo) if _batching() else 0, BATCH_SIZE):
+                batch = _top_up_batch(todo[i:i + BATCH_SIZE], run=run, actor=actor,
+                                      email_via_celery=email_via_celery)
+                for outcome in batch.outcomes:
+                    decided_now(outcome, batch.at)
+                for customer_id in batch.one_by_one:
+                    one_by_one(customer_id)
             if rows:
                 AutoTopUpDecision.objects.bulk_create(rows, ignore_conflicts=True)
         finally:
@@ -795,6 +815,119 @@ def auto_top_up_run_chunk(*, chunk_id: int, actor: Actor, email_via_celery: bool
             return ChunkResult(chunk_id=chunk_id, state="retry", handled=handled, retry_in=retry_in)
         finished = _chunk_done(chunk, errors=errors, actor=actor)
         return ChunkResult(chunk_id=chunk_id, state="done", handled=handled, run_finished=finished)
+
+
+def _batching() -> bool:
+    """settings.LEDGERDESK_AUTO_TOP_UP_BATCH (default on): off, every candidate is handled one by one."""
+    return bool(getattr(django_settings, "LEDGERDESK_AUTO_TOP_UP_BATCH", True))
+
+
+@dataclass
+class _Batch:
+    at: dt.datetime
+    outcomes: list[Outcome] = field(default_factory=list)  # decided (and done) in the batch's transaction
+    one_by_one: list[int] = field(default_factory=list)  # left to auto_top_up_customer, after it commits
+
+
+def _top_up_batch(customer_ids: list[int], *, run: AutoTopUpRun, actor: Actor, email_via_celery: bool) -> _Batch:
+    """Decide a batch of the chunk's candidates in ONE transaction, with a few statements whatever their number,
+    and do the plain cheque/TT top-ups among them (`_top_up_batch_atomic`); the rest (card, master account, a
+    day's row already there, an invoice the invoices services would refuse) are returned to be handled one by
+    one, each in its own transaction as before. If the batch fails as a whole (one customer's row refusing, a
+    deadlock), nothing of it is left (rolled back, its invoice numbers given back) and every customer of it is
+    handled one by one: the one that fails again is recorded and retried alone, the others are topped up."""
+    try:
+        return _top_up_batch_atomic(customer_ids, run=run, actor=actor, email_via_celery=email_via_celery)
+    except Exception:
+        logger.exception("Auto top-up batch of %s customers on %s failed as a whole; handling them one by one",
+                         len(customer_ids), run.run_date)
+        return _Batch(at=timezone.now(), one_by_one=list(customer_ids))
+
+
+_INSERT_FIRED = """
+INSERT INTO finance_autotopup (customer_id, run_date, run_id, status, method, amount, currency, usable_credits_before,
+                               limit_threshold, failure_code, reason, created_at, completed_at, invoice_id)
+SELECT v.customer_id, %s, %s, %s, %s, v.amount, v.currency, v.usable, v.threshold, '', '', %s, %s, v.invoice_id
+  FROM unnest(%s::bigint[], %s::numeric[], %s::text[], %s::numeric[], %s::numeric[], %s::bigint[])
+       AS v(customer_id, amount, currency, usable, threshold, invoice_id)
+ON CONFLICT (customer_id, run_date) DO NOTHING
+RETURNING id, customer_id
+"""
+
+
+@transaction.atomic
+def _top_up_batch_atomic(customer_ids: list[int], *, run: AutoTopUpRun, actor: Actor,
+                         email_via_celery: bool) -> _Batch:
+    """The batch's transaction: the customers locked (one statement, in id order: the lock order of every worker),
+    their day's rows and the job's rule read under those locks (one statement each, auto_top_up_classification:
+    the same rule `_decide` applies to one customer); skips decided; the cheque/TT candidates' invoices issued and
+    sent by invoices.invoice_top_ups_send_many (numbered last, in one statement); their day's rows inserted fired
+    (one INSERT ... ON CONFLICT DO NOTHING: the unique key per customer and day still has the last word) and one
+    fire event each (one INSERT). The audit trail of each customer is what `_fire_cheque_tt` writes: create, send,
+    fire."""
+    now = timezone.now()
+    batch = _Batch(at=now)
+    run_date = run.run_date
+    customers = lock_customers(customer_ids)
+    had_row = set(AutoTopUp.objects.filter(run_date=run_date, customer_id__in=customer_ids)
+                  .values_list("customer_id", flat=True))
+    facts_of = {f["customer_id"]: f for f in auto_top_up_classification(run_date, customer_ids=customer_ids)
+                .values("customer_id", "decision", "method", "usable", "limit_threshold", "amount", "reason")}
+    to_send: list[TopUpToSend] = []
+    for customer_id in customer_ids:
+        customer, facts = customers.get(customer_id), facts_of.get(customer_id)
+        if customer is None or customer_id in had_row:
+            batch.one_by_one.append(customer_id)  # gone, or a row to resume or to report: `_decide` knows how
+            continue
+        if facts is None or facts["decision"] == TopUpDecision.SKIPPED_DISABLED:
+            batch.outcomes.append(Outcome(
+                customer_id=customer_id, decision=TopUpDecision.SKIPPED_DISABLED,
+                method=facts["method"] if facts else "", usable_credits=customer.usable_credits,
+                reason="Auto top-up was turned off before the job reached this customer."))
+            continue
+        figures = {"method": facts["method"], "usable_credits": facts["usable"],
+                   "limit_threshold": facts["limit_threshold"], "trigger_amount": facts["amount"]}
+        if facts["decision"] != CANDIDATE:
+            batch.outcomes.append(Outcome(customer_id=customer_id, decision=facts["decision"], reason=facts["reason"],
+                                          **figures))
+        elif facts["method"] != TopUpMethod.CHEQUE_TT:
+            batch.one_by_one.append(customer_id)
+        else:
+            to_send.append(TopUpToSend(customer=customer, amount=facts["amount"],
+                                       name=f"Automatic top-up {display(facts['amount'])} {customer.currency}",
+                                       source_key=auto_top_up_key(customer_id, run_date)))
+    if not to_send:
+        return batch
+    sent = invoice_top_ups_send_many(to_send, actor=actor, at=now, via_celery=email_via_celery)
+    batch.one_by_one += [item.customer.pk for item in to_send if item.customer.pk in sent.refused]
+    done = [item for item in to_send if item.customer.pk in sent.invoices]
+    if not done:
+        return batch
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_FIRED, [
+            run_date, run.pk, AutoTopUpStatus.FIRED, TopUpMethod.CHEQUE_TT, now, now,
+            [item.customer.pk for item in done], [facts_of[item.customer.pk]["amount"] for item in done],
+            [item.customer.currency for item in done], [facts_of[item.customer.pk]["usable"] for item in done],
+            [facts_of[item.customer.pk]["limit_threshold"] for item in done],
+            [sent.invoices[item.customer.pk].pk for item in done]])
+        row_ids = dict((customer_id, pk) for pk, customer_id in cursor.fetchall())
+    if len(row_ids) != len(done):  # cannot happen under the customers' locks: the batch is redone one by one
+        raise AutoTopUpError(f"{len(done) - len(row_ids)} of the batch's day rows were claimed by another worker.")
+    events = []
+    for item in done:
+        customer, facts, invoice = item.customer, facts_of[item.customer.pk], sent.invoices[item.customer.pk]
+        row = AutoTopUp(id=row_ids[customer.pk], customer_id=customer.pk, run_date=run_date, run_id=run.pk,
+                        status=AutoTopUpStatus.FIRED, method=TopUpMethod.CHEQUE_TT, amount=facts["amount"],
+                        currency=customer.currency, usable_credits_before=facts["usable"],
+                        limit_threshold=facts["limit_threshold"], failure_code="", reason="", created_at=now,
+                        completed_at=now, invoice=invoice)
+        row._state.adding = False
+        events.append({"actor": actor, "action": "finance.auto_top_up.fire", "app": APP, "obj": row,
+                       "customer_id": customer.pk, "at": now, "before": {"status": AutoTopUpStatus.PENDING},
+                       "after": {**_row_facts(row), "usable_credits_after": customer.usable_credits}})
+        batch.outcomes.append(_outcome(row, TopUpDecision.FIRED))
+    audit_record_many(events)
+    return batch
 
 
 @transaction.atomic

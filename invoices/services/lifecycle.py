@@ -14,26 +14,35 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.actors import Actor
-from audit.services import audit_record
+from audit.services import audit_record, audit_record_many
 from customers.locks import lock_customer
-from customers.models import PURCHASE_KINDS, Customer, InvoiceSetup, TransactionKind
-from customers.money import ZERO, MoneyError, display, parse_amount, parse_decimal
+from customers.models import (
+    PURCHASE_KINDS,
+    Customer,
+    InvoiceSetup,
+    Notification,
+    NotificationKind,
+    TransactionKind,
+)
+from customers.money import ZERO, MoneyError, display, parse_amount, parse_decimal, quantize
 
 from ..locks import lock_invoice
-from ..models import Invoice, InvoiceStatus, InvoiceType
-from ..numbering import next_number
+from ..models import Invoice, InvoiceLine, InvoiceStatus, InvoiceType
+from ..numbering import next_number, number_invoices
 from .common import (
     INVOICE_SERIES,
     LineSpec,
     default_billing_to,
+    email_subject,
     issue,
     local_date,
     payment_terms_days,
@@ -51,6 +60,9 @@ AUDIT_EXEMPT = {
     "create_invoice": "primitive: inserts an invoice inside the calling service's transaction, which records the "
                       "one audit event (invoice_create_*, bill_customer_period, subscription_renew)",
     "void_refusal": "pure helper: says why an invoice cannot be voided, writes nothing",
+    "invoice_top_ups_send_many": "a batch (the daily auto top-up's chunk): the two events of each invoice it "
+                                 "issues, as invoice_create_top_up then invoice_send record them (create, send), "
+                                 "none of its own",
 }
 
 
@@ -263,6 +275,126 @@ def invoice_create_purchase(
                              specs=specs, issue_date=issue_date, due_date=due_date)
     _created_event(invoice, specs, actor, at)
     return invoice
+
+
+@dataclass(frozen=True)
+class TopUpToSend:
+    """One top-up invoice of a batch (invoice_top_ups_send_many): `customer` locked by the caller."""
+
+    customer: Customer
+    amount: Decimal
+    name: str
+    source_key: str
+
+
+@dataclass
+class TopUpsSent:
+    invoices: dict[int, Invoice] = field(default_factory=dict)  # customer id -> its invoice, issued and sent
+    refused: dict[int, str] = field(default_factory=dict)  # customer id -> why one by one would refuse (or find) it
+    notifications: dict[int, Notification] = field(default_factory=dict)  # customer id -> its queued email
+
+
+_NUMBER_MARK = "\x00number\x00"
+
+
+def _top_up_fields(item: TopUpToSend, at: dt.datetime) -> dict:
+    """The checks invoice_create_top_up and invoice_send make, for one item; raises InvoiceError as they do."""
+    customer = item.customer
+    amount = _amount(item.amount, field="The top-up amount")
+    minimum = Decimal(str(getattr(settings, "LEDGERDESK_MIN_TOP_UP", "0")))
+    if amount < minimum:
+        raise InvoiceError(f"The top-up amount must be at least {display(minimum)} {customer.currency}.")
+    name = _text(item.name, field="The name", max_length=200) or f"Top-up {display(amount)} {customer.currency}"
+    billing_to = default_billing_to(customer)
+    if not customer.billing_email:
+        raise InvoiceError(f"{customer.name} has no billing email: add one, or use Mark as sent.")
+    return {"amount": amount, "name": name, "billing_to": billing_to}
+
+
+def invoice_top_ups_send_many(items: Sequence[TopUpToSend], *, actor: Actor, at: dt.datetime,
+                              via_celery: bool) -> TopUpsSent:
+    """invoice_create_top_up then invoice_send for many customers at once, inside the caller's transaction (the
+    daily auto top-up's chunk), with a few statements whatever their number: the invoices inserted issued and
+    without a number (one INSERT), their lines (one), then numbered in id order by one set-based statement
+    (numbering.number_invoices, as the billing run: gapless and unique, the series row locked to COMMIT so a
+    rollback gives every number back), their emails' notifications (one INSERT), and each invoice's two audit
+    events, create and send, as the two services record them (one INSERT); the emails go in ONE task after
+    COMMIT. A top-up invoice posts nothing to the ledger (it asks for a deposit).
+
+    An item the two services would refuse (amount, minimum, no billing email), or whose source key has an
+    invoice already, is left out and named in `refused` with the reason: the caller handles it one by one."""
+    sent = TopUpsSent()
+    fields = {}
+    for item in items:
+        try:
+            fields[item.customer.pk] = _top_up_fields(item, at)
+        except InvoiceError as error:
+            sent.refused[item.customer.pk] = str(error)
+    keys = {item.source_key: item.customer.pk for item in items if item.customer.pk in fields}
+    for key, number in Invoice.objects.filter(source_key__in=list(keys)).values_list("source_key", "number"):
+        sent.refused[keys[key]] = f"Invoice {number} was already issued for {key}."
+        del fields[keys[key]]
+    todo = [item for item in items if item.customer.pk in fields]
+    if not todo:
+        return sent
+    issue_date, due_date = _dates(None, None, at)
+    invoices = []
+    for item in todo:
+        f = fields[item.customer.pk]
+        amount = quantize(f["amount"])
+        invoices.append(Invoice(
+            number=None, customer=item.customer, type=InvoiceType.TOP_UP, status=InvoiceStatus.SENT, name=f["name"],
+            billing_to=f["billing_to"], currency=item.customer.currency, issue_date=issue_date, due_date=due_date,
+            subtotal=amount, tax=quantize(ZERO), total=amount, amount_paid=quantize(ZERO),
+            amount_credited=quantize(ZERO), source_key=item.source_key, sent_at=at))
+    Invoice.objects.bulk_create(invoices)
+    quantity = Decimal(1)
+    InvoiceLine.objects.bulk_create([
+        InvoiceLine(invoice=invoice, position=1, description=invoice.name[:255], quantity=quantity,
+                    unit_price=fields[invoice.customer_id]["amount"], tax_rate=ZERO, amount=invoice.subtotal,
+                    tax_amount=quantize(ZERO), kind=TransactionKind.TOP_UP)
+        for invoice in invoices])
+    subject = email_subject(SimpleNamespace(number=_NUMBER_MARK))  # rendered once, the number put in below
+
+    # --- from here to COMMIT the series row is locked (number_invoices): the fewest statements possible ---------
+    numbers = number_invoices(INVOICE_SERIES, issue_date.year, [invoice.pk for invoice in invoices])
+    for invoice in invoices:
+        invoice.number = numbers[invoice.pk]
+    notes = Notification.objects.bulk_create([
+        Notification(customer=item.customer, kind=NotificationKind.INVOICE, channel="email",
+                     recipient=item.customer.billing_email, subject=subject.replace(_NUMBER_MARK, invoice.number)[:200],
+                     status="queued", source_type="invoices.invoice", source_id=invoice.pk, sent_at=at)
+        for item, invoice in zip(todo, invoices, strict=True)])
+    events = []
+    for item, invoice, note in zip(todo, invoices, notes, strict=True):
+        customer, f = item.customer, fields[item.customer.pk]
+        draft = {**snapshot(invoice), "status": InvoiceStatus.DRAFT, "sent_at": None}
+        events.append({
+            "actor": actor, "action": "invoices.invoice.create", "app": "invoices", "obj": invoice,
+            "customer_id": customer.pk, "at": at,
+            "after": {**draft, "name": invoice.name, "subtotal": invoice.subtotal, "tax": invoice.tax,
+                      "issue_date": issue_date, "due_date": due_date,
+                      "lines": [{"description": invoice.name[:255], "kind": TransactionKind.TOP_UP,
+                                 "quantity": quantity, "unit_price": f["amount"], "tax_rate": ZERO}]}})
+        events.append({
+            "actor": actor, "action": "invoices.invoice.send", "app": "invoices", "obj": invoice,
+            "customer_id": customer.pk, "at": at, "before": draft,
+            "after": {**snapshot(invoice), "emailed_to": note.recipient, "notification": note.pk,
+                      "amount_due": customer.amount_due}})
+        sent.invoices[customer.pk] = invoice
+        sent.notifications[customer.pk] = note
+    audit_record_many(events)
+    note_ids = [note.pk for note in notes]
+    if via_celery:
+        from ..tasks import email_invoices
+
+        transaction.on_commit(lambda: email_invoices.delay(note_ids), robust=True)
+    else:
+        from .delivery import invoice_email_deliver
+
+        transaction.on_commit(
+            lambda: [invoice_email_deliver(notification_id=pk, actor=actor) for pk in note_ids], robust=True)
+    return sent
 
 
 # --- send, mark as sent ------------------------------------------------------------------------------------
