@@ -200,3 +200,44 @@ def test_two_runs_begun_together_top_up_each_customer_once():
     assert AutoTopUp.objects.filter(customer__in=customers, status=AutoTopUpStatus.FIRED).count() == 4
     assert Invoice.objects.filter(customer__in=customers).count() == 4
     assert set(second.run.decisions.values_list("decision", flat=True)) == {TopUpDecision.SKIPPED_ALREADY_TODAY}
+
+
+class Killed(BaseException):
+    """The worker process dying mid-batch: not an error the code handles, it just stops."""
+
+
+def test_a_worker_killed_in_the_middle_of_a_batch_leaves_nothing_and_the_redelivery_tops_up_each_once(monkeypatch):
+    from tests.threads import run_threads
+
+    customers = cheque(5)
+    begun = begin()
+    before = Invoice.objects.count()
+    real = service.invoice_top_ups_send_many
+
+    def numbered_then_killed(*args, **kwargs):  # the invoices numbered (the series row locked), then death
+        real(*args, **kwargs)
+        raise Killed
+
+    monkeypatch.setattr(service, "invoice_top_ups_send_many", numbered_then_killed)
+
+    def worker(_n: int) -> None:
+        try:
+            chunk(begun.chunk_ids[0])
+        except Killed:
+            pass  # its connection closes with the thread: PostgreSQL rolls the batch back, the chunk's lock goes
+
+    assert run_threads(1, worker, 60) == []
+    assert Invoice.objects.count() == before and not AutoTopUp.objects.filter(customer__in=customers).exists()
+    assert not Notification.objects.filter(customer__in=customers).exists()
+    assert not AuditEvent.objects.filter(customer_id__in=[c.pk for c in customers],
+                                         action__startswith="invoices.invoice").exists()
+    monkeypatch.undo()
+
+    redelivered = chunk(begun.chunk_ids[0])
+
+    assert (redelivered.state, redelivered.handled, redelivered.run_finished) == ("done", 5, True)
+    assert AutoTopUp.objects.filter(customer__in=customers, status=AutoTopUpStatus.FIRED).count() == 5
+    invoices = Invoice.objects.filter(customer__in=customers).order_by("id")
+    numbers = sequence(list(invoices.values_list("number", flat=True)))
+    assert numbers == list(range(1, 6))  # the killed batch's numbers were given back: the series starts at 1
+    assert AutoTopUpChunk.objects.get(pk=begun.chunk_ids[0]).attempts == 2
