@@ -116,6 +116,9 @@ CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task gives the task back; ta
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# The daily auto top-up decides a chunk in one batch transaction (finance.services.auto_top_up._top_up_batch);
+# off: every candidate one by one, in its own transaction (the path before issue 24's batch, kept for A/B).
+LEDGERDESK_AUTO_TOP_UP_BATCH = env.bool("LEDGERDESK_AUTO_TOP_UP_BATCH", default=True)
 CELERY_TIMEZONE = env.str("LEDGERDESK_OPERATOR_TIMEZONE", default="Asia/Singapore")
 
 CELERY_BEAT_SCHEDULE = {
