@@ -189,10 +189,6 @@ class StatementLine(models.Model):
     def __str__(self) -> str:
         return f"Line #{self.pk} {self.booking_date} {self.amount} {self.currency}"
 
-    @property
-    def is_credit(self) -> bool:
-        return self.amount > 0
-
 
 class SuggestionKind(models.TextChoices):
     ALLOCATE = "allocate", "Record a payment and allocate it"

@@ -22,10 +22,6 @@ def _parser() -> etree.XMLParser:
                            huge_tree=False, remove_comments=True, remove_pis=True)
 
 
-def looks_like_xml(text: str) -> bool:
-    return text.lstrip().startswith("<")
-
-
 def parse(content: bytes) -> ParsedStatement:
     head = content[:4096].lower()
     if b"<!doctype" in head or b"<!entity" in content.lower():
