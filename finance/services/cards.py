@@ -520,16 +520,6 @@ def card_payment_fulfil(*, actor: Actor, checkout_session_id: str = "", payment_
     return _find(facts)
 
 
-def card_payment_fail(*, actor: Actor, payment_intent_id: str, now: dt.datetime | None = None) -> CardPayment | None:
-    """Record a failed card attempt (declined, needs authentication): never a credit. Reads the
-    PaymentIntent from Stripe first; if it has succeeded since (a retry with another card), this
-    credits it instead, so a late failure event cannot undo a success."""
-    facts = gateway.payment_intent_facts(payment_intent_id)
-    if facts.paid:
-        return _apply_paid(facts, actor=actor, now=now)[0]
-    return _apply_failed(facts, actor=actor, now=now)[0]
-
-
 def card_payment_cancel(*, card_payment_id: int, customer_id: int, actor: Actor,
                         now: dt.datetime | None = None) -> CardPayment:
     """The customer cancels a Checkout payment they did not finish (the button on the cancel page). Its

@@ -8,11 +8,9 @@ import datetime as dt
 from decimal import Decimal
 
 from audit.actors import Actor
-from fakestripe import DECLINE_GENERIC
 from finance.services.cards import (
     card_charge_off_session,
     card_payment_cancel,
-    card_payment_fail,
     card_payment_fulfil,
     card_payments_expire,
     card_top_up_start,
@@ -38,14 +36,6 @@ def _fulfil(fake_stripe):
     payment = start(customer())
     pay(fake_stripe, payment)
     return lambda: card_payment_fulfil(checkout_session_id=payment.checkout_session_id, actor=CUSTOMER)
-
-
-@needs("fake_stripe")
-def _fail(fake_stripe):
-    payment = start(customer())
-    pay(fake_stripe, payment, DECLINE_GENERIC)
-    (failed,) = fake_stripe.events_of_type("payment_intent.payment_failed")
-    return lambda: card_payment_fail(payment_intent_id=failed["data"]["object"]["id"], actor=STRIPE)
 
 
 @needs("fake_stripe")
@@ -94,7 +84,6 @@ def _self_pay_several():
 SCENARIOS = {
     "finance.services.cards.card_top_up_start": _start,
     "finance.services.cards.card_payment_fulfil": _fulfil,
-    "finance.services.cards.card_payment_fail": _fail,
     "finance.services.cards.card_payment_cancel": _cancel,
     "finance.services.cards.card_charge_off_session": _off_session,
     "finance.services.cards.stripe_event_process": _event,

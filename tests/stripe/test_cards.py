@@ -14,8 +14,8 @@ from finance.services.cards import (
     CardPaymentError,
     card_charge_off_session,
     card_payment_cancel,
-    card_payment_fail,
     card_payment_fulfil,
+    stripe_event_process,
 )
 from tests.stripe.helpers import CUSTOMER, STRIPE, pay, save_card, start
 
@@ -132,8 +132,9 @@ class TestCheckoutTopUp:
         payment = start(individual)
         result = pay(fake_stripe, payment, DECLINE_INSUFFICIENT_FUNDS)
         assert not result.ok
-        intent = fake_stripe.events_of_type("payment_intent.payment_failed")[0]["data"]["object"]["id"]
-        failed = card_payment_fail(payment_intent_id=intent, actor=STRIPE)
+        (event,) = fake_stripe.events_of_type("payment_intent.payment_failed")
+        stripe_event_process(event=event, actor=STRIPE)  # the failure reaches us as Stripe's event
+        failed = CardPayment.objects.get(pk=payment.pk)
         assert failed.status == CardPaymentStatus.FAILED and "insufficient funds" in failed.failure_reason
         assert failed.failure_code == "insufficient_funds"
         assert credits_of(individual) == [] and individual.usable_credits == Decimal("0")
@@ -142,11 +143,13 @@ class TestCheckoutTopUp:
             self, fake_stripe, individual):
         payment = start(individual)
         pay(fake_stripe, payment, DECLINE_GENERIC)
-        intent = fake_stripe.events_of_type("payment_intent.payment_failed")[0]["data"]["object"]["id"]
-        card_payment_fail(payment_intent_id=intent, actor=STRIPE)
+        pay(fake_stripe, payment, DECLINE_GENERIC)  # declined twice: two failure events
+        first, late = fake_stripe.events_of_type("payment_intent.payment_failed")
+        stripe_event_process(event=first, actor=STRIPE)
+        assert CardPayment.objects.get(pk=payment.pk).status == CardPaymentStatus.FAILED
         pay(fake_stripe, payment)  # the customer tries again on the same page, with a good card
         card_payment_fulfil(checkout_session_id=payment.checkout_session_id, actor=CUSTOMER)
-        card_payment_fail(payment_intent_id=intent, actor=STRIPE)  # the failure event, delivered late
+        stripe_event_process(event=late, actor=STRIPE)  # the second failure event, delivered late
         payment.refresh_from_db()
         assert payment.status == CardPaymentStatus.SUCCEEDED
         assert credits_of(individual) == [(Bucket.DUE, Decimal("25"))]
