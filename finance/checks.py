@@ -84,7 +84,10 @@ def cash_mismatches() -> list[tuple[int, str, Decimal, Decimal]]:
         return list(cursor.fetchall())
 
 
-def _money_applied_lines() -> list[str]:
+def money_in_mismatches() -> list[str]:
+    """The two checks on the money in, one wording each, reported by check_finance (within finance_mismatches)
+    and by check_ledger alike: invoices applied more than came in (money_applied_mismatches), payment cash
+    shown unallocated that an invoice already used (cash_mismatches)."""
     lines = [f"customer {code} (#{pk}): {applied} applied to its invoices (allocations, credit applications, "
              f"credit notes) but only {money_in} came in; the same money settled more than one invoice"
              for pk, code, money_in, applied in money_applied_mismatches()]
@@ -92,19 +95,6 @@ def _money_applied_lines() -> list[str]:
               "is not yet used on an invoice; part of that cash already paid an invoice without an allocation"
               for pk, code, cash, unapplied in cash_mismatches()]
     return lines
-
-
-def money_applied_ledger_mismatches() -> list:
-    """The same checks in check_ledger's terms (customers.selectors.Mismatch): check_ledger (finance's
-    command) reports them after customers' ledger_mismatches."""
-    from customers.selectors import Mismatch
-
-    return [Mismatch("customer", f"{code} (#{pk})", f"{applied} applied to its invoices (allocations, credit "
-                     f"applications, credit notes) exceeds the {money_in} that came in", None, None)
-            for pk, code, money_in, applied in money_applied_mismatches()] + [
-        Mismatch("customer", f"{code} (#{pk})", f"its payments show {cash} unallocated but only {unapplied} of the "
-                 "money in is not yet used on an invoice", None, None)
-        for pk, code, cash, unapplied in cash_mismatches()]
 
 
 # Each cached finance total against its rows, set-based: the rows are summed once per table (GROUP BY) and joined
@@ -185,5 +175,5 @@ def finance_mismatches() -> list[str]:
         cursor.execute(_TOP_UP_LEDGER_SQL)
         found += [f"top-up #{pk}: ledger due {due} / unbilled {unbilled}, expected -{expected} / {expected}"
                   for pk, due, unbilled, expected in cursor.fetchall()]
-    found += _money_applied_lines()
+    found += money_in_mismatches()
     return found

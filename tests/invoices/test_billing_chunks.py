@@ -12,7 +12,7 @@ from django.db import IntegrityError, connection, transaction
 
 from customers.models import Customer, InvoiceSetup, Notification, Transaction
 from customers.selectors import ledger_mismatches
-from finance.checks import money_applied_ledger_mismatches
+from finance.checks import money_in_mismatches
 from finance.services.billing import PAYMENT_CASH
 from invoices.models import Invoice, InvoiceLine, InvoiceLineEntry, InvoiceType, NumberSeries
 from invoices.numbering import next_number, number_invoices
@@ -67,7 +67,7 @@ class TestOneChunk:
             assert posted.exists() and {t.reference for t in posted} == {invoice.number}
         assert Notification.objects.filter(source_id__in=result.invoiced).count() == 6
         assert all(i.number in Notification.objects.get(source_id=i.pk).subject for i in invoices)
-        assert ledger_mismatches() == [] and money_applied_ledger_mismatches() == []
+        assert ledger_mismatches() == [] and money_in_mismatches() == []
 
     def test_a_second_chunk_over_the_same_customers_bills_nothing(self):
         billed = customers(3)
@@ -145,7 +145,7 @@ def test_chunks_billed_at_once_share_one_gapless_series_with_single_invoices():
 
     assert run_threads(4, work) == []
     assert series_numbers() == list(range(1, 19))
-    assert ledger_mismatches() == [] and money_applied_ledger_mismatches() == []
+    assert ledger_mismatches() == [] and money_in_mismatches() == []
 
 
 @pytest.mark.django_db

@@ -18,8 +18,8 @@ from customers.services import adjustment_post
 from finance.checks import (
     cash_mismatches,
     finance_mismatches,
-    money_applied_ledger_mismatches,
     money_applied_mismatches,
+    money_in_mismatches,
 )
 from finance.models import Allocation, Payment
 from finance.services._common import FinanceError
@@ -77,7 +77,7 @@ def assert_nothing_applied_twice(customer: Customer) -> None:
     assert applied(customer) <= money_in(customer)
     assert unapplied_money(customer) == money_in(customer) - applied(customer) >= 0
     assert money_applied_mismatches() == [] and cash_mismatches() == [] and finance_mismatches() == []
-    assert ledger_mismatches() == [] and money_applied_ledger_mismatches() == []
+    assert ledger_mismatches() == [] and money_in_mismatches() == []
 
 
 @pytest.mark.django_db

@@ -2,7 +2,7 @@
 running totals on the account rows (and the master wallets, transfers and commits:
 customers.selectors.ledger_mismatches), and check that no customer's invoices were applied more money than
 came in, nor payment cash shown unallocated that an invoice already used (finance.checks
-.money_applied_ledger_mismatches). Prints each mismatch; exits 1 if there is any.
+.money_in_mismatches, in the words check_finance uses). Prints each mismatch; exits 1 if there is any.
 
 The command is finance's, not customers', because it reads both apps' rows and only finance may import
 both; check_finance checks finance's own cached totals."""
@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from customers.selectors import ledger_mismatches
 from invoices.selectors import unbilled_closed_months
 
-from ...checks import money_applied_ledger_mismatches
+from ...checks import money_in_mismatches
 
 
 class Command(BaseCommand):
@@ -22,7 +22,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         started = time.monotonic()
-        mismatches = ledger_mismatches() + money_applied_ledger_mismatches()
+        mismatches = [*ledger_mismatches(), *money_in_mismatches()]
         for mismatch in mismatches:
             self.stdout.write(f"MISMATCH {mismatch}")
         missed = unbilled_closed_months()  # the monthly billing run's safety net (issue 24)
