@@ -17,10 +17,8 @@ from django.db.models.functions import Lower
 
 from .models import (
     CHARGE_KINDS,
-    USAGE_KINDS,
     Bucket,
     Customer,
-    InvoiceSetup,
     MasterWallet,
     MasterWalletEntry,
     Notification,
@@ -276,32 +274,6 @@ def master_wallet_entries(wallet: MasterWallet) -> QuerySet:
 
 
 # --- The unbilled rule of each invoice setup (DESIGN.md, "The customer account and its figures") ---------
-def monthly_billable(customer: Customer, *, until=None) -> QuerySet:
-    """The unbilled entries the monthly run bills for this customer:
-    - individual: usage charges only (call, SMS, fax, number activation: DESIGN.md's setup table), and
-      staff's reversals of those charges (customers.adjustment_post with reverses_id), which the run nets
-      into the charge's line whatever their date. Purchases have their own invoice, top-up credit stays in
-      the amount due, and other adjustments (a credit, a reversal of a charge already invoiced) stay
-      unbilled credit: the run bills none of them (invoices.services.billing, the rule this follows);
-    - consolidated: every unbilled entry;
-    - none: nothing (no invoices are sent; the entries stay unbilled).
-    `until`: entries that occurred before it (a reversal goes with its charge, whatever its own date)."""
-    qs = Transaction.objects.filter(customer=customer, bucket=Bucket.UNBILLED, billed_at__isnull=True)
-    if customer.invoice_setup == InvoiceSetup.INDIVIDUAL:
-        charges = Q(kind__in=USAGE_KINDS, amount__lt=0)
-        reversals = Q(reverses__kind__in=USAGE_KINDS, reverses__amount__lt=0, reverses__bucket=Bucket.UNBILLED,
-                      reverses__billed_at__isnull=True)
-        if until is not None:
-            charges &= Q(occurred_at__lt=until)
-            reversals &= Q(reverses__occurred_at__lt=until)
-        qs = qs.filter(charges | reversals)
-    elif customer.invoice_setup == InvoiceSetup.NONE:
-        qs = qs.none()
-    elif until is not None:
-        qs = qs.filter(occurred_at__lt=until)
-    return qs.order_by("occurred_at", "id")
-
-
 # --- The ledger check -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Mismatch:

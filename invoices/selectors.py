@@ -4,8 +4,12 @@ select_related and annotations, never a query per row."""
 from __future__ import annotations
 
 import datetime as dt
+import operator
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import reduce
 
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
@@ -226,28 +230,44 @@ def period_bounds(period_start: dt.date) -> tuple[dt.datetime, dt.datetime]:
             dt.datetime.combine(nxt, dt.time.min, tzinfo=tz))
 
 
-def billable_entries(customer: Customer, period_start: dt.date) -> QuerySet[Transaction]:
-    """The customer's unbilled charges up to the end of the period (earlier stragglers included)."""
-    kinds = BILLED_KINDS.get(customer.invoice_setup)
-    if not kinds:
-        return Transaction.objects.none()
+def _unbilled_charges(period_start: dt.date) -> QuerySet[Transaction]:
+    """Unbilled charges (negative entries) up to the end of the period, earlier stragglers included."""
     _, end = period_bounds(period_start)
-    return Transaction.objects.filter(customer_id=customer.pk, bucket=Bucket.UNBILLED, billed_at__isnull=True,
-                                      occurred_at__lt=end, amount__lt=0, kind__in=kinds)
+    return Transaction.objects.filter(bucket=Bucket.UNBILLED, billed_at__isnull=True, occurred_at__lt=end,
+                                      amount__lt=0)
+
+
+def billable_entries(customers: Iterable[Customer], period_start: dt.date) -> tuple[dict, dict]:
+    """What the monthly run bills for each customer and period, for a whole chunk in two queries: its unbilled
+    charges of the kinds its invoice setup bills (BILLED_KINDS; `none`: nothing) up to the period's end, as
+    (id, kind, amount, description) in time order, and staff's reversals of them (customers.adjustment_post
+    with reverses_id, whatever their date) as (id, reverses_id, amount); both by customer id."""
+    kinds = {c.pk: BILLED_KINDS.get(c.invoice_setup, ()) for c in customers}
+    entries: dict[int, list[tuple]] = defaultdict(list)
+    rows = (_unbilled_charges(period_start).filter(customer_id__in=[pk for pk, k in kinds.items() if k])
+            .order_by("customer_id", "occurred_at", "id")
+            .values_list("customer_id", "id", "kind", "amount", "description"))
+    for customer_id, *entry in rows:
+        if entry[1] in kinds[customer_id]:
+            entries[customer_id].append(tuple(entry))
+    reversals: dict[int, list[tuple]] = defaultdict(list)
+    entry_ids = [e[0] for rows in entries.values() for e in rows]
+    if entry_ids:
+        for customer_id, *rev in Transaction.objects.filter(
+                customer_id__in=list(entries), bucket=Bucket.UNBILLED, billed_at__isnull=True,
+                reverses_id__in=entry_ids).values_list("customer_id", "id", "reverses_id", "amount"):
+            reversals[customer_id].append(tuple(rev))
+    return entries, reversals
 
 
 def billing_candidates(period_start: dt.date) -> list[int]:
     """Ids of the customers the run bills for the period, in one query: invoiced setups with an unbilled
-    charge before the period's end and no monthly invoice for the period yet."""
-    _, end = period_bounds(period_start)
-    unbilled = Transaction.objects.filter(customer_id=OuterRef("pk"), bucket=Bucket.UNBILLED,
-                                          billed_at__isnull=True, occurred_at__lt=end, amount__lt=0)
+    charge of a kind their setup bills before the period's end, and no monthly invoice for the period yet."""
+    unbilled = _unbilled_charges(period_start).filter(customer_id=OuterRef("pk"))
     billed = Invoice.objects.filter(customer_id=OuterRef("pk"), type=InvoiceType.MONTHLY, period_start=period_start)
-    return list(
-        Customer.objects.filter(
-            (Q(invoice_setup=InvoiceSetup.INDIVIDUAL) & Exists(unbilled.filter(kind__in=USAGE_KINDS)))
-            | (Q(invoice_setup=InvoiceSetup.CONSOLIDATED) & Exists(unbilled.filter(kind__in=CONSOLIDATED_CHARGE_KINDS)))
-        ).exclude(Exists(billed)).order_by("pk").values_list("pk", flat=True))
+    billable = reduce(operator.or_, (Q(invoice_setup=setup) & Exists(unbilled.filter(kind__in=kinds))
+                                     for setup, kinds in BILLED_KINDS.items()))
+    return list(Customer.objects.filter(billable).exclude(Exists(billed)).order_by("pk").values_list("pk", flat=True))
 
 
 # --- the run's safety net: months closed and not billed ----------------------------------------------------

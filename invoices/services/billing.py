@@ -59,7 +59,7 @@ from audit.actors import Actor
 from audit.services import audit_record
 from customers import ledger
 from customers.locks import lock_customer
-from customers.models import USAGE_KINDS, Bucket, Customer, InvoiceSetup, Transaction, TransactionKind
+from customers.models import USAGE_KINDS, Bucket, Customer, InvoiceSetup, TransactionKind
 from customers.money import ZERO
 
 from .. import settlement
@@ -300,13 +300,10 @@ def bill_customer_period(*, customer_id: int, period: str | dt.date, actor: Acto
     key = period_key(customer.pk, period)
     if Invoice.objects.filter(source_key=key).exists():
         return None
-    entries = list(billable_entries(customer, period).order_by("occurred_at", "id")
-                   .values_list("id", "kind", "amount", "description"))
+    entries, reversals = billable_entries([customer], period)
+    entries, reversals = entries.get(customer.pk), reversals.get(customer.pk, [])
     if not entries:
         return None
-    reversals = list(Transaction.objects.filter(
-        customer_id=customer.pk, bucket=Bucket.UNBILLED, billed_at__isnull=True,
-        reverses_id__in=[e[0] for e in entries]).values_list("id", "reverses_id", "amount"))
     specs = monthly_lines(entries, period, tax_rate(), reversals)
     billed = sum((e[2] for e in entries), ZERO) + sum((r[2] for r in reversals), ZERO)
     plan = plan_credit(customer, total=totals_of(specs).total, billed=billed,  # zero when the total is

@@ -25,7 +25,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -44,7 +43,6 @@ from customers.models import (
     InvoiceSetup,
     Notification,
     NotificationKind,
-    Transaction,
     TransactionKind,
 )
 from customers.money import ZERO
@@ -64,7 +62,7 @@ from ..models import (
     InvoiceType,
 )
 from ..numbering import number_invoices
-from ..selectors import BILLED_KINDS, billing_candidates, period_bounds, unapplied_due_credit_of
+from ..selectors import billable_entries, billing_candidates, unapplied_due_credit_of
 from .billing import (
     CashSource,
     CreditPlan,
@@ -182,39 +180,6 @@ def bill_chunk(
     return result
 
 
-def _entries_by_customer(customers: list[Customer], period: dt.date) -> tuple[dict, dict]:
-    """Every customer's billable entries (selectors.billable_entries, for the whole chunk in one query) and
-    staff's reversals of them (one more)."""
-    _, end = period_bounds(period)
-    kinds = {c.pk: BILLED_KINDS[c.invoice_setup] for c in customers}
-    entries: dict[int, list[tuple]] = defaultdict(list)
-    rows = (
-        Transaction.objects.filter(
-            customer_id__in=list(kinds),
-            bucket=Bucket.UNBILLED,
-            billed_at__isnull=True,
-            occurred_at__lt=end,
-            amount__lt=0,
-        )
-        .order_by("customer_id", "occurred_at", "id")
-        .values_list("customer_id", "id", "kind", "amount", "description")
-    )
-    for customer_id, *entry in rows:
-        if entry[1] in kinds[customer_id]:
-            entries[customer_id].append(tuple(entry))
-    reversals: dict[int, list[tuple]] = defaultdict(list)
-    entry_ids = [e[0] for rows in entries.values() for e in rows]
-    if entry_ids:
-        for customer_id, *rev in Transaction.objects.filter(
-            customer_id__in=list(entries),
-            bucket=Bucket.UNBILLED,
-            billed_at__isnull=True,
-            reverses_id__in=entry_ids,
-        ).values_list("customer_id", "id", "reverses_id", "amount"):
-            reversals[customer_id].append(tuple(rev))
-    return entries, reversals
-
-
 @transaction.atomic
 def _bill_batch(
     period: dt.date,
@@ -239,7 +204,7 @@ def _bill_batch(
     ]
     missing = [cid for cid in ids if cid not in customers]
     result.failed += [(cid, f"There is no customer #{cid}.") for cid in missing]
-    entries, reversals = _entries_by_customer(todo, period)
+    entries, reversals = billable_entries(todo, period)
     rate = tax_rate()
     unapplied = unapplied_due_credit_of([c for c in todo if c.pk in entries])
     bills: list[_Bill] = []

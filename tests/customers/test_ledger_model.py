@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -29,7 +30,7 @@ from audit.models import AuditEvent
 from customers import ledger
 from customers.locks import lock_customer
 from customers.models import AccountType, Customer, InvoiceSetup, MasterWallet, TransactionKind
-from customers.selectors import ledger_mismatches, monthly_billable
+from customers.selectors import ledger_mismatches
 from customers.services import (
     ChargeError,
     ReservationError,
@@ -47,6 +48,7 @@ from customers.services import (
     reservation_release,
     reservation_reserve,
 )
+from invoices.selectors import billable_entries
 from tests.customers.factories import NOW, SYSTEM
 
 ZERO = Decimal("0")
@@ -228,13 +230,14 @@ class LedgerMachine(RuleBasedStateMachine):
     def monthly_run(self):
         """What the monthly run does to the ledger: bill the billable unbilled entries, post the invoice."""
         customer = Customer.objects.get(pk=self.customer_id)
-        rows = list(monthly_billable(customer))
+        entries, reversals = billable_entries([customer], timezone.localdate(self.now).replace(day=1))
+        rows = [e[0] for e in entries[customer.pk]] + [r[0] for r in reversals[customer.pk]]
         if not rows:
             return
         self.invoices += 1
         with transaction.atomic():
             locked = lock_customer(self.customer_id)
-            total = ledger.mark_billed(locked, [r.pk for r in rows], document=f"INV-M{self.invoices}", at=self.now)
+            total = ledger.mark_billed(locked, rows, document=f"INV-M{self.invoices}", at=self.now)
             ledger.post(locked, [ledger.Entry(kind=TransactionKind.INVOICE, amount=total)], at=self.now)
         self.unbilled -= total
         self.due += total

@@ -1,7 +1,7 @@
 """The monthly run's credit and finance's allocations draw on the same money (money in that no invoice has used
 yet, invoices.selectors.unapplied_money): the run applies only what finance has not allocated, finance only
-what the run has not applied, whatever the order and under concurrency. And customers' monthly_billable says
-exactly what the run bills."""
+what the run has not applied, whatever the order and under concurrency. And invoices' billable_entries (the
+run's own definition) says exactly what the run bills."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from customers.models import Customer, InvoiceSetup, Transaction, TransactionKind
-from customers.selectors import ledger_mismatches, monthly_billable
+from customers.selectors import ledger_mismatches
 from customers.services import adjustment_post
 from finance.checks import (
     cash_mismatches,
@@ -28,7 +28,7 @@ from finance.services.billing import PAYMENT_CASH
 from finance.services.payments import payment_record
 from finance.services.top_ups import payment_top_up
 from invoices.models import CreditApplication, CreditSource, Invoice, InvoiceStatus
-from invoices.selectors import period_bounds, unapplied_money
+from invoices.selectors import billable_entries, unapplied_money
 from invoices.services import bill_customer_period
 from invoices.services.billing import CashSource
 from tests.customers.factories import CustomerFactory, ledger_post
@@ -141,6 +141,12 @@ class TestAllocateFirstThenRun:
             (CreditSource.AMOUNT_DUE, D("60"))]
 
 
+def billed_by_the_run(customer: Customer, period: dt.date) -> set[int]:
+    """The ids of the entries the run bills for the period: its charges and staff's reversals of them."""
+    entries, reversals = billable_entries([customer], period)
+    return {e[0] for e in entries[customer.pk]} | {r[0] for r in reversals[customer.pk]}
+
+
 @pytest.mark.django_db
 class TestMonthlyBillableAgreesWithTheRun:
     def test_individual_usage_and_its_reversals_only(self, customer):
@@ -157,21 +163,20 @@ class TestMonthlyBillableAgreesWithTheRun:
         ledger_post(customer, TransactionKind.TOP_UP, D("50"), at=IN_FEB)
         ledger_post(customer, TransactionKind.CALL, D("1"), at=IN_FEB)  # a positive usage entry is credit
         usage(customer, "7", at=dt.datetime(2026, 3, 2, tzinfo=SGT))  # next month
-        _, end = period_bounds(dt.date(2026, 2, 1))
         expected = {call.pk, duplicate.pk, sms.pk, reversal.pk}
-        assert {t.pk for t in monthly_billable(customer, until=end)} == expected
+        assert billed_by_the_run(customer, dt.date(2026, 2, 1)) == expected
         invoice = bill(customer, at=AT + dt.timedelta(hours=2))
         billed = set(Transaction.objects.filter(customer=customer, billed_document=invoice.number)
                      .values_list("pk", flat=True))
         assert billed == expected
-        assert list(monthly_billable(customer, until=end)) == []
+        assert billed_by_the_run(customer, dt.date(2026, 2, 1)) == set()
 
     def test_a_reversal_of_a_charge_billed_earlier_stays_unbilled_credit(self, customer):
         call = usage(customer, "10", at=IN_FEB)
         bill(customer)
         reversal = adjustment_post(customer_id=customer.pk, reverses_id=call.pk, reason="disputed", actor=SYSTEM,
                                    at=dt.datetime(2026, 3, 5, tzinfo=SGT))
-        assert reversal not in monthly_billable(customer)
+        assert reversal.pk not in billed_by_the_run(customer, dt.date(2026, 3, 1))
         assert bill(customer, "2026-03", at=dt.datetime(2026, 4, 1, 1, 0, tzinfo=SGT)) is None  # nothing billed
         reversal.refresh_from_db()
         assert reversal.billed_at is None
