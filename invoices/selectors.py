@@ -208,13 +208,9 @@ def unapplied_money(customer: Customer) -> Decimal:
     return customer.amount_due + open_invoices_outstanding(customer.pk)
 
 
-def unapplied_due_credit(customer: Customer) -> Decimal:
-    """The CR in the customer's amount due that no invoice has used yet (unapplied_money, never below 0)."""
-    return max(unapplied_money(customer), ZERO)
-
-
 def unapplied_due_credit_of(customers: list[Customer]) -> dict[int, Decimal]:
-    """unapplied_due_credit for many customers (locked by the caller, their amount due as loaded) in one query."""
+    """The CR in each customer's amount due that no invoice has used yet (unapplied_money, never below 0), for
+    many customers (locked by the caller, their amount due as loaded) in one query."""
     outstanding = dict(Invoice.objects.open_receivable().filter(customer_id__in=[c.pk for c in customers])
                        .order_by().values("customer_id").annotate(s=Sum(OUTSTANDING))
                        .values_list("customer_id", "s"))

@@ -52,30 +52,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import transaction
 from django.utils import timezone
 
 from audit.actors import Actor
-from audit.services import audit_record
-from customers import ledger
-from customers.locks import lock_customer
-from customers.models import USAGE_KINDS, Bucket, Customer, InvoiceSetup, TransactionKind
+from customers.models import USAGE_KINDS, Customer, InvoiceSetup, TransactionKind
 from customers.money import ZERO
 
-from .. import settlement
-from ..models import CreditApplication, CreditSource, Invoice, InvoiceStatus, InvoiceType
-from ..selectors import billable_entries, billing_candidates, period_bounds, unapplied_due_credit
-from .common import (
-    LineSpec,
-    default_billing_to,
-    local_date,
-    payment_terms_days,
-    queue_email,
-    snapshot,
-    tax_rate,
-    totals_of,
-)
-from .lifecycle import create_invoice
+from ..models import Invoice
+from ..selectors import billing_candidates, period_bounds
+from .common import LineSpec, local_date
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +90,7 @@ class CashSource:
     """Money customers paid that no invoice has used yet: finance's unallocated payments. Finance owns
     payments and sits above invoices (invoices cannot import it), so whoever starts a run passes it
     (finance.services.billing.PAYMENT_CASH; finance's task and `billing_run` command do). Both run inside
-    bill_customer_period, under the customer's lock:
+    the run's chunk (billing_run._bill_batch), under the customers' locks:
     - available(customer) -> Decimal: the customer's unallocated payment cash;
     - allocate(customer, invoice, amount, *, actor, at) -> list[dict]: allocate `amount` of it to the new
       invoice as ordinary payment allocations and settle the invoice by it; returns what was allocated
@@ -211,7 +196,7 @@ class CreditPlan:
 
 
 def plan_credit(customer: Customer, *, total: Decimal, billed: Decimal,
-                cash: Callable[[Customer], Decimal] | None = None, unapplied: Decimal | None = None) -> CreditPlan:
+                cash: Callable[[Customer], Decimal] | None, unapplied: Decimal) -> CreditPlan:
     """What pays a new invoice of `total` billing entries summing to `billed` (negative).
 
     1. Money in that no invoice has used yet (selectors.unapplied_money, never below zero here), the one
@@ -224,10 +209,9 @@ def plan_credit(customer: Customer, *, total: Decimal, billed: Decimal,
        CashSource.available; finance allocates it). Without `cash` all of it counts as credit.
     2. For `consolidated` customers, unbilled credit once the entries are billed, less what open reservations
        hold (calls in flight keep their credit).
-    `unapplied`: unapplied_due_credit(customer) when the caller read it already (the run's chunk reads it for
-    all its customers in one query: selectors.unapplied_due_credit_of)."""
+    `unapplied`: the money in no invoice has used yet, never below 0 (the chunk reads it for all its customers
+    in one query: selectors.unapplied_due_credit_of)."""
     outstanding = total
-    unapplied = unapplied_due_credit(customer) if unapplied is None else unapplied
     payments = min(cash(customer), unapplied) if cash is not None and unapplied > ZERO and outstanding > ZERO else ZERO
     from_due = min(unapplied - payments, outstanding)
     outstanding -= from_due
@@ -240,44 +224,6 @@ def plan_credit(customer: Customer, *, total: Decimal, billed: Decimal,
     return CreditPlan(from_due=from_due, from_unbilled=from_unbilled, from_payments=from_payments)
 
 
-def _post_and_apply(invoice: Invoice, customer: Customer, plan: CreditPlan, *, cash_source: CashSource | None,
-                    actor: Actor, at: dt.datetime) -> list[dict]:
-    """The invoice's total on the due side and, when unbilled credit pays it, the CREDIT_APPLIED pair, in one
-    ledger.post; then the credit applied to the invoice (settlement) and recorded, and the payments' cash
-    allocated by finance (CashSource). The invoice was inserted by this transaction, so no other
-    transaction can see it, let alone hold its lock. Returns the payment allocations made."""
-    common = {"reference": invoice.number, "source_type": "invoices.invoice", "source_id": invoice.pk}
-    if not invoice.total:
-        return []
-    entries = [ledger.Entry(kind=TransactionKind.INVOICE, amount=-invoice.total, bucket=Bucket.DUE,
-                            description=f"Monthly invoice {invoice.number}",
-                            idempotency_key=f"invoice:{invoice.pk}:issue", **common)]
-    if plan.from_unbilled:
-        credit = {"kind": TransactionKind.CREDIT_APPLIED, "description": f"Credit applied to invoice {invoice.number}",
-                  **common}
-        entries += [
-            ledger.Entry(amount=-plan.from_unbilled, bucket=Bucket.UNBILLED,
-                         idempotency_key=f"invoice:{invoice.pk}:credit:unbilled", **credit),
-            ledger.Entry(amount=plan.from_unbilled, bucket=Bucket.DUE,
-                         idempotency_key=f"invoice:{invoice.pk}:credit:due", **credit),
-        ]
-    rows = ledger.post(customer, entries, at=at)
-    if plan.credit:
-        settlement.apply(invoice, plan.credit, at=at)
-        applications = []
-        if plan.from_due:
-            applications.append(CreditApplication(invoice=invoice, customer=customer, source=CreditSource.AMOUNT_DUE,
-                                                  amount=plan.from_due, created_at=at))
-        if plan.from_unbilled:
-            applications.append(CreditApplication(invoice=invoice, customer=customer, source=CreditSource.UNBILLED,
-                                                  amount=plan.from_unbilled, transaction=rows[1], created_at=at))
-        CreditApplication.objects.bulk_create(applications)
-    if plan.from_payments:
-        return cash_source.allocate(customer, invoice, plan.from_payments, actor=actor, at=at)
-    return []
-
-
-@transaction.atomic
 def bill_customer_period(*, customer_id: int, period: str | dt.date, actor: Actor, cash_source: CashSource | None,
                          at: dt.datetime | None = None, via_celery: bool = True,
                          send_email: bool = True) -> Invoice | None:
@@ -285,54 +231,15 @@ def bill_customer_period(*, customer_id: int, period: str | dt.date, actor: Acto
     issued as if marked as sent), with credit applied. Returns None (changing nothing) when there is nothing
     to bill, the customer is never invoiced, or the month is already billed. `cash_source` is required (no
     default, so no caller forgets payment cash): finance's PAYMENT_CASH, or None where no payment exists.
+    It is the run's chunk of one customer (billing_run._bill_batch): the same reads, writes and audit event."""
+    from .billing_run import _bill_batch
 
-    Reads and arithmetic come first; the series number (a lock every invoice of the series waits for) is
-    taken only when everything is known, so the part of the transaction that runs one customer at a time is
-    as short as it can be: a few multi-row INSERTs and UPDATEs, the audit event, the commit."""
     at = at or timezone.now()
-    period = ended_period(period, at)
-    try:
-        customer = lock_customer(customer_id)
-    except Customer.DoesNotExist:
-        raise BillingError(f"There is no customer #{customer_id}.")
-    if customer.invoice_setup == InvoiceSetup.NONE:
-        return None
-    key = period_key(customer.pk, period)
-    if Invoice.objects.filter(source_key=key).exists():
-        return None
-    entries, reversals = billable_entries([customer], period)
-    entries, reversals = entries.get(customer.pk), reversals.get(customer.pk, [])
-    if not entries:
-        return None
-    specs = monthly_lines(entries, period, tax_rate(), reversals)
-    billed = sum((e[2] for e in entries), ZERO) + sum((r[2] for r in reversals), ZERO)
-    plan = plan_credit(customer, total=totals_of(specs).total, billed=billed,  # zero when the total is
-                       cash=cash_source.available if cash_source is not None else None)
-    before = _figures(customer)
-    issue_date = local_date(at)
-    what = "usage" if customer.invoice_setup == InvoiceSetup.INDIVIDUAL else "consolidated"
-    total = totals_of(specs).total
-    status = settlement.status_for(total, ZERO, ZERO)  # a month whose charges were all reversed is settled
-    invoice = create_invoice(
-        customer=customer, type=InvoiceType.MONTHLY, name=f"{period:%B %Y} {what} invoice",
-        billing_to=default_billing_to(customer), specs=specs, issue_date=issue_date,
-        due_date=issue_date + dt.timedelta(days=payment_terms_days()), source_key=key, period_start=period,
-        status=status, sent_at=at, paid_at=at if status == InvoiceStatus.PAID else None, twin_possible=False)
-    ledger.mark_billed(customer, [e[0] for e in entries] + [r[0] for r in reversals], document=invoice.number,
-                       at=at)
-    paid_by_payments = _post_and_apply(invoice, customer, plan, cash_source=cash_source, actor=actor, at=at)
-    note = None
-    if send_email and customer.billing_email:
-        note = queue_email(invoice, customer, at=at, actor=actor, via_celery=via_celery)
-    audit_record(actor=actor, action="invoices.invoice.bill_monthly", app="invoices", obj=invoice,
-                 customer_id=customer.pk, at=at, before=before,
-                 after={**snapshot(invoice), **_figures(customer), "period": f"{period:%Y-%m}",
-                        "entries_billed": len(entries) + len(reversals), "subtotal": invoice.subtotal, "tax": invoice.tax,
-                        "credit_applied": {k: v for k, v in (("amount_due", plan.from_due),
-                                                             ("unbilled", plan.from_unbilled)) if v},
-                        "paid_by_payments": paid_by_payments,
-                        "notification": note.pk if note else None})
-    return invoice
+    result = _bill_batch(ended_period(period, at), [customer_id], actor=actor, cash_source=cash_source, at=at,
+                         send_email=send_email, via_celery=via_celery)
+    if result.failed:
+        raise BillingError(result.failed[0][1])
+    return Invoice.objects.get(pk=result.invoiced[0]) if result.invoiced else None
 
 
 @dataclass

@@ -177,22 +177,15 @@ def _check_source_key(source_key: str | None) -> str | None:
 def create_invoice(*, customer: Customer, type: str, name: str, billing_to: str, specs: list[LineSpec],
                    issue_date: dt.date, due_date: dt.date, source_key: str | None = None,
                    period_start: dt.date | None = None, status: str = InvoiceStatus.DRAFT,
-                   sent_at: dt.datetime | None = None, paid_at: dt.datetime | None = None,
-                   twin_possible: bool = True) -> Invoice:
+                   sent_at: dt.datetime | None = None, paid_at: dt.datetime | None = None) -> Invoice:
     """Insert an invoice and its lines with the next number of the series (inside the caller's
-    transaction). A concurrent twin with the same source key becomes DuplicateInvoiceError; a caller that
-    has ruled a twin out under a lock (the billing run, under the customer's lock) passes
-    twin_possible=False and saves the savepoint."""
+    transaction). A concurrent twin with the same source key becomes DuplicateInvoiceError."""
     totals = totals_of(specs)
     number = next_number(INVOICE_SERIES, issue_date.year)
     fields = dict(number=number, customer=customer, type=type, status=status, name=name[:200],
                   billing_to=billing_to, currency=customer.currency, issue_date=issue_date, due_date=due_date,
                   period_start=period_start, subtotal=totals.subtotal, tax=totals.tax, total=totals.total,
                   source_key=source_key, sent_at=sent_at, paid_at=paid_at)
-    if not twin_possible:
-        invoice = Invoice.objects.create(**fields)
-        save_lines(invoice, specs)
-        return invoice
     try:
         with transaction.atomic():
             invoice = Invoice.objects.create(**fields)
