@@ -79,6 +79,17 @@ def normalise_lines(lines: Sequence[tuple[object, object]]) -> list[tuple[int, D
     return out
 
 
+def assign_refusal(payment: Payment, customer: Customer) -> str | None:
+    """Why an unassigned payment cannot be assigned to `customer` (Assign, or Assign & allocate), or None."""
+    if payment.assignment_changes >= MAX_ASSIGNMENT_CHANGES:
+        return (f"Payment #{payment.pk} has used all {MAX_ASSIGNMENT_CHANGES} assignment changes (assign, "
+                "un-assign, assign, un-assign, assign); it cannot be assigned again.")
+    if payment.currency != customer.currency:
+        return (f"Payment #{payment.pk} is in {payment.currency} but {customer.name} pays in {customer.currency}; "
+                "a payment can only go to a customer of its currency.")
+    return None
+
+
 def check_allocation(payment: Payment, customer: Customer, invoices: Mapping[int, Invoice],
                      lines: list[tuple[int, Decimal]]) -> Decimal:
     """Every refusal of an allocation, in the order a user would want to hear them; returns the total."""
@@ -87,13 +98,8 @@ def check_allocation(payment: Payment, customer: Customer, invoices: Mapping[int
     if payment.customer_id is not None and payment.customer_id != customer.pk:
         raise AllocationError(f"Payment #{payment.pk} belongs to another customer; it can only be allocated to "
                               f"that customer's invoices (un-assign it first to move it to {customer.name}).")
-    if payment.customer_id is None:
-        if payment.assignment_changes >= MAX_ASSIGNMENT_CHANGES:
-            raise AllocationError(f"Payment #{payment.pk} has used all {MAX_ASSIGNMENT_CHANGES} assignment "
-                                  "changes; it cannot be assigned to a customer again.")
-        if payment.currency != customer.currency:
-            raise AllocationError(f"Payment #{payment.pk} is in {payment.currency} but {customer.name} pays in "
-                                  f"{customer.currency}.")
+    if payment.customer_id is None and (refusal := assign_refusal(payment, customer)):
+        raise AllocationError(refusal)  # "Assign & allocate"
     for invoice_id, amount in lines:
         invoice = invoices.get(invoice_id)
         if invoice is None or invoice.customer_id != customer.pk:

@@ -31,7 +31,7 @@ from customers.money import ZERO, display
 
 from ..locks import lock_payment
 from ..models import MAX_ASSIGNMENT_CHANGES, Payment, PaymentMethod
-from ..rules import guard_money_in
+from ..rules import assign_refusal, guard_money_in
 from ._common import FinanceError, checked_amount, lock_payment_for_change, payment_snapshot, when
 
 SOURCE = "finance.payment"
@@ -76,12 +76,8 @@ def assign_locked(customer: Customer, payment: Payment, *, at: dt.datetime) -> N
         if payment.customer_id == customer.pk:
             raise PaymentError(f"Payment #{payment.pk} is already assigned to {customer.name}.")
         raise PaymentError(f"Payment #{payment.pk} is assigned to another customer; un-assign it first.")
-    if payment.assignment_changes >= MAX_ASSIGNMENT_CHANGES:
-        raise PaymentError(f"Payment #{payment.pk} has used all {MAX_ASSIGNMENT_CHANGES} assignment changes "
-                           "(assign, un-assign, assign, un-assign, assign); it cannot be assigned again.")
-    if payment.currency != customer.currency:
-        raise PaymentError(f"Payment #{payment.pk} is in {payment.currency} but {customer.name} pays in "
-                           f"{customer.currency}; a payment can only go to a customer of its currency.")
+    if refusal := assign_refusal(payment, customer):
+        raise PaymentError(refusal)
     Payment.objects.filter(pk=payment.pk).update(customer=customer, assigned_at=at,
                                                  assignment_changes=F("assignment_changes") + 1)
     ledger.post(customer, [_assignment_entry(payment, payment.amount, TransactionKind.PAYMENT,
