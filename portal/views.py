@@ -18,6 +18,7 @@ from common.form_tokens import submit_once
 from common.ids import parse_id
 from common.lists import csv_response, htmx_page, iterate, paginate, querystring_without_page, wants_csv
 from customers.models import NotificationKind
+from customers.money import side
 from customers.selectors import customer_figures
 from finance.cards import gateway
 from finance.cards import selectors as selectors_receipts
@@ -321,7 +322,7 @@ def transactions(request):
         return csv_response(f"transactions-{customer.code}.csv",
                             ["Time", "Type", "Reference", "Description", "Amount", "Currency", "CR/DR"],
                             ([selectors.local_time_iso(t.occurred_at), t.get_kind_display(), t.reference_shown,
-                              t.description, t.amount, customer.currency, "DR" if t.amount < 0 else "CR"]
+                              t.description, t.amount, customer.currency, side(t.amount)]
                              for t in rows))
     return render(request, "portal/transaction_list.html", {
         "customer": customer, "form": filters.form, "transactions": rows, "kind": kind,

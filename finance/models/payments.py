@@ -257,10 +257,6 @@ class CreditNote(models.Model):
     def __str__(self) -> str:
         return self.number
 
-    @property
-    def is_account_credit(self) -> bool:
-        return self.invoice_id is None
-
 
 class Withdrawal(models.Model):
     """A customer's own credit paid back to them."""
