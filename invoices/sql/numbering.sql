@@ -1,7 +1,8 @@
 -- Every invoice has a number by the time its transaction commits.
 --
--- An invoice is inserted without a number only by the billing run's chunk transaction, which numbers its
--- invoices in one statement before it commits (invoices.numbering.number_invoices). This refuses a commit that
+-- An invoice is inserted without a number only by a transaction that numbers a batch of them in one statement
+-- before it commits (invoices.numbering.number_invoices): the billing run's chunk and the daily auto top-up's
+-- batch of cheque/TT top-ups (invoices.services.lifecycle.invoice_top_ups_send_many). This refuses a commit that
 -- would leave one empty: checked at COMMIT, once per row inserted (or renumbered) without a number.
 CREATE OR REPLACE FUNCTION invoices_invoice_numbered() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
