@@ -269,6 +269,11 @@ def default_wallet_id(currency: str) -> int | None:
     return MasterWallet.objects.filter(currency=currency).order_by("pk").values_list("pk", flat=True).first()
 
 
+def default_wallet(currency: str) -> MasterWallet | None:
+    """That wallet itself (default_wallet_id), read without a lock: its balance as of now."""
+    return MasterWallet.objects.filter(currency=currency).order_by("pk").first()
+
+
 def master_wallet_entries(wallet: MasterWallet) -> QuerySet:
     return MasterWalletEntry.objects.filter(wallet=wallet).select_related("customer").order_by("-created_at", "-id")
 

@@ -13,11 +13,17 @@ from .reservations import (
     reservation_reserve,
 )
 from .subscriptions import SubscriptionError, subscription_create, subscription_update
-from .wallet import WalletError, master_wallet_create, master_wallet_fund, master_wallet_transfer
+from .wallet import (
+    WalletError,
+    WalletTooLowError,
+    master_wallet_create,
+    master_wallet_fund,
+    master_wallet_transfer,
+)
 
 __all__ = [
     "ChargeError", "ChargeLine", "CustomerError", "NotificationError", "ReservationError", "SubscriptionError",
-    "WalletError", "adjustment_post", "charge_post", "charge_post_batch", "customer_create", "customer_update",
+    "WalletError", "WalletTooLowError", "adjustment_post", "charge_post", "charge_post_batch", "customer_create", "customer_update",
     "customer_user_create", "expire_due_reservations", "master_wallet_create", "master_wallet_fund",
     "master_wallet_transfer", "notification_record", "reservation_commit", "reservation_expire",
     "reservation_release", "reservation_reserve", "subscription_create", "subscription_update",

@@ -46,11 +46,11 @@ from django.utils import timezone
 
 from audit.actors import Actor
 from audit.services import audit_record, audit_record_many
-from customers.locks import lock_customer, lock_customers, lock_master_wallet
-from customers.models import Customer, MasterWalletEntry, Notification, NotificationKind, card_label
+from customers.locks import lock_customer, lock_customers
+from customers.models import Customer, Notification, NotificationKind, card_label
 from customers.money import display, max_top_up
-from customers.selectors import default_wallet_id
-from customers.services import WalletError, master_wallet_transfer, notification_record
+from customers.selectors import default_wallet
+from customers.services import WalletError, WalletTooLowError, master_wallet_transfer, notification_record
 from invoices.services.lifecycle import (
     DuplicateInvoiceError,
     InvoiceError,
@@ -412,9 +412,11 @@ def _fired(row: AutoTopUp, customer: Customer, *, actor: Actor, now: dt.datetime
     for name, value in result.items():
         setattr(row, name, value)
     if notice is not None:
-        _notify(customer, kind=NotificationKind.TOP_UP, template="finance/email/auto_top_up_fired", context=notice,
-                row=row, actor=actor, now=now, email_via_celery=email_via_celery)
-    customer.refresh_from_db(fields=Customer.RUNNING_TOTALS)
+        note = _notify(customer, kind=NotificationKind.TOP_UP, template="finance/email/auto_top_up_fired",
+                       context=notice, row=row, actor=actor, now=now, email_via_celery=email_via_celery)
+        customer = note.customer  # read again under its lock by notification_record, after the credit
+    else:
+        customer.refresh_from_db(fields=Customer.RUNNING_TOTALS)
     audit_record(actor=actor, action="finance.auto_top_up.fire", app=APP, obj=row, customer_id=customer.pk,
                  before=before, after={**_row_facts(row), "usable_credits_after": customer.usable_credits}, at=now)
     return _outcome(row, TopUpDecision.FIRED)
@@ -438,28 +440,34 @@ def _fail(row: AutoTopUp, customer: Customer, *, code: str, reason: str, actor: 
 
 def _fire_master_account(row: AutoTopUp, customer: Customer, *, actor: Actor, now: dt.datetime,
                          email_via_celery: bool) -> Outcome:
+    """The transfer takes the wallet's lock last (its debit), so the wallet is read here without one: a
+    balance too low is refused cheaply before anything is written, and a balance that fell since (another
+    worker's transfer) is refused by the transfer's own debit, recorded the same way."""
     common = {"actor": actor, "now": now, "email_via_celery": email_via_celery}
     unavailable = "Automatic top-ups from our account are unavailable today."
-    wallet_id = default_wallet_id(customer.currency)
-    if wallet_id is None:
+    wallet = default_wallet(customer.currency)
+    if wallet is None:
         return _fail(row, customer, code="no_master_wallet", reason=f"There is no master wallet in {row.currency}.",
                      customer_message=unavailable, **common)
-    wallet = lock_master_wallet(wallet_id)  # customer -> master wallet: the project's lock order
-    if wallet.balance < row.amount:
+
+    def too_low(name: str, balance: Decimal) -> Outcome:
         return _fail(row, customer, code="master_wallet_insufficient",
-                     reason=f"The master wallet {wallet.name} holds {display(wallet.balance)} {wallet.currency}, "
+                     reason=f"The master wallet {name} holds {display(balance)} {wallet.currency}, "
                             f"less than the {display(row.amount)} {row.currency} to issue.",
                      customer_message=unavailable, **common)
-    try:
-        with transaction.atomic():
-            entry_txn = master_wallet_transfer(customer_id=customer.pk, amount=row.amount, actor=actor, at=now,
-                                               wallet_id=wallet.pk, reference=f"Automatic top-up {row.run_date}",
-                                               idempotency_key=auto_top_up_key(customer.pk, row.run_date))
+
+    if wallet.balance < row.amount:
+        return too_low(wallet.name, wallet.balance)
+    try:  # its own savepoint: a refusal rolls back its legs only
+        entry_txn = master_wallet_transfer(customer_id=customer.pk, amount=row.amount, actor=actor, at=now,
+                                           wallet_id=wallet.pk, reference=f"Automatic top-up {row.run_date}",
+                                           idempotency_key=auto_top_up_key(customer.pk, row.run_date))
+    except WalletTooLowError as error:
+        return too_low(error.wallet_name, error.balance)
     except WalletError as error:
         return _fail(row, customer, code="master_wallet_refused", reason=str(error), customer_message=unavailable,
                      **common)
-    entry = MasterWalletEntry.objects.get(transaction=entry_txn)
-    return _fired(row, customer, transfer_entry=entry, **common,
+    return _fired(row, customer, transfer_entry=entry_txn.master_wallet_entry, **common,
                   notice={"amount": row.amount, "currency": row.currency, "card": ""})
 
 

@@ -3,13 +3,16 @@ together. At most one top-up per customer per day, and the master wallet never b
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from decimal import Decimal
 
+import psycopg
 import pytest
 import time_machine
+from django.db import connection
 
-from customers.models import MasterWallet
+from customers.models import MasterWallet, MasterWalletEntry
 from customers.selectors import ledger_mismatches
 from finance.models import (
     AutoTopUp,
@@ -28,7 +31,7 @@ from finance.services.auto_top_up import (
 )
 from invoices.models import Invoice
 from tests.finance.auto_top_up_support import AT, RUN_DATE, SYSTEM, customer_with, transfers, wallet
-from tests.threads import run_calls
+from tests.threads import join, run_calls, start_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -116,4 +119,67 @@ def test_a_run_s_chunks_taken_by_four_workers_at_once_top_up_each_candidate_once
     assert master.balance == Decimal("600")
     assert AutoTopUpDecision.objects.filter(run=run).count() == 41
     assert set(AutoTopUpChunk.objects.filter(run=run).values_list("status", "attempts")) == {("done", 1)}
+    assert ledger_mismatches() == []
+
+
+def _database_url() -> str:
+    s = connection.settings_dict
+    return f"postgresql://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+
+
+def _wait_for(condition, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_two_workers_past_the_wallet_check_when_it_holds_enough_for_one_top_up_exactly_one():
+    """Both workers read a wallet that holds enough for one of them (its read takes no lock), write their
+    customers' legs, and only then wait on the wallet's row, at its debit (held here by a third transaction, so
+    both surely get that far). Released, one is debited; the other's debit, re-checked by PostgreSQL on the new
+    balance, touches nothing: that top-up fails as a too-low wallet, its legs rolled back, the wallet at zero."""
+    master = wallet("100")
+    first, second = [customer_with(TopUpMethod.MASTER_ACCOUNT, credits="0", trigger="100", threshold="50")
+                     for _ in range(2)]
+    outcomes: dict[int, object] = {}
+
+    def top_up(n: int) -> None:
+        outcomes[n] = auto_top_up_customer(customer_id=(first, second)[n].pk, run_date=RUN_DATE, actor=SYSTEM,
+                                           email_via_celery=False)
+
+    holder = psycopg.connect(_database_url())
+    watcher = psycopg.connect(_database_url(), autocommit=True)
+    threads: list = []
+    try:
+        holder.execute("SELECT 1 FROM customers_masterwallet WHERE id = %s FOR NO KEY UPDATE", [master.pk])
+        threads, errors = start_threads(2, top_up)
+        _wait_for(lambda: watcher.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            " AND query LIKE %s", ["%UPDATE customers_masterwallet SET balance = balance -%"]).fetchone()[0] == 2,
+            "both workers to wait at the wallet's debit")
+        # Each has written its customer's legs already (uncommitted): both hold the ledger's and the wallet
+        # entries' tables for their inserts while they wait.
+        for table in ("customers_transaction", "customers_masterwalletentry"):
+            assert watcher.execute(
+                "SELECT count(DISTINCT l.pid) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                " WHERE a.wait_event_type = 'Lock' AND l.granted AND l.mode = 'RowExclusiveLock'"
+                " AND l.relation = %s::regclass", [table]).fetchone()[0] == 2, table
+    finally:
+        holder.rollback()
+        holder.close()
+        watcher.close()
+        join(threads, 120)
+    assert errors == []
+
+    assert sorted(o.decision for o in outcomes.values()) == [TopUpDecision.FAILED, TopUpDecision.FIRED]
+    (failed,) = [o for o in outcomes.values() if o.decision == TopUpDecision.FAILED]
+    row = AutoTopUp.objects.get(pk=failed.auto_top_up_id)
+    assert row.failure_code == "master_wallet_insufficient"
+    assert row.reason.startswith(f"The master wallet {master.name} holds 0.00 SGD, less than the 100.00 SGD")
+    assert MasterWallet.objects.get(pk=master.pk).balance == Decimal("0")
+    assert sorted([transfers(first), transfers(second)]) == [Decimal("0"), Decimal("100")]
+    assert MasterWalletEntry.objects.filter(wallet=master, customer__isnull=False).count() == 1
     assert ledger_mismatches() == []
