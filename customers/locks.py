@@ -9,8 +9,9 @@ taken to change a key (a customer's unique code) asks for FOR UPDATE: `lock_cust
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from .models import Customer, MasterWallet, Subscription
 
@@ -29,6 +30,20 @@ def lock_customers(customer_ids: Iterable[int]) -> dict[int, Customer]:
 
 def lock_master_wallet(wallet_id: int) -> MasterWallet:
     return MasterWallet.objects.select_for_update(of=("self",), no_key=True).get(pk=wallet_id)
+
+
+def debit_master_wallet(wallet_id: int, *, amount: Decimal, currency: str) -> tuple[Decimal, str] | None:
+    """Take `amount` off the wallet if it is in `currency` and holds at least that much: ONE UPDATE, which
+    locks the row (FOR NO KEY UPDATE: the balance is no key) until the COMMIT, so the caller makes it its last
+    write; when it had to wait for another transaction's debit, PostgreSQL re-checks the condition on the
+    newest balance, so the wallet never goes below zero. Returns the balance left and the wallet's name, or
+    None when it touched no row (no such wallet, another currency, too little)."""
+    assert transaction.get_connection().in_atomic_block, "lock inside a transaction"
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE customers_masterwallet SET balance = balance - %s"
+                       " WHERE id = %s AND currency = %s AND balance >= %s RETURNING balance, name",
+                       [amount, wallet_id, currency, amount])
+        return cursor.fetchone()
 
 
 def lock_subscription(subscription_id: int) -> Subscription:

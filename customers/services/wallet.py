@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from audit.actors import Actor
@@ -16,7 +16,7 @@ from audit.services import audit_record
 
 from .. import ledger
 from ..currencies import CurrencyError, clean_currency
-from ..locks import lock_master_wallet
+from ..locks import debit_master_wallet, lock_master_wallet
 from ..models import Customer, MasterWallet, MasterWalletEntry, Transaction, TransactionKind
 from ..selectors import default_wallet_id  # re-exported: finance's auto top-up imports it from here
 from ._common import amount_or_error, figures, locked_customer, money_text
@@ -113,7 +113,11 @@ def master_wallet_transfer(
     The wallet is debited LAST, by one conditional UPDATE (balance >= amount, in the right currency), so its
     row lock is held from that statement to the COMMIT only, not while the customer's legs are written:
     transfers from one wallet by concurrent workers queue for a moment, not for a whole top-up. A refusal
-    there rolls back the legs already written (this function's own transaction or savepoint)."""
+    there rolls back the legs already written (this function's own transaction or savepoint).
+
+    Its body is one atomic block (`_transfer`), not this function: the idempotency key's IntegrityError (another
+    customer's transfer with that key, committed meanwhile) is turned into WalletError after that block rolled
+    back, without a savepoint of its own around the ledger's insert."""
     try:
         return _transfer(customer_id=customer_id, amount=amount, actor=actor, at=at, wallet_id=wallet_id,
                          reference=reference, idempotency_key=idempotency_key)
@@ -121,13 +125,6 @@ def master_wallet_transfer(
         if idempotency_key and "txn_idempotency_key_unique" in str(error):
             raise WalletError(f"The idempotency key {idempotency_key!r} was already used for something else.")
         raise
-
-
-_DEBIT = """
-UPDATE customers_masterwallet SET balance = balance - %s
- WHERE id = %s AND currency = %s AND balance >= %s
-RETURNING balance, name
-"""
 
 
 def _refusal(wallet: MasterWallet | None, wallet_id: int, customer: Customer) -> WalletError | None:
@@ -140,14 +137,11 @@ def _refusal(wallet: MasterWallet | None, wallet_id: int, customer: Customer) ->
 
 
 def _debit(wallet_id: int, customer: Customer, amount: Decimal) -> tuple[Decimal, str]:
-    """Take `amount` off the wallet (its row locked from here to the COMMIT): one UPDATE, which PostgreSQL
-    re-checks on the newest balance when it had to wait for another transfer's lock. Returns the balance left
+    """locks.debit_master_wallet (the wallet's row locked from here to the COMMIT). Returns the balance left
     and the wallet's name. When it touches no row, the wallet is read to say why; a wallet funded in between
     (it now holds enough) is debited again."""
     for _attempt in range(3):
-        with connection.cursor() as cursor:
-            cursor.execute(_DEBIT, [amount, wallet_id, customer.currency, amount])
-            debited = cursor.fetchone()
+        debited = debit_master_wallet(wallet_id, amount=amount, currency=customer.currency)
         if debited is not None:
             return debited
         wallet = MasterWallet.objects.filter(pk=wallet_id).first()
