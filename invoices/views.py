@@ -47,7 +47,7 @@ TOTALS = ("total", "currency")  # the list's totals per currency: of the invoice
 @staff_view("invoices.view_invoice")
 def invoice_list(request):
     filters = InvoiceFilterSet(request.GET, selectors.invoice_list())
-    return list_page(request, filters, template="invoices/invoice_list.html", target="invoice-table",
+    return list_page(request, filters, deep=True, template="invoices/invoice_list.html", target="invoice-table",
                      csv_prefix="invoices", csv_header=selectors.INVOICE_CSV_HEADER, csv_row=selectors.invoice_csv_row,
                      totals=TOTALS, context={
                          "customer_filter": filters.values.get("customer"),

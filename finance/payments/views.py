@@ -70,7 +70,7 @@ def _payment_row(p: Payment) -> list:
 @staff_view("finance.view_payment")
 def payment_list(request):
     filters = PaymentFilterSet(request.GET, selectors.payments())
-    return list_page(request, filters, capped=True, totals=("amount", "currency"),
+    return list_page(request, filters, deep=True, totals=("amount", "currency"),
                      template="finance/payment_list.html", target="payment-table",
                      csv_prefix="payments", csv_header=PAYMENT_CSV, csv_row=_payment_row)
 

@@ -181,3 +181,32 @@ def test_the_audit_page_sorts_by_time_both_ways_and_keeps_the_sort_when_filtered
     page = finance_client.get(url, {"sort": "time", "app": "finance"}).content.decode()
     assert 'aria-sort="ascending"><a href="?sort=-time&amp;app=finance"' in page
     assert '<input type="hidden" name="sort" value="time" form="audit-filters">' in page
+
+
+@pytest.mark.parametrize("name", ["finance:payment-list", "invoices:list"])
+def test_a_deep_page_of_the_big_lists_reads_its_keys_first_and_the_last_page_backwards(finance_client, name):
+    """The payment and invoice lists page with common.lists.paginate_deep (issue 20: their last page, p. 12,000,
+    took 0.8-0.9 s alone by OFFSET over the joined rows, 40 ms from the index): the page's rows are read by
+    primary key (no OFFSET over the rows), the last page from the order read backwards, and the pages are the
+    ones plain OFFSET paging gives, in the same number of queries as the first page."""
+    acme = customer(name="Acme Pte Ltd", code="ACME")
+    for n in range(2 * PER_PAGE + 3):
+        if name == "invoices:list":
+            purchase_invoice(acme, "5")
+        else:
+            payment(acme, "5", received_date=TODAY - dt.timedelta(days=n % 7))
+    url = reverse(name)
+    every = [row.pk for n in (1, 2, 3) for row in finance_client.get(url, {"page": n}).context["page"].object_list]
+    assert len(every) == len(set(every)) == 2 * PER_PAGE + 3
+    finance_client.get(url)
+    with CaptureQueriesContext(connection) as first:
+        finance_client.get(url)
+    for number in ("2", "3", "999"):
+        with CaptureQueriesContext(connection) as queries:
+            response = finance_client.get(url, {"page": number})
+        page = response.context["page"]
+        expected = every[PER_PAGE:2 * PER_PAGE] if number == "2" else every[2 * PER_PAGE:]
+        assert [row.pk for row in page.object_list] == expected and page.number == min(int(number), 3)
+        assert len(queries) == len(first)
+        rows = [q["sql"] for q in queries.captured_queries if '"customers_customer"."name"' in q["sql"]]
+        assert rows and not any("OFFSET" in sql for sql in rows)  # the rows by key, not skipped by OFFSET
