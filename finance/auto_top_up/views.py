@@ -23,6 +23,7 @@ from common.lists import (
     iterate,
     list_context,
     paginate,
+    paginate_deep,
     querystring_without_page,
     redirect_page,
     wants_csv,
@@ -70,9 +71,11 @@ def settings_list(request):
     filters = SettingsFilterSet(request.GET, selectors.settings_list(), currencies=currencies())
     customers = filters.qs
     if wants_csv(request):
-        return csv_response(csv_filename("payment-settings"), SETTINGS_CSV, iterate(customers, _settings_row))
-    page = paginate(request, customers)
+        return csv_response(csv_filename("payment-settings"), SETTINGS_CSV,
+                            iterate(selectors.with_latest_auto_top_up(customers), _settings_row))
+    page = paginate_deep(request, customers)  # the page's keys from customer_name_idx, the last page read backwards
     page.object_list = list(page.object_list)
+    selectors.latest_auto_top_ups(page.object_list)
     for c in page.object_list:
         c.ps = _settings_of(c)
     return render(request, htmx_template(request, "finance/settings_list.html", "settings-table"),

@@ -4,6 +4,7 @@ them, and the pages (list with search, filters, pagination, CSV; the clock icon'
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 from decimal import Decimal
@@ -254,6 +255,31 @@ class TestOrganizationManagementList:
         with django_assert_max_num_queries(8):
             response = finance_client.get(LIST)
         assert len(response.context["page"]) == 25
+
+    def test_each_row_shows_its_latest_auto_top_up_on_every_page_and_in_the_csv(self, finance_client,
+                                                                                 django_assert_max_num_queries):
+        """The latest auto top-up is read for the page's rows only (one query): the last page costs what the first
+        does (issue 20: as subqueries in the select list they ran for every row an OFFSET skipped)."""
+        customers = [CustomerFactory(name=f"Org {i:02}", code=f"ORG{i:02}") for i in range(30)]
+        earlier = RUN_DATE - dt.timedelta(days=3)
+        for cust in (customers[1], customers[27]):
+            for day, status in ((earlier, "failed"), (RUN_DATE, "failed")):
+                AutoTopUp.objects.create(customer=cust, run_date=day, status=status, method="master_account",
+                                         amount=Decimal("10"), currency="SGD", reason=f"on {day}", created_at=AT,
+                                         completed_at=AT)
+        finance_client.get(LIST)  # warm the session and permission caches
+        with django_assert_max_num_queries(8):
+            first = finance_client.get(LIST).context["page"]
+        with django_assert_max_num_queries(8) as queries:
+            last = finance_client.get(LIST, {"page": "99"}).context["page"]
+        assert not [q for q in queries.captured_queries if "finance_autotopup" in q["sql"] and "OFFSET" in q["sql"]]
+        assert last.number == 2 and [c.name for c in last] == [f"Org {i:02}" for i in range(25, 30)]
+        shown = {c.name: (c.last_auto_top_up_date, c.last_auto_top_up_status) for c in [*first, *last]}
+        assert shown["Org 01"] == shown["Org 27"] == (RUN_DATE, "failed")
+        assert shown["Org 00"] == shown["Org 26"] == (None, None)
+        response = finance_client.get(LIST, {"q": "ORG27", "format": "csv"})
+        rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+        assert rows[1][-2:] == [RUN_DATE.isoformat(), "failed"] and len(rows) == 2
 
     def test_a_viewer_sees_the_list_but_cannot_change_settings(self, viewer_client):
         cust = CustomerFactory()
