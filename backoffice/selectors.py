@@ -223,14 +223,16 @@ def _days(today: dt.date) -> Period:
 def dashboard(today: dt.date | None = None, now: dt.datetime | None = None) -> Dashboard:
     """The dashboard for `today` (the operator's, by default). The scanning figures (SNAPSHOT) come from the
     latest snapshot when it was taken on that day, as of its time (`snapshot_taken_at`); before the day's first
-    snapshot (a fresh database, just after midnight) they are queried now, as the snapshot's refresh queries them.
-    Three queries with a snapshot of the day (aged receivables is two), eleven without."""
+    snapshot (a fresh database, just after midnight), or when the latest lacks one of them (taken by an earlier
+    release), they are queried now, as the snapshot's refresh queries them. Three queries with a snapshot of the day (aged receivables is two), eleven without."""
     from .models import DashboardSnapshot
 
     now = now or timezone.now()
     today = today or timezone.localdate(now)
     snapshot = DashboardSnapshot.objects.order_by("-taken_at").first()
-    if snapshot is not None and snapshot.day == today:
+    # A snapshot holds the figures SNAPSHOT named when it was taken: one from before a release that added a figure
+    # to it is not used (the figures are queried now until the next refresh), as one from another day is not.
+    if snapshot is not None and snapshot.day == today and set(SNAPSHOT) <= snapshot.figures.keys():
         rows, taken_at = dict(snapshot.figures), snapshot.taken_at
     else:
         rows, taken_at = figure_rows(SNAPSHOT, today, now), None
